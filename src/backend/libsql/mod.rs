@@ -1,0 +1,1 @@
+//! libSQL backend (being written).

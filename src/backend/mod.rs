@@ -1,0 +1,172 @@
+//! Storage: the [`GraphBackend`] trait and its implementations.
+//!
+//! A backend stores rows and answers queries: full text, vectors, one-hop neighbourhoods. It
+//! knows nothing of MCP, the CLI or embedding providers, and it trusts its input: records
+//! arrive validated by [`crate::store::MemoryStore`]. Multi-hop walks are written once, in
+//! [`walk`], on top of the one-hop primitive every backend provides.
+
+pub mod libsql;
+pub mod memory;
+mod walk;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::model::{
+    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
+    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+};
+
+pub use walk::{neighbours, subgraph};
+
+/// What an update does to a memory's vector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EmbeddingChange<'a> {
+    Keep,
+    /// Drop the vector (its text changed and a new one is not ready yet).
+    Clear,
+    Set(&'a Embedding),
+}
+
+/// A position in listing order (newest first): the last memory of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_at_micros: i64,
+    pub id: String,
+}
+
+impl Cursor {
+    const PREFIX: &'static str = "c1.";
+
+    pub fn after(memory: &Memory) -> Self {
+        Cursor {
+            created_at_micros: memory.created_at.timestamp_micros(),
+            id: memory.id.clone(),
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!("{}{}.{}", Self::PREFIX, self.created_at_micros, self.id)
+    }
+
+    /// Parses a cursor made by [`Cursor::encode`]; anything else is an invalid-input error.
+    pub fn decode(text: &str) -> Result<Self> {
+        let invalid = || {
+            crate::Error::invalid(
+                "cursor",
+                "not a cursor returned by a previous page; omit it to start from the first page",
+            )
+        };
+        let rest = text.strip_prefix(Self::PREFIX).ok_or_else(invalid)?;
+        let (micros, id) = rest.split_once('.').ok_or_else(invalid)?;
+        let created_at_micros = micros.parse().map_err(|_| invalid())?;
+        if id.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Cursor {
+            created_at_micros,
+            id: id.to_owned(),
+        })
+    }
+}
+
+/// Storage of memories and relationships.
+///
+/// Every method is one unit of work: it either happens completely or not at all.
+#[async_trait]
+pub trait GraphBackend: Send + Sync + 'static {
+    /// Per-store facts: id, schema version, embedding model and dimension.
+    async fn meta(&self) -> Result<StoreMeta>;
+
+    /// Records which model (and dimension) the store's vectors come from.
+    async fn set_embedding_space(&self, model: &str, dim: usize) -> Result<()>;
+
+    /// Inserts a memory, or accepts a replay: when a memory with the same id and the same
+    /// content exists, returns it with [`Created::Existing`]; different content with the same id
+    /// is [`crate::Error::IdConflict`].
+    async fn create_memory(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)>;
+
+    /// [`GraphBackend::create_memory`] for many memories in one transaction: all or none.
+    async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>>;
+
+    /// The memories that exist among `ids`, in the order asked.
+    async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>>;
+
+    /// Applies `patch`, bumps the version and sets `updated_at = now`. With `expected_version`,
+    /// a memory whose version differs is left alone and the call fails with a conflict.
+    async fn update_memory(
+        &self,
+        id: &str,
+        patch: &MemoryPatch,
+        embedding: EmbeddingChange<'_>,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Memory>;
+
+    /// Deletes a memory, its relationships (both directions) and its vector.
+    async fn delete_memory(&self, id: &str) -> Result<()>;
+
+    /// Records that the memories were recalled: `accessed_at = at`, `access_count += 1`.
+    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()>;
+
+    /// Memories matching `filter`, newest first, `limit` per page.
+    async fn list_memories(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page>;
+
+    /// Full-text search: memories containing any of `terms` (already normalised by
+    /// [`crate::text::query_terms`]), best BM25 first.
+    async fn keyword_search(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>>;
+
+    /// Nearest memories to `vector` by cosine similarity among vectors of `model`.
+    async fn vector_search(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>>;
+
+    /// Inserts a relationship, or accepts a replay of the same one (see `create_memory`).
+    async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)>;
+
+    async fn get_relationship(&self, id: &str) -> Result<Relationship>;
+
+    async fn update_relationship(
+        &self,
+        id: &str,
+        patch: &RelationshipPatch,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Relationship>;
+
+    async fn delete_relationship(&self, id: &str) -> Result<()>;
+
+    /// One hop: the relationships touching any of `ids` in `direction`, of any of `rel_types`
+    /// (all when empty), valid at `valid_at` (all when `None`).
+    async fn relationships_of(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Relationship>>;
+
+    /// Summaries of the memories among `ids` that pass `filter`, in no particular order.
+    async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>>;
+
+    async fn stats(&self) -> Result<Stats>;
+}

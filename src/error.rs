@@ -1,0 +1,105 @@
+//! The library's error type. Every message says what went wrong and what to change, because
+//! front ends show it as-is to a model or a person.
+
+/// Errors of the store and its backends.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("memory {id} not found; check the id (search or list memories to find it)")]
+    MemoryNotFound { id: String },
+
+    #[error(
+        "relationship {id} not found; check the id (get the memory's relationships to find it)"
+    )]
+    RelationshipNotFound { id: String },
+
+    #[error(
+        "relationship endpoint {id} not found: both the source and the target must be existing memory ids"
+    )]
+    UnknownEndpoint { id: String },
+
+    #[error(
+        "version conflict on {what} {id}: expected version {expected}, but it is now {actual}; \
+         read it again, reapply the change and retry with the new version"
+    )]
+    VersionConflict {
+        what: &'static str,
+        id: String,
+        expected: i64,
+        actual: i64,
+    },
+
+    #[error(
+        "{what} {id} already exists with different content; use a new id, or update the existing one"
+    )]
+    IdConflict { what: &'static str, id: String },
+
+    #[error(
+        "a {rel_type} relationship from {source_id} to {target_id} already exists ({id}); \
+         update that one instead of creating another"
+    )]
+    RelationshipExists {
+        id: String,
+        source_id: String,
+        target_id: String,
+        rel_type: String,
+    },
+
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+
+    #[error(
+        "the store's vectors come from model {stored} ({stored_dim} dimensions) but {given} \
+         ({given_dim} dimensions) was given; re-embed the store to switch models"
+    )]
+    ModelMismatch {
+        stored: String,
+        stored_dim: usize,
+        given: String,
+        given_dim: usize,
+    },
+
+    #[error(
+        "the store at {path} was written by a newer mnemograph (schema {found}, this build knows up to {known}); upgrade mnemograph"
+    )]
+    SchemaTooNew {
+        path: String,
+        found: u32,
+        known: u32,
+    },
+
+    #[error("database error: {0}")]
+    Database(#[from] libsql::Error),
+
+    #[error("corrupt {what} in the store: {reason}")]
+    Corrupt { what: &'static str, reason: String },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("background task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Shorthand for a validation error on `field`.
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// True for errors caused by the caller's input rather than by the store.
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            Error::Database(_) | Error::Corrupt { .. } | Error::Io { .. } | Error::Task(_)
+        )
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! Graph algorithms (being written).

@@ -1,0 +1,15 @@
+//! mnemograph: a graph memory store for AI coding assistants.
+//!
+//! The crate is layered as ARCHITECTURE.md describes: front ends (the `mnemograph` MCP server
+//! and the `memctl` CLI) translate requests into calls on [`store::MemoryStore`], which holds
+//! every rule about memories and drives a [`backend::GraphBackend`] for storage and
+//! [`graph`] for answers computed over loaded subgraphs.
+
+pub mod backend;
+pub mod error;
+pub mod graph;
+pub mod model;
+pub mod text;
+pub mod vector;
+
+pub use error::{Error, Result};
