@@ -55,6 +55,8 @@ CREATE VIRTUAL TABLE memories_fts USING fts5 (
     content_rowid = 'seq',
     tokenize = 'porter unicode61 remove_diacritics 2'
 );
+-- Rank by BM25 with a title match worth five content matches and a tag match two.
+INSERT INTO memories_fts (memories_fts, rank) VALUES ('rank', 'bm25(5.0, 1.0, 2.0)');
 CREATE TRIGGER memories_fts_ai AFTER INSERT ON memories BEGIN
     INSERT INTO memories_fts (rowid, title, content, tags)
         VALUES (new.seq, new.title, new.content, new.tags);

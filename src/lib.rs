@@ -6,9 +6,12 @@
 //! [`graph`] for answers computed over loaded subgraphs.
 
 pub mod backend;
+pub mod config;
 pub mod error;
 pub mod graph;
+pub mod mcp;
 pub mod model;
+pub mod store;
 pub mod text;
 pub mod vector;
 

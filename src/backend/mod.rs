@@ -79,8 +79,10 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// Per-store facts: id, schema version, embedding model and dimension.
     async fn meta(&self) -> Result<StoreMeta>;
 
-    /// Records which model (and dimension) the store's vectors come from.
-    async fn set_embedding_space(&self, model: &str, dim: usize) -> Result<()>;
+    /// Records which model (and dimension) the store's vectors come from, unless a space is
+    /// already recorded; returns the recorded space either way. The first writer wins, so two
+    /// processes can never fill one store with vectors of two models.
+    async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)>;
 
     /// Inserts a memory, or accepts a replay: when a memory with the same id and the same
     /// content exists, returns it with [`Created::Existing`]; different content with the same id

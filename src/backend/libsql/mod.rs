@@ -1,1 +1,775 @@
-//! libSQL backend (being written).
+//! The libSQL backend: a database file on this machine (local mode).
+//!
+//! Layout: [`pool`] hands out connections and runs units of work off the async workers,
+//! [`migrate`] brings the schema up to date at open, [`rows`] and [`filter`] translate between
+//! SQL and the model, [`vectors`] keeps the in-process vector index in step with the table.
+
+mod filter;
+mod migrate;
+mod pool;
+mod rows;
+mod vectors;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use libsql::{Builder, Connection, Value};
+
+pub use migrate::{SCHEMA_VERSION, migrate_to};
+
+use self::filter::Clause;
+use self::pool::{Pool, write_tx};
+use self::rows::{
+    INSERT_MEMORY, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS,
+    collect, memory_params, micros, opt_micros, placeholders, to_json,
+};
+use self::vectors::VectorCache;
+use super::{Cursor, EmbeddingChange, GraphBackend};
+use crate::error::{Error, Result};
+use crate::model::{
+    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
+    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+};
+use crate::vector::to_blob;
+
+/// How long a unit of work waits for another process's write lock before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most ids bound in one `IN (…)` list; longer lists are split.
+const IN_CHUNK: usize = 500;
+
+/// A store in a libSQL database.
+#[derive(Clone)]
+pub struct LibsqlBackend {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    vectors: VectorCache,
+    path: PathBuf,
+}
+
+impl LibsqlBackend {
+    /// Opens (creating if needed) the store at `path`, migrating its schema.
+    pub async fn open_local(path: &Path) -> Result<Self> {
+        Self::open_local_with(path, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// [`LibsqlBackend::open_local`] with an explicit busy timeout.
+    pub async fn open_local_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        prepare_file(path)?;
+        let db = Builder::new_local(path).build().await?;
+        let backend = LibsqlBackend {
+            inner: Arc::new(Inner {
+                pool: Pool::new(db, busy_timeout),
+                vectors: VectorCache::default(),
+                path: path.to_owned(),
+            }),
+        };
+        let name = path.display().to_string();
+        backend
+            .run(move |conn| async move {
+                // WAL lets readers proceed while one writer commits; the mode is persistent.
+                conn.query("PRAGMA journal_mode = WAL", ()).await?;
+                migrate::migrate(&conn, &name).await
+            })
+            .await?;
+        Ok(backend)
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Exact nearest neighbours by a full scan in SQL (`vector_distance_cos`): the ground
+    /// truth the approximate index is measured against.
+    pub async fn vector_search_exact(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
+        self.run(move |conn| async move {
+            vectors::exact_search(&conn, &model, &vector, &filter, limit).await
+        })
+        .await
+    }
+
+    async fn run<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Connection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.inner.pool.run(work).await
+    }
+}
+
+/// Creates the directory (owner-only) and the file (owner-read/write) when missing, so the
+/// store is private from the first byte; SQLite gives its -wal and -shm files the same mode.
+fn prepare_file(path: &Path) -> Result<()> {
+    let io = |context: String| move |source| Error::Io { context, source };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir).map_err(io(format!(
+            "cannot create the store directory {}",
+            dir.display()
+        )))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .map_err(io(format!("cannot open the store file {}", path.display())))?;
+    Ok(())
+}
+
+async fn get_one(conn: &Connection, id: &str) -> Result<Option<Memory>> {
+    let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
+    let rows = conn.query(&sql, [id]).await?;
+    Ok(collect(rows, rows::memory).await?.pop())
+}
+
+async fn get_relationship(conn: &Connection, id: &str) -> Result<Option<Relationship>> {
+    let sql = format!("SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.id = ?");
+    let rows = conn.query(&sql, [id]).await?;
+    Ok(collect(rows, rows::relationship).await?.pop())
+}
+
+async fn set_vector(conn: &Connection, id: &str, embedding: &Embedding) -> Result<()> {
+    conn.execute(
+        "INSERT INTO memory_vectors (memory_id, model, embedding) VALUES (?, ?, ?) \
+         ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, embedding = excluded.embedding",
+        (id, embedding.model.as_str(), to_blob(&embedding.vector)),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
+async fn insert_memory(
+    conn: &Connection,
+    memory: &Memory,
+    embedding: Option<&Embedding>,
+) -> Result<(Memory, Created)> {
+    if conn.execute(INSERT_MEMORY, memory_params(memory)).await? == 0 {
+        let existing = get_one(conn, &memory.id)
+            .await?
+            .ok_or_else(|| Error::MemoryNotFound {
+                id: memory.id.clone(),
+            })?;
+        return if existing.same_content(memory) {
+            Ok((existing, Created::Existing))
+        } else {
+            Err(Error::IdConflict {
+                what: "memory",
+                id: memory.id.clone(),
+            })
+        };
+    }
+    if let Some(embedding) = embedding {
+        set_vector(conn, &memory.id, embedding).await?;
+    }
+    Ok((memory.clone(), Created::New))
+}
+
+/// The version of a row, or `None` when it does not exist.
+async fn version_of(conn: &Connection, table: &str, id: &str) -> Result<Option<i64>> {
+    let sql = format!("SELECT version FROM {table} WHERE id = ?");
+    let mut rows = conn.query(&sql, [id]).await?;
+    Ok(match rows.next().await? {
+        Some(row) => Some(row.get(0)?),
+        None => None,
+    })
+}
+
+/// Checks existence and the expected version before an update.
+fn check_version(
+    what: &'static str,
+    id: &str,
+    actual: Option<i64>,
+    expected: Option<i64>,
+) -> Result<()> {
+    let Some(actual) = actual else {
+        return Err(if what == "memory" {
+            Error::MemoryNotFound { id: id.to_owned() }
+        } else {
+            Error::RelationshipNotFound { id: id.to_owned() }
+        });
+    };
+    match expected {
+        Some(expected) if expected != actual => Err(Error::VersionConflict {
+            what,
+            id: id.to_owned(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
+async fn count(conn: &Connection, sql: &str) -> Result<u64> {
+    let mut rows = conn.query(sql, ()).await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<i64>(0)?.max(0) as u64,
+        None => 0,
+    })
+}
+
+async fn grouped(conn: &Connection, sql: &str) -> Result<Vec<(String, u64)>> {
+    let mut rows = conn.query(sql, ()).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push((row.get(0)?, row.get::<i64>(1)?.max(0) as u64));
+    }
+    Ok(out)
+}
+
+/// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
+fn match_expression(terms: &[String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+#[async_trait]
+impl GraphBackend for LibsqlBackend {
+    async fn meta(&self) -> Result<StoreMeta> {
+        self.run(|conn| async move {
+            let mut rows = conn.query("SELECT key, value FROM meta", ()).await?;
+            let mut meta = StoreMeta {
+                schema_version: SCHEMA_VERSION,
+                ..StoreMeta::default()
+            };
+            while let Some(row) = rows.next().await? {
+                let value: String = row.get(1)?;
+                match row.get_str(0)? {
+                    "store_id" => meta.store_id = value,
+                    "embedding_model" => meta.embedding_model = Some(value),
+                    "embedding_dim" => meta.embedding_dim = value.parse().ok(),
+                    _ => {}
+                }
+            }
+            Ok(meta)
+        })
+        .await
+    }
+
+    async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)> {
+        let model = model.to_owned();
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('embedding_model', ?), ('embedding_dim', ?)",
+                    (model.as_str(), dim.to_string()),
+                )
+                .await?;
+                let mut rows = conn
+                    .query(
+                        "SELECT (SELECT value FROM meta WHERE key = 'embedding_model'), \
+                         (SELECT value FROM meta WHERE key = 'embedding_dim')",
+                        (),
+                    )
+                    .await?;
+                let row = rows.next().await?.ok_or_else(|| Error::Corrupt {
+                    what: "meta",
+                    reason: "embedding space missing after recording it".into(),
+                })?;
+                let dim: String = row.get(1)?;
+                let dim = dim.parse().map_err(|_| Error::Corrupt {
+                    what: "meta",
+                    reason: format!("embedding_dim {dim:?} is not a number"),
+                })?;
+                Ok((row.get(0)?, dim))
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn create_memory(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)> {
+        let (memory, embedding) = (memory.clone(), embedding.cloned());
+        self.run(move |conn| async move {
+            write_tx(&conn, || insert_memory(&conn, &memory, embedding.as_ref())).await
+        })
+        .await
+    }
+
+    async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
+        let batch = batch.to_vec();
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                let mut out = Vec::with_capacity(batch.len());
+                for (memory, embedding) in &batch {
+                    out.push(insert_memory(&conn, memory, embedding.as_ref()).await?.1);
+                }
+                Ok(out)
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
+        let ids = ids.to_vec();
+        self.run(move |conn| async move {
+            if let [id] = ids.as_slice() {
+                return Ok(get_one(&conn, id).await?.into_iter().collect());
+            }
+            let mut found = std::collections::HashMap::new();
+            for chunk in ids.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
+                    placeholders(chunk.len())
+                );
+                let rows = conn.query(&sql, chunk.to_vec()).await?;
+                for m in collect(rows, rows::memory).await? {
+                    found.insert(m.id.clone(), m);
+                }
+            }
+            Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+        })
+        .await
+    }
+
+    async fn update_memory(
+        &self,
+        id: &str,
+        patch: &MemoryPatch,
+        embedding: EmbeddingChange<'_>,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Memory> {
+        let (id, patch) = (id.to_owned(), patch.clone());
+        let embedding = match embedding {
+            EmbeddingChange::Keep => None,
+            EmbeddingChange::Clear => Some(None),
+            EmbeddingChange::Set(e) => Some(Some(e.clone())),
+        };
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                let actual = version_of(&conn, "memories", &id).await?;
+                check_version("memory", &id, actual, expected_version)?;
+                conn.execute(
+                    "UPDATE memories SET kind = coalesce(?, kind), title = coalesce(?, title), \
+                     content = coalesce(?, content), tags = coalesce(?, tags), \
+                     context = coalesce(?, context), importance = coalesce(?, importance), \
+                     confidence = coalesce(?, confidence), updated_at = ?, version = version + 1 \
+                     WHERE id = ?",
+                    vec![
+                        Value::from(patch.kind.clone()),
+                        patch.title.clone().into(),
+                        patch.content.clone().into(),
+                        patch.tags.as_ref().map(to_json).into(),
+                        patch.context.as_ref().map(to_json).into(),
+                        patch.importance.map(f64::from).into(),
+                        patch.confidence.map(f64::from).into(),
+                        micros(now).into(),
+                        id.clone().into(),
+                    ],
+                )
+                .await?;
+                match &embedding {
+                    None => {}
+                    Some(None) => {
+                        conn.execute(
+                            "DELETE FROM memory_vectors WHERE memory_id = ?",
+                            [id.as_str()],
+                        )
+                        .await?;
+                    }
+                    Some(Some(e)) => set_vector(&conn, &id, e).await?,
+                }
+                get_one(&conn, &id)
+                    .await?
+                    .ok_or_else(|| Error::MemoryNotFound { id: id.clone() })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn delete_memory(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.run(move |conn| async move {
+            if conn
+                .execute("DELETE FROM memories WHERE id = ?", [id.as_str()])
+                .await?
+                == 0
+            {
+                return Err(Error::MemoryNotFound { id });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+        let ids = ids.to_vec();
+        self.run(move |conn| async move {
+            for chunk in ids.chunks(IN_CHUNK) {
+                let sql = format!(
+                    "UPDATE memories SET accessed_at = ?, access_count = access_count + 1 \
+                     WHERE id IN ({})",
+                    placeholders(chunk.len())
+                );
+                let mut params: Vec<Value> = vec![micros(at).into()];
+                params.extend(chunk.iter().map(|id| Value::from(id.clone())));
+                conn.execute(&sql, params).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_memories(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        let mut clause = Clause::from_filter(filter);
+        if let Some(c) = after {
+            clause.and(
+                "(m.created_at, m.id) < (?, ?)",
+                [c.created_at_micros.into(), c.id.clone().into()],
+            );
+        }
+        self.run(move |conn| async move {
+            let sql = format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
+                 ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+                clause.sql
+            );
+            let mut params = clause.params;
+            params.push((limit as i64 + 1).into());
+            let mut memories = collect(conn.query(&sql, params).await?, rows::memory).await?;
+            let next_cursor = (memories.len() > limit).then(|| {
+                memories.truncate(limit);
+                Cursor::after(memories.last().expect("limit > 0 when more rows exist")).encode()
+            });
+            Ok(Page {
+                memories,
+                next_cursor,
+            })
+        })
+        .await
+    }
+
+    async fn keyword_search(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>> {
+        if terms.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let expression = match_expression(terms);
+        let clause = Clause::from_filter(filter);
+        self.run(move |conn| async move {
+            let sql = format!(
+                "SELECT {MEMORY_COLUMNS}, -memories_fts.rank, \
+                 snippet(memories_fts, -1, '[', ']', '…', 16) \
+                 FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid \
+                 WHERE memories_fts MATCH ?{} ORDER BY memories_fts.rank LIMIT ?",
+                clause.sql
+            );
+            let mut params: Vec<Value> = vec![expression.into()];
+            params.extend(clause.params);
+            params.push((limit as i64).into());
+            let mut rows = conn.query(&sql, params).await?;
+            let mut hits = Vec::new();
+            while let Some(row) = rows.next().await? {
+                hits.push(KeywordHit {
+                    memory: rows::memory(&row)?,
+                    score: row.get(MEMORY_COLUMN_COUNT)?,
+                    snippet: row.get(MEMORY_COLUMN_COUNT + 1)?,
+                });
+            }
+            Ok(hits)
+        })
+        .await
+    }
+
+    async fn vector_search(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
+        let inner = Arc::clone(&self.inner);
+        self.run(move |conn| async move {
+            inner
+                .vectors
+                .search(&conn, &model, &vector, &filter, limit)
+                .await
+        })
+        .await
+    }
+
+    async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
+        let rel = rel.clone();
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                for id in [&rel.source_id, &rel.target_id] {
+                    if version_of(&conn, "memories", id).await?.is_none() {
+                        return Err(Error::UnknownEndpoint { id: id.clone() });
+                    }
+                }
+                if let Some(existing) = get_relationship(&conn, &rel.id).await? {
+                    return if existing.same_content(&rel) {
+                        Ok((existing, Created::Existing))
+                    } else {
+                        Err(Error::IdConflict {
+                            what: "relationship",
+                            id: rel.id.clone(),
+                        })
+                    };
+                }
+                let inserted = conn
+                    .execute(
+                        "INSERT INTO relationships (id, source_id, target_id, rel_type, strength, \
+                         confidence, note, properties, valid_from, valid_to, created_at, \
+                         updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                         ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
+                        vec![
+                            Value::from(rel.id.clone()),
+                            rel.source_id.clone().into(),
+                            rel.target_id.clone().into(),
+                            rel.rel_type.clone().into(),
+                            f64::from(rel.strength).into(),
+                            f64::from(rel.confidence).into(),
+                            rel.note.clone().into(),
+                            to_json(&rel.properties).into(),
+                            opt_micros(rel.valid_from),
+                            opt_micros(rel.valid_to),
+                            micros(rel.created_at).into(),
+                            micros(rel.updated_at).into(),
+                            rel.version.into(),
+                        ],
+                    )
+                    .await?;
+                if inserted == 0 {
+                    let mut rows = conn
+                        .query(
+                            "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
+                            (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
+                        )
+                        .await?;
+                    let id = match rows.next().await? {
+                        Some(row) => row.get(0)?,
+                        None => String::new(),
+                    };
+                    return Err(Error::RelationshipExists {
+                        id,
+                        source_id: rel.source_id.clone(),
+                        target_id: rel.target_id.clone(),
+                        rel_type: rel.rel_type.clone(),
+                    });
+                }
+                Ok((rel.clone(), Created::New))
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn get_relationship(&self, id: &str) -> Result<Relationship> {
+        let id = id.to_owned();
+        self.run(move |conn| async move {
+            get_relationship(&conn, &id)
+                .await?
+                .ok_or(Error::RelationshipNotFound { id })
+        })
+        .await
+    }
+
+    async fn update_relationship(
+        &self,
+        id: &str,
+        patch: &RelationshipPatch,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Relationship> {
+        let (id, patch) = (id.to_owned(), patch.clone());
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                let actual = version_of(&conn, "relationships", &id).await?;
+                check_version("relationship", &id, actual, expected_version)?;
+                let current = get_relationship(&conn, &id)
+                    .await?
+                    .ok_or_else(|| Error::RelationshipNotFound { id: id.clone() })?;
+                let note = patch.note.clone().unwrap_or(current.note);
+                let valid_from = patch.valid_from.unwrap_or(current.valid_from);
+                let valid_to = patch.valid_to.unwrap_or(current.valid_to);
+                conn.execute(
+                    "UPDATE relationships SET strength = coalesce(?, strength), \
+                     confidence = coalesce(?, confidence), note = ?, \
+                     properties = coalesce(?, properties), valid_from = ?, valid_to = ?, \
+                     updated_at = ?, version = version + 1 WHERE id = ?",
+                    vec![
+                        Value::from(patch.strength.map(f64::from)),
+                        patch.confidence.map(f64::from).into(),
+                        note.into(),
+                        patch.properties.as_ref().map(to_json).into(),
+                        opt_micros(valid_from),
+                        opt_micros(valid_to),
+                        micros(now).into(),
+                        id.clone().into(),
+                    ],
+                )
+                .await?;
+                get_relationship(&conn, &id)
+                    .await?
+                    .ok_or_else(|| Error::RelationshipNotFound { id: id.clone() })
+            })
+            .await
+        })
+        .await
+    }
+
+    async fn delete_relationship(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.run(move |conn| async move {
+            if conn
+                .execute("DELETE FROM relationships WHERE id = ?", [id.as_str()])
+                .await?
+                == 0
+            {
+                return Err(Error::RelationshipNotFound { id });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn relationships_of(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Relationship>> {
+        let (ids, rel_types) = (ids.to_vec(), rel_types.to_vec());
+        self.run(move |conn| async move {
+            let ends: &[&str] = match direction {
+                Direction::Outgoing => &["source_id"],
+                Direction::Incoming => &["target_id"],
+                Direction::Both => &["source_id", "target_id"],
+            };
+            let mut out = Vec::new();
+            let mut seen = std::collections::HashSet::new();
+            for chunk in ids.chunks(IN_CHUNK) {
+                // One indexed probe per end; UNION would defeat the per-end index use.
+                for end in ends {
+                    let mut sql = format!(
+                        "SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.{end} IN ({})",
+                        placeholders(chunk.len())
+                    );
+                    let mut params: Vec<Value> =
+                        chunk.iter().map(|id| Value::from(id.clone())).collect();
+                    if !rel_types.is_empty() {
+                        sql.push_str(&format!(
+                            " AND r.rel_type IN ({})",
+                            placeholders(rel_types.len())
+                        ));
+                        params.extend(rel_types.iter().map(|t| Value::from(t.clone())));
+                    }
+                    if let Some(at) = valid_at {
+                        sql.push_str(
+                            " AND (r.valid_from IS NULL OR r.valid_from <= ?) \
+                             AND (r.valid_to IS NULL OR r.valid_to > ?)",
+                        );
+                        params.extend([micros(at).into(), micros(at).into()]);
+                    }
+                    for rel in collect(conn.query(&sql, params).await?, rows::relationship).await? {
+                        if seen.insert(rel.id.clone()) {
+                            out.push(rel);
+                        }
+                    }
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
+        let ids = ids.to_vec();
+        let filter = filter.clone();
+        self.run(move |conn| async move {
+            let mut out = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(IN_CHUNK) {
+                let mut clause = Clause::from_filter(&filter);
+                clause.and(
+                    &format!("m.id IN ({})", placeholders(chunk.len())),
+                    chunk.iter().map(|id| Value::from(id.clone())),
+                );
+                let sql = format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{}",
+                    clause.sql
+                );
+                out.extend(collect(conn.query(&sql, clause.params).await?, rows::summary).await?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.run(|conn| async move {
+            let page_count = count(&conn, "PRAGMA page_count").await?;
+            let page_size = count(&conn, "PRAGMA page_size").await?;
+            Ok(Stats {
+                memories: count(&conn, "SELECT count(*) FROM memories").await?,
+                relationships: count(&conn, "SELECT count(*) FROM relationships").await?,
+                embedded: count(&conn, "SELECT count(*) FROM memory_vectors").await?,
+                by_kind: grouped(
+                    &conn,
+                    "SELECT kind, count(*) AS n FROM memories GROUP BY kind ORDER BY n DESC, kind",
+                )
+                .await?,
+                by_rel_type: grouped(
+                    &conn,
+                    "SELECT rel_type, count(*) AS n FROM relationships GROUP BY rel_type \
+                     ORDER BY n DESC, rel_type",
+                )
+                .await?,
+                size_bytes: page_count * page_size,
+            })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::match_expression;
+
+    #[test]
+    fn match_expression_quotes_every_term() {
+        let terms = vec!["near".to_owned(), "a\"b".to_owned()];
+        assert_eq!(match_expression(&terms), r#""near" OR "a""b""#);
+    }
+}

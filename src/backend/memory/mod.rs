@@ -1,1 +1,778 @@
-//! In-memory reference backend (being written).
+//! In-memory reference backend.
+//!
+//! [`MemoryBackend`] keeps every record in maps behind one mutex and answers every query by
+//! scanning them. It is slow on purpose and simple on purpose: it is the executable
+//! specification of [`GraphBackend`] that the conformance suite (`tests/conformance.rs`)
+//! compares the libSQL backend against, and a fast fake for tests of the layers above.
+//!
+//! It mirrors what the libSQL backend stores, not only what it is given:
+//! - timestamps are kept at microsecond precision (the libSQL schema stores INTEGER
+//!   microseconds), so a record reads back exactly as it would from the database, and
+//!   `Filter::since` and validity instants are compared at the same precision;
+//! - keyword search is BM25 over title, content and tags with the column weights of
+//!   `bm25(memories_fts, 5.0, 1.0, 2.0)` (negated: higher is better) and the same constants
+//!   as FTS5 (k1 = 1.2, b = 0.75, idf floored at 1e-6). Tokens are the lower-cased runs of
+//!   letters and digits of [`crate::text::tokens`], like `unicode61`. The libSQL backend also
+//!   stems with Porter and folds diacritics; this reference does neither, so it is exact only
+//!   for words Porter leaves unchanged and for plain ASCII text;
+//! - vector search is an exact cosine scan over the vectors of the asked model.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::{Cursor, EmbeddingChange, GraphBackend};
+use crate::error::{Error, Result};
+use crate::model::{
+    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
+    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+};
+
+/// The schema version the libSQL backend reports for a fresh store.
+const SCHEMA_VERSION: u32 = 1;
+
+/// FTS5 BM25 constants.
+const BM25_K1: f64 = 1.2;
+const BM25_B: f64 = 0.75;
+/// Column weights of `bm25(memories_fts, 5.0, 1.0, 2.0)`: title, content, tags.
+const COLUMN_WEIGHTS: [f64; 3] = [5.0, 1.0, 2.0];
+/// Tokens of context an excerpt shows around its matches.
+const SNIPPET_TOKENS: usize = 16;
+
+/// The in-memory reference implementation of [`GraphBackend`].
+pub struct MemoryBackend {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    meta: StoreMeta,
+    memories: HashMap<String, Memory>,
+    /// Vectors by memory id.
+    vectors: HashMap<String, Embedding>,
+    relationships: BTreeMap<String, Relationship>,
+}
+
+impl MemoryBackend {
+    /// An empty store with a fresh store id.
+    pub fn new() -> Self {
+        MemoryBackend {
+            state: Mutex::new(State {
+                meta: StoreMeta {
+                    store_id: uuid::Uuid::now_v7().to_string(),
+                    schema_version: SCHEMA_VERSION,
+                    embedding_model: None,
+                    embedding_dim: None,
+                },
+                ..State::default()
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Every mutation validates before it writes, so a panic cannot leave half a change.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state();
+        f.debug_struct("MemoryBackend")
+            .field("store_id", &state.meta.store_id)
+            .field("memories", &state.memories.len())
+            .field("relationships", &state.relationships.len())
+            .finish()
+    }
+}
+
+/// `at` truncated to whole microseconds, the precision the database keeps.
+fn micros(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(at.timestamp_micros()).unwrap_or(at)
+}
+
+fn stored_memory(memory: &Memory) -> Memory {
+    let mut m = memory.clone();
+    m.created_at = micros(m.created_at);
+    m.updated_at = micros(m.updated_at);
+    m.accessed_at = m.accessed_at.map(micros);
+    m
+}
+
+fn stored_relationship(rel: &Relationship) -> Relationship {
+    let mut r = rel.clone();
+    r.created_at = micros(r.created_at);
+    r.updated_at = micros(r.updated_at);
+    r.valid_from = r.valid_from.map(micros);
+    r.valid_to = r.valid_to.map(micros);
+    r
+}
+
+/// The filter as the database evaluates it: `since` at microsecond precision.
+fn stored_filter(filter: &Filter) -> Filter {
+    let mut f = filter.clone();
+    f.since = f.since.map(micros);
+    f
+}
+
+/// Listing order key: newest first, then id descending.
+fn listing_key(m: &Memory) -> (i64, &str) {
+    (m.created_at.timestamp_micros(), m.id.as_str())
+}
+
+impl State {
+    /// What creating `memory` would do, without doing it: `Ok(true)` inserts, `Ok(false)` is a
+    /// replay of the stored one.
+    fn check_create(&self, memory: &Memory) -> Result<bool> {
+        match self.memories.get(&memory.id) {
+            None => Ok(true),
+            Some(stored) if stored.same_content(memory) => Ok(false),
+            Some(_) => Err(Error::IdConflict {
+                what: "memory",
+                id: memory.id.clone(),
+            }),
+        }
+    }
+
+    fn insert_memory(&mut self, memory: &Memory, embedding: Option<&Embedding>) -> Memory {
+        let stored = stored_memory(memory);
+        self.memories.insert(stored.id.clone(), stored.clone());
+        if let Some(e) = embedding {
+            self.vectors.insert(stored.id.clone(), e.clone());
+        }
+        stored
+    }
+
+    fn memory(&self, id: &str) -> Result<&Memory> {
+        self.memories.get(id).ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
+    }
+
+    fn relationship(&self, id: &str) -> Result<&Relationship> {
+        self.relationships
+            .get(id)
+            .ok_or_else(|| Error::RelationshipNotFound { id: id.to_owned() })
+    }
+
+    fn update_memory(
+        &mut self,
+        id: &str,
+        patch: &MemoryPatch,
+        embedding: EmbeddingChange<'_>,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Memory> {
+        let stored = self.memory(id)?;
+        if let Some(expected) = expected_version
+            && stored.version != expected
+        {
+            return Err(Error::VersionConflict {
+                what: "memory",
+                id: id.to_owned(),
+                expected,
+                actual: stored.version,
+            });
+        }
+        let mut m = stored.clone();
+        let MemoryPatch {
+            kind,
+            title,
+            content,
+            tags,
+            context,
+            importance,
+            confidence,
+        } = patch.clone();
+        if let Some(v) = kind {
+            m.kind = v;
+        }
+        if let Some(v) = title {
+            m.title = v;
+        }
+        if let Some(v) = content {
+            m.content = v;
+        }
+        if let Some(v) = tags {
+            m.tags = v;
+        }
+        if let Some(v) = context {
+            m.context = v;
+        }
+        if let Some(v) = importance {
+            m.importance = v;
+        }
+        if let Some(v) = confidence {
+            m.confidence = v;
+        }
+        m.version += 1;
+        m.updated_at = micros(now);
+        match embedding {
+            EmbeddingChange::Keep => {}
+            EmbeddingChange::Clear => {
+                self.vectors.remove(id);
+            }
+            EmbeddingChange::Set(e) => {
+                self.vectors.insert(id.to_owned(), e.clone());
+            }
+        }
+        self.memories.insert(id.to_owned(), m.clone());
+        Ok(m)
+    }
+
+    fn list(&self, filter: &Filter, after: Option<&Cursor>, limit: usize) -> Page {
+        let filter = stored_filter(filter);
+        let mut rows: Vec<&Memory> = self
+            .memories
+            .values()
+            .filter(|m| filter.matches(m))
+            .filter(|m| {
+                after.is_none_or(|c| listing_key(m) < (c.created_at_micros, c.id.as_str()))
+            })
+            .collect();
+        rows.sort_by(|a, b| listing_key(b).cmp(&listing_key(a)));
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let next_cursor = if more {
+            rows.last().map(|m| Cursor::after(m).encode())
+        } else {
+            None
+        };
+        Page {
+            memories: rows.into_iter().cloned().collect(),
+            next_cursor,
+        }
+    }
+
+    fn keyword_search(&self, terms: &[String], filter: &Filter, limit: usize) -> Vec<KeywordHit> {
+        if terms.is_empty() || limit == 0 || self.memories.is_empty() {
+            return Vec::new();
+        }
+        let terms: Vec<String> = terms.iter().map(|t| t.to_lowercase()).collect();
+        // Every row counts towards the corpus statistics, as in the FTS5 index.
+        let docs: Vec<(&Memory, [Vec<Token>; 3])> = self
+            .memories
+            .values()
+            .map(|m| (m, fields(m).map(|f| token_spans(&f))))
+            .collect();
+        let rows = docs.len() as f64;
+        let total_tokens: usize = docs
+            .iter()
+            .map(|(_, cols)| cols.iter().map(Vec::len).sum::<usize>())
+            .sum();
+        let avgdl = (total_tokens as f64 / rows).max(f64::MIN_POSITIVE);
+        let idf: Vec<f64> = terms
+            .iter()
+            .map(|term| {
+                let hits = docs
+                    .iter()
+                    .filter(|(_, cols)| cols.iter().flatten().any(|t| &t.lower == term))
+                    .count() as f64;
+                let idf = ((rows - hits + 0.5) / (hits + 0.5)).ln();
+                if idf <= 0.0 { 1e-6 } else { idf }
+            })
+            .collect();
+
+        let filter = stored_filter(filter);
+        let mut hits: Vec<(f64, &Memory, &[Vec<Token>; 3])> = Vec::new();
+        for (memory, cols) in &docs {
+            let mut matched = false;
+            let mut score = 0.0;
+            let length = cols.iter().map(Vec::len).sum::<usize>() as f64;
+            for (term, idf) in terms.iter().zip(&idf) {
+                let freq: f64 = cols
+                    .iter()
+                    .zip(COLUMN_WEIGHTS)
+                    .map(|(col, w)| w * col.iter().filter(|t| &t.lower == term).count() as f64)
+                    .sum();
+                if freq > 0.0 {
+                    matched = true;
+                }
+                score += idf * (freq * (BM25_K1 + 1.0))
+                    / (freq + BM25_K1 * (1.0 - BM25_B + BM25_B * length / avgdl));
+            }
+            if matched && filter.matches(memory) {
+                hits.push((score, memory, cols));
+            }
+        }
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.id.cmp(&b.1.id)));
+        hits.truncate(limit);
+        hits.into_iter()
+            .map(|(score, memory, cols)| KeywordHit {
+                snippet: snippet(memory, cols, &terms),
+                memory: memory.clone(),
+                score,
+            })
+            .collect()
+    }
+
+    fn vector_search(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Vec<VectorHit> {
+        let filter = stored_filter(filter);
+        let mut hits: Vec<VectorHit> = self
+            .vectors
+            .iter()
+            .filter(|(_, e)| e.model == model && e.vector.len() == vector.len())
+            .filter_map(|(id, e)| {
+                let memory = self.memories.get(id)?;
+                filter.matches(memory).then(|| VectorHit {
+                    memory: memory.clone(),
+                    similarity: cosine(vector, &e.vector),
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then_with(|| a.memory.id.cmp(&b.memory.id))
+        });
+        hits.truncate(limit);
+        hits
+    }
+
+    fn create_relationship(&mut self, rel: &Relationship) -> Result<(Relationship, Created)> {
+        for end in [&rel.source_id, &rel.target_id] {
+            if !self.memories.contains_key(end) {
+                return Err(Error::UnknownEndpoint { id: end.clone() });
+            }
+        }
+        if let Some(stored) = self.relationships.get(&rel.id) {
+            return if stored.same_content(&stored_relationship(rel)) {
+                Ok((stored.clone(), Created::Existing))
+            } else {
+                Err(Error::IdConflict {
+                    what: "relationship",
+                    id: rel.id.clone(),
+                })
+            };
+        }
+        if let Some(existing) = self.relationships.values().find(|r| {
+            r.source_id == rel.source_id && r.target_id == rel.target_id && r.rel_type == rel.rel_type
+        }) {
+            return Err(Error::RelationshipExists {
+                id: existing.id.clone(),
+                source_id: existing.source_id.clone(),
+                target_id: existing.target_id.clone(),
+                rel_type: existing.rel_type.clone(),
+            });
+        }
+        let stored = stored_relationship(rel);
+        self.relationships.insert(stored.id.clone(), stored.clone());
+        Ok((stored, Created::New))
+    }
+
+    fn update_relationship(
+        &mut self,
+        id: &str,
+        patch: &RelationshipPatch,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Relationship> {
+        let stored = self.relationship(id)?;
+        if let Some(expected) = expected_version
+            && stored.version != expected
+        {
+            return Err(Error::VersionConflict {
+                what: "relationship",
+                id: id.to_owned(),
+                expected,
+                actual: stored.version,
+            });
+        }
+        let mut r = stored.clone();
+        let RelationshipPatch {
+            strength,
+            confidence,
+            note,
+            properties,
+            valid_from,
+            valid_to,
+        } = patch.clone();
+        if let Some(v) = strength {
+            r.strength = v;
+        }
+        if let Some(v) = confidence {
+            r.confidence = v;
+        }
+        if let Some(v) = note {
+            r.note = v;
+        }
+        if let Some(v) = properties {
+            r.properties = v;
+        }
+        if let Some(v) = valid_from {
+            r.valid_from = v.map(micros);
+        }
+        if let Some(v) = valid_to {
+            r.valid_to = v.map(micros);
+        }
+        r.version += 1;
+        r.updated_at = micros(now);
+        self.relationships.insert(id.to_owned(), r.clone());
+        Ok(r)
+    }
+
+    fn relationships_of(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+    ) -> Vec<Relationship> {
+        let ids: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let valid_at = valid_at.map(micros);
+        let mut rels: Vec<Relationship> = self
+            .relationships
+            .values()
+            .filter(|r| {
+                let out = ids.contains(r.source_id.as_str());
+                let inc = ids.contains(r.target_id.as_str());
+                match direction {
+                    Direction::Outgoing => out,
+                    Direction::Incoming => inc,
+                    Direction::Both => out || inc,
+                }
+            })
+            .filter(|r| rel_types.is_empty() || rel_types.contains(&r.rel_type))
+            .filter(|r| valid_at.is_none_or(|t| r.is_valid_at(t)))
+            .cloned()
+            .collect();
+        rels.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.id.cmp(&b.id)));
+        rels
+    }
+
+    fn stats(&self) -> Stats {
+        fn counted<'a>(names: impl Iterator<Item = &'a str>) -> Vec<(String, u64)> {
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for name in names {
+                *counts.entry(name).or_default() += 1;
+            }
+            let mut counts: Vec<(String, u64)> =
+                counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+            counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            counts
+        }
+        Stats {
+            memories: self.memories.len() as u64,
+            relationships: self.relationships.len() as u64,
+            embedded: self
+                .vectors
+                .keys()
+                .filter(|id| self.memories.contains_key(*id))
+                .count() as u64,
+            by_kind: counted(self.memories.values().map(|m| m.kind.as_str())),
+            by_rel_type: counted(self.relationships.values().map(|r| r.rel_type.as_str())),
+            size_bytes: 0,
+        }
+    }
+}
+
+/// Cosine similarity; 0 when either vector has no length.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0.0f64, 0.0f64, 0.0f64);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (f64::from(x), f64::from(y));
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        (dot / (na.sqrt() * nb.sqrt())) as f32
+    }
+}
+
+/// The three indexed columns of a memory: title, content, tags (space-separated).
+fn fields(m: &Memory) -> [String; 3] {
+    [m.title.clone(), m.content.clone(), m.tags.join(" ")]
+}
+
+/// A token of an indexed text: where it is and its lower-cased form.
+struct Token {
+    start: usize,
+    end: usize,
+    lower: String,
+}
+
+/// The tokens of `text` as [`crate::text::tokens`] splits it, with their byte spans.
+fn token_spans(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(Token {
+                    start: s,
+                    end: i,
+                    lower: text[s..i].to_lowercase(),
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(Token {
+            start: s,
+            end: text.len(),
+            lower: text[s..].to_lowercase(),
+        });
+    }
+    out
+}
+
+/// An excerpt of the field with the most matched tokens (title first on ties), around its
+/// densest run of matches, with matched tokens wrapped in `[` `]` and `…` where text was cut.
+fn snippet(memory: &Memory, cols: &[Vec<Token>; 3], terms: &[String]) -> String {
+    let texts = fields(memory);
+    let is_match = |t: &Token| terms.contains(&t.lower);
+    let count = |col: &Vec<Token>| col.iter().filter(|t| is_match(t)).count();
+    let Some(best) = (0..3).max_by(|&a, &b| count(&cols[a]).cmp(&count(&cols[b])).then(b.cmp(&a)))
+    else {
+        return String::new();
+    };
+    let (text, tokens) = (&texts[best], &cols[best]);
+    if tokens.is_empty() {
+        return String::new();
+    }
+    // The window of SNIPPET_TOKENS tokens holding the most matches, starting a little before
+    // its first match.
+    let mut start = 0;
+    let mut best_count = 0;
+    for (i, _) in tokens.iter().enumerate().filter(|(_, t)| is_match(t)) {
+        let s = i.saturating_sub(2);
+        let n = tokens[s..(s + SNIPPET_TOKENS).min(tokens.len())]
+            .iter()
+            .filter(|t| is_match(t))
+            .count();
+        if n > best_count {
+            best_count = n;
+            start = s;
+        }
+    }
+    let end = (start + SNIPPET_TOKENS).min(tokens.len());
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    let mut pos = tokens[start].start;
+    for t in &tokens[start..end] {
+        out.push_str(&text[pos..t.start]);
+        if is_match(t) {
+            out.push('[');
+            out.push_str(&text[t.start..t.end]);
+            out.push(']');
+        } else {
+            out.push_str(&text[t.start..t.end]);
+        }
+        pos = t.end;
+    }
+    if end < tokens.len() {
+        out.push('…');
+    }
+    out
+}
+
+#[async_trait]
+impl GraphBackend for MemoryBackend {
+    async fn meta(&self) -> Result<StoreMeta> {
+        Ok(self.state().meta.clone())
+    }
+
+    async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)> {
+        let mut state = self.state();
+        let meta = &mut state.meta;
+        if meta.embedding_model.is_none() || meta.embedding_dim.is_none() {
+            meta.embedding_model = Some(model.to_owned());
+            meta.embedding_dim = Some(dim);
+        }
+        Ok((
+            meta.embedding_model.clone().unwrap_or_default(),
+            meta.embedding_dim.unwrap_or_default(),
+        ))
+    }
+
+    async fn create_memory(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)> {
+        let mut state = self.state();
+        if state.check_create(memory)? {
+            Ok((state.insert_memory(memory, embedding), Created::New))
+        } else {
+            Ok((state.memories[&memory.id].clone(), Created::Existing))
+        }
+    }
+
+    async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
+        let mut state = self.state();
+        // Validate the whole batch first, against the store and against earlier batch items.
+        let mut pending: HashMap<&str, &Memory> = HashMap::new();
+        let mut created = Vec::with_capacity(batch.len());
+        for (memory, _) in batch {
+            let outcome = match pending.get(memory.id.as_str()) {
+                Some(earlier) if earlier.same_content(memory) => Created::Existing,
+                Some(_) => {
+                    return Err(Error::IdConflict {
+                        what: "memory",
+                        id: memory.id.clone(),
+                    });
+                }
+                None if state.check_create(memory)? => {
+                    pending.insert(&memory.id, memory);
+                    Created::New
+                }
+                None => Created::Existing,
+            };
+            created.push(outcome);
+        }
+        for ((memory, embedding), outcome) in batch.iter().zip(&created) {
+            if *outcome == Created::New {
+                state.insert_memory(memory, embedding.as_ref());
+            }
+        }
+        Ok(created)
+    }
+
+    async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
+        let state = self.state();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.memories.get(id).cloned())
+            .collect())
+    }
+
+    async fn update_memory(
+        &self,
+        id: &str,
+        patch: &MemoryPatch,
+        embedding: EmbeddingChange<'_>,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Memory> {
+        self.state()
+            .update_memory(id, patch, embedding, expected_version, now)
+    }
+
+    async fn delete_memory(&self, id: &str) -> Result<()> {
+        let mut state = self.state();
+        state.memory(id)?;
+        state.memories.remove(id);
+        state.vectors.remove(id);
+        state
+            .relationships
+            .retain(|_, r| r.source_id != id && r.target_id != id);
+        Ok(())
+    }
+
+    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+        let mut state = self.state();
+        let at = micros(at);
+        // Each distinct memory is counted once per call, like one UPDATE ... WHERE id IN (...).
+        let ids: HashSet<&String> = ids.iter().collect();
+        for id in ids {
+            if let Some(m) = state.memories.get_mut(id) {
+                m.accessed_at = Some(at);
+                m.access_count += 0;
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_memories(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        Ok(self.state().list(filter, after, limit))
+    }
+
+    async fn keyword_search(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>> {
+        Ok(self.state().keyword_search(terms, filter, limit))
+    }
+
+    async fn vector_search(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        Ok(self.state().vector_search(model, vector, filter, limit))
+    }
+
+    async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
+        self.state().create_relationship(rel)
+    }
+
+    async fn get_relationship(&self, id: &str) -> Result<Relationship> {
+        self.state().relationship(id).cloned()
+    }
+
+    async fn update_relationship(
+        &self,
+        id: &str,
+        patch: &RelationshipPatch,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Relationship> {
+        self.state()
+            .update_relationship(id, patch, expected_version, now)
+    }
+
+    async fn delete_relationship(&self, id: &str) -> Result<()> {
+        let mut state = self.state();
+        state.relationship(id)?;
+        state.relationships.remove(id);
+        Ok(())
+    }
+
+    async fn relationships_of(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Relationship>> {
+        Ok(self
+            .state()
+            .relationships_of(ids, direction, rel_types, valid_at))
+    }
+
+    async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
+        let state = self.state();
+        let filter = stored_filter(filter);
+        let mut seen = HashSet::new();
+        Ok(ids
+            .iter()
+            .filter(|id| seen.insert(id.as_str()))
+            .filter_map(|id| state.memories.get(id))
+            .filter(|m| filter.matches(m))
+            .map(Memory::summary)
+            .collect())
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        Ok(self.state().stats())
+    }
+}

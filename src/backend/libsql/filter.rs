@@ -1,0 +1,49 @@
+//! [`Filter`] → SQL. Only fixed SQL text is written; every user value is a bound parameter.
+
+use libsql::Value;
+
+use super::rows::{micros, placeholders};
+use crate::model::Filter;
+
+/// A WHERE fragment over `memories m` and the values it binds, in order.
+#[derive(Default)]
+pub(super) struct Clause {
+    pub sql: String,
+    pub params: Vec<Value>,
+}
+
+impl Clause {
+    /// Appends `AND <sql>` binding `params`.
+    pub fn and(&mut self, sql: &str, params: impl IntoIterator<Item = Value>) {
+        self.sql.push_str(" AND ");
+        self.sql.push_str(sql);
+        self.params.extend(params);
+    }
+
+    /// The clause for `filter` (empty SQL when it filters nothing).
+    pub fn from_filter(filter: &Filter) -> Self {
+        let mut c = Clause::default();
+        if !filter.kinds.is_empty() {
+            c.and(
+                &format!("m.kind IN ({})", placeholders(filter.kinds.len())),
+                filter.kinds.iter().map(|k| Value::from(k.clone())),
+            );
+        }
+        for tag in &filter.tags {
+            c.and(
+                "EXISTS (SELECT 1 FROM memory_tags t WHERE t.tag = ? AND t.memory_seq = m.seq)",
+                [Value::from(tag.clone())],
+            );
+        }
+        if let Some(project) = &filter.project {
+            c.and("m.project = ?", [Value::from(project.clone())]);
+        }
+        if let Some(since) = filter.since {
+            c.and("m.created_at >= ?", [Value::from(micros(since))]);
+        }
+        if let Some(min) = filter.min_importance {
+            c.and("m.importance >= ?", [Value::from(f64::from(min))]);
+        }
+        c
+    }
+}

@@ -1,0 +1,90 @@
+//! Schema migrations: the numbered SQL files of `schema/`, embedded in the binary.
+//!
+//! Applied versions are recorded in `schema_migrations` rather than `PRAGMA user_version`,
+//! which an embedded replica would forward to the primary. Migrations run in one IMMEDIATE
+//! transaction, so two processes opening a new store at once apply each exactly once.
+
+use libsql::Connection;
+
+use super::pool::write_tx;
+use crate::error::{Error, Result};
+
+/// (version, name, SQL), in order.
+const MIGRATIONS: &[(u32, &str, &str)] =
+    &[(1, "init", include_str!("../../../schema/0001_init.sql"))];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;
+
+const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    INTEGER PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    applied_at INTEGER NOT NULL
+)";
+
+/// Brings the store up to [`SCHEMA_VERSION`]; `path` only names the store in errors.
+pub(super) async fn migrate(conn: &Connection, path: &str) -> Result<()> {
+    migrate_to(conn, path, SCHEMA_VERSION).await
+}
+
+/// Applies migrations up to `target` (tests use it to build stores of older versions).
+pub async fn migrate_to(conn: &Connection, path: &str, target: u32) -> Result<()> {
+    // The common case, a current store, takes no write lock.
+    if applied_version(conn).await? == Some(target) {
+        return Ok(());
+    }
+    conn.execute(CREATE_LEDGER, ()).await?;
+    write_tx(conn, || async {
+        let current = applied_version(conn).await?.unwrap_or(0);
+        if current > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew {
+                path: path.to_owned(),
+                found: current,
+                known: SCHEMA_VERSION,
+            });
+        }
+        for &(version, name, sql) in MIGRATIONS {
+            if version <= current || version > target {
+                continue;
+            }
+            tracing::info!(version, name, store = path, "applying schema migration");
+            conn.execute_batch(sql).await?;
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (version, name, chrono::Utc::now().timestamp_micros()),
+            )
+            .await?;
+        }
+        conn.execute(
+            "INSERT OR IGNORE INTO meta (key, value) VALUES ('store_id', ?)",
+            [uuid::Uuid::now_v7().to_string()],
+        )
+        .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The highest applied migration, or `None` on a new database.
+async fn applied_version(conn: &Connection) -> Result<Option<u32>> {
+    let mut rows = conn
+        .query(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'schema_migrations'",
+            (),
+        )
+        .await?;
+    let exists = match rows.next().await? {
+        Some(row) => row.get::<i64>(0)? > 0,
+        None => false,
+    };
+    if !exists {
+        return Ok(None);
+    }
+    let mut rows = conn
+        .query("SELECT max(version) FROM schema_migrations", ())
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<Option<u32>>(0)?,
+        None => None,
+    })
+}

@@ -1,0 +1,97 @@
+//! Connections: one per unit of work, reused through a small idle pool.
+//!
+//! A connection is never shared by two units of work at once (SQLite transactions belong to
+//! the connection), and each unit runs on tokio's blocking pool because libSQL's local calls
+//! run SQLite synchronously: a lock wait of up to `busy_timeout` must not stall the async
+//! workers that carry MCP traffic.
+
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use libsql::{Connection, Database};
+
+use crate::error::{Error, Result};
+
+/// Most idle connections kept for reuse; more are opened under load and closed after.
+const MAX_IDLE: usize = 8;
+
+pub(super) struct Pool {
+    db: Database,
+    idle: Mutex<Vec<Connection>>,
+    busy_timeout: Duration,
+}
+
+impl Pool {
+    pub(super) fn new(db: Database, busy_timeout: Duration) -> Self {
+        Pool {
+            db,
+            idle: Mutex::new(Vec::new()),
+            busy_timeout,
+        }
+    }
+
+    /// Runs `work` with a connection of its own, off the async workers.
+    pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Connection) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>>,
+    {
+        let conn = self.checkout().await?;
+        let handle = tokio::runtime::Handle::current();
+        let task_conn = conn.clone();
+        let result = tokio::task::spawn_blocking(move || handle.block_on(work(task_conn)))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        self.checkin(conn);
+        result
+    }
+
+    async fn checkout(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(conn);
+        }
+        let conn = self.db.connect()?;
+        conn.busy_timeout(self.busy_timeout)?;
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+            .await?;
+        Ok(conn)
+    }
+
+    /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
+    fn checkin(&self, conn: Connection) {
+        if !conn.is_autocommit() {
+            return;
+        }
+        let mut idle = self.idle.lock().expect("pool lock");
+        if idle.len() < MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+}
+
+/// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
+///
+/// IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
+/// writes fails with "database is locked" when another writer got in between, whatever the
+/// busy timeout, while an immediate one simply waits its turn.
+pub(super) async fn write_tx<T, F, Fut>(conn: &Connection, body: F) -> Result<T>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T>>,
+{
+    conn.execute("BEGIN IMMEDIATE", ()).await?;
+    match body().await {
+        Ok(value) => {
+            conn.execute("COMMIT", ()).await?;
+            Ok(value)
+        }
+        Err(err) => {
+            // The original error matters more than a failed rollback, which leaves the
+            // connection in a transaction and so out of the pool.
+            let _ = conn.execute("ROLLBACK", ()).await;
+            Err(err)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Vector search: libSQL holds the vectors, an in-process quantized index finds candidates,
+//! and candidates are re-ranked exactly against the stored vectors.
+//!
+//! The index follows `vector_log`, which triggers append to on every vector change made by any
+//! process or device. Before each search the index reads the log's tail (one indexed range
+//! query) and reloads the few vectors that changed, or reloads itself whole when it fell
+//! behind the pruned part of the log or is asked about another model.
+
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+use libsql::{Connection, Value};
+
+use super::filter::Clause;
+use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use crate::error::Result;
+use crate::model::{Filter, VectorHit};
+use crate::vector::{QuantizedIndex, cosine, from_blob, to_blob};
+
+/// Candidates re-ranked exactly per result asked for, without and with a filter. The filter is
+/// applied to candidates, so a filtered search looks further down the approximate ranking.
+const OVERSAMPLE: usize = 4;
+const OVERSAMPLE_FILTERED: usize = 16;
+const MIN_CANDIDATES: usize = 64;
+
+struct Loaded {
+    model: String,
+    index: QuantizedIndex,
+    /// The last `vector_log.seq` applied.
+    last_seq: i64,
+}
+
+/// The in-process index of one store, shared by every unit of work of the process.
+#[derive(Default)]
+pub(super) struct VectorCache {
+    state: RwLock<Option<Loaded>>,
+}
+
+impl VectorCache {
+    /// Nearest memories to `query` among vectors of `model` that pass `filter`.
+    pub async fn search(
+        &self,
+        conn: &Connection,
+        model: &str,
+        query: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        self.refresh(conn, model, query.len()).await?;
+        let per_result = if filter.is_empty() {
+            OVERSAMPLE
+        } else {
+            OVERSAMPLE_FILTERED
+        };
+        let wanted = (limit * per_result).max(MIN_CANDIDATES);
+        let (candidates, indexed) = {
+            let state = self.state.read().expect("vector index lock");
+            let loaded = state.as_ref().expect("refreshed above");
+            (loaded.index.candidates(query, wanted), loaded.index.len())
+        };
+        let ids: Vec<Value> = candidates.into_iter().map(|(id, _)| id.into()).collect();
+        let hits = rerank(conn, model, query, &ids, filter, limit).await?;
+        // A selective filter can reject every candidate while matching memories exist further
+        // down: then scan the filtered set exactly (it is small when the filter is selective).
+        if hits.len() < limit && indexed > ids.len() && !filter.is_empty() {
+            return exact_search(conn, model, query, filter, limit).await;
+        }
+        Ok(hits)
+    }
+
+    /// Brings the index up to date for `model`.
+    async fn refresh(&self, conn: &Connection, model: &str, dim: usize) -> Result<()> {
+        let floor = log_floor(conn).await?;
+        let behind = {
+            let state = self.state.read().expect("vector index lock");
+            match state.as_ref() {
+                Some(l) if l.model == model && l.index.dim() == dim && l.last_seq >= floor => {
+                    Some(l.last_seq)
+                }
+                _ => None,
+            }
+        };
+        match behind {
+            Some(last_seq) => {
+                let tail = log_tail(conn, last_seq).await?;
+                if tail.is_empty() {
+                    return Ok(());
+                }
+                let mut state = self.state.write().expect("vector index lock");
+                if let Some(loaded) = state.as_mut().filter(|l| l.last_seq == last_seq) {
+                    apply_tail(conn, loaded, tail).await?;
+                }
+                Ok(())
+            }
+            None => {
+                let mut state = self.state.write().expect("vector index lock");
+                *state = Some(load(conn, model, dim).await?);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn log_floor(conn: &Connection) -> Result<i64> {
+    let mut rows = conn
+        .query("SELECT value FROM meta WHERE key = 'vector_log_floor'", ())
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<String>(0)?.parse().unwrap_or(0),
+        None => 0,
+    })
+}
+
+async fn log_tail(conn: &Connection, after: i64) -> Result<Vec<(i64, String)>> {
+    let mut rows = conn
+        .query(
+            "SELECT seq, memory_id FROM vector_log WHERE seq > ? ORDER BY seq",
+            [after],
+        )
+        .await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push((row.get(0)?, row.get(1)?));
+    }
+    Ok(out)
+}
+
+/// Re-reads the current vectors of the memories named in `tail`.
+async fn apply_tail(
+    conn: &Connection,
+    loaded: &mut Loaded,
+    tail: Vec<(i64, String)>,
+) -> Result<()> {
+    let last_seq = tail.last().map_or(loaded.last_seq, |(seq, _)| *seq);
+    let ids: HashSet<String> = tail.into_iter().map(|(_, id)| id).collect();
+    for chunk in ids.into_iter().collect::<Vec<_>>().chunks(500) {
+        let sql = format!(
+            "SELECT memory_id, embedding FROM memory_vectors WHERE model = ? AND memory_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let mut params: Vec<Value> = vec![loaded.model.clone().into()];
+        params.extend(chunk.iter().map(|id| Value::from(id.clone())));
+        let mut rows = conn.query(&sql, params).await?;
+        let mut present = HashSet::new();
+        while let Some(row) = rows.next().await? {
+            let id: String = row.get(0)?;
+            if let Some(v) = from_blob(&row.get::<Vec<u8>>(1)?) {
+                loaded.index.upsert(&id, &v);
+            }
+            present.insert(id);
+        }
+        for id in chunk.iter().filter(|id| !present.contains(*id)) {
+            loaded.index.remove(id);
+        }
+    }
+    loaded.last_seq = last_seq;
+    Ok(())
+}
+
+/// Loads every vector of `model` from one consistent snapshot.
+async fn load(conn: &Connection, model: &str, dim: usize) -> Result<Loaded> {
+    conn.execute("BEGIN", ()).await?;
+    let result = async {
+        let mut rows = conn
+            .query(
+                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)",
+                (),
+            )
+            .await?;
+        let last_seq: i64 = match rows.next().await? {
+            Some(row) => row.get(0)?,
+            None => 0,
+        };
+        drop(rows);
+        let mut index = QuantizedIndex::new(dim);
+        let mut rows = conn
+            .query(
+                "SELECT memory_id, embedding FROM memory_vectors WHERE model = ?",
+                [model],
+            )
+            .await?;
+        while let Some(row) = rows.next().await? {
+            if let Some(v) = from_blob(&row.get::<Vec<u8>>(1)?) {
+                index.upsert(row.get_str(0)?, &v);
+            }
+        }
+        Ok(Loaded {
+            model: model.to_owned(),
+            index,
+            last_seq,
+        })
+    }
+    .await;
+    let _ = conn.execute("COMMIT", ()).await;
+    if let Ok(loaded) = &result {
+        tracing::debug!(model, vectors = loaded.index.len(), "loaded vector index");
+    }
+    result
+}
+
+/// Exact similarity of the candidates that pass `filter`, best first.
+async fn rerank(
+    conn: &Connection,
+    model: &str,
+    query: &[f32],
+    ids: &[Value],
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<VectorHit>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut clause = Clause::from_filter(filter);
+    clause.and(
+        &format!("m.id IN ({})", placeholders(ids.len())),
+        ids.iter().cloned(),
+    );
+    scored(conn, model, query, clause, None, limit).await
+}
+
+/// Exact search by a full scan of the vectors of `model` that pass `filter`.
+pub(super) async fn exact_search(
+    conn: &Connection,
+    model: &str,
+    query: &[f32],
+    filter: &Filter,
+    limit: usize,
+) -> Result<Vec<VectorHit>> {
+    scored(
+        conn,
+        model,
+        query,
+        Clause::from_filter(filter),
+        Some(limit),
+        limit,
+    )
+    .await
+}
+
+/// Scores memories selected by `clause` exactly. With `sql_limit`, SQLite orders by
+/// `vector_distance_cos` and keeps that many; otherwise every selected row is scored.
+async fn scored(
+    conn: &Connection,
+    model: &str,
+    query: &[f32],
+    clause: Clause,
+    sql_limit: Option<usize>,
+    limit: usize,
+) -> Result<Vec<VectorHit>> {
+    let mut sql = format!(
+        "SELECT {MEMORY_COLUMNS}, v.embedding FROM memories m \
+         JOIN memory_vectors v ON v.memory_id = m.id WHERE v.model = ?{}",
+        clause.sql
+    );
+    let mut params: Vec<Value> = vec![model.into()];
+    params.extend(clause.params);
+    if let Some(n) = sql_limit {
+        sql.push_str(" ORDER BY vector_distance_cos(v.embedding, ?) LIMIT ?");
+        params.push(to_blob(query).into());
+        params.push((n as i64).into());
+    }
+    let mut rows = conn.query(&sql, params).await?;
+    let mut hits = Vec::new();
+    while let Some(row) = rows.next().await? {
+        let memory = rows::memory(&row)?;
+        let Some(vector) = from_blob(&row.get::<Vec<u8>>(MEMORY_COLUMN_COUNT)?) else {
+            continue;
+        };
+        if vector.len() != query.len() {
+            continue;
+        }
+        hits.push(VectorHit {
+            similarity: cosine(query, &vector),
+            memory,
+        });
+    }
+    hits.sort_by(|a, b| {
+        b.similarity
+            .total_cmp(&a.similarity)
+            .then_with(|| a.memory.id.cmp(&b.memory.id))
+    });
+    hits.truncate(limit);
+    Ok(hits)
+}

@@ -1,0 +1,580 @@
+//! Configuration shared by both binaries: where the store lives, logging and limits.
+//!
+//! Every setting is resolved with one precedence: command-line flag > environment variable
+//! (`MNEMOGRAPH_*`) > config file (TOML, in the platform config directory unless
+//! `--config`/`MNEMOGRAPH_CONFIG` names one) > built-in default. Each effective value keeps its
+//! [`Source`], so `memctl config` can show not only what is in force but why.
+//!
+//! Resolution is a pure function of its inputs ([`Config::resolve`] takes the environment and
+//! the platform directories as arguments), which is what makes precedence testable.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::store::Limits;
+
+/// Prefix of every environment variable mnemograph reads.
+pub const ENV_PREFIX: &str = "MNEMOGRAPH_";
+/// Namespace used when none is configured.
+pub const DEFAULT_NAMESPACE: &str = "default";
+/// Log filter used when none is configured.
+pub const DEFAULT_LOG: &str = "info";
+/// Name of the config file inside the platform config directory.
+pub const CONFIG_FILE_NAME: &str = "config.toml";
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A command-line flag, e.g. `--namespace`.
+    Flag(&'static str),
+    /// An environment variable, e.g. `MNEMOGRAPH_NAMESPACE`.
+    Env(String),
+    /// The config file at this path.
+    File(PathBuf),
+    /// The built-in default (or a value derived from other settings).
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Flag(flag) => write!(f, "flag {flag}"),
+            Source::Env(var) => write!(f, "environment {var}"),
+            Source::File(path) => write!(f, "config file {}", path.display()),
+            Source::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// An effective value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+impl<T> Setting<T> {
+    fn new(value: T, source: Source) -> Self {
+        Setting { value, source }
+    }
+}
+
+/// Why configuration could not be resolved. Each message names the setting and its source.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("invalid namespace {name:?} (from {origin}): use 1 to 64 letters, digits, '-' or '_'")]
+    Namespace { name: String, origin: Source },
+    #[error("unknown limit {key:?} (from {origin}); known limits: {known}")]
+    UnknownLimit {
+        key: String,
+        origin: Source,
+        known: String,
+    },
+    #[error("invalid value {value:?} for limit {key} (from {origin}): expected a whole number")]
+    LimitValue {
+        key: String,
+        value: String,
+        origin: Source,
+    },
+    #[error("invalid --limit {0:?}: expected KEY=VALUE, e.g. max_content_bytes=131072")]
+    LimitSyntax(String),
+    #[error("no home directory to place the store in; set MNEMOGRAPH_DATA_DIR or pass --data-dir")]
+    NoDataDir,
+}
+
+/// The command-line flags both binaries accept (flattened into each one's clap parser).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ConfigArgs {
+    /// Directory holding the stores, one `<namespace>.db` file per namespace
+    /// [env: MNEMOGRAPH_DATA_DIR] [default: the platform data directory, e.g.
+    /// ~/.local/share/mnemograph]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Namespace: one separate store per namespace, so unrelated projects never mix
+    /// (letters, digits, '-', '_') [env: MNEMOGRAPH_NAMESPACE] [default: default]
+    #[arg(long, short = 'n', value_name = "NAME")]
+    pub namespace: Option<String>,
+
+    /// Store file to open, overriding data dir and namespace [env: MNEMOGRAPH_DB]
+    #[arg(long, value_name = "FILE")]
+    pub db: Option<PathBuf>,
+
+    /// Config file (TOML) [env: MNEMOGRAPH_CONFIG] [default: config.toml in the platform
+    /// config directory, e.g. ~/.config/mnemograph/config.toml; a missing default file is fine]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Log filter for stderr and the log file, e.g. `debug` or `mnemograph=debug,warn`
+    /// [env: MNEMOGRAPH_LOG] [default: info]
+    #[arg(long, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    /// Also append logs to this file [env: MNEMOGRAPH_LOG_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Override a store limit, e.g. `--limit max_content_bytes=131072` (repeatable)
+    /// [env: MNEMOGRAPH_<KEY> in upper case, e.g. MNEMOGRAPH_MAX_CONTENT_BYTES; config file:
+    /// a [limits] table]
+    #[arg(long = "limit", value_name = "KEY=VALUE")]
+    pub limits: Vec<String>,
+}
+
+/// The config file's shape. Unknown keys are rejected so a typo does not silently do nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    namespace: Option<String>,
+    db: Option<PathBuf>,
+    log: Option<String>,
+    log_file: Option<PathBuf>,
+    #[serde(default)]
+    limits: BTreeMap<String, toml::Value>,
+}
+
+/// The platform directories used for defaults; `None` where the platform has none.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformDirs {
+    pub config_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl PlatformDirs {
+    /// The user's directories for mnemograph (`directories::ProjectDirs`).
+    pub fn detect() -> Self {
+        match directories::ProjectDirs::from("", "", "mnemograph") {
+            Some(dirs) => PlatformDirs {
+                config_dir: Some(dirs.config_dir().to_owned()),
+                data_dir: Some(dirs.data_dir().to_owned()),
+            },
+            None => PlatformDirs::default(),
+        }
+    }
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The config file that was read, if any.
+    pub config_file: Option<Setting<PathBuf>>,
+    pub data_dir: Setting<PathBuf>,
+    pub namespace: Setting<String>,
+    /// The store file: `--db`/`MNEMOGRAPH_DB`/`db`, or `<data_dir>/<namespace>.db`.
+    pub db_path: Setting<PathBuf>,
+    pub log: Setting<String>,
+    pub log_file: Option<Setting<PathBuf>>,
+    pub limits: Limits,
+    /// Where each limit that is not at its default came from, by key.
+    pub limit_sources: BTreeMap<String, Source>,
+}
+
+impl Config {
+    /// Resolves the configuration of this process: its flags, environment and platform dirs.
+    pub fn load(args: &ConfigArgs) -> Result<Self, ConfigError> {
+        Self::resolve(
+            args,
+            &|name| std::env::var(name).ok(),
+            &PlatformDirs::detect(),
+        )
+    }
+
+    /// Resolves the configuration from explicit inputs: `env` looks a variable up by name.
+    pub fn resolve(
+        args: &ConfigArgs,
+        env: &dyn Fn(&str) -> Option<String>,
+        dirs: &PlatformDirs,
+    ) -> Result<Self, ConfigError> {
+        let var = |name: &str| {
+            let full = format!("{ENV_PREFIX}{name}");
+            env(&full)
+                .filter(|v| !v.is_empty())
+                .map(|v| (v, Source::Env(full)))
+        };
+
+        let config_file = match (&args.config, var("CONFIG")) {
+            (Some(path), _) => Some(Setting::new(path.clone(), Source::Flag("--config"))),
+            (None, Some((path, source))) => Some(Setting::new(PathBuf::from(path), source)),
+            (None, None) => None,
+        };
+        let (file, file_path) = match &config_file {
+            // An explicitly named file must exist.
+            Some(setting) => (read_file(&setting.value)?, Some(setting.clone())),
+            None => match dirs.config_dir.as_ref().map(|d| d.join(CONFIG_FILE_NAME)) {
+                Some(path) if path.exists() => {
+                    (read_file(&path)?, Some(Setting::new(path, Source::Default)))
+                }
+                _ => (FileConfig::default(), None),
+            },
+        };
+        let from_file = || {
+            Source::File(
+                file_path
+                    .as_ref()
+                    .map(|s| s.value.clone())
+                    .unwrap_or_default(),
+            )
+        };
+
+        let pick = |flag: Option<String>,
+                    flag_name: &'static str,
+                    env_name: &str,
+                    file: Option<String>| {
+            flag.map(|v| Setting::new(v, Source::Flag(flag_name)))
+                .or_else(|| var(env_name).map(|(v, s)| Setting::new(v, s)))
+                .or_else(|| file.map(|v| Setting::new(v, from_file())))
+        };
+        let path_string =
+            |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let to_path = |s: Setting<String>| Setting::new(PathBuf::from(s.value), s.source);
+
+        let data_dir = match pick(
+            path_string(&args.data_dir),
+            "--data-dir",
+            "DATA_DIR",
+            path_string(&file.data_dir),
+        ) {
+            Some(s) => to_path(s),
+            None => Setting::new(
+                dirs.data_dir.clone().ok_or(ConfigError::NoDataDir)?,
+                Source::Default,
+            ),
+        };
+
+        let namespace = pick(
+            args.namespace.clone(),
+            "--namespace",
+            "NAMESPACE",
+            file.namespace.clone(),
+        )
+        .unwrap_or_else(|| Setting::new(DEFAULT_NAMESPACE.to_owned(), Source::Default));
+        validate_namespace(&namespace)?;
+
+        let db_path = match pick(path_string(&args.db), "--db", "DB", path_string(&file.db)) {
+            Some(s) => to_path(s),
+            None => Setting::new(
+                data_dir.value.join(format!("{}.db", namespace.value)),
+                Source::Default,
+            ),
+        };
+
+        let log = pick(args.log.clone(), "--log", "LOG", file.log.clone())
+            .unwrap_or_else(|| Setting::new(DEFAULT_LOG.to_owned(), Source::Default));
+        let log_file = pick(
+            path_string(&args.log_file),
+            "--log-file",
+            "LOG_FILE",
+            path_string(&file.log_file),
+        )
+        .map(to_path);
+
+        let (limits, limit_sources) = resolve_limits(args, &var, &file.limits, &from_file)?;
+
+        Ok(Config {
+            config_file: file_path,
+            data_dir,
+            namespace,
+            db_path,
+            log,
+            log_file,
+            limits,
+            limit_sources,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::ParseFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// True for a usable namespace: it becomes a file name locally and a database name remotely.
+pub fn is_valid_namespace(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+fn validate_namespace(namespace: &Setting<String>) -> Result<(), ConfigError> {
+    if is_valid_namespace(&namespace.value) {
+        Ok(())
+    } else {
+        Err(ConfigError::Namespace {
+            name: namespace.value.clone(),
+            origin: namespace.source.clone(),
+        })
+    }
+}
+
+/// Applies limit overrides over the defaults, lowest precedence first, so each key ends up
+/// with the value (and source) of the strongest layer that sets it.
+///
+/// Limits are handled generically through their serde form: every field of [`Limits`] is a
+/// key of the file's `[limits]` table, an `MNEMOGRAPH_<KEY>` variable and a `--limit KEY=…`
+/// flag, without a list here to keep in step with the struct.
+fn resolve_limits(
+    args: &ConfigArgs,
+    var: &dyn Fn(&str) -> Option<(String, Source)>,
+    file: &BTreeMap<String, toml::Value>,
+    from_file: &dyn Fn() -> Source,
+) -> Result<(Limits, BTreeMap<String, Source>), ConfigError> {
+    let Value::Object(mut values) =
+        serde_json::to_value(Limits::default()).expect("limits serialise")
+    else {
+        unreachable!("Limits serialises to an object")
+    };
+    let known: Vec<String> = values.keys().cloned().collect();
+    let mut sources = BTreeMap::new();
+
+    let mut set = |values: &mut Map<String, Value>, key: &str, raw: String, source: Source| {
+        if !known.iter().any(|k| k == key) {
+            return Err(ConfigError::UnknownLimit {
+                key: key.to_owned(),
+                origin: source,
+                known: known.join(", "),
+            });
+        }
+        let number: u64 = raw.trim().parse().map_err(|_| ConfigError::LimitValue {
+            key: key.to_owned(),
+            value: raw.clone(),
+            origin: source.clone(),
+        })?;
+        values.insert(key.to_owned(), Value::from(number));
+        sources.insert(key.to_owned(), source);
+        Ok(())
+    };
+
+    for (key, value) in file {
+        let raw = match value {
+            toml::Value::Integer(i) => i.to_string(),
+            other => other.to_string(),
+        };
+        set(&mut values, key, raw, from_file())?;
+    }
+    for key in known.clone() {
+        if let Some((raw, source)) = var(&key.to_uppercase()) {
+            set(&mut values, &key, raw, source)?;
+        }
+    }
+    for flag in &args.limits {
+        let (key, raw) = flag
+            .split_once('=')
+            .ok_or_else(|| ConfigError::LimitSyntax(flag.clone()))?;
+        set(
+            &mut values,
+            key.trim(),
+            raw.to_owned(),
+            Source::Flag("--limit"),
+        )?;
+    }
+
+    let limits = serde_json::from_value(Value::Object(values)).map_err(|e| {
+        // Only a number too large for its field gets here.
+        ConfigError::LimitValue {
+            key: "limits".to_owned(),
+            value: e.to_string(),
+            origin: Source::Default,
+        }
+    })?;
+    Ok((limits, sources))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn dirs(root: &Path) -> PlatformDirs {
+        PlatformDirs {
+            config_dir: Some(root.join("config")),
+            data_dir: Some(root.join("data")),
+        }
+    }
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    fn write_config(root: &Path, text: &str) -> PathBuf {
+        let dir = root.join("config");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(CONFIG_FILE_NAME);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_put_the_store_in_the_data_dir() {
+        let root = tempfile::tempdir().unwrap();
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert_eq!(config.namespace.value, "default");
+        assert_eq!(config.namespace.source, Source::Default);
+        assert_eq!(
+            config.db_path.value,
+            root.path().join("data").join("default.db")
+        );
+        assert_eq!(config.log.value, DEFAULT_LOG);
+        assert!(config.config_file.is_none());
+        assert!(config.log_file.is_none());
+        assert_eq!(config.limits, Limits::default());
+        assert!(config.limit_sources.is_empty());
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let root = tempfile::tempdir().unwrap();
+        let file = write_config(
+            root.path(),
+            "namespace = \"from-file\"\nlog = \"warn\"\ndata_dir = \"/file/data\"\n\
+             [limits]\nmax_tags = 3\nmax_results = 7\nmax_depth = 2\n",
+        );
+        let vars = env(&[
+            ("MNEMOGRAPH_NAMESPACE", "from-env"),
+            ("MNEMOGRAPH_LOG", "debug"),
+            ("MNEMOGRAPH_MAX_RESULTS", "9"),
+            ("MNEMOGRAPH_MAX_DEPTH", "4"),
+        ]);
+        let args = ConfigArgs {
+            namespace: Some("from-flag".into()),
+            limits: vec!["max_depth=5".into()],
+            ..Default::default()
+        };
+        let config = Config::resolve(&args, &vars, &dirs(root.path())).unwrap();
+
+        assert_eq!(config.namespace.value, "from-flag");
+        assert_eq!(config.namespace.source, Source::Flag("--namespace"));
+        assert_eq!(config.log.value, "debug");
+        assert_eq!(config.log.source, Source::Env("MNEMOGRAPH_LOG".into()));
+        assert_eq!(config.data_dir.value, PathBuf::from("/file/data"));
+        assert_eq!(config.data_dir.source, Source::File(file.clone()));
+        assert_eq!(
+            config.db_path.value,
+            PathBuf::from("/file/data/from-flag.db")
+        );
+        assert_eq!(config.config_file.unwrap().value, file);
+
+        assert_eq!(config.limits.max_tags, 3);
+        assert_eq!(config.limits.max_results, 9);
+        assert_eq!(config.limits.max_depth, 5);
+        assert_eq!(config.limit_sources["max_tags"], Source::File(file));
+        assert_eq!(
+            config.limit_sources["max_results"],
+            Source::Env("MNEMOGRAPH_MAX_RESULTS".into())
+        );
+        assert_eq!(config.limit_sources["max_depth"], Source::Flag("--limit"));
+        assert_eq!(
+            config.limits.max_content_bytes,
+            Limits::default().max_content_bytes
+        );
+    }
+
+    #[test]
+    fn explicit_db_path_overrides_namespace_file() {
+        let root = tempfile::tempdir().unwrap();
+        let vars = env(&[
+            ("MNEMOGRAPH_DB", "/tmp/x/store.db"),
+            ("MNEMOGRAPH_NAMESPACE", "work"),
+        ]);
+        let config = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap();
+        assert_eq!(config.db_path.value, PathBuf::from("/tmp/x/store.db"));
+        assert_eq!(config.db_path.source, Source::Env("MNEMOGRAPH_DB".into()));
+    }
+
+    #[test]
+    fn explicit_config_file_must_exist_and_parse() {
+        let root = tempfile::tempdir().unwrap();
+        let missing = ConfigArgs {
+            config: Some(root.path().join("nope.toml")),
+            ..Default::default()
+        };
+        let err = Config::resolve(&missing, &env(&[]), &dirs(root.path())).unwrap_err();
+        assert!(matches!(err, ConfigError::ReadFile { .. }), "{err}");
+
+        let path = root.path().join("bad.toml");
+        std::fs::write(&path, "namespce = \"typo\"\n").unwrap();
+        let vars = env(&[("MNEMOGRAPH_CONFIG", path.to_str().unwrap())]);
+        let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
+        assert!(err.to_string().contains("namespce"), "{err}");
+    }
+
+    #[test]
+    fn namespaces_are_validated() {
+        let root = tempfile::tempdir().unwrap();
+        let long = "x".repeat(65);
+        for bad in ["", "../etc", "a b", "ns.db", long.as_str()] {
+            let args = ConfigArgs {
+                namespace: Some(bad.to_owned()),
+                ..Default::default()
+            };
+            let result = Config::resolve(&args, &env(&[]), &dirs(root.path()));
+            // An empty flag is a value like any other: only env vars treat empty as unset.
+            assert!(
+                matches!(result, Err(ConfigError::Namespace { .. })),
+                "{bad:?}"
+            );
+        }
+        assert!(is_valid_namespace("work_2-b"));
+    }
+
+    #[test]
+    fn bad_limits_name_the_key_and_the_source() {
+        let root = tempfile::tempdir().unwrap();
+        let args = ConfigArgs {
+            limits: vec!["max_bogus=1".into()],
+            ..Default::default()
+        };
+        let err = Config::resolve(&args, &env(&[]), &dirs(root.path())).unwrap_err();
+        assert!(err.to_string().contains("max_bogus"), "{err}");
+        assert!(err.to_string().contains("max_content_bytes"), "{err}");
+
+        let vars = env(&[("MNEMOGRAPH_MAX_TAGS", "many")]);
+        let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
+        assert!(err.to_string().contains("MNEMOGRAPH_MAX_TAGS"), "{err}");
+
+        let args = ConfigArgs {
+            limits: vec!["max_tags".into()],
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::resolve(&args, &env(&[]), &dirs(root.path())),
+            Err(ConfigError::LimitSyntax(_))
+        ));
+    }
+
+    #[test]
+    fn no_data_dir_is_a_clear_error() {
+        let err = Config::resolve(&ConfigArgs::default(), &env(&[]), &PlatformDirs::default())
+            .unwrap_err();
+        assert!(matches!(err, ConfigError::NoDataDir));
+        let vars = env(&[("MNEMOGRAPH_DATA_DIR", "/srv/mem")]);
+        let config =
+            Config::resolve(&ConfigArgs::default(), &vars, &PlatformDirs::default()).unwrap();
+        assert_eq!(config.db_path.value, PathBuf::from("/srv/mem/default.db"));
+    }
+}

@@ -1,0 +1,245 @@
+//! The compact text of each tool result: one line per memory or relationship, ids first so a
+//! model can act on them, and hints where a next step is likely.
+
+use std::fmt::Write;
+
+use super::results::{
+    CreatedOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut, PathOut,
+    RelatedOut, RelationshipOut, RelationshipResultOut, SearchOut, StatsOut, StoreMemoryOut,
+};
+
+pub fn brief(m: &MemoryBrief) -> String {
+    format!("{} [{}] {}", m.id, m.kind, m.title)
+}
+
+pub fn relationship(r: &RelationshipOut) -> String {
+    let mut line = format!(
+        "{} -{}-> {} (id {}, strength {:.2}, v{})",
+        r.source_id, r.rel_type, r.target_id, r.id, r.strength, r.version
+    );
+    if let Some(to) = r.valid_to {
+        let _ = write!(line, ", valid until {}", to.to_rfc3339());
+    }
+    if let Some(note) = &r.note {
+        let _ = write!(line, ": {note}");
+    }
+    line
+}
+
+pub fn memory(m: &MemoryOut) -> String {
+    let mut out = format!(
+        "{} [{}] {} (v{}, importance {:.2})",
+        m.id, m.kind, m.title, m.version, m.importance
+    );
+    if !m.tags.is_empty() {
+        let _ = write!(out, "\ntags: {}", m.tags.join(", "));
+    }
+    if m.context.as_object().is_some_and(|c| !c.is_empty()) {
+        let _ = write!(out, "\ncontext: {}", m.context);
+    }
+    let _ = write!(out, "\n{}", m.content);
+    if let Some(rels) = &m.relationships {
+        if rels.is_empty() {
+            out.push_str("\nrelationships: none");
+        } else {
+            out.push_str("\nrelationships:");
+            for r in rels {
+                let _ = write!(out, "\n  {}", relationship(r));
+            }
+        }
+    }
+    out
+}
+
+pub fn stored(s: &StoreMemoryOut) -> String {
+    let verb = match s.created {
+        CreatedOut::New => "stored",
+        CreatedOut::Existing => "already stored (same id and content)",
+    };
+    let mut out = format!("{verb} {} (v{})", s.id, s.version);
+    for r in &s.links {
+        let _ = write!(out, "\nlinked {}", relationship(r));
+    }
+    if !s.similar.is_empty() {
+        out.push_str(
+            "\nsimilar existing memories (link to them, or update one and delete this if it duplicates):",
+        );
+        for m in &s.similar {
+            let _ = write!(
+                out,
+                "\n  {} [{}] {} (score {:.2})",
+                m.id, m.kind, m.title, m.score
+            );
+        }
+    }
+    out
+}
+
+pub fn got(g: &GetMemoryOut) -> String {
+    let mut out = g
+        .memories
+        .iter()
+        .map(memory)
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    if !g.missing.is_empty() {
+        let _ = write!(out, "\n\nnot found: {}", g.missing.join(", "));
+    }
+    out
+}
+
+pub fn deleted(d: &DeletedOut) -> String {
+    format!(
+        "deleted {} and {} relationship(s)",
+        d.deleted, d.relationships_removed
+    )
+}
+
+pub fn search(s: &SearchOut) -> String {
+    if s.hits.is_empty() {
+        return "no matches; try other words or fewer filters".to_owned();
+    }
+    let mut out = String::new();
+    for (i, h) in s.hits.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. {} [{}] {} (score {:.2}; matched {} in {})\n   {}",
+            i + 1,
+            h.id,
+            h.kind,
+            h.title,
+            h.score,
+            h.matched_terms.join(", "),
+            h.matched_fields.join(", "),
+            h.snippet
+        );
+    }
+    if let Some(c) = &s.next_cursor {
+        let _ = write!(out, "more: pass cursor {c:?}");
+    }
+    out.trim_end().to_owned()
+}
+
+pub fn relationship_result(r: &RelationshipResultOut) -> String {
+    let verb = match r.created {
+        Some(CreatedOut::New) => "created ",
+        Some(CreatedOut::Existing) => "already existed: ",
+        None => "updated ",
+    };
+    format!("{verb}{}", relationship(&r.relationship))
+}
+
+pub fn related(r: &RelatedOut) -> String {
+    if r.neighbours.is_empty() {
+        return format!("{} has no related memories with these options", r.id);
+    }
+    let mut out = format!("{} related memories of {}:", r.neighbours.len(), r.id);
+    for n in &r.neighbours {
+        let v = &n.via;
+        let _ = write!(
+            out,
+            "\n  depth {}: {} (via {} -{}-> {})",
+            n.depth,
+            brief(&n.memory),
+            v.source_id,
+            v.rel_type,
+            v.target_id
+        );
+    }
+    out
+}
+
+pub fn path(p: &PathOut) -> String {
+    if !p.found {
+        return "no path within max_hops; raise max_hops, drop type filters, or link them"
+            .to_owned();
+    }
+    let mut out = format!("path of {} hop(s):", p.hops);
+    for (i, m) in p.memories.iter().enumerate() {
+        let _ = write!(out, "\n  {}", brief(m));
+        if let Some(r) = p.relationships.get(i) {
+            let _ = write!(out, "\n    {}", relationship(r));
+        }
+    }
+    out
+}
+
+pub fn explore(e: &ExploreOut) -> String {
+    if e.nodes.is_empty() {
+        return "nothing to explore: no memory matched".to_owned();
+    }
+    let mut out = format!(
+        "{} memories, {} relationships{}",
+        e.nodes.len(),
+        e.edges.len(),
+        if e.truncated {
+            " (truncated: raise max_nodes)"
+        } else {
+            ""
+        }
+    );
+    let title = |id: &str| {
+        e.nodes
+            .iter()
+            .find(|n| n.id == id)
+            .map_or(String::new(), |n| n.title.clone())
+    };
+    if !e.central.is_empty() {
+        out.push_str("\ncentral:");
+        for c in &e.central {
+            let _ = write!(out, "\n  {} {} ({:.3})", c.id, title(&c.id), c.score);
+        }
+    }
+    let _ = write!(
+        out,
+        "\nclusters: {}",
+        e.clusters
+            .iter()
+            .map(|c| c.len().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out.push_str("\nmemories:");
+    for n in &e.nodes {
+        let _ = write!(out, "\n  {}", brief(n));
+    }
+    out.push_str("\nrelationships:");
+    for r in &e.edges {
+        let _ = write!(out, "\n  {} -{}-> {}", r.source_id, r.rel_type, r.target_id);
+    }
+    out
+}
+
+pub fn list(l: &ListOut) -> String {
+    if l.memories.is_empty() {
+        return "no memories".to_owned();
+    }
+    let mut out = l.memories.iter().map(brief).collect::<Vec<_>>().join("\n");
+    if let Some(c) = &l.next_cursor {
+        let _ = write!(out, "\nmore: pass cursor {c:?}");
+    }
+    out
+}
+
+pub fn stats(s: &StatsOut) -> String {
+    let join = |m: &std::collections::BTreeMap<String, u64>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{} memories ({}), {} relationships ({}), {} embedded\nstore {} (namespace {}, {} bytes, schema v{})\nembedder {}, sync {}",
+        s.memories,
+        join(&s.by_kind),
+        s.relationships,
+        join(&s.by_rel_type),
+        s.embedded,
+        s.store_path,
+        s.namespace,
+        s.size_bytes,
+        s.schema_version,
+        s.embedder,
+        s.sync.mode
+    )
+}

@@ -1,0 +1,644 @@
+//! The memory tools. Each one translates its parameters into store calls and the store's
+//! answer into a [`Reply`]; every rule about memories stays in [`crate::store`].
+//!
+//! Output schemas are named explicitly (`output_schema = …`): the tools return [`Reply`], not
+//! rmcp's `Json`, so that the text beside the structured content is compact rather than a
+//! second copy of the JSON.
+
+use std::collections::HashSet;
+
+use rmcp::handler::server::tool::schema_for_output;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::{tool, tool_router};
+
+use super::MnemographServer;
+use super::format;
+use super::params::{
+    CreateRelationshipParams, ExploreParams, FindPathParams, GetMemoryParams, GetRelatedParams,
+    IdParam, LinkDirection, ListParams, RecallParams, SearchParams, StoreMemoryParams,
+    UpdateMemoryParams, UpdateRelationshipParams, page_size, parse_time,
+};
+use super::results::{
+    CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
+    NeighbourOut, PathOut, RecallItemOut, RecallOut, RelatedOut, RelationshipOut,
+    RelationshipResultOut, Reply, SearchHitOut, SearchOut, SimilarOut, StatsOut, StoreMemoryOut,
+    SyncOut, ToolError, ToolResult,
+};
+use crate::error::Error;
+use crate::graph::PathCost;
+use crate::model::{Direction, Filter, MemoryPatch, RelationshipPatch, Traversal};
+use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason};
+
+/// Near-duplicates reported by store_memory.
+const SIMILAR_SHOWN: usize = 3;
+/// Central memories reported by explore.
+const CENTRAL_SHOWN: usize = 5;
+/// Matches a query-based explore starts from.
+const EXPLORE_SEEDS: usize = 5;
+
+#[tool_router(router = memory_tools, vis = "pub(super)")]
+impl MnemographServer {
+    #[tool(
+        name = "store_memory",
+        title = "Store a memory",
+        description = "Store something worth remembering: a fix, a decision, a pattern, an error and its cause, a preference. Search first (search_memories) so you update or link instead of duplicating. Returns the new id and up to 3 similar existing memories; `links` creates relationships to existing memories in the same call.",
+        output_schema = schema_for_output::<StoreMemoryOut>(),
+        annotations(title = "Store a memory", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn store_memory(
+        &self,
+        Parameters(p): Parameters<StoreMemoryParams>,
+    ) -> ToolResult<StoreMemoryOut> {
+        let store = &self.store;
+        // Check the links before storing, so a bad link does not leave a memory half made.
+        let mut targets = Vec::with_capacity(p.links.len());
+        for link in &p.links {
+            store.limits().rel_type(&link.rel_type)?;
+            targets.push(
+                store
+                    .get(&link.target_id)
+                    .await
+                    .map_err(|e| ToolError(format!("{e}; nothing was stored")))?,
+            );
+        }
+        let new = NewMemory {
+            kind: p.kind,
+            title: p.title,
+            content: p.content,
+            tags: p.tags,
+            context: p.context.map(Into::into).unwrap_or_default(),
+            importance: p.importance,
+            confidence: p.confidence,
+            ..Default::default()
+        };
+        let (memory, created) = store.create(new).await?;
+        let mut links = Vec::with_capacity(p.links.len());
+        for (link, target) in p.links.into_iter().zip(targets) {
+            let (source_id, target_id) = match link.direction {
+                LinkDirection::Outgoing => (memory.id.clone(), target.id),
+                LinkDirection::Incoming => (target.id, memory.id.clone()),
+            };
+            let new = NewRelationship {
+                source_id,
+                target_id,
+                rel_type: link.rel_type,
+                strength: link.strength,
+                note: link.note,
+                ..Default::default()
+            };
+            let (rel, _) = store.link(new).await.map_err(|e| {
+                ToolError(format!(
+                    "memory {} was stored, but a link failed: {e}",
+                    memory.id
+                ))
+            })?;
+            links.push(RelationshipOut::from(rel));
+        }
+        let similar = match store.similar(&memory, SIMILAR_SHOWN).await {
+            Ok(hits) => hits,
+            Err(err) => {
+                // The memory is stored; hints are a nicety.
+                tracing::warn!(%err, "could not look for similar memories");
+                Vec::new()
+            }
+        };
+        let data = StoreMemoryOut {
+            id: memory.id,
+            version: memory.version,
+            created: created.into(),
+            links,
+            similar: similar
+                .into_iter()
+                .map(|h| SimilarOut {
+                    id: h.memory.id,
+                    kind: h.memory.kind,
+                    title: h.memory.title,
+                    score: h.score,
+                    snippet: h.snippet,
+                })
+                .collect(),
+        };
+        Ok(Reply {
+            text: format::stored(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "get_memory",
+        title = "Get memories",
+        description = "Read one or more memories in full by id, optionally with their relationships.",
+        output_schema = schema_for_output::<GetMemoryOut>(),
+        annotations(title = "Get memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_memory(
+        &self,
+        Parameters(p): Parameters<GetMemoryParams>,
+    ) -> ToolResult<GetMemoryOut> {
+        let found = self.store.get_many(&p.ids).await?;
+        let present: HashSet<String> = found.iter().map(|m| m.id.clone()).collect();
+        let missing: Vec<String> = p
+            .ids
+            .iter()
+            .filter(|id| !present.contains(&id.trim().to_lowercase()))
+            .cloned()
+            .collect();
+        if found.is_empty() {
+            return Err(match missing.as_slice() {
+                [one] => Error::MemoryNotFound { id: one.clone() }.into(),
+                many => ToolError(format!(
+                    "none of these memories exist: {}; check the ids (search or list memories to find them)",
+                    many.join(", ")
+                )),
+            });
+        }
+        let mut memories = Vec::with_capacity(found.len());
+        for memory in found {
+            let relationships = if p.with_relationships {
+                let rels = self.store.relationships(&memory.id).await?;
+                Some(rels.into_iter().map(Into::into).collect())
+            } else {
+                None
+            };
+            memories.push(MemoryOut {
+                relationships,
+                ..memory.into()
+            });
+        }
+        let data = GetMemoryOut { memories, missing };
+        Ok(Reply {
+            text: format::got(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "update_memory",
+        title = "Update a memory",
+        description = "Change some fields of a memory; omitted fields stay as they are. Pass expected_version (from get_memory) to fail instead of overwriting someone else's change.",
+        output_schema = schema_for_output::<MemoryOut>(),
+        annotations(title = "Update a memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn update_memory(
+        &self,
+        Parameters(p): Parameters<UpdateMemoryParams>,
+    ) -> ToolResult<MemoryOut> {
+        let patch = MemoryPatch {
+            kind: p.kind,
+            title: p.title,
+            content: p.content,
+            tags: p.tags,
+            context: p.context.map(Into::into),
+            importance: p.importance,
+            confidence: p.confidence,
+        };
+        let memory = self
+            .store
+            .update(&p.id, patch, None, p.expected_version)
+            .await?;
+        let data = MemoryOut::from(memory);
+        Ok(Reply {
+            text: format!("updated {} to v{}", data.id, data.version),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "delete_memory",
+        title = "Delete a memory",
+        description = "Delete a memory for good, with all its relationships. Prefer update_memory, or a SUPERSEDES relationship from a newer memory, when knowledge changed rather than was wrong.",
+        output_schema = schema_for_output::<DeletedOut>(),
+        annotations(title = "Delete a memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_memory(&self, Parameters(p): Parameters<IdParam>) -> ToolResult<DeletedOut> {
+        let memory = self.store.get(&p.id).await?;
+        let removed = self.store.relationships(&memory.id).await?.len();
+        self.store.delete(&memory.id).await?;
+        let data = DeletedOut {
+            deleted: memory.id,
+            relationships_removed: removed,
+        };
+        Ok(Reply {
+            text: format::deleted(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "search_memories",
+        title = "Search memories",
+        description = "Find memories by words (keyword), by meaning (semantic) or both (hybrid), with optional filters. Returns ranked hits with a snippet and why each matched; page with cursor. Use recall instead for a ready-to-read briefing.",
+        output_schema = schema_for_output::<SearchOut>(),
+        annotations(title = "Search memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn search_memories(
+        &self,
+        Parameters(p): Parameters<SearchParams>,
+    ) -> ToolResult<SearchOut> {
+        let filter = p.filter.into_filter()?;
+        let page = self
+            .store
+            .search(
+                &p.query,
+                p.mode,
+                &filter,
+                page_size(p.limit, 10),
+                p.cursor.as_deref(),
+            )
+            .await?;
+        let data = SearchOut {
+            mode: page.mode.as_str().to_owned(),
+            next_cursor: page.next_cursor,
+            hits: page
+                .hits
+                .into_iter()
+                .map(|h| SearchHitOut {
+                    id: h.memory.id,
+                    kind: h.memory.kind,
+                    title: h.memory.title,
+                    tags: h.memory.tags,
+                    importance: h.memory.importance,
+                    created_at: h.memory.created_at,
+                    snippet: h.snippet,
+                    score: h.score,
+                    matched_terms: h.matched_terms,
+                    matched_fields: h.matched_fields,
+                })
+                .collect(),
+        };
+        Ok(Reply {
+            text: format::search(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "recall",
+        title = "Recall what helps",
+        description = "Ask \"what do I know that helps with X\" before starting a task or when stuck. Matches are expanded through relationships (a matched error brings the fix that SOLVES it), ranked, and returned as a short briefing within max_chars.",
+        output_schema = schema_for_output::<RecallOut>(),
+        annotations(title = "Recall what helps", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn recall(&self, Parameters(p): Parameters<RecallParams>) -> ToolResult<RecallOut> {
+        let query = RecallQuery {
+            query: p.query,
+            filter: p.filter.into_filter()?,
+            limit: p.limit.unwrap_or(8).min(30),
+            max_chars: p.max_chars.unwrap_or(4000).min(50_000),
+        };
+        let recall = self.store.recall(&query).await?;
+        let items = recall
+            .items
+            .into_iter()
+            .map(|r| {
+                let (reason, terms, rel_type, direction, via_id) = match r.reason {
+                    RecallReason::Matched { terms } => ("matched", terms, None, None, None),
+                    RecallReason::Linked {
+                        rel_type,
+                        direction,
+                        via_id,
+                        ..
+                    } => {
+                        let direction = match direction {
+                            Direction::Incoming => "incoming",
+                            _ => "outgoing",
+                        };
+                        (
+                            "linked",
+                            Vec::new(),
+                            Some(rel_type),
+                            Some(direction.to_owned()),
+                            Some(via_id),
+                        )
+                    }
+                };
+                RecallItemOut {
+                    id: r.memory.id,
+                    kind: r.memory.kind,
+                    title: r.memory.title,
+                    score: r.score,
+                    reason: reason.to_owned(),
+                    terms,
+                    rel_type,
+                    direction,
+                    via_id,
+                }
+            })
+            .collect();
+        let data = RecallOut {
+            briefing: recall.briefing,
+            items,
+            omitted: recall.omitted,
+        };
+        Ok(Reply {
+            text: data.briefing.clone(),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "create_relationship",
+        title = "Link two memories",
+        description = "Create a typed, directed relationship source -> target, e.g. fix SOLVES error, error CAUSES problem, decision SUPERSEDES decision. One per (source, target, type).",
+        output_schema = schema_for_output::<RelationshipResultOut>(),
+        annotations(title = "Link two memories", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn create_relationship(
+        &self,
+        Parameters(p): Parameters<CreateRelationshipParams>,
+    ) -> ToolResult<RelationshipResultOut> {
+        let new = NewRelationship {
+            source_id: p.source_id,
+            target_id: p.target_id,
+            rel_type: p.rel_type,
+            strength: p.strength,
+            confidence: p.confidence,
+            note: p.note,
+            valid_from: p
+                .valid_from
+                .as_deref()
+                .map(|t| parse_time("valid_from", t))
+                .transpose()?,
+            valid_to: p
+                .valid_to
+                .as_deref()
+                .map(|t| parse_time("valid_to", t))
+                .transpose()?,
+            ..Default::default()
+        };
+        let (rel, created) = self.store.link(new).await?;
+        let data = RelationshipResultOut {
+            relationship: rel.into(),
+            created: Some(created.into()),
+        };
+        Ok(Reply {
+            text: format::relationship_result(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "update_relationship",
+        title = "Update a relationship",
+        description = "Change a relationship's strength, confidence, note or validity. To record that a fact stopped being true, set valid_to rather than deleting it.",
+        output_schema = schema_for_output::<RelationshipResultOut>(),
+        annotations(title = "Update a relationship", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn update_relationship(
+        &self,
+        Parameters(p): Parameters<UpdateRelationshipParams>,
+    ) -> ToolResult<RelationshipResultOut> {
+        let time = |field: &'static str, value: Option<String>| {
+            value
+                .map(|t| match t.trim() {
+                    "" => Ok(None),
+                    t => parse_time(field, t).map(Some),
+                })
+                .transpose()
+        };
+        let patch = RelationshipPatch {
+            strength: p.strength,
+            confidence: p.confidence,
+            note: p.note.map(Some),
+            properties: None,
+            valid_from: time("valid_from", p.valid_from)?,
+            valid_to: time("valid_to", p.valid_to)?,
+        };
+        let rel = self
+            .store
+            .update_relationship(&p.id, patch, p.expected_version)
+            .await?;
+        let data = RelationshipResultOut {
+            relationship: rel.into(),
+            created: None,
+        };
+        Ok(Reply {
+            text: format::relationship_result(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "delete_relationship",
+        title = "Delete a relationship",
+        description = "Delete a relationship by id (the memories stay). To keep history instead, set valid_to with update_relationship.",
+        output_schema = schema_for_output::<DeletedOut>(),
+        annotations(title = "Delete a relationship", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn delete_relationship(
+        &self,
+        Parameters(p): Parameters<IdParam>,
+    ) -> ToolResult<DeletedOut> {
+        let rel = self.store.get_relationship(&p.id).await?;
+        self.store.unlink(&rel.id).await?;
+        let data = DeletedOut {
+            deleted: rel.id,
+            relationships_removed: 1,
+        };
+        Ok(Reply {
+            text: format!(
+                "deleted relationship {} ({} -{}-> {})",
+                data.deleted, rel.source_id, rel.rel_type, rel.target_id
+            ),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "get_related",
+        title = "Get related memories",
+        description = "Memories linked to one memory, up to `depth` hops away, nearest first; filter by direction and relationship types.",
+        output_schema = schema_for_output::<RelatedOut>(),
+        annotations(title = "Get related memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn get_related(
+        &self,
+        Parameters(p): Parameters<GetRelatedParams>,
+    ) -> ToolResult<RelatedOut> {
+        let traversal = Traversal {
+            direction: p.direction.into(),
+            rel_types: p.types,
+            depth: p.depth.unwrap_or(1),
+            include_expired: p.include_expired,
+            filter: Filter::default(),
+            // The cap counts the start too.
+            max_nodes: p.limit.unwrap_or(50) + 1,
+        };
+        let neighbours = self.store.neighbours(&p.id, &traversal).await?;
+        let data = RelatedOut {
+            id: p.id,
+            neighbours: neighbours
+                .into_iter()
+                .map(|n| NeighbourOut {
+                    memory: n.memory.into(),
+                    depth: n.depth,
+                    via: n.via.into(),
+                })
+                .collect(),
+        };
+        Ok(Reply {
+            text: format::related(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "find_path",
+        title = "Find a path between memories",
+        description = "The shortest chain of relationships connecting two memories (or the strongest one), with the memories and relationships along it.",
+        output_schema = schema_for_output::<PathOut>(),
+        annotations(title = "Find a path between memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn find_path(&self, Parameters(p): Parameters<FindPathParams>) -> ToolResult<PathOut> {
+        let query = PathQuery {
+            max_hops: p.max_hops.unwrap_or(4),
+            rel_types: p.types,
+            cost: if p.strongest {
+                PathCost::Strength
+            } else {
+                PathCost::Hops
+            },
+            directed: p.directed,
+        };
+        let data = match self.store.find_path(&p.from_id, &p.to_id, &query).await? {
+            Some(path) => PathOut {
+                found: true,
+                hops: path.hops,
+                memories: path.memories.into_iter().map(Into::into).collect(),
+                relationships: path.relationships.into_iter().map(Into::into).collect(),
+            },
+            None => PathOut {
+                found: false,
+                hops: 0,
+                memories: Vec::new(),
+                relationships: Vec::new(),
+            },
+        };
+        Ok(Reply {
+            text: format::path(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "explore",
+        title = "Explore the graph",
+        description = "The subgraph around some memories (ids) or around the best matches of a query: its memories, relationships, most central memories and clusters. Use it to get the lay of the land on a topic.",
+        output_schema = schema_for_output::<ExploreOut>(),
+        annotations(title = "Explore the graph", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn explore(&self, Parameters(p): Parameters<ExploreParams>) -> ToolResult<ExploreOut> {
+        let traversal = Traversal {
+            direction: Direction::Both,
+            rel_types: p.types,
+            depth: p.depth.unwrap_or(2),
+            include_expired: false,
+            filter: Filter::default(),
+            max_nodes: p.max_nodes.unwrap_or(100),
+        };
+        let exploration = match (p.ids.is_empty(), p.query.as_deref().map(str::trim)) {
+            (false, _) => {
+                self.store
+                    .explore(&p.ids, &traversal, CENTRAL_SHOWN)
+                    .await?
+            }
+            (true, Some(query)) if !query.is_empty() => {
+                self.store
+                    .explore_query(
+                        query,
+                        &Filter::default(),
+                        EXPLORE_SEEDS,
+                        &traversal,
+                        CENTRAL_SHOWN,
+                    )
+                    .await?
+            }
+            _ => {
+                return Err(ToolError(
+                    "give memory ids to explore around, or a query whose matches to explore around"
+                        .to_owned(),
+                ));
+            }
+        };
+        let data = ExploreOut {
+            nodes: exploration
+                .subgraph
+                .nodes
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            edges: exploration
+                .subgraph
+                .edges
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            central: exploration
+                .central
+                .into_iter()
+                .map(|(id, score)| CentralOut { id, score })
+                .collect(),
+            clusters: exploration.clusters,
+            truncated: exploration.subgraph.truncated,
+        };
+        Ok(Reply {
+            text: format::explore(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "list_memories",
+        title = "List memories",
+        description = "Recent memories, newest first, optionally filtered by kind, tags, project, date or importance; page with cursor.",
+        output_schema = schema_for_output::<ListOut>(),
+        annotations(title = "List memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn list_memories(&self, Parameters(p): Parameters<ListParams>) -> ToolResult<ListOut> {
+        let filter = p.filter.into_filter()?;
+        let page = self
+            .store
+            .list(&filter, p.cursor.as_deref(), page_size(p.limit, 20))
+            .await?;
+        let data = ListOut {
+            memories: page.memories.iter().map(MemoryBrief::from).collect(),
+            next_cursor: page.next_cursor,
+        };
+        Ok(Reply {
+            text: format::list(&data),
+            data,
+        })
+    }
+
+    #[tool(
+        name = "memory_stats",
+        title = "Memory statistics",
+        description = "How many memories and relationships the store holds (by kind and type), its size and location, the embedder and the sync mode.",
+        output_schema = schema_for_output::<StatsOut>(),
+        annotations(title = "Memory statistics", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn memory_stats(&self) -> ToolResult<StatsOut> {
+        let stats = self.store.stats().await?;
+        let meta = self.store.meta().await?;
+        let data = StatsOut {
+            memories: stats.memories,
+            relationships: stats.relationships,
+            embedded: stats.embedded,
+            by_kind: stats.by_kind.into_iter().collect(),
+            by_rel_type: stats.by_rel_type.into_iter().collect(),
+            size_bytes: stats.size_bytes,
+            store_path: self.location.path.display().to_string(),
+            namespace: self.location.namespace.clone(),
+            store_id: meta.store_id,
+            schema_version: meta.schema_version,
+            embedder: "none".to_owned(),
+            sync: SyncOut {
+                mode: "local".to_owned(),
+            },
+        };
+        Ok(Reply {
+            text: format::stats(&data),
+            data,
+        })
+    }
+}

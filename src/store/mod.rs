@@ -1,0 +1,544 @@
+//! [`MemoryStore`]: the use cases both front ends share, and every rule about memories.
+//!
+//! Front ends translate their requests into these calls; the store validates and normalises
+//! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
+
+mod path;
+mod recall;
+mod validate;
+
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use self::path::{FoundPath, PathQuery};
+pub use self::recall::{
+    MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
+    SearchPage,
+};
+pub use self::validate::Limits;
+use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
+use crate::error::{Error, Result};
+use crate::graph::{Cycle, GraphView};
+use crate::model::{
+    Context, Created, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Neighbour,
+    Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph, Traversal, VectorHit,
+};
+
+/// Importance of a memory when the writer gives none.
+pub const DEFAULT_IMPORTANCE: f32 = 0.5;
+/// Strength of a relationship when the writer gives none.
+pub const DEFAULT_STRENGTH: f32 = 0.5;
+
+/// A memory to create. Only kind, title and content are required.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewMemory {
+    /// Writer-made id for replays and imports; a new UUIDv7 when absent.
+    pub id: Option<String>,
+    pub kind: String,
+    pub title: String,
+    pub content: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub context: Context,
+    pub importance: Option<f32>,
+    pub confidence: Option<f32>,
+    /// Original creation time for imports; now when absent.
+    pub created_at: Option<DateTime<Utc>>,
+    pub embedding: Option<Embedding>,
+}
+
+/// A relationship to create. Only the endpoints and the type are required.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewRelationship {
+    pub id: Option<String>,
+    pub source_id: String,
+    pub target_id: String,
+    pub rel_type: String,
+    pub strength: Option<f32>,
+    pub confidence: Option<f32>,
+    pub note: Option<String>,
+    #[serde(default)]
+    pub properties: Map<String, Value>,
+    pub valid_from: Option<DateTime<Utc>>,
+    pub valid_to: Option<DateTime<Utc>>,
+}
+
+/// The subgraph around some memories with its central memories and clusters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exploration {
+    pub subgraph: Subgraph,
+    /// Memory ids by PageRank, best first, with their scores.
+    pub central: Vec<(String, f64)>,
+    /// Connected groups of memory ids, largest first.
+    pub clusters: Vec<Vec<String>>,
+}
+
+/// The memory store.
+#[derive(Clone)]
+pub struct MemoryStore {
+    backend: Arc<dyn GraphBackend>,
+    limits: Limits,
+    /// The recorded embedding space (model, dimension), once known.
+    space: Arc<RwLock<Option<(String, usize)>>>,
+}
+
+/// Now, at the microsecond precision the store keeps.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+impl MemoryStore {
+    /// A store over `backend` enforcing `limits`.
+    pub async fn open(backend: Arc<dyn GraphBackend>, limits: Limits) -> Result<Self> {
+        let meta = backend.meta().await?;
+        let space = meta.embedding_model.zip(meta.embedding_dim);
+        Ok(MemoryStore {
+            backend,
+            limits,
+            space: Arc::new(RwLock::new(space)),
+        })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn GraphBackend> {
+        &self.backend
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub async fn meta(&self) -> Result<StoreMeta> {
+        self.backend.meta().await
+    }
+
+    pub async fn stats(&self) -> Result<Stats> {
+        self.backend.stats().await
+    }
+
+    /// Checks an embedding and that it belongs to the store's embedding space, recording the
+    /// space on the first vector the store ever sees.
+    async fn check_embedding(&self, embedding: &Embedding) -> Result<()> {
+        self.limits.embedding(embedding)?;
+        let given = (embedding.model.clone(), embedding.vector.len());
+        let known = self.space.read().expect("space lock").clone();
+        let space = match known {
+            Some(space) => space,
+            None => {
+                let space = self
+                    .backend
+                    .claim_embedding_space(&given.0, given.1)
+                    .await?;
+                *self.space.write().expect("space lock") = Some(space.clone());
+                space
+            }
+        };
+        if space != given {
+            return Err(Error::ModelMismatch {
+                stored: space.0,
+                stored_dim: space.1,
+                given: given.0,
+                given_dim: given.1,
+            });
+        }
+        Ok(())
+    }
+
+    /// Validates `new` into a full record.
+    async fn prepare(
+        &self,
+        new: NewMemory,
+        at: DateTime<Utc>,
+    ) -> Result<(Memory, Option<Embedding>)> {
+        let l = &self.limits;
+        if let Some(e) = &new.embedding {
+            self.check_embedding(e).await?;
+        }
+        let id = match &new.id {
+            Some(id) => l.id("id", id)?,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        let created_at = new.created_at.map_or(at, |t| t.trunc_subsecs(6));
+        let memory = Memory {
+            id,
+            kind: l.kind(&new.kind)?,
+            title: l.title(&new.title)?,
+            content: l.content(&new.content)?,
+            tags: l.tags(&new.tags)?,
+            context: l.context(new.context)?,
+            importance: l.unit("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            created_at,
+            updated_at: created_at,
+            accessed_at: None,
+            access_count: 0,
+            version: 1,
+        };
+        Ok((memory, new.embedding))
+    }
+
+    /// Stores a memory. Replaying the same create (same id and content) returns the stored
+    /// memory with [`Created::Existing`] instead of failing or duplicating.
+    pub async fn create(&self, new: NewMemory) -> Result<(Memory, Created)> {
+        let (memory, embedding) = self.prepare(new, now()).await?;
+        self.backend
+            .create_memory(&memory, embedding.as_ref())
+            .await
+    }
+
+    /// Stores many memories in one transaction: all of them, or none when any is invalid.
+    pub async fn create_many(&self, batch: Vec<NewMemory>) -> Result<Vec<(String, Created)>> {
+        self.limits.batch("memories", batch.len())?;
+        let at = now();
+        let mut records = Vec::with_capacity(batch.len());
+        for new in batch {
+            records.push(self.prepare(new, at).await?);
+        }
+        let outcomes = self.backend.create_memories(&records).await?;
+        Ok(records
+            .into_iter()
+            .zip(outcomes)
+            .map(|((m, _), created)| (m.id, created))
+            .collect())
+    }
+
+    /// One memory by id.
+    pub async fn get(&self, id: &str) -> Result<Memory> {
+        let id = self
+            .limits
+            .id("id", id)
+            .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
+        self.backend
+            .get_memories(std::slice::from_ref(&id))
+            .await?
+            .pop()
+            .ok_or(Error::MemoryNotFound { id })
+    }
+
+    /// The memories that exist among `ids`, in the order asked; unknown ids are skipped.
+    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Memory>> {
+        self.limits.batch("ids", ids.len())?;
+        let ids: Vec<String> = ids
+            .iter()
+            .filter_map(|id| self.limits.id("id", id).ok())
+            .collect();
+        self.backend.get_memories(&ids).await
+    }
+
+    /// Applies a partial update. New text without a new vector drops the old vector, so a
+    /// search never ranks a memory by text it no longer has.
+    pub async fn update(
+        &self,
+        id: &str,
+        patch: MemoryPatch,
+        embedding: Option<Embedding>,
+        expected_version: Option<i64>,
+    ) -> Result<Memory> {
+        let l = &self.limits;
+        let id = l
+            .id("id", id)
+            .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
+        if patch.is_empty() && embedding.is_none() {
+            return Err(Error::invalid(
+                "patch",
+                "changes nothing; give at least one field to update",
+            ));
+        }
+        if let Some(e) = &embedding {
+            self.check_embedding(e).await?;
+        }
+        let patch = MemoryPatch {
+            kind: patch.kind.as_deref().map(|k| l.kind(k)).transpose()?,
+            title: patch.title.as_deref().map(|t| l.title(t)).transpose()?,
+            content: patch.content.as_deref().map(|c| l.content(c)).transpose()?,
+            tags: patch.tags.as_deref().map(|t| l.tags(t)).transpose()?,
+            context: patch.context.map(|c| l.context(c)).transpose()?,
+            importance: patch
+                .importance
+                .map(|v| l.unit("importance", v))
+                .transpose()?,
+            confidence: patch
+                .confidence
+                .map(|v| l.unit("confidence", v))
+                .transpose()?,
+        };
+        let change = match &embedding {
+            Some(e) => EmbeddingChange::Set(e),
+            None if patch.changes_text() => EmbeddingChange::Clear,
+            None => EmbeddingChange::Keep,
+        };
+        self.backend
+            .update_memory(&id, &patch, change, expected_version, now())
+            .await
+    }
+
+    /// Deletes a memory with its relationships and vector.
+    pub async fn delete(&self, id: &str) -> Result<()> {
+        let id = self
+            .limits
+            .id("id", id)
+            .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
+        self.backend.delete_memory(&id).await
+    }
+
+    /// Records that memories were recalled.
+    pub async fn touch(&self, ids: &[String]) -> Result<()> {
+        self.backend.touch(ids, now()).await
+    }
+
+    /// A page of memories, newest first.
+    pub async fn list(&self, filter: &Filter, cursor: Option<&str>, limit: usize) -> Result<Page> {
+        let filter = self.limits.filter(filter)?;
+        let limit = self.limits.limit(limit)?;
+        let after = cursor.map(Cursor::decode).transpose()?;
+        self.backend
+            .list_memories(&filter, after.as_ref(), limit)
+            .await
+    }
+
+    /// Full-text search. Any text is a valid query: it is split into plain terms.
+    pub async fn keyword_search(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>> {
+        self.limits.query(query)?;
+        let filter = self.limits.filter(filter)?;
+        let limit = self.limits.limit(limit)?;
+        let terms = crate::text::query_terms(query);
+        self.backend.keyword_search(&terms, &filter, limit).await
+    }
+
+    /// Nearest memories to a query vector of the store's embedding space.
+    pub async fn vector_search(
+        &self,
+        query: &Embedding,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        self.check_embedding(query).await?;
+        let filter = self.limits.filter(filter)?;
+        let limit = self.limits.limit(limit)?;
+        self.backend
+            .vector_search(&query.model, &query.vector, &filter, limit)
+            .await
+    }
+
+    /// Creates a typed relationship. Replays are accepted like memory creates.
+    pub async fn link(&self, new: NewRelationship) -> Result<(Relationship, Created)> {
+        let l = &self.limits;
+        let source_id = l.id("source_id", &new.source_id)?;
+        let target_id = l.id("target_id", &new.target_id)?;
+        if source_id == target_id {
+            return Err(Error::invalid(
+                "target_id",
+                "is the source itself; a relationship joins two different memories",
+            ));
+        }
+        check_validity(new.valid_from, new.valid_to)?;
+        l.json_size("properties", &new.properties)?;
+        let at = now();
+        let rel = Relationship {
+            id: match &new.id {
+                Some(id) => l.id("id", id)?,
+                None => uuid::Uuid::now_v7().to_string(),
+            },
+            source_id,
+            target_id,
+            rel_type: l.rel_type(&new.rel_type)?,
+            strength: l.unit("strength", new.strength.unwrap_or(DEFAULT_STRENGTH))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            note: new
+                .note
+                .as_deref()
+                .map(|n| l.note(n))
+                .transpose()?
+                .flatten(),
+            properties: new.properties,
+            valid_from: new.valid_from.map(|t| t.trunc_subsecs(6)),
+            valid_to: new.valid_to.map(|t| t.trunc_subsecs(6)),
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        self.backend.create_relationship(&rel).await
+    }
+
+    pub async fn get_relationship(&self, id: &str) -> Result<Relationship> {
+        let id = self
+            .limits
+            .id("id", id)
+            .map_err(|_| Error::RelationshipNotFound { id: id.to_owned() })?;
+        self.backend.get_relationship(&id).await
+    }
+
+    /// Applies a partial update to a relationship.
+    pub async fn update_relationship(
+        &self,
+        id: &str,
+        patch: RelationshipPatch,
+        expected_version: Option<i64>,
+    ) -> Result<Relationship> {
+        let l = &self.limits;
+        let current = self.get_relationship(id).await?;
+        if patch.is_empty() {
+            return Err(Error::invalid(
+                "patch",
+                "changes nothing; give at least one field to update",
+            ));
+        }
+        if let Some(props) = &patch.properties {
+            l.json_size("properties", props)?;
+        }
+        let patch = RelationshipPatch {
+            strength: patch.strength.map(|v| l.unit("strength", v)).transpose()?,
+            confidence: patch
+                .confidence
+                .map(|v| l.unit("confidence", v))
+                .transpose()?,
+            note: patch
+                .note
+                .map(|n| {
+                    n.as_deref()
+                        .map(|n| l.note(n))
+                        .transpose()
+                        .map(Option::flatten)
+                })
+                .transpose()?,
+            properties: patch.properties,
+            valid_from: patch.valid_from.map(|t| t.map(|t| t.trunc_subsecs(6))),
+            valid_to: patch.valid_to.map(|t| t.map(|t| t.trunc_subsecs(6))),
+        };
+        check_validity(
+            patch.valid_from.unwrap_or(current.valid_from),
+            patch.valid_to.unwrap_or(current.valid_to),
+        )?;
+        self.backend
+            .update_relationship(&current.id, &patch, expected_version, now())
+            .await
+    }
+
+    pub async fn unlink(&self, id: &str) -> Result<()> {
+        let id = self
+            .limits
+            .id("id", id)
+            .map_err(|_| Error::RelationshipNotFound { id: id.to_owned() })?;
+        self.backend.delete_relationship(&id).await
+    }
+
+    /// Relationships of one memory (both directions, valid or not).
+    pub async fn relationships(&self, id: &str) -> Result<Vec<Relationship>> {
+        let memory = self.get(id).await?;
+        self.backend
+            .relationships_of(&[memory.id], crate::model::Direction::Both, &[], None)
+            .await
+    }
+
+    /// Validates a traversal against the limits.
+    fn traversal(&self, t: &Traversal) -> Result<Traversal> {
+        let l = &self.limits;
+        Ok(Traversal {
+            direction: t.direction,
+            rel_types: t
+                .rel_types
+                .iter()
+                .map(|r| l.rel_type(r))
+                .collect::<Result<_>>()?,
+            depth: l.depth(t.depth)?,
+            include_expired: t.include_expired,
+            filter: l.filter(&t.filter)?,
+            max_nodes: l.node_cap(t.max_nodes)?,
+        })
+    }
+
+    /// Memories within `traversal.depth` hops of `id`, nearest first.
+    pub async fn neighbours(&self, id: &str, traversal: &Traversal) -> Result<Vec<Neighbour>> {
+        let traversal = self.traversal(traversal)?;
+        let start = self.get(id).await?;
+        backend::neighbours(self.backend.as_ref(), &start.id, &traversal).await
+    }
+
+    /// The subgraph within `traversal.depth` hops of `seeds`.
+    pub async fn subgraph(&self, seeds: &[String], traversal: &Traversal) -> Result<Subgraph> {
+        let traversal = self.traversal(traversal)?;
+        self.limits.batch("seeds", seeds.len())?;
+        let mut ids = Vec::with_capacity(seeds.len());
+        for seed in seeds {
+            ids.push(self.limits.id("seeds", seed)?);
+        }
+        let found = self.backend.summaries(&ids, &Filter::default()).await?;
+        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|s| &s.id == *id)) {
+            return Err(Error::MemoryNotFound {
+                id: missing.clone(),
+            });
+        }
+        backend::subgraph(self.backend.as_ref(), &ids, &traversal).await
+    }
+
+    /// The subgraph around `seeds` with its central memories and clusters.
+    pub async fn explore(
+        &self,
+        seeds: &[String],
+        traversal: &Traversal,
+        top: usize,
+    ) -> Result<Exploration> {
+        let subgraph = self.subgraph(seeds, traversal).await?;
+        let view = GraphView::new(&subgraph);
+        Ok(Exploration {
+            central: view.central(top),
+            clusters: view.clusters(),
+            subgraph,
+        })
+    }
+
+    /// Dependency cycles among the relationships of `rel_types` around `seeds`.
+    pub async fn cycles(&self, seeds: &[String], traversal: &Traversal) -> Result<Vec<Cycle>> {
+        let subgraph = self.subgraph(seeds, traversal).await?;
+        Ok(GraphView::new(&subgraph).cycles(&traversal.rel_types))
+    }
+
+    /// The shortest (or strongest) connection between two memories.
+    pub async fn find_path(
+        &self,
+        from: &str,
+        to: &str,
+        query: &PathQuery,
+    ) -> Result<Option<FoundPath>> {
+        let from = self.get(from).await?;
+        let to = self.get(to).await?;
+        let query = PathQuery {
+            max_hops: self.limits.depth(query.max_hops)?,
+            rel_types: query
+                .rel_types
+                .iter()
+                .map(|r| self.limits.rel_type(r))
+                .collect::<Result<_>>()?,
+            ..query.clone()
+        };
+        path::find(
+            self.backend.as_ref(),
+            &from.summary(),
+            &to.summary(),
+            &query,
+        )
+        .await
+    }
+
+    /// Summaries of memories by id (unknown ids skipped).
+    pub async fn summaries(&self, ids: &[String]) -> Result<Vec<MemorySummary>> {
+        self.backend.summaries(ids, &Filter::default()).await
+    }
+}
+
+fn check_validity(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<()> {
+    match (from, to) {
+        (Some(f), Some(t)) if t <= f => {
+            Err(Error::invalid("valid_to", "must be later than valid_from"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,609 @@
+//! Finding what helps: ranked search with modes and pages, near-duplicate hints, recall
+//! (matches expanded through the graph, ranked and cut to a size budget) and exploring the
+//! graph around a query.
+//!
+//! These are use cases both front ends share, so the ranking and the briefing format live
+//! here once rather than in the MCP server and again in `memctl`.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+
+use super::{Exploration, MemoryStore};
+use crate::error::{Error, Result};
+use crate::model::{Direction, Filter, KeywordHit, Memory, Traversal};
+use crate::text::{query_terms, tokens};
+
+/// How a search finds memories.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Full-text BM25 over title, content and tags.
+    #[default]
+    Keyword,
+    /// Nearest vectors to the query's embedding.
+    Semantic,
+    /// Keyword and semantic results fused by reciprocal rank.
+    Hybrid,
+}
+
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Keyword => "keyword",
+            SearchMode::Semantic => "semantic",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A search hit with the reasons it matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub memory: Memory,
+    pub score: f64,
+    /// A short excerpt with matched terms wrapped in `[` `]`.
+    pub snippet: String,
+    /// Query terms the memory contains.
+    pub matched_terms: Vec<String>,
+    /// Fields those terms were found in: `title`, `tags`, `content`.
+    pub matched_fields: Vec<String>,
+}
+
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub mode: SearchMode,
+    pub hits: Vec<SearchHit>,
+    /// Pass back to get the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
+}
+
+/// Why a memory is in a recall.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RecallReason {
+    /// It matched the query itself.
+    Matched { terms: Vec<String> },
+    /// A matched memory is linked to it.
+    Linked {
+        rel_type: String,
+        /// `outgoing`: this memory → the matched one; `incoming`: the matched one → this one.
+        direction: Direction,
+        via_id: String,
+        via_title: String,
+    },
+}
+
+/// One recalled memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recalled {
+    pub memory: Memory,
+    /// Relevance in 0..=1: a match's normalised keyword score, or for a linked memory the
+    /// score of the match it hangs off times the relationship's strength and a hop discount.
+    pub score: f64,
+    pub reason: RecallReason,
+}
+
+/// The answer to "what do I know that helps with X".
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recall {
+    /// Ranked, best first: the memories the briefing shows.
+    pub items: Vec<Recalled>,
+    /// Relevant memories left out of the briefing by the size budget.
+    pub omitted: Vec<String>,
+    /// A compact text briefing of `items`, at most the requested number of characters.
+    pub briefing: String,
+}
+
+/// What a recall asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecallQuery {
+    pub query: String,
+    pub filter: Filter,
+    /// Most memories in the answer, matches and linked ones together.
+    pub limit: usize,
+    /// Most characters of the briefing.
+    pub max_chars: usize,
+}
+
+/// How much a linked memory is worth relative to the match it hangs off, before strength:
+/// one hop away is good evidence but never better than a direct match.
+const HOP_DISCOUNT: f64 = 0.8;
+/// Matches considered per recall, before linked memories are added.
+const RECALL_SEEDS: usize = 10;
+/// Smallest briefing a recall accepts: one memory's header and a line of it.
+pub const MIN_BRIEFING_CHARS: usize = 200;
+/// Prefix of the search cursors this module makes.
+const SEARCH_CURSOR_PREFIX: &str = "s1.";
+
+impl MemoryStore {
+    /// Ranked search. With no mode, keyword search is used: this store has no embedder, so
+    /// semantic and hybrid requested explicitly fail with an error saying so.
+    pub async fn search(
+        &self,
+        query: &str,
+        mode: Option<SearchMode>,
+        filter: &Filter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<SearchPage> {
+        let mode = mode.unwrap_or_default();
+        if mode != SearchMode::Keyword {
+            return Err(Error::invalid(
+                "mode",
+                format!(
+                    "{} search needs an embedder and none is configured for this store; \
+                     use mode \"keyword\", which works now",
+                    mode.as_str()
+                ),
+            ));
+        }
+        let limit = self.limits.limit(limit)?;
+        let offset = cursor.map(decode_search_cursor).transpose()?.unwrap_or(0);
+        let max = self.limits.max_results;
+        if offset >= max {
+            return Ok(SearchPage {
+                mode,
+                hits: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        // One extra hit tells whether another page exists.
+        let wanted = (offset + limit + 1).min(max);
+        let hits = self.keyword_search(query, filter, wanted).await?;
+        let more = hits.len() > offset + limit;
+        let terms = query_terms(query);
+        let hits: Vec<SearchHit> = hits
+            .into_iter()
+            .skip(offset)
+            .take(limit)
+            .map(|hit| explain(hit, &terms))
+            .collect();
+        Ok(SearchPage {
+            mode,
+            next_cursor: more.then(|| format!("{SEARCH_CURSOR_PREFIX}{}", offset + limit)),
+            hits,
+        })
+    }
+
+    /// Existing memories that look like near-duplicates of `memory`: the best keyword matches
+    /// for its title and content, itself excluded.
+    pub async fn similar(&self, memory: &Memory, limit: usize) -> Result<Vec<KeywordHit>> {
+        let mut text = format!("{} {}", memory.title, memory.content);
+        if let Some((cut, _)) = text.char_indices().nth(self.limits.max_query_chars) {
+            text.truncate(cut);
+        }
+        let hits = self
+            .keyword_search(&text, &Filter::default(), limit + 1)
+            .await?;
+        Ok(hits
+            .into_iter()
+            .filter(|h| h.memory.id != memory.id)
+            .take(limit)
+            .collect())
+    }
+
+    /// Recall: keyword matches expanded one hop through currently valid relationships (so a
+    /// matched error brings the fix that SOLVES it), ranked, de-duplicated and rendered as a
+    /// briefing within `max_chars`. Recalled memories have their access recorded.
+    pub async fn recall(&self, q: &RecallQuery) -> Result<Recall> {
+        let limit = self.limits.limit(q.limit)?;
+        if q.max_chars < MIN_BRIEFING_CHARS {
+            return Err(Error::invalid(
+                "max_chars",
+                format!(
+                    "{} is too small; give at least {MIN_BRIEFING_CHARS}",
+                    q.max_chars
+                ),
+            ));
+        }
+        let terms = query_terms(&q.query);
+        let hits = self
+            .keyword_search(
+                &q.query,
+                &q.filter,
+                RECALL_SEEDS.max(limit).min(self.limits.max_results),
+            )
+            .await?;
+        let best = hits.iter().map(|h| h.score).fold(f64::MIN, f64::max);
+
+        let mut ranked: HashMap<String, Recalled> = HashMap::new();
+        for hit in &hits {
+            let score = if best > 0.0 {
+                (hit.score / best).clamp(0.0, 1.0)
+            } else {
+                1.0
+            };
+            let matched = explain(hit.clone(), &terms).matched_terms;
+            ranked.insert(
+                hit.memory.id.clone(),
+                Recalled {
+                    memory: hit.memory.clone(),
+                    score,
+                    reason: RecallReason::Matched { terms: matched },
+                },
+            );
+        }
+
+        let seed_ids: Vec<String> = hits.iter().map(|h| h.memory.id.clone()).collect();
+        if !seed_ids.is_empty() {
+            let rels = self
+                .backend
+                .relationships_of(&seed_ids, Direction::Both, &[], Some(Utc::now()))
+                .await?;
+            // The best way each linked memory is reached: (score, reason).
+            let mut linked: HashMap<String, (f64, RecallReason)> = HashMap::new();
+            for rel in &rels {
+                for (seed, other, direction) in [
+                    (&rel.source_id, &rel.target_id, Direction::Incoming),
+                    (&rel.target_id, &rel.source_id, Direction::Outgoing),
+                ] {
+                    let Some(seed) = ranked.get(seed) else {
+                        continue;
+                    };
+                    let score = seed.score * f64::from(rel.strength.clamp(0.0, 1.0)) * HOP_DISCOUNT;
+                    let better = linked.get(other).is_none_or(|(s, _)| score > *s);
+                    let improves = ranked.get(other).is_none_or(|r| score > r.score);
+                    if better && improves {
+                        let reason = RecallReason::Linked {
+                            rel_type: rel.rel_type.clone(),
+                            direction,
+                            via_id: seed.memory.id.clone(),
+                            via_title: seed.memory.title.clone(),
+                        };
+                        linked.insert(other.clone(), (score, reason));
+                    }
+                }
+            }
+            let ids: Vec<String> = linked.keys().cloned().collect();
+            for memory in self.backend.get_memories(&ids).await? {
+                if !q.filter.matches(&memory) {
+                    continue;
+                }
+                if let Some((score, reason)) = linked.remove(&memory.id) {
+                    ranked.insert(
+                        memory.id.clone(),
+                        Recalled {
+                            memory,
+                            score,
+                            reason,
+                        },
+                    );
+                }
+            }
+        }
+
+        let mut items: Vec<Recalled> = ranked.into_values().collect();
+        items.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(b.memory.importance.total_cmp(&a.memory.importance))
+                .then_with(|| a.memory.id.cmp(&b.memory.id))
+        });
+        items.truncate(limit);
+        let (briefing, shown) = briefing(&q.query, &items, q.max_chars);
+        let omitted = items
+            .split_off(shown)
+            .into_iter()
+            .map(|r| r.memory.id)
+            .collect();
+
+        let ids: Vec<String> = items.iter().map(|r| r.memory.id.clone()).collect();
+        if !ids.is_empty() {
+            // Access statistics are a nicety: a busy store must not fail the recall itself.
+            if let Err(err) = self.touch(&ids).await {
+                tracing::warn!(%err, "could not record access of recalled memories");
+            }
+        }
+        Ok(Recall {
+            items,
+            omitted,
+            briefing,
+        })
+    }
+
+    /// The subgraph around the best keyword matches of `query` (at most `seeds` of them), with
+    /// its central memories and clusters. No match gives an empty exploration.
+    pub async fn explore_query(
+        &self,
+        query: &str,
+        filter: &Filter,
+        seeds: usize,
+        traversal: &Traversal,
+        top: usize,
+    ) -> Result<Exploration> {
+        let hits = self.keyword_search(query, filter, seeds).await?;
+        if hits.is_empty() {
+            return Ok(Exploration {
+                subgraph: Default::default(),
+                central: Vec::new(),
+                clusters: Vec::new(),
+            });
+        }
+        let ids: Vec<String> = hits.into_iter().map(|h| h.memory.id).collect();
+        self.explore(&ids, traversal, top).await
+    }
+}
+
+fn decode_search_cursor(cursor: &str) -> Result<usize> {
+    cursor
+        .strip_prefix(SEARCH_CURSOR_PREFIX)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "is not a search cursor; pass the next_cursor of the previous page unchanged",
+            )
+        })
+}
+
+/// Which query terms a hit contains, and where.
+fn explain(hit: KeywordHit, terms: &[String]) -> SearchHit {
+    let m = &hit.memory;
+    let fields: [(&'static str, Vec<String>); 3] = [
+        ("title", tokens(&m.title).collect()),
+        ("tags", m.tags.iter().flat_map(|t| tokens(t)).collect()),
+        ("content", tokens(&m.content).collect()),
+    ];
+    let matched_terms: Vec<String> = terms
+        .iter()
+        .filter(|t| fields.iter().any(|(_, words)| words.contains(t)))
+        .cloned()
+        .collect();
+    let matched_fields = fields
+        .iter()
+        .filter(|(_, words)| matched_terms.iter().any(|t| words.contains(t)))
+        .map(|(name, _)| (*name).to_owned())
+        .collect();
+    SearchHit {
+        score: hit.score,
+        snippet: hit.snippet,
+        memory: hit.memory,
+        matched_terms,
+        matched_fields,
+    }
+}
+
+/// Renders the briefing: a header line per memory, why it is there, and as much of its
+/// content as a fair share of the budget allows. Returns the text and how many items it shows;
+/// the rest are named in a closing line so the caller can fetch them.
+fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize) {
+    if items.is_empty() {
+        return (
+            format!("Nothing stored matches {query:?}. Store what you learn with store_memory."),
+            0,
+        );
+    }
+    // Room kept for the closing line about omitted memories.
+    const FOOTER: usize = 120;
+    let budget = max_chars.saturating_sub(FOOTER);
+    let share = (budget / items.len()).clamp(160, 1200);
+    let mut out = format!("Memories relevant to {query:?}:\n");
+    let mut shown = 0;
+    for item in items {
+        let m = &item.memory;
+        let mut entry = format!(
+            "\n[{}] {} (id {}, score {:.2})\n",
+            m.kind, m.title, m.id, item.score
+        );
+        if let RecallReason::Linked {
+            rel_type,
+            direction,
+            via_title,
+            ..
+        } = &item.reason
+        {
+            let line = match direction {
+                Direction::Incoming => format!("  linked: {via_title:?} {rel_type} this\n"),
+                _ => format!("  linked: this {rel_type} {via_title:?}\n"),
+            };
+            entry.push_str(&line);
+        }
+        let used = out.chars().count() + entry.chars().count();
+        if used > budget {
+            break;
+        }
+        let room = share.min(budget - used).saturating_sub(3);
+        let body = excerpt(&m.content, room);
+        if !body.is_empty() {
+            entry.push_str("  ");
+            entry.push_str(&body);
+            entry.push('\n');
+        }
+        out.push_str(&entry);
+        shown += 1;
+    }
+    if shown < items.len() {
+        out.push_str(&format!(
+            "\n({} more relevant memories not shown; raise max_chars or get_memory them by id.)",
+            items.len() - shown
+        ));
+    }
+    (out, shown)
+}
+
+/// The content on one line, cut at a word boundary to at most `max` characters.
+fn excerpt(content: &str, max: usize) -> String {
+    let flat = content.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    if max < 2 {
+        return String::new();
+    }
+    let cut: String = flat.chars().take(max - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > cut.len() / 2 => &cut[..space],
+        _ => &cut,
+    };
+    format!("{cut}…")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::store::{Limits, NewMemory, NewRelationship};
+
+    async fn store() -> MemoryStore {
+        MemoryStore::open(Arc::new(MemoryBackend::new()), Limits::default())
+            .await
+            .unwrap()
+    }
+
+    async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> String {
+        let new = NewMemory {
+            kind: kind.into(),
+            title: title.into(),
+            content: content.into(),
+            ..Default::default()
+        };
+        store.create(new).await.unwrap().0.id
+    }
+
+    async fn link(store: &MemoryStore, source: &str, target: &str, rel: &str, strength: f32) {
+        let new = NewRelationship {
+            source_id: source.into(),
+            target_id: target.into(),
+            rel_type: rel.into(),
+            strength: Some(strength),
+            ..Default::default()
+        };
+        store.link(new).await.unwrap();
+    }
+
+    fn query(text: &str, max_chars: usize) -> RecallQuery {
+        RecallQuery {
+            query: text.into(),
+            filter: Filter::default(),
+            limit: 10,
+            max_chars,
+        }
+    }
+
+    #[tokio::test]
+    async fn recall_brings_the_fix_that_solves_a_matched_error() {
+        let s = store().await;
+        let error = add(
+            &s,
+            "error",
+            "E0502 borrow conflict",
+            "cannot borrow as mutable",
+        )
+        .await;
+        let fix = add(&s, "fix", "Clone before the loop", "take a copy first").await;
+        let weak = add(&s, "note", "Unrelated tidbit", "something else").await;
+        add(&s, "note", "Other", "nothing relevant").await;
+        link(&s, &fix, &error, "SOLVES", 0.9).await;
+        link(&s, &weak, &error, "RELATED_TO", 0.1).await;
+
+        let recall = s.recall(&query("E0502 borrow", 4000)).await.unwrap();
+        let ids: Vec<&str> = recall.items.iter().map(|r| r.memory.id.as_str()).collect();
+        assert_eq!(ids, [error.as_str(), fix.as_str(), weak.as_str()]);
+        assert!(matches!(
+            &recall.items[1].reason,
+            RecallReason::Linked { rel_type, direction: Direction::Outgoing, .. } if rel_type == "SOLVES"
+        ));
+        assert!(recall.items[1].score > recall.items[2].score);
+        assert!(recall.briefing.contains("Clone before the loop"));
+        assert!(
+            recall
+                .briefing
+                .contains("this SOLVES \"E0502 borrow conflict\"")
+        );
+        // Recall records access.
+        assert_eq!(s.get(&fix).await.unwrap().access_count, 1);
+    }
+
+    #[tokio::test]
+    async fn briefing_respects_the_budget_and_names_what_it_left_out() {
+        let s = store().await;
+        for i in 0..8 {
+            add(
+                &s,
+                "note",
+                &format!("parser note {i}"),
+                &"parser details ".repeat(200),
+            )
+            .await;
+        }
+        let recall = s.recall(&query("parser", 600)).await.unwrap();
+        assert!(
+            recall.briefing.chars().count() <= 600,
+            "{}",
+            recall.briefing.len()
+        );
+        assert!(!recall.omitted.is_empty());
+        assert_eq!(recall.items.len() + recall.omitted.len(), 8);
+        assert!(recall.briefing.contains("more relevant memories not shown"));
+        assert!(s.recall(&query("parser", 10)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn search_pages_with_cursors_and_explains_matches() {
+        let s = store().await;
+        for i in 0..5 {
+            add(
+                &s,
+                "note",
+                &format!("tokio runtime {i}"),
+                "about the executor",
+            )
+            .await;
+        }
+        let first = s
+            .search("tokio executor", None, &Filter::default(), 3, None)
+            .await
+            .unwrap();
+        assert_eq!(first.hits.len(), 3);
+        assert_eq!(first.hits[0].matched_terms, ["tokio", "executor"]);
+        assert_eq!(first.hits[0].matched_fields, ["title", "content"]);
+        let cursor = first.next_cursor.unwrap();
+        let second = s
+            .search("tokio executor", None, &Filter::default(), 3, Some(&cursor))
+            .await
+            .unwrap();
+        assert_eq!(second.hits.len(), 2);
+        assert!(second.next_cursor.is_none());
+        let err = s
+            .search(
+                "tokio",
+                Some(SearchMode::Hybrid),
+                &Filter::default(),
+                3,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("keyword"), "{err}");
+        assert!(
+            s.search("x", None, &Filter::default(), 3, Some("bogus"))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn similar_excludes_the_memory_itself() {
+        let s = store().await;
+        let a = add(&s, "fix", "Retry sqlite busy errors", "use busy_timeout").await;
+        let b = add(&s, "fix", "Retry on sqlite busy", "set a busy timeout").await;
+        let memory = s.get(&b).await.unwrap();
+        let similar = s.similar(&memory, 3).await.unwrap();
+        assert_eq!(similar.len(), 1);
+        assert_eq!(similar[0].memory.id, a);
+    }
+
+    #[test]
+    fn excerpts_cut_at_words() {
+        assert_eq!(excerpt("one  two\nthree", 50), "one two three");
+        assert_eq!(excerpt("alpha beta gamma delta", 12), "alpha beta…");
+        assert_eq!(excerpt("alpha", 1), "");
+    }
+}

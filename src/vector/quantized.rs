@@ -1,0 +1,575 @@
+//! [`QuantizedIndex`]: an int8 copy of every stored vector, kept in RAM, scanned in full for
+//! each query to propose candidates that the caller re-ranks exactly.
+//!
+//! Why a full scan rather than a graph index (HNSW and kin): at the sizes a memory store reaches
+//! (up to ~100k vectors) a linear pass over one byte per dimension is a few milliseconds on one
+//! core, needs no tuning, has no build step, supports updates and deletes trivially, and its
+//! recall does not degrade with churn. The vectors themselves stay in libSQL (the source of
+//! truth); this copy only has to be good enough to put the true neighbours among the first
+//! ~40–100 candidates.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::fmt;
+
+use super::kernel::score_block;
+use super::slots::SlotTable;
+
+/// Slots per page of codes. Codes live in fixed-size pages rather than one growing `Vec` so
+/// that growth never copies (or transiently doubles) tens of megabytes, and at most one page
+/// is allocated but unused. Each page is also the block the scoring kernel is called on.
+const PAGE_SLOTS: usize = 256;
+
+/// Largest stored code: codes span [-127, 127] (never -128, keeping them symmetric).
+const CODE_LEVEL: f64 = 127.0;
+
+/// An approximate, in-memory cosine-similarity index over int8-quantized vectors.
+///
+/// Each vector is normalised to unit length and stored as `dim` signed bytes plus one `f32`
+/// scale (`codes[i] × scale ≈ unit[i]`), about 384 bytes for a 384-d embedding instead of
+/// 1536. A query is quantized the same way but to 16-bit integers (the kernel widens the stored
+/// bytes to 16 bits anyway, so the finer query costs nothing and removes the query's share of
+/// the rounding error). Similarity is `q_scale × v_scale × Σ q_i·v_i`, with the sum in integers.
+///
+/// Removed slots are recycled by later inserts; ids are looked up through a table that stores
+/// only slot numbers (see `slots.rs`).
+#[derive(Clone)]
+pub struct QuantizedIndex {
+    dim: usize,
+    /// Largest query code; chosen per dimension so that `Σ q_i·v_i` cannot overflow an i32.
+    query_level: f64,
+    /// Codes of slot `s` are `pages[s / PAGE_SLOTS][(s % PAGE_SLOTS) * dim..][..dim]`.
+    pages: Vec<Box<[i8]>>,
+    /// One per slot; 0.0 marks a free slot (a live vector's scale is always positive).
+    scales: Vec<f32>,
+    /// One per slot; empty for a free slot.
+    ids: Vec<Box<str>>,
+    /// Bytes of id text held by `ids`, for `heap_bytes`.
+    id_bytes: usize,
+    /// Free slots, reused before new ones are appended.
+    free: Vec<u32>,
+    table: SlotTable,
+    live: usize,
+}
+
+// The index sits behind a `std::sync::RwLock` shared between tasks.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<QuantizedIndex>();
+};
+
+/// Norm and largest magnitude of a vector, or None if it cannot be indexed: wrong length, a
+/// NaN or infinite element, or all zeros. Computed in f64 so that neither very small nor very
+/// large (but finite) f32 elements underflow or overflow.
+fn analyse(v: &[f32], dim: usize) -> Option<(f64, f64)> {
+    if v.len() != dim {
+        return None;
+    }
+    let mut squares = 0f64;
+    let mut max_abs = 0f64;
+    for &x in v {
+        if !x.is_finite() {
+            return None;
+        }
+        let x = f64::from(x);
+        squares += x * x;
+        max_abs = max_abs.max(x.abs());
+    }
+    (max_abs > 0.0).then(|| (squares.sqrt(), max_abs))
+}
+
+/// A scored slot, ordered so that "greater" means "better": higher score, then lower slot
+/// (which makes results deterministic when scores tie).
+#[derive(Clone, Copy, Debug)]
+struct Scored {
+    score: f32,
+    slot: u32,
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| other.slot.cmp(&self.slot))
+    }
+}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Scored {}
+
+impl QuantizedIndex {
+    /// An empty index for vectors of `dim` dimensions (the embedder's output size).
+    pub fn new(dim: usize) -> Self {
+        // |Σ q_i·v_i| ≤ dim × query_level × 127 must fit in an i32. For 384 dims that allows the
+        // full i16 range; for 1536 dims ~11000 levels, still far finer than the stored codes.
+        let query_level = (i32::MAX as usize / (127 * dim.max(1))).clamp(1, i16::MAX as usize);
+        Self {
+            dim,
+            query_level: query_level as f64,
+            pages: Vec::new(),
+            scales: Vec::new(),
+            ids: Vec::new(),
+            id_bytes: 0,
+            free: Vec::new(),
+            table: SlotTable::default(),
+            live: 0,
+        }
+    }
+
+    /// Number of dimensions every vector must have.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of live vectors.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether the index holds no live vector.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Inserts or replaces the vector of `id`. Returns false (and leaves the index unchanged) if
+    /// the vector has the wrong dimension, is all zeros, or holds NaN/inf.
+    ///
+    /// The vector need not be normalised; only its direction is kept.
+    pub fn upsert(&mut self, id: &str, vector: &[f32]) -> bool {
+        let Some((norm, max_abs)) = analyse(vector, self.dim) else {
+            return false;
+        };
+        let slot = match self.table.get(id, &self.ids) {
+            Some(slot) => slot as usize,
+            None => {
+                let slot = match self.free.pop() {
+                    Some(slot) => slot as usize,
+                    None => {
+                        // Slot numbers are u32 and the table stores `slot + 1`.
+                        if self.ids.len() >= u32::MAX as usize {
+                            return false;
+                        }
+                        if self.ids.len() % PAGE_SLOTS == 0 {
+                            self.pages
+                                .push(vec![0i8; PAGE_SLOTS * self.dim].into_boxed_slice());
+                        }
+                        self.scales.push(0.0);
+                        self.ids.push(Box::default());
+                        self.ids.len() - 1
+                    }
+                };
+                self.ids[slot] = id.into();
+                self.id_bytes += id.len();
+                self.table.insert(slot as u32, &self.ids);
+                self.live += 1;
+                slot
+            }
+        };
+
+        let to_code = CODE_LEVEL / max_abs;
+        let start = (slot % PAGE_SLOTS) * self.dim;
+        let codes = &mut self.pages[slot / PAGE_SLOTS][start..start + self.dim];
+        for (code, &x) in codes.iter_mut().zip(vector) {
+            *code = (f64::from(x) * to_code)
+                .round()
+                .clamp(-CODE_LEVEL, CODE_LEVEL) as i8;
+        }
+        // One code step in unit-vector units. Positive: max_abs > 0 and the norm is finite.
+        self.scales[slot] = (max_abs / (norm * CODE_LEVEL)) as f32;
+        true
+    }
+
+    /// Removes the vector of `id`; false if there was none. Its slot is reused by a later insert.
+    pub fn remove(&mut self, id: &str) -> bool {
+        let Some(slot) = self.table.remove(id, &self.ids) else {
+            return false;
+        };
+        let slot = slot as usize;
+        self.scales[slot] = 0.0;
+        self.id_bytes -= self.ids[slot].len();
+        self.ids[slot] = Box::default();
+        self.free.push(slot as u32);
+        self.live -= 1;
+        true
+    }
+
+    /// Whether `id` has a vector in the index.
+    pub fn contains(&self, id: &str) -> bool {
+        self.table.get(id, &self.ids).is_some()
+    }
+
+    /// The `n` ids with the highest approximate cosine similarity to `query`, best first, with
+    /// that approximate similarity.
+    ///
+    /// The similarity is within about ±0.01 of the exact cosine (for typical embeddings) and
+    /// may slightly exceed 1.0; re-rank the candidates with exact vectors ([`super::cosine`])
+    /// and ask for several times more candidates than results (e.g. 40–100 for a top 10).
+    /// Returns nothing if `query` could not be indexed itself (wrong dimension, zero, NaN/inf).
+    pub fn candidates(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
+        if n == 0 || self.live == 0 {
+            return Vec::new();
+        }
+        let Some((norm, max_abs)) = analyse(query, self.dim) else {
+            return Vec::new();
+        };
+        let to_code = self.query_level / max_abs;
+        let q: Vec<i16> = query
+            .iter()
+            .map(|&x| (f64::from(x) * to_code).round() as i16)
+            .collect();
+        let q_scale = (max_abs / (norm * self.query_level)) as f32;
+
+        // Bounded min-heap of the best `n` so far; after the first few pages almost every slot
+        // fails the single `score > threshold` test and never touches the heap.
+        let n = n.min(self.live);
+        let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(n + 1);
+        let mut threshold = f32::NEG_INFINITY;
+        let mut scores = [0f32; PAGE_SLOTS];
+        for (page_no, page) in self.pages.iter().enumerate() {
+            let first = page_no * PAGE_SLOTS;
+            let count = (self.scales.len() - first).min(PAGE_SLOTS);
+            let scores = &mut scores[..count];
+            score_block(
+                &q,
+                &page[..count * self.dim],
+                &self.scales[first..first + count],
+                scores,
+            );
+            // Free slots score -inf and so never pass (threshold starts at -inf).
+            for (i, &score) in scores.iter().enumerate() {
+                if score > threshold {
+                    let slot = (first + i) as u32;
+                    best.push(Reverse(Scored { score, slot }));
+                    if best.len() > n {
+                        best.pop();
+                    }
+                    if best.len() == n {
+                        threshold = best.peek().map_or(threshold, |w| w.0.score);
+                    }
+                }
+            }
+        }
+
+        // Ascending order of `Reverse<Scored>` is best first.
+        best.into_sorted_vec()
+            .into_iter()
+            .map(|Reverse(s)| (self.ids[s.slot as usize].to_string(), s.score * q_scale))
+            .collect()
+    }
+
+    /// Bytes of heap held (codes, scales, ids), for stats and the benchmark.
+    ///
+    /// Counts capacities, not lengths, and the id table and free list too; excludes only the
+    /// allocator's per-allocation overhead (roughly 8–16 bytes per id).
+    pub fn heap_bytes(&self) -> usize {
+        let codes: usize = self.pages.iter().map(|p| p.len()).sum();
+        codes
+            + self.pages.capacity() * size_of::<Box<[i8]>>()
+            + self.scales.capacity() * size_of::<f32>()
+            + self.ids.capacity() * size_of::<Box<str>>()
+            + self.id_bytes
+            + self.free.capacity() * size_of::<u32>()
+            + self.table.heap_bytes()
+    }
+}
+
+impl fmt::Debug for QuantizedIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuantizedIndex")
+            .field("dim", &self.dim)
+            .field("len", &self.live)
+            .field("slots", &self.scales.len())
+            .field("heap_bytes", &self.heap_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::cosine;
+    use super::super::test_rng::Rng;
+    use super::*;
+
+    fn exact_top(vectors: &[(String, Vec<f32>)], q: &[f32], k: usize) -> Vec<(String, f32)> {
+        let mut all: Vec<(String, f32)> = vectors
+            .iter()
+            .map(|(id, v)| (id.clone(), cosine(q, v)))
+            .collect();
+        all.sort_by(|a, b| b.1.total_cmp(&a.1));
+        all.truncate(k);
+        all
+    }
+
+    #[test]
+    fn upsert_replace_remove_contains_len() {
+        let mut index = QuantizedIndex::new(3);
+        assert_eq!(index.dim(), 3);
+        assert!(index.is_empty());
+        assert!(index.upsert("a", &[1.0, 0.0, 0.0]));
+        assert!(index.upsert("b", &[0.0, 1.0, 0.0]));
+        assert_eq!(index.len(), 2);
+        assert!(index.contains("a") && index.contains("b") && !index.contains("c"));
+
+        // Replacing keeps the count and changes what is found.
+        assert_eq!(index.candidates(&[1.0, 0.0, 0.0], 1)[0].0, "a");
+        assert!(index.upsert("a", &[0.0, 0.0, 5.0]));
+        assert_eq!(index.len(), 2);
+        let hits = index.candidates(&[0.0, 0.0, 1.0], 2);
+        assert_eq!(hits[0].0, "a");
+        assert!((hits[0].1 - 1.0).abs() < 1e-3, "{hits:?}");
+        assert!(hits[1].1.abs() < 1e-3, "{hits:?}");
+
+        assert!(index.remove("a"));
+        assert!(!index.remove("a"));
+        assert!(!index.contains("a"));
+        assert_eq!(index.len(), 1);
+        // A removed vector is never returned, even when asking for more than exist.
+        let hits = index.candidates(&[0.0, 0.0, 1.0], 10);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].0, "b");
+        assert!(index.remove("b"));
+        assert!(index.is_empty());
+        assert!(index.candidates(&[0.0, 0.0, 1.0], 10).is_empty());
+    }
+
+    #[test]
+    fn removed_slots_are_reused() {
+        let mut rng = Rng(1);
+        let mut index = QuantizedIndex::new(16);
+        for i in 0..600 {
+            assert!(index.upsert(&format!("v{i}"), &rng.vector(16)));
+        }
+        let (slots, pages, bytes) = (index.scales.len(), index.pages.len(), index.heap_bytes());
+        for i in (0..600).step_by(3) {
+            assert!(index.remove(&format!("v{i}")));
+        }
+        assert_eq!(index.len(), 400);
+        for i in 0..200 {
+            assert!(index.upsert(&format!("w{i}"), &rng.vector(16)));
+        }
+        assert_eq!(index.len(), 600);
+        assert_eq!(
+            index.scales.len(),
+            slots,
+            "new vectors should fill freed slots"
+        );
+        assert_eq!(index.pages.len(), pages);
+        assert!(index.free.is_empty());
+        // Only the (now empty) free list kept its capacity; the new ids are no longer.
+        assert!(index.heap_bytes() <= bytes + index.free.capacity() * 4);
+        // Every live id is findable by its own vector; no removed id comes back.
+        for i in 0..600 {
+            assert_eq!(index.contains(&format!("v{i}")), i % 3 != 0);
+        }
+        let mut ids: Vec<String> = index
+            .candidates(&rng.vector(16), 1000)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        assert_eq!(ids.len(), 600);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 600);
+        assert!(
+            ids.iter()
+                .all(|id| !id.starts_with('v') || index.contains(id))
+        );
+    }
+
+    #[test]
+    fn rejects_bad_vectors_and_leaves_the_index_unchanged() {
+        let mut index = QuantizedIndex::new(4);
+        assert!(index.upsert("a", &[1.0, 2.0, 3.0, 4.0]));
+        let before = index.candidates(&[1.0, 2.0, 3.0, 4.0], 1);
+        for bad in [
+            &[0.0, 0.0, 0.0, 0.0][..],
+            &[-0.0, 0.0, -0.0, 0.0],
+            &[1.0, f32::NAN, 0.0, 0.0],
+            &[1.0, f32::INFINITY, 0.0, 0.0],
+            &[f32::NEG_INFINITY, 1.0, 0.0, 0.0],
+            &[1.0, 2.0, 3.0],
+            &[1.0, 2.0, 3.0, 4.0, 5.0],
+            &[],
+        ] {
+            assert!(!index.upsert("a", bad), "{bad:?}");
+            assert!(!index.upsert("new", bad), "{bad:?}");
+            assert!(index.candidates(bad, 5).is_empty(), "{bad:?}");
+        }
+        assert_eq!(index.len(), 1);
+        assert!(!index.contains("new"));
+        assert_eq!(index.candidates(&[1.0, 2.0, 3.0, 4.0], 1), before);
+        assert!(index.candidates(&[1.0, 2.0, 3.0, 4.0], 0).is_empty());
+
+        // Extreme but finite magnitudes are fine: only the direction matters.
+        assert!(index.upsert("tiny", &[1e-40, 0.0, 0.0, 0.0]));
+        assert!(index.upsert("huge", &[0.0, f32::MAX, f32::MAX, 0.0]));
+        let hits = index.candidates(&[0.0, 1.0, 1.0, 0.0], 1);
+        assert_eq!(hits[0].0, "huge");
+        assert!((hits[0].1 - 1.0).abs() < 1e-3);
+        let hits = index.candidates(&[3.0, 0.0, 0.0, 0.0], 1);
+        assert_eq!(hits[0].0, "tiny");
+
+        // A zero-dimensional index accepts nothing and finds nothing, without panicking.
+        let mut empty = QuantizedIndex::new(0);
+        assert!(!empty.upsert("x", &[]));
+        assert!(empty.candidates(&[], 3).is_empty());
+    }
+
+    /// The exact top 10 is always among the first 40 candidates, and the approximate
+    /// similarities are close to the exact ones.
+    #[test]
+    fn candidates_contain_the_exact_top_ten() {
+        let mut rng = Rng(2024);
+        for dim in [64, 384] {
+            let mut index = QuantizedIndex::new(dim);
+            let vectors: Vec<(String, Vec<f32>)> = (0..400)
+                .map(|i| (format!("m{i}"), rng.vector(dim)))
+                .collect();
+            for (id, v) in &vectors {
+                assert!(index.upsert(id, v));
+            }
+            for qi in 0..50 {
+                // Half the queries are near a stored vector, half anywhere.
+                let q: Vec<f32> = if qi % 2 == 0 {
+                    let base = &vectors[(rng.next_u64() % 400) as usize].1;
+                    base.iter().map(|x| x + 0.7 * rng.gauss()).collect()
+                } else {
+                    rng.vector(dim)
+                };
+                let exact = exact_top(&vectors, &q, 10);
+                let approx = index.candidates(&q, 40);
+                assert_eq!(approx.len(), 40);
+                assert!(
+                    approx.windows(2).all(|w| w[0].1 >= w[1].1),
+                    "not best first"
+                );
+                for (id, _) in &exact {
+                    assert!(
+                        approx.iter().any(|(a, _)| a == id),
+                        "dim {dim} query {qi}: {id} missing"
+                    );
+                }
+                for (id, sim) in &approx {
+                    let v = &vectors[id[1..].parse::<usize>().unwrap()].1;
+                    let err = (sim - cosine(&q, v)).abs();
+                    assert!(err < 0.01, "dim {dim} query {qi}: {id} off by {err}");
+                }
+            }
+        }
+    }
+
+    /// When exact similarities are well apart, the approximate order is the exact order.
+    #[test]
+    fn well_separated_results_keep_the_exact_order() {
+        let mut rng = Rng(99);
+        let dim = 384;
+        let mut index = QuantizedIndex::new(dim);
+        // Planted vectors at known angles to the query, amid random ones.
+        let q = rng.vector(dim);
+        let qn = q.iter().map(|x| x * x).sum::<f32>().sqrt();
+        let mut vectors = Vec::new();
+        for k in 0..10 {
+            let want = 0.95 - 0.05 * k as f32;
+            // Noise orthogonal to q, scaled so the cosine is exactly `want`.
+            let mut r = rng.vector(dim);
+            let along = r.iter().zip(&q).map(|(a, b)| a * b).sum::<f32>() / (qn * qn);
+            r.iter_mut().zip(&q).for_each(|(a, b)| *a -= along * b);
+            let rn = r.iter().map(|x| x * x).sum::<f32>().sqrt();
+            let side = (1.0 - want * want).sqrt();
+            let v: Vec<f32> = q
+                .iter()
+                .zip(&r)
+                .map(|(a, b)| want * a / qn + side * b / rn)
+                .collect();
+            assert!((cosine(&q, &v) - want).abs() < 1e-4);
+            vectors.push((format!("p{k}"), v));
+        }
+        for i in 0..300 {
+            vectors.push((format!("r{i}"), rng.vector(dim)));
+        }
+        // Insert in a scrambled order so slot order says nothing about rank.
+        for (id, v) in vectors.iter().rev() {
+            assert!(index.upsert(id, v));
+        }
+        let hits = index.candidates(&q, 10);
+        let ids: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(
+            ids,
+            ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"]
+        );
+        for (k, (_, sim)) in hits.iter().enumerate() {
+            assert!((sim - (0.95 - 0.05 * k as f32)).abs() < 0.01, "{hits:?}");
+        }
+        // And generally: within the exact top 10, any two results more than 0.02 apart keep
+        // their relative order.
+        for _ in 0..20 {
+            let q = rng.vector(dim);
+            let exact = exact_top(&vectors, &q, 10);
+            let approx = index.candidates(&q, 40);
+            let rank = |id: &str| approx.iter().position(|(a, _)| a == id).unwrap();
+            for (i, a) in exact.iter().enumerate() {
+                for b in &exact[i + 1..] {
+                    if a.1 - b.1 > 0.02 {
+                        assert!(rank(&a.0) < rank(&b.0), "{a:?} vs {b:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A long random sequence of upserts and removes, checked against a plain map.
+    #[test]
+    fn random_operations_match_a_model() {
+        use std::collections::HashMap;
+        let mut rng = Rng(5);
+        let dim = 24;
+        let mut index = QuantizedIndex::new(dim);
+        let mut model: HashMap<String, Vec<f32>> = HashMap::new();
+        for step in 0..5000 {
+            let id = format!("id-{}", rng.next_u64() % 700);
+            if rng.next_u64() % 3 == 0 {
+                assert_eq!(
+                    index.remove(&id),
+                    model.remove(&id).is_some(),
+                    "step {step}"
+                );
+            } else {
+                let v = rng.vector(dim);
+                assert!(index.upsert(&id, &v));
+                model.insert(id, v);
+            }
+            assert_eq!(index.len(), model.len());
+            if step % 250 == 0 {
+                for (id, v) in &model {
+                    assert!(index.contains(id));
+                    // Each vector's nearest neighbour is itself.
+                    let hit = &index.candidates(v, 1)[0];
+                    assert_eq!(&hit.0, id, "step {step}");
+                }
+            }
+        }
+        assert!(index.scales.len() <= 700, "slots were not reused");
+    }
+
+    #[test]
+    fn heap_bytes_grows_with_content() {
+        let mut index = QuantizedIndex::new(384);
+        assert_eq!(index.heap_bytes(), 0);
+        let mut rng = Rng(3);
+        for i in 0..1000 {
+            index.upsert(&format!("{i:036}"), &rng.vector(384));
+        }
+        let bytes = index.heap_bytes();
+        // 1000 × 384 codes (in 4 pages of 256) + scales + ids; well below an f32 copy.
+        assert!(bytes >= 1024 * 384 + 1000 * (4 + 36), "{bytes}");
+        assert!(bytes < 1000 * 384 * 2, "{bytes}");
+    }
+}
