@@ -469,10 +469,14 @@ fn main() {
                     .map(|a| a.parse().expect("sizes are numbers"))
                     .collect()
             };
-            let dir = tempfile::tempdir().expect("temp dir");
+            // MNEMOGRAPH_BENCH_DIR keeps the stores for inspection; a temp dir otherwise.
+            let temp = tempfile::tempdir().expect("temp dir");
+            let dir = std::env::var_os("MNEMOGRAPH_BENCH_DIR")
+                .map_or_else(|| temp.path().to_owned(), PathBuf::from);
             let exe = std::env::current_exe().expect("own path");
             for n in sizes {
-                let path = dir.path().join(format!("bench-{n}.db"));
+                let path = dir.join(format!("bench-{n}.db"));
+                let _ = std::fs::remove_file(&path);
                 println!(
                     "== {n} memories ({} cores)",
                     std::thread::available_parallelism().map_or(1, |p| p.get())

@@ -22,7 +22,7 @@ pub const ENV_PREFIX: &str = "MNEMOGRAPH_";
 /// Namespace used when none is configured.
 pub const DEFAULT_NAMESPACE: &str = "default";
 /// Log filter used when none is configured.
-pub const DEFAULT_LOG: &str = "info";
+pub const DEFAULT_LOG: &str = "warn,mnemograph=info";
 /// Name of the config file inside the platform config directory.
 pub const CONFIG_FILE_NAME: &str = "config.toml";
 
@@ -88,10 +88,33 @@ pub enum ConfigError {
         value: String,
         origin: Source,
     },
+    #[error("unknown profile {name:?} (from {origin}): use memory or knowledge-graph")]
+    Profile { name: String, origin: Source },
     #[error("invalid --limit {0:?}: expected KEY=VALUE, e.g. max_content_bytes=131072")]
     LimitSyntax(String),
     #[error("no home directory to place the store in; set MNEMOGRAPH_DATA_DIR or pass --data-dir")]
     NoDataDir,
+}
+
+/// Which tool set the MCP server offers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// The full memory tool set (store_memory, recall, get_related, ...).
+    #[default]
+    Memory,
+    /// The nine tools of the reference MCP memory server (create_entities, read_graph, ...),
+    /// backed by this store, for a drop-in swap without changing prompts.
+    KnowledgeGraph,
+}
+
+impl Profile {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Memory => "memory",
+            Profile::KnowledgeGraph => "knowledge-graph",
+        }
+    }
 }
 
 /// The command-line flags both binaries accept (flattened into each one's clap parser).
@@ -118,7 +141,7 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 
     /// Log filter for stderr and the log file, e.g. `debug` or `mnemograph=debug,warn`
-    /// [env: MNEMOGRAPH_LOG] [default: info]
+    /// [env: MNEMOGRAPH_LOG] [default: warn,mnemograph=info]
     #[arg(long, value_name = "FILTER")]
     pub log: Option<String>,
 
@@ -131,6 +154,11 @@ pub struct ConfigArgs {
     /// a [limits] table]
     #[arg(long = "limit", value_name = "KEY=VALUE")]
     pub limits: Vec<String>,
+
+    /// The MCP server's tool set. Not a flag of every binary: `mnemograph` sets it from its own
+    /// `--profile`, so `memctl --help` does not offer an option it has no use for.
+    #[arg(skip)]
+    pub profile: Option<Profile>,
 }
 
 /// The config file's shape. Unknown keys are rejected so a typo does not silently do nothing.
@@ -142,6 +170,7 @@ struct FileConfig {
     db: Option<PathBuf>,
     log: Option<String>,
     log_file: Option<PathBuf>,
+    profile: Option<Profile>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
 }
@@ -177,6 +206,8 @@ pub struct Config {
     pub db_path: Setting<PathBuf>,
     pub log: Setting<String>,
     pub log_file: Option<Setting<PathBuf>>,
+    /// The MCP server's tool set.
+    pub profile: Setting<Profile>,
     pub limits: Limits,
     /// Where each limit that is not at its default came from, by key.
     pub limit_sources: BTreeMap<String, Source>,
@@ -281,6 +312,21 @@ impl Config {
         )
         .map(to_path);
 
+        let profile = match (args.profile, var("PROFILE"), file.profile) {
+            (Some(p), _, _) => Setting::new(p, Source::Flag("--profile")),
+            (None, Some((raw, source)), _) => {
+                let p = <Profile as clap::ValueEnum>::from_str(&raw, true).map_err(|_| {
+                    ConfigError::Profile {
+                        name: raw.clone(),
+                        origin: source.clone(),
+                    }
+                })?;
+                Setting::new(p, source)
+            }
+            (None, None, Some(p)) => Setting::new(p, from_file()),
+            (None, None, None) => Setting::new(Profile::default(), Source::Default),
+        };
+
         let (limits, limit_sources) = resolve_limits(args, &var, &file.limits, &from_file)?;
 
         Ok(Config {
@@ -290,6 +336,7 @@ impl Config {
             db_path,
             log,
             log_file,
+            profile,
             limits,
             limit_sources,
         })
@@ -565,6 +612,27 @@ mod tests {
             Config::resolve(&args, &env(&[]), &dirs(root.path())),
             Err(ConfigError::LimitSyntax(_))
         ));
+    }
+
+    #[test]
+    fn profile_comes_from_flag_env_or_file() {
+        let root = tempfile::tempdir().unwrap();
+        write_config(root.path(), "profile = \"knowledge-graph\"\n");
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert_eq!(config.profile.value, Profile::KnowledgeGraph);
+        let vars = env(&[("MNEMOGRAPH_PROFILE", "memory")]);
+        let config = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap();
+        assert_eq!(config.profile.value, Profile::Memory);
+        let args = ConfigArgs {
+            profile: Some(Profile::KnowledgeGraph),
+            ..Default::default()
+        };
+        let config = Config::resolve(&args, &vars, &dirs(root.path())).unwrap();
+        assert_eq!(config.profile.source, Source::Flag("--profile"));
+        let vars = env(&[("MNEMOGRAPH_PROFILE", "graph")]);
+        let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
+        assert!(err.to_string().contains("MNEMOGRAPH_PROFILE"), "{err}");
     }
 
     #[test]

@@ -55,22 +55,17 @@ pub async fn libsql_harness() -> Harness {
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let harness = super::memory_harness().await;
-                    super::$name(&*harness.backend).await;
-                }
-            )+
+            $(conformance!(@test $name, memory_harness);)+
         }
         mod libsql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let harness = super::libsql_harness().await;
-                    super::$name(&*harness.backend).await;
-                }
-            )+
+            $(conformance!(@test $name, libsql_harness);)+
+        }
+    };
+    (@test $name:ident, $harness:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let harness = super::$harness().await;
+            super::$name(&*harness.backend).await;
         }
     };
 }
@@ -93,6 +88,7 @@ conformance!(
     keyword_search_fields_ranking_filters,
     keyword_search_follows_updates,
     vector_search_order_filter_models,
+    vector_search_many,
     relationship_round_trip_and_replay,
     relationship_errors,
     relationship_update_and_delete,
@@ -103,6 +99,10 @@ conformance!(
     walk_expired_and_truncation,
     subgraph_closes_last_level,
     stats_counts,
+    large_id_lists,
+    keyword_search_ties_by_id,
+    summaries_of_repeated_ids,
+    touch_of_repeated_ids,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1838,4 +1838,162 @@ async fn stats_counts(b: &dyn GraphBackend) {
         s.by_rel_type,
         pairs(&[("CAUSES", 1), ("SOLVES", 1), ("USES", 1)])
     );
+}
+
+async fn keyword_search_ties_by_id(b: &dyn GraphBackend) {
+    // Equal texts score equally: ties come in id order, so a limit inside a tie is stable.
+    create_all(
+        b,
+        &[
+            mem("tie-c", "sierra", "same body"),
+            mem("tie-a", "sierra", "same body"),
+            mem("tie-b", "sierra", "same body"),
+        ],
+    )
+    .await;
+    let all = Filter::default();
+    let hits = b
+        .keyword_search(&query_terms("sierra"), &all, 3)
+        .await
+        .unwrap();
+    assert!(hits.windows(2).all(|w| w[0].score == w[1].score));
+    let got: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
+    assert_eq!(got, ["tie-a", "tie-b", "tie-c"]);
+    let first = b
+        .keyword_search(&query_terms("sierra"), &all, 1)
+        .await
+        .unwrap();
+    assert_eq!(first[0].memory.id, "tie-a");
+}
+
+/// More ids than one SQL `IN (…)` list holds (the libSQL backend splits at 500).
+async fn large_id_lists(b: &dyn GraphBackend) {
+    const N: usize = 1100;
+    let all: Vec<String> = (0..N).map(|i| format!("big{i:04}")).collect();
+    let batch: Vec<(Memory, Option<Embedding>)> =
+        all.iter().map(|id| (mem(id, "big", "big"), None)).collect();
+    b.create_memories(&batch).await.unwrap();
+    // Edges between ids far apart in the list, so their ends fall in different chunks.
+    for i in 0..N {
+        let r = rel(&format!("e{i:04}"), &all[i], &all[(i + 550) % N], "USES");
+        b.create_relationship(&r).await.unwrap();
+    }
+
+    let mut asked: Vec<String> = all.iter().rev().cloned().collect();
+    asked.insert(700, "unknown".into());
+    asked.push(all[5].clone());
+    let got = b.get_memories(&asked).await.unwrap();
+    let got: Vec<&String> = got.iter().map(|m| &m.id).collect();
+    let want: Vec<&String> = asked.iter().filter(|id| *id != "unknown").collect();
+    assert_eq!(got, want);
+
+    let rels = b
+        .relationships_of(&all, Direction::Both, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(rels.len(), N, "each relationship once");
+    assert_eq!(rel_ids(&rels).len(), N);
+    let rels = b
+        .relationships_of(&all[..600], Direction::Outgoing, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(rels.len(), 600);
+
+    let summaries = b.summaries(&all, &Filter::default()).await.unwrap();
+    assert_eq!(summaries.len(), N);
+}
+
+async fn repeated_ids_setup(b: &dyn GraphBackend) -> (Vec<String>, Vec<String>) {
+    let all: Vec<String> = (0..600).map(|i| format!("rep{i:03}")).collect();
+    let batch: Vec<(Memory, Option<Embedding>)> =
+        all.iter().map(|id| (mem(id, "rep", "rep"), None)).collect();
+    b.create_memories(&batch).await.unwrap();
+    let near = ids(&["rep000", "rep000", "rep001"]);
+    let far: Vec<String> = all.iter().chain([&all[0], &all[1]]).cloned().collect();
+    (near, far)
+}
+
+/// A memory named twice in one call is summarised once.
+async fn summaries_of_repeated_ids(b: &dyn GraphBackend) {
+    let (near, far) = repeated_ids_setup(b).await;
+    let s = b.summaries(&near, &Filter::default()).await.unwrap();
+    assert_eq!(s.len(), 2, "repeated within a short list");
+    let s = b.summaries(&far, &Filter::default()).await.unwrap();
+    assert_eq!(s.len(), 600, "repeated far apart in a long list");
+}
+
+/// A memory named twice in one call is touched once.
+async fn touch_of_repeated_ids(b: &dyn GraphBackend) {
+    let (near, far) = repeated_ids_setup(b).await;
+    b.touch(&near, at(1, 0)).await.unwrap();
+    let got = b.get_memories(&ids(&["rep000", "rep001"])).await.unwrap();
+    assert_eq!((got[0].access_count, got[1].access_count), (1, 1));
+    b.touch(&far, at(2, 0)).await.unwrap();
+    let got = b
+        .get_memories(&ids(&["rep000", "rep001", "rep002"]))
+        .await
+        .unwrap();
+    let counts: Vec<u64> = got.iter().map(|m| m.access_count).collect();
+    assert_eq!(counts, [2, 2, 1], "repeated far apart in a long list");
+}
+
+/// Many vectors: the top hits are the exact nearest ones, in order.
+async fn vector_search_many(b: &dyn GraphBackend) {
+    const N: usize = 400;
+    const DIM: usize = 32;
+    // A fixed pseudo-random sequence (xorshift), so failures reproduce.
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 20_001) as f32 / 10_000.0 - 1.0
+    };
+    let vectors: Vec<Vec<f32>> = (0..N).map(|_| (0..DIM).map(|_| next()).collect()).collect();
+    let batch: Vec<(Memory, Option<Embedding>)> = vectors
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut m = mem(&format!("vm{i:03}"), "v", "v");
+            m.importance = if i % 2 == 0 { 0.9 } else { 0.1 };
+            (m, Some(embedding("m", v)))
+        })
+        .collect();
+    b.create_memories(&batch).await.unwrap();
+
+    let cos = |a: &[f32], b: &[f32]| {
+        let dot: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        let n = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
+        dot / (n(a) * n(b))
+    };
+    for q in 0..5 {
+        let query: Vec<f32> = (0..DIM).map(|_| next()).collect();
+        for (filter, keep) in [
+            (Filter::default(), 0..N),
+            (
+                Filter {
+                    min_importance: Some(0.5),
+                    ..Filter::default()
+                },
+                0..N,
+            ),
+        ] {
+            let mut exact: Vec<(f64, String)> = keep
+                .filter(|i| filter.min_importance.is_none() || i % 2 == 0)
+                .map(|i| (cos(&query, &vectors[i]), format!("vm{i:03}")))
+                .collect();
+            exact.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let hits = b.vector_search("m", &query, &filter, 10).await.unwrap();
+            let got: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
+            let want: Vec<&str> = exact[..10].iter().map(|(_, id)| id.as_str()).collect();
+            assert_eq!(got, want, "query {q} with {filter:?}");
+            for (hit, (s, _)) in hits.iter().zip(&exact) {
+                assert!((f64::from(hit.similarity) - s).abs() < 1e-4);
+            }
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //!
 //! Layout: [`tools`] holds the tool router (one method per tool), [`params`] and [`results`]
 //! the schemas a model reads and the structured results it gets, [`format`] the compact text
-//! beside them, and [`resources`] the `memory://` resources. This module wires them into
+//! beside them, [`resources`] the `memory://` resources, and [`compat`] the tools of the
+//! reference knowledge-graph memory server (`--profile knowledge-graph`). This module wires them into
 //! rmcp's [`ServerHandler`], adding what the macros do not give: a server name and version of
 //! our own, and isolation of each tool call so a panic fails one call, not the server.
 
+mod compat;
 mod format;
 mod params;
 mod resources;
@@ -24,7 +26,9 @@ use rmcp::model::{
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
+use tokio::sync::RwLock;
 
+use crate::config::Profile;
 use crate::store::MemoryStore;
 
 /// What the server teaches a model at initialisation: when to store, which kinds and
@@ -44,15 +48,32 @@ pub struct MnemographServer {
     store: MemoryStore,
     location: Arc<StoreLocation>,
     router: Arc<ToolRouter<Self>>,
+    profile: Profile,
+    /// Each running tool call holds a read guard; [`MnemographServer::drain`] takes the write
+    /// side, so it returns once every call in flight has finished.
+    calls: Arc<RwLock<()>>,
 }
 
 impl MnemographServer {
-    pub fn new(store: MemoryStore, location: StoreLocation) -> Self {
+    /// A server offering the tool set of `profile`.
+    pub fn new(store: MemoryStore, location: StoreLocation, profile: Profile) -> Self {
+        let router = match profile {
+            Profile::Memory => Self::memory_tools(),
+            Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
+        };
         MnemographServer {
             store,
             location: Arc::new(location),
-            router: Arc::new(Self::memory_tools()),
+            router: Arc::new(router),
+            profile,
+            calls: Arc::new(RwLock::new(())),
         }
+    }
+
+    /// Waits until every tool call in flight has finished, so a shutdown never cuts a write
+    /// short. A call that arrives meanwhile waits until after the drain.
+    pub async fn drain(&self) {
+        let _all = self.calls.write().await;
     }
 
     /// Every tool this server offers.
@@ -74,7 +95,10 @@ impl ServerHandler for MnemographServer {
                 .with_title("mnemograph memory")
                 .with_description(env!("CARGO_PKG_DESCRIPTION")),
         )
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(match self.profile {
+            Profile::Memory => INSTRUCTIONS,
+            Profile::KnowledgeGraph => compat::INSTRUCTIONS,
+        })
     }
 
     /// Runs the tool in a task of its own: a panic inside it becomes a tool error for this
@@ -86,7 +110,9 @@ impl ServerHandler for MnemographServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let name = request.name.to_string();
+        let in_flight = Arc::clone(&self.calls).read_owned().await;
         let call = tokio::spawn(async move {
+            let _in_flight = in_flight;
             let router = Arc::clone(&server.router);
             router
                 .call(ToolCallContext::new(&server, request, context))
@@ -142,5 +168,65 @@ impl ServerHandler for MnemographServer {
         resources::read(&self.store, &request.uri)
             .await
             .map(Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rmcp::ServiceExt;
+    use rmcp::handler::server::router::tool::ToolRoute;
+    use rmcp::model::JsonObject;
+
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+    use crate::store::Limits;
+
+    /// A server over an in-memory store with one extra tool that panics.
+    async fn server_with_a_panicking_tool() -> MnemographServer {
+        let store = MemoryStore::open(Arc::new(MemoryBackend::new()), Limits::default())
+            .await
+            .unwrap();
+        let mut server = MnemographServer::new(
+            store,
+            StoreLocation {
+                path: PathBuf::from(":memory:"),
+                namespace: "test".into(),
+            },
+            Profile::Memory,
+        );
+        let mut router = MnemographServer::memory_tools();
+        let mut schema = JsonObject::new();
+        schema.insert("type".into(), "object".into());
+        router.add_route(ToolRoute::new_dyn(
+            Tool::new("boom", "always panics", Arc::new(schema)),
+            |_| Box::pin(async { panic!("boom") }),
+        ));
+        server.router = Arc::new(router);
+        server
+    }
+
+    #[tokio::test]
+    async fn a_panicking_call_fails_alone_and_the_server_keeps_serving() {
+        let server = server_with_a_panicking_tool().await;
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let running =
+            tokio::spawn(async move { server.serve(server_io).await.unwrap().waiting().await });
+        let client = ().serve(client_io).await.unwrap();
+
+        let failed = client
+            .call_tool(CallToolRequestParams::new("boom"))
+            .await
+            .unwrap();
+        assert_eq!(failed.is_error, Some(true));
+        let message = failed.content[0].as_text().unwrap().text.clone();
+        assert!(message.contains("internal error in boom"), "{message}");
+
+        let stats = client
+            .call_tool(CallToolRequestParams::new("memory_stats"))
+            .await
+            .unwrap();
+        assert_eq!(stats.is_error, Some(false));
+        client.cancel().await.unwrap();
+        running.await.unwrap().unwrap();
     }
 }

@@ -631,6 +631,8 @@ impl MnemographServer {
             namespace: self.location.namespace.clone(),
             store_id: meta.store_id,
             schema_version: meta.schema_version,
+            // The server opens local stores only and has no embedder yet: say so plainly
+            // rather than guess from what earlier writers left in the store.
             embedder: "none".to_owned(),
             sync: SyncOut {
                 mode: "local".to_owned(),

@@ -5,14 +5,14 @@
 //! These are use cases both front ends share, so the ranking and the briefing format live
 //! here once rather than in the MCP server and again in `memctl`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::{Exploration, MemoryStore};
 use crate::error::{Error, Result};
-use crate::model::{Direction, Filter, KeywordHit, Memory, Traversal};
+use crate::model::{Direction, Filter, KeywordHit, Memory, Relationship, Traversal};
 use crate::text::{query_terms, tokens};
 
 /// How a search finds memories.
@@ -119,6 +119,8 @@ const RECALL_SEEDS: usize = 10;
 pub const MIN_BRIEFING_CHARS: usize = 200;
 /// Prefix of the search cursors this module makes.
 const SEARCH_CURSOR_PREFIX: &str = "s1.";
+/// Memories whose relationships are asked for in one backend query.
+const RELATIONSHIP_CHUNK: usize = 500;
 
 impl MemoryStore {
     /// Ranked search. With no mode, keyword search is used: this store has no embedder, so
@@ -326,6 +328,47 @@ impl MemoryStore {
         }
         let ids: Vec<String> = hits.into_iter().map(|h| h.memory.id).collect();
         self.explore(&ids, traversal, top).await
+    }
+}
+
+impl MemoryStore {
+    /// Every memory, newest first, read page by page. For front ends whose protocol works on
+    /// the whole graph (the knowledge-graph compatibility tools); the cost is linear in the
+    /// store's size.
+    pub async fn all_memories(&self) -> Result<Vec<Memory>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self
+                .list(
+                    &Filter::default(),
+                    cursor.as_deref(),
+                    self.limits.max_results,
+                )
+                .await?;
+            all.extend(page.memories);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// The relationships whose both ends are among `ids`, valid or not.
+    pub async fn relationships_among(&self, ids: &[String]) -> Result<Vec<Relationship>> {
+        let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        let mut found = Vec::new();
+        for chunk in ids.chunks(RELATIONSHIP_CHUNK) {
+            let rels = self
+                .backend
+                .relationships_of(chunk, Direction::Outgoing, &[], None)
+                .await?;
+            found.extend(
+                rels.into_iter()
+                    .filter(|r| set.contains(r.target_id.as_str())),
+            );
+        }
+        Ok(found)
     }
 }
 

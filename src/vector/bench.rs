@@ -6,12 +6,14 @@
 //! ```
 //!
 //! Data: 100,000 vectors of 384 dimensions around 500 random centres (centre + gaussian noise,
-//! at three noise levels from tight to loose clusters), and 200 queries drawn the same way but
-//! not stored. For each query it times `candidates(q, 40)` and `candidates(q, 100)`, re-ranks
+//! at four noise levels, from tight clusters to almost uniform), and 200 queries drawn the same
+//! way but not stored. For each query it times `candidates(q, 40)` and `candidates(q, 100)`, re-ranks
 //! the candidates exactly as the backend does, and reports recall@10 against an exact
 //! brute-force top 10. `MNEMO_BENCH_N` overrides the number of vectors.
 //!
 //! Targets (design): p50 ≤ 5 ms on one core, recall@10 ≥ 0.95, index well under 60 MB.
+//! Between queries the exact ground-truth scan (150 MB of f32) evicts the CPU caches, so every
+//! timed `candidates` call reads the codes from memory, as a search in a busy process would.
 
 use std::time::Instant;
 
@@ -89,7 +91,7 @@ fn bench_100k_384() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(100_000);
     println!("quantized index benchmark: {n} vectors × {DIM} dims, {QUERIES} queries");
-    for (round, spread) in [1.0f32, 0.6, 1.6].into_iter().enumerate() {
+    for (round, spread) in [1.0f32, 0.6, 1.6, 4.0].into_iter().enumerate() {
         let data = Data::new(spread);
         let ids: Vec<String> = (0..n)
             .map(|i| format!("0190a1b2-c3d4-7e5f-8a9b-{i:012x}"))
@@ -142,13 +144,15 @@ fn bench_100k_384() {
             mean_nn / QUERIES as f64
         );
         println!(
-            "  candidates(q, 40):  p50 {:.2} ms  p95 {:.2} ms  recall@10 after exact re-rank {:.4}",
+            "  candidates(q, 40):  min {:.2} ms  p50 {:.2} ms  p95 {:.2} ms  recall@10 after exact re-rank {:.4}",
+            t40[0],
             percentile(&t40, 0.5),
             percentile(&t40, 0.95),
             hit40 as f64 / total
         );
         println!(
-            "  candidates(q, 100): p50 {:.2} ms  p95 {:.2} ms  recall@10 after exact re-rank {:.4}",
+            "  candidates(q, 100): min {:.2} ms  p50 {:.2} ms  p95 {:.2} ms  recall@10 after exact re-rank {:.4}",
+            t100[0],
             percentile(&t100, 0.5),
             percentile(&t100, 0.95),
             hit100 as f64 / total

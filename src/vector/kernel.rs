@@ -156,8 +156,8 @@ mod tests {
         let q = vec![32767i16; 384];
         let v = vec![127i8; 384];
         assert_eq!(i64::from(dot_portable(&q, &v)), naive(&q, &v));
-        let v: Vec<i8> = (0..384)
-            .map(|i| if i % 2 == 0 { 127 } else { -127 })
+        let v: Vec<i8> = (0..384usize)
+            .map(|i| if i.is_multiple_of(2) { 127 } else { -127 })
             .collect();
         assert_eq!(dot_portable(&q, &v), 0);
     }
@@ -178,12 +178,12 @@ mod tests {
         }
         // Also the whole block path (including the free-slot marker), through the dispatcher.
         let dim = 384;
-        let n = 300;
+        let n: usize = 300;
         let q: Vec<i16> = (0..dim).map(|_| rng.i16(32767)).collect();
         let codes: Vec<i8> = (0..n * dim).map(|_| rng.i8()).collect();
         let scales: Vec<f32> = (0..n)
             .map(|i| {
-                if i % 7 == 0 {
+                if i.is_multiple_of(7) {
                     0.0
                 } else {
                     1e-4 * (i as f32 + 1.0)
@@ -196,7 +196,7 @@ mod tests {
         score_block_portable(&q, &codes, &scales, &mut slow);
         assert_eq!(fast, slow);
         for (i, s) in slow.iter().enumerate() {
-            if i % 7 == 0 {
+            if i.is_multiple_of(7) {
                 assert_eq!(*s, f32::NEG_INFINITY);
             } else {
                 let want = dot_portable(&q, &codes[i * dim..(i + 1) * dim]) as f32 * scales[i];

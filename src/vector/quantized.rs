@@ -157,7 +157,7 @@ impl QuantizedIndex {
                         if self.ids.len() >= u32::MAX as usize {
                             return false;
                         }
-                        if self.ids.len() % PAGE_SLOTS == 0 {
+                        if self.ids.len().is_multiple_of(PAGE_SLOTS) {
                             self.pages
                                 .push(vec![0i8; PAGE_SLOTS * self.dim].into_boxed_slice());
                         }
@@ -366,8 +366,8 @@ mod tests {
         // Only the (now empty) free list kept its capacity; the new ids are no longer.
         assert!(index.heap_bytes() <= bytes + index.free.capacity() * 4);
         // Every live id is findable by its own vector; no removed id comes back.
-        for i in 0..600 {
-            assert_eq!(index.contains(&format!("v{i}")), i % 3 != 0);
+        for i in 0..600usize {
+            assert_eq!(index.contains(&format!("v{i}")), !i.is_multiple_of(3));
         }
         let mut ids: Vec<String> = index
             .candidates(&rng.vector(16), 1000)
@@ -436,9 +436,9 @@ mod tests {
             for (id, v) in &vectors {
                 assert!(index.upsert(id, v));
             }
-            for qi in 0..50 {
+            for qi in 0..50usize {
                 // Half the queries are near a stored vector, half anywhere.
-                let q: Vec<f32> = if qi % 2 == 0 {
+                let q: Vec<f32> = if qi.is_multiple_of(2) {
                     let base = &vectors[(rng.next_u64() % 400) as usize].1;
                     base.iter().map(|x| x + 0.7 * rng.gauss()).collect()
                 } else {
@@ -533,9 +533,9 @@ mod tests {
         let dim = 24;
         let mut index = QuantizedIndex::new(dim);
         let mut model: HashMap<String, Vec<f32>> = HashMap::new();
-        for step in 0..5000 {
+        for step in 0..5000usize {
             let id = format!("id-{}", rng.next_u64() % 700);
-            if rng.next_u64() % 3 == 0 {
+            if rng.next_u64().is_multiple_of(3) {
                 assert_eq!(
                     index.remove(&id),
                     model.remove(&id).is_some(),
@@ -547,7 +547,7 @@ mod tests {
                 model.insert(id, v);
             }
             assert_eq!(index.len(), model.len());
-            if step % 250 == 0 {
+            if step.is_multiple_of(250) {
                 for (id, v) in &model {
                     assert!(index.contains(id));
                     // Each vector's nearest neighbour is itself.

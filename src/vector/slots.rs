@@ -128,9 +128,9 @@ mod tests {
         let mut ids: Vec<Box<str>> = Vec::new();
         let mut free: Vec<u32> = Vec::new();
         let mut model: HashMap<String, u32> = HashMap::new();
-        for step in 0..20_000 {
+        for step in 0..20_000usize {
             let key = format!("k{}", rnd() % 300);
-            if rnd() % 2 == 0 {
+            if rnd().is_multiple_of(2) {
                 if model.contains_key(&key) {
                     continue;
                 }
@@ -155,7 +155,7 @@ mod tests {
                 }
             }
             assert_eq!(table.len, model.len());
-            if step % 97 == 0 {
+            if step.is_multiple_of(97) {
                 for k in 0..300 {
                     let k = format!("k{k}");
                     assert_eq!(table.get(&k, &ids), model.get(&k).copied(), "step {step}");

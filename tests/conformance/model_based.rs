@@ -6,9 +6,10 @@
 //! Ids come from small pools so replays, id conflicts, duplicate edges, stale versions and
 //! operations on deleted records happen often. Text is made of words the Porter stemmer
 //! leaves unchanged, so the reference's unstemmed keyword matching is exact; keyword results
-//! are compared as sets (scores may differ in the last digits), vector results in order.
+//! are compared as sets with their scores (equal scores may come in any order), vector
+//! results in order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use mnemograph::Error;
@@ -544,27 +545,48 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
         );
     }
 
-    // Keyword search, word by word, as sets.
+    // Keyword search, word by word: the same memories with the same BM25 scores (the
+    // vocabulary is unstemmed, so FTS5 and the reference count the same tokens). Order is
+    // not compared: hits with equal scores may come in any order.
     for word in VOCAB {
         for filter in [&filters[0], &filters[1]] {
             let terms = vec![(*word).to_owned()];
-            let ids = async |b: &dyn GraphBackend| {
+            let scores = async |b: &dyn GraphBackend| {
                 b.keyword_search(&terms, filter, 100)
                     .await
                     .map(|hits| {
                         hits.into_iter()
-                            .map(|h| h.memory.id)
-                            .collect::<BTreeSet<_>>()
+                            .map(|h| (h.memory.id, h.score))
+                            .collect::<BTreeMap<_, _>>()
                     })
                     .map_err(|e| kind(&e))
             };
+            let (got, want) = (scores(l).await, scores(r).await);
+            let keys = |s: &Result<BTreeMap<String, f64>, &'static str>| {
+                s.as_ref()
+                    .map(|m| m.keys().cloned().collect::<Vec<_>>())
+                    .map_err(|e| *e)
+            };
             prop_assert_eq!(
-                ids(l).await,
-                ids(r).await,
+                keys(&got),
+                keys(&want),
                 "keyword {} with {:?}",
                 word,
                 filter
             );
+            if let (Ok(got), Ok(want)) = (got, want) {
+                for (id, score) in &got {
+                    let expected = want[id];
+                    prop_assert!(
+                        (score - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+                        "keyword {}: score of {} is {} where the reference has {}",
+                        word,
+                        id,
+                        score,
+                        expected
+                    );
+                }
+            }
         }
     }
 
@@ -597,7 +619,7 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
                         w.similarity
                     );
                     prop_assert!(
-                        (g.similarity - w.similarity).abs() < 1e-3,
+                        (g.similarity - w.similarity).abs() < 1e-5,
                         "similarity of {}: {} vs {}",
                         g.memory.id,
                         g.similarity,
@@ -628,9 +650,17 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Cases per run: a few seconds by default; `PROPTEST_CASES=2000` for a longer hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 48,
+        cases: cases(),
         ..ProptestConfig::default()
     })]
 

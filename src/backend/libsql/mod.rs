@@ -5,6 +5,7 @@
 //! SQL and the model, [`vectors`] keeps the in-process vector index in step with the table.
 
 mod filter;
+mod keyword;
 mod migrate;
 mod pool;
 mod rows;
@@ -16,15 +17,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use libsql::{Builder, Connection, Value};
+use libsql::{Builder, Connection, Statement, Value};
 
 pub use migrate::{SCHEMA_VERSION, migrate_to};
 
 use self::filter::Clause;
 use self::pool::{Pool, write_tx};
 use self::rows::{
-    INSERT_MEMORY, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS,
-    collect, memory_params, micros, opt_micros, placeholders, to_json,
+    INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, collect, memory_params,
+    micros, opt_micros, placeholders, to_json,
 };
 use self::vectors::VectorCache;
 use super::{Cursor, EmbeddingChange, GraphBackend};
@@ -148,41 +149,74 @@ async fn get_relationship(conn: &Connection, id: &str) -> Result<Option<Relation
     Ok(collect(rows, rows::relationship).await?.pop())
 }
 
+const UPSERT_VECTOR: &str = "INSERT INTO memory_vectors (memory_id, model, embedding) \
+    VALUES (?, ?, ?) ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
+    embedding = excluded.embedding";
+
+fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
+    vec![
+        id.into(),
+        embedding.model.clone().into(),
+        to_blob(&embedding.vector).into(),
+    ]
+}
+
 async fn set_vector(conn: &Connection, id: &str, embedding: &Embedding) -> Result<()> {
-    conn.execute(
-        "INSERT INTO memory_vectors (memory_id, model, embedding) VALUES (?, ?, ?) \
-         ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, embedding = excluded.embedding",
-        (id, embedding.model.as_str(), to_blob(&embedding.vector)),
-    )
-    .await?;
+    conn.execute(UPSERT_VECTOR, vector_params(id, embedding))
+        .await?;
     Ok(())
 }
 
-/// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
-async fn insert_memory(
-    conn: &Connection,
-    memory: &Memory,
-    embedding: Option<&Embedding>,
-) -> Result<(Memory, Created)> {
-    if conn.execute(INSERT_MEMORY, memory_params(memory)).await? == 0 {
-        let existing = get_one(conn, &memory.id)
-            .await?
-            .ok_or_else(|| Error::MemoryNotFound {
-                id: memory.id.clone(),
-            })?;
-        return if existing.same_content(memory) {
-            Ok((existing, Created::Existing))
-        } else {
-            Err(Error::IdConflict {
-                what: "memory",
-                id: memory.id.clone(),
-            })
-        };
+/// The statements of a memory insert, prepared once per transaction: preparing a statement
+/// whose table has triggers costs more than running it, which matters for bulk imports.
+struct MemoryWriter {
+    insert: Statement,
+    vector: Statement,
+}
+
+impl MemoryWriter {
+    async fn prepare(conn: &Connection) -> Result<Self> {
+        Ok(MemoryWriter {
+            insert: conn.prepare(INSERT_MEMORY).await?,
+            vector: conn.prepare(UPSERT_VECTOR).await?,
+        })
     }
-    if let Some(embedding) = embedding {
-        set_vector(conn, &memory.id, embedding).await?;
+
+    /// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
+    async fn insert(
+        &mut self,
+        conn: &Connection,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)> {
+        let inserted = self.insert.execute(memory_params(memory)).await;
+        self.insert.reset();
+        if inserted? == 0 {
+            let existing =
+                get_one(conn, &memory.id)
+                    .await?
+                    .ok_or_else(|| Error::MemoryNotFound {
+                        id: memory.id.clone(),
+                    })?;
+            return if existing.same_content(memory) {
+                Ok((existing, Created::Existing))
+            } else {
+                Err(Error::IdConflict {
+                    what: "memory",
+                    id: memory.id.clone(),
+                })
+            };
+        }
+        if let Some(embedding) = embedding {
+            let done = self
+                .vector
+                .execute(vector_params(&memory.id, embedding))
+                .await;
+            self.vector.reset();
+            done?;
+        }
+        Ok((memory.clone(), Created::New))
     }
-    Ok((memory.clone(), Created::New))
 }
 
 /// The version of a row, or `None` when it does not exist.
@@ -220,6 +254,15 @@ fn check_version(
     }
 }
 
+/// `ids` without repeats, first occurrence kept: chunked `IN` lists must not see an id twice.
+fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect()
+}
+
 async fn count(conn: &Connection, sql: &str) -> Result<u64> {
     let mut rows = conn.query(sql, ()).await?;
     Ok(match rows.next().await? {
@@ -235,15 +278,6 @@ async fn grouped(conn: &Connection, sql: &str) -> Result<Vec<(String, u64)>> {
         out.push((row.get(0)?, row.get::<i64>(1)?.max(0) as u64));
     }
     Ok(out)
-}
-
-/// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
-fn match_expression(terms: &[String]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" OR ")
 }
 
 #[async_trait]
@@ -308,7 +342,11 @@ impl GraphBackend for LibsqlBackend {
     ) -> Result<(Memory, Created)> {
         let (memory, embedding) = (memory.clone(), embedding.cloned());
         self.run(move |conn| async move {
-            write_tx(&conn, || insert_memory(&conn, &memory, embedding.as_ref())).await
+            write_tx(&conn, || async {
+                let mut writer = MemoryWriter::prepare(&conn).await?;
+                writer.insert(&conn, &memory, embedding.as_ref()).await
+            })
+            .await
         })
         .await
     }
@@ -317,9 +355,10 @@ impl GraphBackend for LibsqlBackend {
         let batch = batch.to_vec();
         self.run(move |conn| async move {
             write_tx(&conn, || async {
+                let mut writer = MemoryWriter::prepare(&conn).await?;
                 let mut out = Vec::with_capacity(batch.len());
                 for (memory, embedding) in &batch {
-                    out.push(insert_memory(&conn, memory, embedding.as_ref()).await?.1);
+                    out.push(writer.insert(&conn, memory, embedding.as_ref()).await?.1);
                 }
                 Ok(out)
             })
@@ -423,19 +462,22 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
-        let ids = ids.to_vec();
+        let ids = distinct(ids);
         self.run(move |conn| async move {
-            for chunk in ids.chunks(IN_CHUNK) {
-                let sql = format!(
-                    "UPDATE memories SET accessed_at = ?, access_count = access_count + 1 \
+            write_tx(&conn, || async {
+                for chunk in ids.chunks(IN_CHUNK) {
+                    let sql = format!(
+                        "UPDATE memories SET accessed_at = ?, access_count = access_count + 1 \
                      WHERE id IN ({})",
-                    placeholders(chunk.len())
-                );
-                let mut params: Vec<Value> = vec![micros(at).into()];
-                params.extend(chunk.iter().map(|id| Value::from(id.clone())));
-                conn.execute(&sql, params).await?;
-            }
-            Ok(())
+                        placeholders(chunk.len())
+                    );
+                    let mut params: Vec<Value> = vec![micros(at).into()];
+                    params.extend(chunk.iter().map(|id| Value::from(id.clone())));
+                    conn.execute(&sql, params).await?;
+                }
+                Ok(())
+            })
+            .await
         })
         .await
     }
@@ -483,31 +525,10 @@ impl GraphBackend for LibsqlBackend {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let expression = match_expression(terms);
+        let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
-        self.run(move |conn| async move {
-            let sql = format!(
-                "SELECT {MEMORY_COLUMNS}, -memories_fts.rank, \
-                 snippet(memories_fts, -1, '[', ']', '…', 16) \
-                 FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid \
-                 WHERE memories_fts MATCH ?{} ORDER BY memories_fts.rank LIMIT ?",
-                clause.sql
-            );
-            let mut params: Vec<Value> = vec![expression.into()];
-            params.extend(clause.params);
-            params.push((limit as i64).into());
-            let mut rows = conn.query(&sql, params).await?;
-            let mut hits = Vec::new();
-            while let Some(row) = rows.next().await? {
-                hits.push(KeywordHit {
-                    memory: rows::memory(&row)?,
-                    score: row.get(MEMORY_COLUMN_COUNT)?,
-                    snippet: row.get(MEMORY_COLUMN_COUNT + 1)?,
-                });
-            }
-            Ok(hits)
-        })
-        .await
+        self.run(move |conn| async move { keyword::search(&conn, &terms, &clause, limit).await })
+            .await
     }
 
     async fn vector_search(
@@ -716,7 +737,7 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
-        let ids = ids.to_vec();
+        let ids = distinct(ids);
         let filter = filter.clone();
         self.run(move |conn| async move {
             let mut out = Vec::with_capacity(ids.len());
@@ -760,16 +781,5 @@ impl GraphBackend for LibsqlBackend {
             })
         })
         .await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::match_expression;
-
-    #[test]
-    fn match_expression_quotes_every_term() {
-        let terms = vec!["near".to_owned(), "a\"b".to_owned()];
-        assert_eq!(match_expression(&terms), r#""near" OR "a""b""#);
     }
 }

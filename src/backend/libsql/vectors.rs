@@ -71,33 +71,45 @@ impl VectorCache {
         Ok(hits)
     }
 
-    /// Brings the index up to date for `model`.
+    /// Brings the index up to date for `model`. SQL runs without the lock held; the changes
+    /// read are applied only if no other unit of work applied newer ones meanwhile.
     async fn refresh(&self, conn: &Connection, model: &str, dim: usize) -> Result<()> {
         let floor = log_floor(conn).await?;
-        let behind = {
+        let current = {
             let state = self.state.read().expect("vector index lock");
-            match state.as_ref() {
-                Some(l) if l.model == model && l.index.dim() == dim && l.last_seq >= floor => {
-                    Some(l.last_seq)
-                }
-                _ => None,
-            }
+            state
+                .as_ref()
+                .filter(|l| l.model == model && l.index.dim() == dim && l.last_seq >= floor)
+                .map(|l| l.last_seq)
         };
-        match behind {
+        match current {
             Some(last_seq) => {
                 let tail = log_tail(conn, last_seq).await?;
-                if tail.is_empty() {
+                let Some(&(newest, _)) = tail.last() else {
                     return Ok(());
-                }
+                };
+                let changes = read_changes(conn, model, tail).await?;
                 let mut state = self.state.write().expect("vector index lock");
                 if let Some(loaded) = state.as_mut().filter(|l| l.last_seq == last_seq) {
-                    apply_tail(conn, loaded, tail).await?;
+                    for (id, vector) in changes {
+                        match vector {
+                            Some(v) => loaded.index.upsert(&id, &v),
+                            None => loaded.index.remove(&id),
+                        };
+                    }
+                    loaded.last_seq = newest;
                 }
                 Ok(())
             }
             None => {
+                let loaded = load(conn, model, dim).await?;
                 let mut state = self.state.write().expect("vector index lock");
-                *state = Some(load(conn, model, dim).await?);
+                let newer_present = state.as_ref().is_some_and(|l| {
+                    l.model == model && l.index.dim() == dim && l.last_seq >= loaded.last_seq
+                });
+                if !newer_present {
+                    *state = Some(loaded);
+                }
                 Ok(())
             }
         }
@@ -128,36 +140,41 @@ async fn log_tail(conn: &Connection, after: i64) -> Result<Vec<(i64, String)>> {
     Ok(out)
 }
 
-/// Re-reads the current vectors of the memories named in `tail`.
-async fn apply_tail(
+/// The current vector of each memory named in `tail`: `None` when it has none of `model`.
+async fn read_changes(
     conn: &Connection,
-    loaded: &mut Loaded,
+    model: &str,
     tail: Vec<(i64, String)>,
-) -> Result<()> {
-    let last_seq = tail.last().map_or(loaded.last_seq, |(seq, _)| *seq);
-    let ids: HashSet<String> = tail.into_iter().map(|(_, id)| id).collect();
-    for chunk in ids.into_iter().collect::<Vec<_>>().chunks(500) {
+) -> Result<Vec<(String, Option<Vec<f32>>)>> {
+    let ids: Vec<String> = tail
+        .into_iter()
+        .map(|(_, id)| id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
         let sql = format!(
             "SELECT memory_id, embedding FROM memory_vectors WHERE model = ? AND memory_id IN ({})",
             placeholders(chunk.len())
         );
-        let mut params: Vec<Value> = vec![loaded.model.clone().into()];
+        let mut params: Vec<Value> = vec![model.into()];
         params.extend(chunk.iter().map(|id| Value::from(id.clone())));
         let mut rows = conn.query(&sql, params).await?;
         let mut present = HashSet::new();
         while let Some(row) = rows.next().await? {
             let id: String = row.get(0)?;
-            if let Some(v) = from_blob(&row.get::<Vec<u8>>(1)?) {
-                loaded.index.upsert(&id, &v);
-            }
-            present.insert(id);
+            present.insert(id.clone());
+            out.push((id, from_blob(&row.get::<Vec<u8>>(1)?)));
         }
-        for id in chunk.iter().filter(|id| !present.contains(*id)) {
-            loaded.index.remove(id);
-        }
+        out.extend(
+            chunk
+                .iter()
+                .filter(|id| !present.contains(*id))
+                .map(|id| (id.clone(), None)),
+        );
     }
-    loaded.last_seq = last_seq;
-    Ok(())
+    Ok(out)
 }
 
 /// Loads every vector of `model` from one consistent snapshot.

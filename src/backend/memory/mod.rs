@@ -152,7 +152,9 @@ impl State {
     }
 
     fn memory(&self, id: &str) -> Result<&Memory> {
-        self.memories.get(id).ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
+        self.memories
+            .get(id)
+            .ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
     }
 
     fn relationship(&self, id: &str) -> Result<&Relationship> {
@@ -232,9 +234,7 @@ impl State {
             .memories
             .values()
             .filter(|m| filter.matches(m))
-            .filter(|m| {
-                after.is_none_or(|c| listing_key(m) < (c.created_at_micros, c.id.as_str()))
-            })
+            .filter(|m| after.is_none_or(|c| listing_key(m) < (c.created_at_micros, c.id.as_str())))
             .collect();
         rows.sort_by(|a, b| listing_key(b).cmp(&listing_key(a)));
         let more = rows.len() > limit;
@@ -358,7 +358,9 @@ impl State {
             };
         }
         if let Some(existing) = self.relationships.values().find(|r| {
-            r.source_id == rel.source_id && r.target_id == rel.target_id && r.rel_type == rel.rel_type
+            r.source_id == rel.source_id
+                && r.target_id == rel.target_id
+                && r.rel_type == rel.rel_type
         }) {
             return Err(Error::RelationshipExists {
                 id: existing.id.clone(),
@@ -448,7 +450,11 @@ impl State {
             .filter(|r| valid_at.is_none_or(|t| r.is_valid_at(t)))
             .cloned()
             .collect();
-        rels.sort_by(|a, b| b.strength.total_cmp(&a.strength).then_with(|| a.id.cmp(&b.id)));
+        rels.sort_by(|a, b| {
+            b.strength
+                .total_cmp(&a.strength)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         rels
     }
 
@@ -563,12 +569,16 @@ fn snippet(memory: &Memory, cols: &[Vec<Token>; 3], terms: &[String]) -> String 
             start = s;
         }
     }
+    // Fill the window rather than end it early.
+    let start = start.min(tokens.len().saturating_sub(SNIPPET_TOKENS));
     let end = (start + SNIPPET_TOKENS).min(tokens.len());
     let mut out = String::new();
-    if start > 0 {
+    let mut pos = if start > 0 {
         out.push('…');
-    }
-    let mut pos = tokens[start].start;
+        tokens[start].start
+    } else {
+        0
+    };
     for t in &tokens[start..end] {
         out.push_str(&text[pos..t.start]);
         if is_match(t) {
@@ -582,6 +592,8 @@ fn snippet(memory: &Memory, cols: &[Vec<Token>; 3], terms: &[String]) -> String 
     }
     if end < tokens.len() {
         out.push('…');
+    } else {
+        out.push_str(&text[pos..]);
     }
     out
 }
@@ -687,7 +699,7 @@ impl GraphBackend for MemoryBackend {
         for id in ids {
             if let Some(m) = state.memories.get_mut(id) {
                 m.accessed_at = Some(at);
-                m.access_count += 0;
+                m.access_count += 1;
             }
         }
         Ok(())
@@ -776,3 +788,6 @@ impl GraphBackend for MemoryBackend {
         Ok(self.state().stats())
     }
 }
+
+#[cfg(test)]
+mod tests;
