@@ -78,13 +78,19 @@ impl Corpus {
             "ka", "ro", "mi", "tex", "lun", "pra", "zo", "quin", "del", "far", "sto", "vy", "bel",
             "nor", "gri", "pol", "tu", "sha", "wen", "dax",
         ];
-        let words = (0..8000)
-            .map(|_| {
-                (0..2 + rng.below(2))
-                    .map(|_| SYL[rng.below(SYL.len())])
-                    .collect()
-            })
-            .collect();
+        // 8,000 distinct pseudo-words of two to four syllables.
+        let mut words = std::collections::BTreeSet::new();
+        while words.len() < 8000 {
+            let word: String = (0..2 + rng.below(3))
+                .map(|_| SYL[rng.below(SYL.len())])
+                .collect();
+            words.insert(word);
+        }
+        let mut words: Vec<String> = words.into_iter().collect();
+        // Shuffle so frequency rank is unrelated to spelling.
+        for i in (1..words.len()).rev() {
+            words.swap(i, rng.below(i + 1));
+        }
         let centres = (0..CLUSTERS)
             .map(|_| normalise((0..DIM).map(|_| rng.gauss()).collect()))
             .collect();

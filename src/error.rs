@@ -82,6 +82,9 @@ pub enum Error {
 
     #[error("background task failed: {0}")]
     Task(String),
+
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
 }
 
 impl Error {
@@ -97,7 +100,11 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Error::Database(_) | Error::Corrupt { .. } | Error::Io { .. } | Error::Task(_)
+            Error::Database(_)
+                | Error::Corrupt { .. }
+                | Error::Io { .. }
+                | Error::Task(_)
+                | Error::Embed(_)
         )
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod graph;
 pub mod mcp;

@@ -5,6 +5,7 @@
 //! arrive validated by [`crate::store::MemoryStore`]. Multi-hop walks are written once, in
 //! [`walk`], on top of the one-hop primitive every backend provides.
 
+mod import;
 pub mod libsql;
 pub mod memory;
 mod walk;
@@ -18,7 +19,11 @@ use crate::model::{
     Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
-pub use walk::{neighbours, subgraph};
+pub use import::{
+    ImportBatch, ImportOutcome, Imported, IntegrityCheck, SkipReason, decide_memory,
+    decide_relationship,
+};
+pub use walk::{neighbours, neighbours_from, subgraph, subgraph_from};
 
 /// What an update does to a memory's vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,4 +176,29 @@ pub trait GraphBackend: Send + Sync + 'static {
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>>;
 
     async fn stats(&self) -> Result<Stats>;
+
+    /// Writes a batch of complete records in one transaction, all or nothing. A record whose
+    /// id is absent is inserted as given; one whose id exists is replaced only when the
+    /// imported `(updated_at, version)` is newer and its content differs, so importing the
+    /// same data twice changes nothing ([`decide_memory`], [`decide_relationship`]). A written
+    /// memory gets exactly the vector given with it. With `dry_run` the outcome is computed
+    /// and nothing is kept.
+    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome>;
+
+    /// The stored vectors of the memories among `ids` (any model), in no particular order.
+    async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>>;
+
+    /// Checks the storage's own consistency (indexes, orphan rows, vectors of another model
+    /// than the recorded one) and reports each check; a failed check is not an error.
+    async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>>;
+
+    /// Memories with no vector of `model` (none at all, or one of another model), oldest
+    /// first, at most `limit`: the work list of the background embedder.
+    async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>>;
+
+    /// Stores vectors made outside a write: each `(id, version, embedding)` is written only
+    /// while the memory still has `version`, so a vector of text that has changed meanwhile
+    /// is dropped rather than stored. The memory itself (version, `updated_at`) is left alone.
+    /// Returns how many vectors were written.
+    async fn set_embeddings(&self, batch: &[(String, i64, Embedding)]) -> Result<usize>;
 }

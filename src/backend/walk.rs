@@ -25,13 +25,29 @@ struct Walk {
     truncated: bool,
 }
 
-/// The memories reachable from `start` within `traversal.depth`, nearest first.
+/// The memories reachable from `start` within `traversal.depth`, nearest first (none when
+/// `start` does not exist).
 pub async fn neighbours(
     backend: &dyn GraphBackend,
     start: &str,
     traversal: &Traversal,
 ) -> Result<Vec<Neighbour>> {
-    let walk = walk(backend, &[start.to_owned()], traversal, false).await?;
+    let seeds = backend
+        .summaries(&[start.to_owned()], &Filter::default())
+        .await?;
+    match seeds.first() {
+        Some(start) => neighbours_from(backend, start, traversal).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// [`neighbours`] from a memory the caller already looked up.
+pub async fn neighbours_from(
+    backend: &dyn GraphBackend,
+    start: &MemorySummary,
+    traversal: &Traversal,
+) -> Result<Vec<Neighbour>> {
+    let walk = walk(backend, std::slice::from_ref(start), traversal, false).await?;
     Ok(walk
         .reached
         .into_iter()
@@ -39,10 +55,25 @@ pub async fn neighbours(
         .collect())
 }
 
-/// The subgraph around `seeds`: reached memories and every relationship among them.
+/// The subgraph around `seeds` (those that exist): reached memories and every relationship
+/// among them.
 pub async fn subgraph(
     backend: &dyn GraphBackend,
     seeds: &[String],
+    traversal: &Traversal,
+) -> Result<Subgraph> {
+    let found = backend.summaries(seeds, &Filter::default()).await?;
+    let ordered: Vec<MemorySummary> = seeds
+        .iter()
+        .filter_map(|id| found.iter().find(|s| &s.id == id).cloned())
+        .collect();
+    subgraph_from(backend, &ordered, traversal).await
+}
+
+/// [`subgraph`] from memories the caller already looked up.
+pub async fn subgraph_from(
+    backend: &dyn GraphBackend,
+    seeds: &[MemorySummary],
     traversal: &Traversal,
 ) -> Result<Subgraph> {
     let walk = walk(backend, seeds, traversal, true).await?;
@@ -53,26 +84,43 @@ pub async fn subgraph(
     })
 }
 
+/// The relationships a walk collected: those whose both ends were reached, each once.
+#[derive(Default)]
+struct Edges {
+    kept: Vec<Relationship>,
+    seen: HashSet<String>,
+}
+
+impl Edges {
+    fn keep_internal(&mut self, rels: Vec<Relationship>, reached: &HashMap<String, usize>) {
+        for rel in rels {
+            if reached.contains_key(&rel.source_id)
+                && reached.contains_key(&rel.target_id)
+                && self.seen.insert(rel.id.clone())
+            {
+                self.kept.push(rel);
+            }
+        }
+    }
+}
+
+/// Walks breadth-first from `seeds` (existing memories, as the caller found them).
 async fn walk(
     backend: &dyn GraphBackend,
-    seeds: &[String],
+    seeds: &[MemorySummary],
     t: &Traversal,
     close_last_level: bool,
 ) -> Result<Walk> {
     let valid_at = (!t.include_expired).then(Utc::now);
-    let seed_summaries = backend.summaries(seeds, &Filter::default()).await?;
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut reached = Vec::new();
-    for id in seeds {
-        if let Some(s) = seed_summaries.iter().find(|s| &s.id == id)
-            && !index.contains_key(id)
-        {
-            index.insert(id.clone(), reached.len());
-            reached.push((s.clone(), 0, None));
+    for seed in seeds {
+        if !index.contains_key(&seed.id) {
+            index.insert(seed.id.clone(), reached.len());
+            reached.push((seed.clone(), 0, None));
         }
     }
-    let mut edges: Vec<Relationship> = Vec::new();
-    let mut seen_edges: HashSet<String> = HashSet::new();
+    let mut edges = Edges::default();
     let mut frontier: Vec<String> = reached.iter().map(|(s, _, _)| s.id.clone()).collect();
     let mut truncated = false;
 
@@ -117,14 +165,7 @@ async fn walk(
             reached.push((summary.clone(), depth, Some(via)));
             next_frontier.push(id);
         }
-        for rel in rels {
-            if index.contains_key(&rel.source_id)
-                && index.contains_key(&rel.target_id)
-                && seen_edges.insert(rel.id.clone())
-            {
-                edges.push(rel);
-            }
-        }
+        edges.keep_internal(rels, &index);
         frontier = next_frontier;
     }
 
@@ -133,19 +174,12 @@ async fn walk(
         let rels = backend
             .relationships_of(&frontier, t.direction, &t.rel_types, valid_at)
             .await?;
-        for rel in rels {
-            if index.contains_key(&rel.source_id)
-                && index.contains_key(&rel.target_id)
-                && seen_edges.insert(rel.id.clone())
-            {
-                edges.push(rel);
-            }
-        }
+        edges.keep_internal(rels, &index);
     }
 
     Ok(Walk {
         reached,
-        edges,
+        edges: edges.kept,
         truncated,
     })
 }

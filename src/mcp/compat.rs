@@ -7,7 +7,8 @@
 //! of its content) and a relation is a relationship (relationType ↔ rel_type). The store's
 //! vocabulary is stricter than the reference server's (kinds are lower-case words, types
 //! UPPER_SNAKE), so the original spellings are kept beside the record (`context.
-//! knowledge_graph.entity_type`, `properties.relation_type`) and given back unchanged.
+//! knowledge_graph.entity_type`, `properties.relation_type`) and given back unchanged. The
+//! mapping lives in [`crate::store::transfer::knowledge_graph`], shared with `memctl import`.
 //!
 //! Like the reference server, which rereads its whole file on every call, each call here works
 //! on the whole graph: entity names are matched exactly, and searches are case-insensitive
@@ -21,17 +22,16 @@ use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{tool, tool_router};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::MnemographServer;
 use super::results::{Reply, ToolError, ToolResult};
 use crate::model::{Memory, MemoryPatch, Relationship};
+use crate::store::transfer::knowledge_graph::{
+    CONTEXT_KEY, RELATION_TYPE_KEY, content_of, kind_of, normalise_name, normalise_observation,
+    rel_type_of,
+};
 use crate::store::{MemoryStore, NewMemory, NewRelationship};
-
-/// Key of the entity bookkeeping inside a memory's context.
-const CONTEXT_KEY: &str = "knowledge_graph";
-/// Key of the original relation type inside a relationship's properties.
-const RELATION_TYPE_KEY: &str = "relation_type";
 
 /// What the server teaches a model in this profile.
 pub const INSTRUCTIONS: &str = "A knowledge graph memory: entities (name, entityType, observations) joined by \
@@ -214,59 +214,6 @@ impl Graph {
     }
 }
 
-/// Titles are one line with single spaces; names are compared the same way.
-fn normalise_name(name: &str) -> String {
-    name.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// An observation is one line of content.
-fn normalise_observation(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// A store kind for an entity type: lower case, other characters as '-'.
-fn kind_of(entity_type: &str) -> String {
-    let kind: String = entity_type
-        .trim()
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    if kind.is_empty() {
-        "entity".to_owned()
-    } else {
-        kind
-    }
-}
-
-/// A store relationship type for a relation type: UPPER_SNAKE starting with a letter.
-fn rel_type_of(relation_type: &str) -> String {
-    let t: String = relation_type
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    if t.starts_with(|c: char| c.is_ascii_uppercase()) {
-        t
-    } else {
-        format!("R_{t}")
-    }
-}
-
 fn entity_of(m: &Memory) -> Entity {
     let kg = m.context.extra.get(CONTEXT_KEY);
     let entity_type = kg
@@ -311,26 +258,6 @@ fn relation_of(r: &Relationship, titles: &HashMap<&str, &str>) -> Relation {
             .unwrap_or(&r.rel_type)
             .to_owned(),
     }
-}
-
-/// Content and context for an entity's observations. Content cannot be empty, so an entity
-/// without observations stores its name and says so in the context.
-fn content_of(
-    memory_context: &crate::model::Context,
-    name: &str,
-    entity_type: &str,
-    observations: &[String],
-) -> (String, crate::model::Context) {
-    let mut context = memory_context.clone();
-    let mut kg = json!({ "entity_type": entity_type });
-    let content = if observations.is_empty() {
-        kg["empty"] = Value::Bool(true);
-        name.to_owned()
-    } else {
-        observations.join("\n")
-    };
-    context.extra.insert(CONTEXT_KEY.to_owned(), kg);
-    (content, context)
 }
 
 fn json_text<T: Serialize>(value: &T) -> String {

@@ -9,7 +9,7 @@
 
 mod compat;
 mod format;
-mod params;
+pub(crate) mod params;
 mod resources;
 mod results;
 mod tools;

@@ -3,8 +3,11 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+mod embedding;
 mod path;
 mod recall;
+mod search;
+pub mod transfer;
 mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -13,6 +16,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use self::embedding::EmbeddingReport;
 pub use self::path::{FoundPath, PathQuery};
 pub use self::recall::{
     MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
@@ -20,6 +24,7 @@ pub use self::recall::{
 };
 pub use self::validate::Limits;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
+use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
 use crate::graph::{Cycle, GraphView};
 use crate::model::{
@@ -84,6 +89,8 @@ pub struct MemoryStore {
     limits: Limits,
     /// The recorded embedding space (model, dimension), once known.
     space: Arc<RwLock<Option<(String, usize)>>>,
+    /// Embeds on write and for semantic search, once ready; see `embedding.rs`.
+    embedder: EmbedderHandle,
 }
 
 /// Now, at the microsecond precision the store keeps.
@@ -100,7 +107,25 @@ impl MemoryStore {
             backend,
             limits,
             space: Arc::new(RwLock::new(space)),
+            embedder: EmbedderHandle::off(),
         })
+    }
+
+    /// A store that embeds with `embedder`. A ready embedder must belong to the store's
+    /// embedding space (or claims it for a store without one): a mismatch is an error.
+    pub async fn open_with_embedder(
+        backend: Arc<dyn GraphBackend>,
+        limits: Limits,
+        embedder: EmbedderHandle,
+    ) -> Result<Self> {
+        let mut store = Self::open(backend, limits).await?;
+        if let Some(ready) = embedder.get() {
+            store
+                .check_space(ready.model_id(), ready.dimension())
+                .await?;
+        }
+        store.embedder = embedder;
+        Ok(store)
     }
 
     pub fn backend(&self) -> &Arc<dyn GraphBackend> {
@@ -123,7 +148,14 @@ impl MemoryStore {
     /// space on the first vector the store ever sees.
     async fn check_embedding(&self, embedding: &Embedding) -> Result<()> {
         self.limits.embedding(embedding)?;
-        let given = (embedding.model.clone(), embedding.vector.len());
+        self.check_space(&embedding.model, embedding.vector.len())
+            .await
+    }
+
+    /// Checks that vectors of `model` with `dim` dimensions belong to the store's embedding
+    /// space, recording the space when the store has none yet.
+    async fn check_space(&self, model: &str, dim: usize) -> Result<()> {
+        let given = (model.to_owned(), dim);
         let known = self.space.read().expect("space lock").clone();
         let space = match known {
             Some(space) => space,
@@ -184,6 +216,10 @@ impl MemoryStore {
     /// memory with [`Created::Existing`] instead of failing or duplicating.
     pub async fn create(&self, new: NewMemory) -> Result<(Memory, Created)> {
         let (memory, embedding) = self.prepare(new, now()).await?;
+        let embedding = match embedding {
+            Some(given) => Some(given),
+            None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
+        };
         self.backend
             .create_memory(&memory, embedding.as_ref())
             .await
@@ -197,6 +233,7 @@ impl MemoryStore {
         for new in batch {
             records.push(self.prepare(new, at).await?);
         }
+        self.embed_missing(&mut records).await;
         let outcomes = self.backend.create_memories(&records).await?;
         Ok(records
             .into_iter()
@@ -270,9 +307,14 @@ impl MemoryStore {
             None if patch.changes_text() => EmbeddingChange::Clear,
             None => EmbeddingChange::Keep,
         };
-        self.backend
+        let memory = self
+            .backend
             .update_memory(&id, &patch, change, expected_version, now())
-            .await
+            .await?;
+        if change == EmbeddingChange::Clear {
+            self.embed_after_update(&memory).await;
+        }
+        Ok(memory)
     }
 
     /// Deletes a memory with its relationships and vector.
@@ -458,8 +500,8 @@ impl MemoryStore {
     /// Memories within `traversal.depth` hops of `id`, nearest first.
     pub async fn neighbours(&self, id: &str, traversal: &Traversal) -> Result<Vec<Neighbour>> {
         let traversal = self.traversal(traversal)?;
-        let start = self.get(id).await?;
-        backend::neighbours(self.backend.as_ref(), &start.id, &traversal).await
+        let start = self.summary(id).await?;
+        backend::neighbours_from(self.backend.as_ref(), &start, &traversal).await
     }
 
     /// The subgraph within `traversal.depth` hops of `seeds`.
@@ -471,12 +513,14 @@ impl MemoryStore {
             ids.push(self.limits.id("seeds", seed)?);
         }
         let found = self.backend.summaries(&ids, &Filter::default()).await?;
-        if let Some(missing) = ids.iter().find(|id| !found.iter().any(|s| &s.id == *id)) {
-            return Err(Error::MemoryNotFound {
-                id: missing.clone(),
-            });
+        let mut ordered = Vec::with_capacity(ids.len());
+        for id in &ids {
+            match found.iter().find(|s| &s.id == id) {
+                Some(seed) => ordered.push(seed.clone()),
+                None => return Err(Error::MemoryNotFound { id: id.clone() }),
+            }
         }
-        backend::subgraph(self.backend.as_ref(), &ids, &traversal).await
+        backend::subgraph_from(self.backend.as_ref(), &ordered, &traversal).await
     }
 
     /// The subgraph around `seeds` with its central memories and clusters.
@@ -508,8 +552,8 @@ impl MemoryStore {
         to: &str,
         query: &PathQuery,
     ) -> Result<Option<FoundPath>> {
-        let from = self.get(from).await?;
-        let to = self.get(to).await?;
+        let from = self.summary(from).await?;
+        let to = self.summary(to).await?;
         let query = PathQuery {
             max_hops: self.limits.depth(query.max_hops)?,
             rel_types: query
@@ -519,13 +563,20 @@ impl MemoryStore {
                 .collect::<Result<_>>()?,
             ..query.clone()
         };
-        path::find(
-            self.backend.as_ref(),
-            &from.summary(),
-            &to.summary(),
-            &query,
-        )
-        .await
+        path::find(self.backend.as_ref(), &from, &to, &query).await
+    }
+
+    /// The summary of one memory: cheaper than [`MemoryStore::get`] where content is not needed.
+    async fn summary(&self, id: &str) -> Result<MemorySummary> {
+        let id = self
+            .limits
+            .id("id", id)
+            .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
+        self.backend
+            .summaries(std::slice::from_ref(&id), &Filter::default())
+            .await?
+            .pop()
+            .ok_or(Error::MemoryNotFound { id })
     }
 
     /// Summaries of memories by id (unknown ids skipped).

@@ -470,7 +470,7 @@ fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize
 }
 
 /// The content on one line, cut at a word boundary to at most `max` characters.
-fn excerpt(content: &str, max: usize) -> String {
+pub(super) fn excerpt(content: &str, max: usize) -> String {
     let flat = content.split_whitespace().collect::<Vec<_>>().join(" ");
     if flat.chars().count() <= max {
         return flat;

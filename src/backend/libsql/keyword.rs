@@ -8,21 +8,24 @@
 //! the rarer terms are the ones BM25 ranks first anyway. Small stores and selective queries
 //! are ranked exactly.
 
+use std::collections::HashMap;
+
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
+use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
 use crate::error::Result;
-use crate::model::KeywordHit;
+use crate::model::{KeywordHit, Memory};
+use crate::text;
 
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1500;
 
 /// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
-pub(super) fn match_expression<S: AsRef<str>>(terms: &[S]) -> String {
+pub(super) fn match_expression(terms: &[String]) -> String {
     terms
         .iter()
-        .map(|t| format!("\"{}\"", t.as_ref().replace('"', "\"\"")))
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect::<Vec<_>>()
         .join(" OR ")
 }
@@ -42,17 +45,16 @@ async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Resu
 }
 
 /// The terms worth ranking on: all of them when affordable, else the rarest ones.
-async fn selective_terms<'t>(conn: &Connection, terms: &'t [String]) -> Result<Vec<&'t str>> {
-    let all: Vec<&str> = terms.iter().map(String::as_str).collect();
+async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
     if terms.len() == 1
         || capped_matches(conn, &match_expression(terms), RANK_BUDGET).await? <= RANK_BUDGET
     {
-        return Ok(all);
+        return Ok(terms.to_vec());
     }
     let mut by_frequency = Vec::with_capacity(terms.len());
-    for term in &all {
-        let df = capped_matches(conn, &match_expression(&[term]), RANK_BUDGET).await?;
-        by_frequency.push((df, *term));
+    for term in terms {
+        let one = match_expression(std::slice::from_ref(term));
+        by_frequency.push((capped_matches(conn, &one, RANK_BUDGET).await?, term));
     }
     by_frequency.sort();
     let mut kept = Vec::new();
@@ -65,7 +67,7 @@ async fn selective_terms<'t>(conn: &Connection, terms: &'t [String]) -> Result<V
             break;
         }
         total += df;
-        kept.push(term);
+        kept.push(term.clone());
     }
     Ok(kept)
 }
@@ -81,20 +83,33 @@ pub(super) async fn search(
     if selective.is_empty() {
         return Ok(Vec::new());
     }
-    let mut hits = ranked(conn, &match_expression(&selective), clause, limit).await?;
+    let mut hits = ranked(conn, &selective, clause, limit).await?;
     if hits.len() < limit && selective.len() < terms.len() {
         // The rare terms found too little: rank on every term after all.
-        hits = ranked(conn, &match_expression(terms), clause, limit).await?;
+        hits = ranked(conn, terms, clause, limit).await?;
     }
     Ok(hits)
 }
 
+/// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
+/// index again for every hit.
+fn highlight(memory: &Memory, terms: &[String]) -> String {
+    let texts = text::fields(memory);
+    let cols = texts.clone().map(|t| text::token_spans(&t));
+    text::snippet(&texts, &cols, |token| {
+        terms
+            .iter()
+            .any(|term| text::loosely_matches(&token.lower, term))
+    })
+}
+
 async fn ranked(
     conn: &Connection,
-    expression: &str,
+    terms: &[String],
     clause: &Clause,
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
+    let expression = match_expression(terms);
     // Rank first, decorate after: selecting content and snippets in the ranking query would
     // build them for every match, not just for the page returned.
     let sql = format!(
@@ -113,26 +128,27 @@ async fn ranked(
     }
     drop(rows);
 
-    let decorate = conn
-        .prepare(&format!(
-            "SELECT {MEMORY_COLUMNS}, snippet(memories_fts, -1, '[', ']', '…', 16) \
-             FROM memories_fts JOIN memories m ON m.seq = memories_fts.rowid \
-             WHERE memories_fts MATCH ? AND memories_fts.rowid = ?"
-        ))
-        .await?;
-    let mut hits = Vec::with_capacity(ranked.len());
-    for (seq, score) in ranked {
-        let mut rows = decorate.query((expression, seq)).await?;
-        if let Some(row) = rows.next().await? {
-            hits.push(KeywordHit {
-                memory: rows::memory(&row)?,
-                score,
-                snippet: row.get(MEMORY_COLUMN_COUNT)?,
-            });
-        }
-        drop(rows);
-        decorate.reset();
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
+        placeholders(ranked.len())
+    );
+    let seqs: Vec<Value> = ranked.iter().map(|(seq, _)| Value::from(*seq)).collect();
+    let mut rows = conn.query(&sql, seqs).await?;
+    let mut found = HashMap::with_capacity(ranked.len());
+    while let Some(row) = rows.next().await? {
+        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
     }
+    let hits = ranked
+        .into_iter()
+        .filter_map(|(seq, score)| {
+            let memory = found.remove(&seq)?;
+            Some(KeywordHit {
+                snippet: highlight(&memory, terms),
+                memory,
+                score,
+            })
+        })
+        .collect();
     Ok(hits)
 }
 

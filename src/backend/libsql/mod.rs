@@ -5,8 +5,11 @@
 //! SQL and the model, [`vectors`] keeps the in-process vector index in step with the table.
 
 mod filter;
+mod import;
 mod keyword;
+mod maintenance;
 mod migrate;
+mod pending;
 mod pool;
 mod rows;
 mod vectors;
@@ -24,11 +27,12 @@ pub use migrate::{SCHEMA_VERSION, migrate_to};
 use self::filter::Clause;
 use self::pool::{Pool, write_tx};
 use self::rows::{
-    INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, collect, memory_params,
-    micros, opt_micros, placeholders, to_json,
+    INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, RELATIONSHIP_INSERT_COLUMNS,
+    SUMMARY_COLUMNS, collect, memory_params, micros, opt_micros, placeholders, relationship_params,
+    to_json,
 };
 use self::vectors::VectorCache;
-use super::{Cursor, EmbeddingChange, GraphBackend};
+use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
@@ -570,25 +574,12 @@ impl GraphBackend for LibsqlBackend {
                 }
                 let inserted = conn
                     .execute(
-                        "INSERT INTO relationships (id, source_id, target_id, rel_type, strength, \
-                         confidence, note, properties, valid_from, valid_to, created_at, \
-                         updated_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                         ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
-                        vec![
-                            Value::from(rel.id.clone()),
-                            rel.source_id.clone().into(),
-                            rel.target_id.clone().into(),
-                            rel.rel_type.clone().into(),
-                            f64::from(rel.strength).into(),
-                            f64::from(rel.confidence).into(),
-                            rel.note.clone().into(),
-                            to_json(&rel.properties).into(),
-                            opt_micros(rel.valid_from),
-                            opt_micros(rel.valid_to),
-                            micros(rel.created_at).into(),
-                            micros(rel.updated_at).into(),
-                            rel.version.into(),
-                        ],
+                        &format!(
+                            "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
+                             VALUES ({}) ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
+                            placeholders(13)
+                        ),
+                        relationship_params(&rel),
                     )
                     .await?;
                 if inserted == 0 {
@@ -781,5 +772,36 @@ impl GraphBackend for LibsqlBackend {
             })
         })
         .await
+    }
+
+    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
+        let batch = batch.clone();
+        self.run(move |conn| async move { import::import_batch(&conn, &batch, dry_run).await })
+            .await
+    }
+
+    async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {
+        let ids = distinct(ids);
+        self.run(move |conn| async move { import::embeddings(&conn, &ids).await })
+            .await
+    }
+
+    async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
+        self.run(|conn| async move { maintenance::integrity(&conn).await })
+            .await
+    }
+
+    async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>> {
+        let model = model.to_owned();
+        self.run(move |conn| async move {
+            pending::memories_without_embedding(&conn, &model, limit).await
+        })
+        .await
+    }
+
+    async fn set_embeddings(&self, batch: &[(String, i64, Embedding)]) -> Result<usize> {
+        let batch = batch.to_vec();
+        self.run(move |conn| async move { pending::set_embeddings(&conn, &batch).await })
+            .await
     }
 }

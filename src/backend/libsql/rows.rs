@@ -146,3 +146,26 @@ pub(super) fn memory_params(m: &Memory) -> Vec<Value> {
 pub(super) const INSERT_MEMORY: &str = "INSERT INTO memories (id, kind, title, content, tags, \
     context, importance, confidence, created_at, updated_at, accessed_at, access_count, version) \
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+
+/// Columns of a relationship insert, in [`relationship_params`] order.
+pub(super) const RELATIONSHIP_INSERT_COLUMNS: &str = "id, source_id, target_id, rel_type, \
+    strength, confidence, note, properties, valid_from, valid_to, created_at, updated_at, version";
+
+/// The bound values of a relationship insert, in [`RELATIONSHIP_INSERT_COLUMNS`] order.
+pub(super) fn relationship_params(rel: &Relationship) -> Vec<Value> {
+    vec![
+        rel.id.clone().into(),
+        rel.source_id.clone().into(),
+        rel.target_id.clone().into(),
+        rel.rel_type.clone().into(),
+        f64::from(rel.strength).into(),
+        f64::from(rel.confidence).into(),
+        rel.note.clone().into(),
+        to_json(&rel.properties).into(),
+        opt_micros(rel.valid_from),
+        opt_micros(rel.valid_to),
+        micros(rel.created_at).into(),
+        micros(rel.updated_at).into(),
+        rel.version.into(),
+    ]
+}

@@ -23,12 +23,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Cursor, EmbeddingChange, GraphBackend};
+mod import;
+
+use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
     Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
+use crate::text::{Token, fields, snippet, token_spans};
 
 /// The schema version the libSQL backend reports for a fresh store.
 const SCHEMA_VERSION: u32 = 1;
@@ -39,8 +42,6 @@ const BM25_B: f64 = 0.75;
 /// Column weights of `bm25(memories_fts, 5.0, 1.0, 2.0)`: title, content, tags.
 const COLUMN_WEIGHTS: [f64; 3] = [5.0, 1.0, 2.0];
 /// Tokens of context an excerpt shows around its matches.
-const SNIPPET_TOKENS: usize = 16;
-
 /// The in-memory reference implementation of [`GraphBackend`].
 pub struct MemoryBackend {
     state: Mutex<State>,
@@ -305,7 +306,7 @@ impl State {
         hits.truncate(limit);
         hits.into_iter()
             .map(|(score, memory, cols)| KeywordHit {
-                snippet: snippet(memory, cols, &terms),
+                snippet: snippet(&fields(memory), cols, |t| terms.contains(&t.lower)),
                 memory: memory.clone(),
                 score,
             })
@@ -500,104 +501,6 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
     }
 }
 
-/// The three indexed columns of a memory: title, content, tags (space-separated).
-fn fields(m: &Memory) -> [String; 3] {
-    [m.title.clone(), m.content.clone(), m.tags.join(" ")]
-}
-
-/// A token of an indexed text: where it is and its lower-cased form.
-struct Token {
-    start: usize,
-    end: usize,
-    lower: String,
-}
-
-/// The tokens of `text` as [`crate::text::tokens`] splits it, with their byte spans.
-fn token_spans(text: &str) -> Vec<Token> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_alphanumeric(), start) {
-            (true, None) => start = Some(i),
-            (false, Some(s)) => {
-                out.push(Token {
-                    start: s,
-                    end: i,
-                    lower: text[s..i].to_lowercase(),
-                });
-                start = None;
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push(Token {
-            start: s,
-            end: text.len(),
-            lower: text[s..].to_lowercase(),
-        });
-    }
-    out
-}
-
-/// An excerpt of the field with the most matched tokens (title first on ties), around its
-/// densest run of matches, with matched tokens wrapped in `[` `]` and `…` where text was cut.
-fn snippet(memory: &Memory, cols: &[Vec<Token>; 3], terms: &[String]) -> String {
-    let texts = fields(memory);
-    let is_match = |t: &Token| terms.contains(&t.lower);
-    let count = |col: &Vec<Token>| col.iter().filter(|t| is_match(t)).count();
-    let Some(best) = (0..3).max_by(|&a, &b| count(&cols[a]).cmp(&count(&cols[b])).then(b.cmp(&a)))
-    else {
-        return String::new();
-    };
-    let (text, tokens) = (&texts[best], &cols[best]);
-    if tokens.is_empty() {
-        return String::new();
-    }
-    // The window of SNIPPET_TOKENS tokens holding the most matches, starting a little before
-    // its first match.
-    let mut start = 0;
-    let mut best_count = 0;
-    for (i, _) in tokens.iter().enumerate().filter(|(_, t)| is_match(t)) {
-        let s = i.saturating_sub(2);
-        let n = tokens[s..(s + SNIPPET_TOKENS).min(tokens.len())]
-            .iter()
-            .filter(|t| is_match(t))
-            .count();
-        if n > best_count {
-            best_count = n;
-            start = s;
-        }
-    }
-    // Fill the window rather than end it early.
-    let start = start.min(tokens.len().saturating_sub(SNIPPET_TOKENS));
-    let end = (start + SNIPPET_TOKENS).min(tokens.len());
-    let mut out = String::new();
-    let mut pos = if start > 0 {
-        out.push('…');
-        tokens[start].start
-    } else {
-        0
-    };
-    for t in &tokens[start..end] {
-        out.push_str(&text[pos..t.start]);
-        if is_match(t) {
-            out.push('[');
-            out.push_str(&text[t.start..t.end]);
-            out.push(']');
-        } else {
-            out.push_str(&text[t.start..t.end]);
-        }
-        pos = t.end;
-    }
-    if end < tokens.len() {
-        out.push('…');
-    } else {
-        out.push_str(&text[pos..]);
-    }
-    out
-}
-
 #[async_trait]
 impl GraphBackend for MemoryBackend {
     async fn meta(&self) -> Result<StoreMeta> {
@@ -786,6 +689,46 @@ impl GraphBackend for MemoryBackend {
 
     async fn stats(&self) -> Result<Stats> {
         Ok(self.state().stats())
+    }
+
+    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
+        Ok(self.state().import(batch, dry_run))
+    }
+
+    async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {
+        Ok(self.state().embeddings(ids))
+    }
+
+    async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
+        Ok(self.state().integrity())
+    }
+
+    async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>> {
+        let state = self.state();
+        let mut missing: Vec<&Memory> = state
+            .memories
+            .values()
+            .filter(|m| state.vectors.get(&m.id).is_none_or(|e| e.model != model))
+            .collect();
+        // Oldest first, like the database's insertion order.
+        missing.sort_by(|a, b| listing_key(a).cmp(&listing_key(b)));
+        Ok(missing.into_iter().take(limit).cloned().collect())
+    }
+
+    async fn set_embeddings(&self, batch: &[(String, i64, Embedding)]) -> Result<usize> {
+        let mut state = self.state();
+        let mut written = 0;
+        for (id, version, embedding) in batch {
+            if state
+                .memories
+                .get(id)
+                .is_some_and(|m| m.version == *version)
+            {
+                state.vectors.insert(id.clone(), embedding.clone());
+                written += 1;
+            }
+        }
+        Ok(written)
     }
 }
 

@@ -158,41 +158,6 @@ async fn keyword_ranks_best_first_ties_by_id() {
     assert_eq!(upper.len(), 3);
 }
 
-#[test]
-fn snippet_wraps_matches_of_the_best_field() {
-    let long = "one two three four five six seven eight nine ten eleven twelve thirteen \
-                fourteen fifteen sixteen Needle seventeen eighteen nineteen twenty twentyone \
-                twentytwo twentythree twentyfour twentyfive twentysix twentyseven thirty \
-                thirtyone thirtytwo thirtythree";
-    let m = mem("s", "Title with needle", long, &["needle", "other"]);
-    let cols = fields(&m).map(|f| token_spans(&f));
-    let t = terms(&["needle"]);
-    // One match each in title, content and tags: the title wins the tie.
-    assert_eq!(snippet(&m, &cols, &t), "Title with [needle]");
-
-    let m = mem("s", "Title", long, &[]);
-    let cols = fields(&m).map(|f| token_spans(&f));
-    let s = snippet(&m, &cols, &t);
-    assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
-    assert!(s.contains("sixteen [Needle] seventeen"), "{s}");
-    assert!(s.split_whitespace().count() <= SNIPPET_TOKENS, "{s}");
-
-    let m = mem("s", "a", "C'est l'été: NEEDLE, needle!", &[]);
-    let cols = fields(&m).map(|f| token_spans(&f));
-    assert_eq!(snippet(&m, &cols, &t), "C'est l'été: [NEEDLE], [needle]!");
-}
-
-#[test]
-fn token_spans_split_like_text_tokens() {
-    let text = "snake_case src/main.rs E0502 — ünïcödé 🚀x";
-    let spans: Vec<String> = token_spans(text).into_iter().map(|t| t.lower).collect();
-    let tokens: Vec<String> = crate::text::tokens(text).collect();
-    assert_eq!(spans, tokens);
-    for t in token_spans(text) {
-        assert_eq!(text[t.start..t.end].to_lowercase(), t.lower);
-    }
-}
-
 #[tokio::test]
 async fn timestamps_are_kept_to_the_microsecond() {
     let backend = MemoryBackend::new();

@@ -5,6 +5,10 @@
 //! quotes, `*`, `-`, `NEAR`, `AND`, parentheses, colons and emoji are plain separators or
 //! plain words, and each backend quotes the terms it receives.
 
+mod snippet;
+
+pub use snippet::{Token, fields, loosely_matches, snippet, token_spans};
+
 /// Most terms a query keeps; the rest are dropped (long pasted text stays fast).
 pub const MAX_QUERY_TERMS: usize = 32;
 

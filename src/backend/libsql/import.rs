@@ -1,0 +1,170 @@
+//! Bulk import and vector export for the libSQL backend.
+//!
+//! A batch is one IMMEDIATE transaction with its statements prepared once: the common case, a
+//! record that is not stored yet, costs one insert (`ON CONFLICT DO NOTHING`), and only a
+//! record that collides is read back and judged by the shared rule of
+//! [`crate::backend::decide_memory`] and [`crate::backend::decide_relationship`]. A dry run
+//! executes the same statements and rolls back, so its counts are exactly what a real run
+//! would report.
+
+use libsql::{Connection, Value};
+
+use super::rows::{
+    INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params,
+};
+use super::{IN_CHUNK, UPSERT_VECTOR, get_one, get_relationship, vector_params};
+use crate::backend::{
+    ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
+};
+use crate::error::{Error, Result};
+use crate::model::Embedding;
+use crate::vector::from_blob;
+
+/// Replaces every column of a memory but its key, in [`memory_params`] order after the id.
+const REPLACE_MEMORY: &str = "UPDATE memories SET kind = ?, title = ?, content = ?, tags = ?, \
+    context = ?, importance = ?, confidence = ?, created_at = ?, updated_at = ?, \
+    accessed_at = ?, access_count = ?, version = ? WHERE id = ?";
+
+/// Replaces every mutable column of a relationship, in [`relationship_params`] order after the
+/// endpoints and type.
+const REPLACE_RELATIONSHIP: &str = "UPDATE relationships SET strength = ?, confidence = ?, \
+    note = ?, properties = ?, valid_from = ?, valid_to = ?, created_at = ?, updated_at = ?, \
+    version = ? WHERE id = ?";
+
+/// Writes `batch` in one transaction; rolls back on error or when `dry_run`.
+pub(super) async fn import_batch(
+    conn: &Connection,
+    batch: &ImportBatch,
+    dry_run: bool,
+) -> Result<ImportOutcome> {
+    conn.execute("BEGIN IMMEDIATE", ()).await?;
+    let result = write(conn, batch).await;
+    let end = if result.is_ok() && !dry_run {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = conn.execute(end, ()).await;
+    let outcome = result?;
+    ended?;
+    Ok(outcome)
+}
+
+async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> {
+    let mut outcome = ImportOutcome::default();
+    let insert = conn.prepare(INSERT_MEMORY).await?;
+    let vector = conn.prepare(UPSERT_VECTOR).await?;
+    for (memory, embedding) in &batch.memories {
+        let inserted = insert.execute(memory_params(memory)).await;
+        insert.reset();
+        let done = if inserted? == 1 {
+            Imported::Created
+        } else {
+            let stored = get_one(conn, &memory.id).await?;
+            let done = decide_memory(stored.as_ref(), memory);
+            if done == Imported::Updated {
+                let mut params = memory_params(memory);
+                let id = params.remove(0);
+                params.push(id);
+                conn.execute(REPLACE_MEMORY, params).await?;
+                if embedding.is_none() {
+                    conn.execute(
+                        "DELETE FROM memory_vectors WHERE memory_id = ?",
+                        [memory.id.as_str()],
+                    )
+                    .await?;
+                }
+            }
+            done
+        };
+        if let (Some(e), Imported::Created | Imported::Updated) = (embedding, done) {
+            let set = vector.execute(vector_params(&memory.id, e)).await;
+            vector.reset();
+            set?;
+        }
+        outcome.memories.push(done);
+    }
+
+    // Inserts only when both endpoints exist, so a missing one is a skip, not a failed batch.
+    let insert_rel = conn
+        .prepare(&format!(
+            "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
+             SELECT {} WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?) \
+             AND EXISTS (SELECT 1 FROM memories WHERE id = ?) ON CONFLICT DO NOTHING",
+            placeholders(13)
+        ))
+        .await?;
+    for rel in &batch.relationships {
+        let mut params = relationship_params(rel);
+        params.push(rel.source_id.clone().into());
+        params.push(rel.target_id.clone().into());
+        let inserted = insert_rel.execute(params).await;
+        insert_rel.reset();
+        let done = if inserted? == 1 {
+            Imported::Created
+        } else {
+            match get_relationship(conn, &rel.id).await? {
+                Some(stored) => {
+                    let done = decide_relationship(Some(&stored), rel);
+                    if done == Imported::Updated {
+                        let mut params = relationship_params(rel).split_off(4);
+                        params.push(rel.id.clone().into());
+                        conn.execute(REPLACE_RELATIONSHIP, params).await?;
+                    }
+                    done
+                }
+                None if endpoints_exist(conn, &rel.source_id, &rel.target_id).await? => {
+                    Imported::Skipped(SkipReason::Conflict)
+                }
+                None => Imported::Skipped(SkipReason::MissingEndpoint),
+            }
+        };
+        outcome.relationships.push(done);
+    }
+    Ok(outcome)
+}
+
+async fn endpoints_exist(conn: &Connection, source: &str, target: &str) -> Result<bool> {
+    let mut rows = conn
+        .query(
+            "SELECT count(*) FROM memories WHERE id IN (?, ?)",
+            (source, target),
+        )
+        .await?;
+    let found: i64 = match rows.next().await? {
+        Some(row) => row.get(0)?,
+        None => 0,
+    };
+    Ok(found == 2)
+}
+
+/// The stored vectors of the memories among `ids`.
+pub(super) async fn embeddings(
+    conn: &Connection,
+    ids: &[String],
+) -> Result<Vec<(String, Embedding)>> {
+    let mut out = Vec::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT memory_id, model, embedding FROM memory_vectors WHERE memory_id IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().map(|id| Value::from(id.clone())).collect();
+        let mut rows = conn.query(&sql, params).await?;
+        while let Some(row) = rows.next().await? {
+            let id: String = row.get(0)?;
+            let vector = from_blob(&row.get::<Vec<u8>>(2)?).ok_or_else(|| Error::Corrupt {
+                what: "vector",
+                reason: format!("the vector of memory {id} is not a whole number of f32s"),
+            })?;
+            out.push((
+                id,
+                Embedding {
+                    model: row.get(1)?,
+                    vector,
+                },
+            ));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,143 @@
+//! search and recall.
+
+use clap::Args;
+
+use crate::cli::args::FilterArgs;
+use crate::cli::output::{Style, cut};
+use crate::cli::{CliResult, Ctx};
+use crate::model::Direction;
+use crate::store::{RecallQuery, RecallReason, SearchMode};
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// What to look for, in plain words
+    query: String,
+    /// keyword, semantic or hybrid (semantic and hybrid need an embedder) [default: keyword]
+    #[arg(long, value_enum)]
+    mode: Option<SearchModeArg>,
+    /// Show how each hit scored: the score and which terms matched in which fields
+    #[arg(long)]
+    explain: bool,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Hits per page
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    /// The next_cursor of the previous page
+    #[arg(long)]
+    cursor: Option<String>,
+}
+
+/// clap's view of [`SearchMode`].
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SearchModeArg {
+    Keyword,
+    Semantic,
+    Hybrid,
+}
+
+impl From<SearchModeArg> for SearchMode {
+    fn from(m: SearchModeArg) -> Self {
+        match m {
+            SearchModeArg::Keyword => SearchMode::Keyword,
+            SearchModeArg::Semantic => SearchMode::Semantic,
+            SearchModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
+}
+
+pub async fn search(ctx: &Ctx, a: SearchArgs) -> CliResult {
+    let store = ctx.store().await?;
+    let page = store
+        .search(
+            &a.query,
+            a.mode.map(Into::into),
+            &a.filter.into(),
+            a.limit,
+            a.cursor.as_deref(),
+        )
+        .await?;
+    ctx.out.print(&page, |out| {
+        if page.hits.is_empty() {
+            return format!("nothing matches {:?}", a.query);
+        }
+        let mut text = String::new();
+        for hit in &page.hits {
+            let m = &hit.memory;
+            text.push_str(&format!(
+                "{}  {} {}\n",
+                out.paint(Style::Dim, &m.id),
+                out.paint(Style::Cyan, &format!("[{}]", m.kind)),
+                out.paint(Style::Bold, &cut(&m.title, 80))
+            ));
+            text.push_str(&format!("    {}\n", cut(&hit.snippet, 160)));
+            if a.explain {
+                text.push_str(&out.paint(
+                    Style::Dim,
+                    &format!(
+                        "    {} score {:.3}: terms {} in {}\n",
+                        page.mode.as_str(),
+                        hit.score,
+                        hit.matched_terms.join(", "),
+                        hit.matched_fields.join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(cursor) = &page.next_cursor {
+            text.push_str(&out.paint(Style::Dim, &format!("more: --cursor {cursor}")));
+        }
+        text
+    })
+}
+
+#[derive(Debug, Args)]
+pub struct RecallArgs {
+    /// The task or problem at hand
+    query: String,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Most memories in the answer
+    #[arg(long, default_value_t = 8)]
+    limit: usize,
+    /// Size budget of the briefing, in characters
+    #[arg(long, default_value_t = 4000)]
+    max_chars: usize,
+}
+
+pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
+    let store = ctx.store().await?;
+    let recall = store
+        .recall(&RecallQuery {
+            query: a.query,
+            filter: a.filter.into(),
+            limit: a.limit,
+            max_chars: a.max_chars,
+        })
+        .await?;
+    ctx.out.print(&recall, |out| {
+        let mut text = recall.briefing.clone();
+        if !recall.items.is_empty() {
+            text.push_str("\n\n");
+            for item in &recall.items {
+                let why = match &item.reason {
+                    RecallReason::Matched { terms } => format!("matched {}", terms.join(", ")),
+                    RecallReason::Linked {
+                        rel_type,
+                        direction,
+                        via_id,
+                        ..
+                    } => match direction {
+                        Direction::Incoming => format!("{via_id} {rel_type} this"),
+                        _ => format!("this {rel_type} {via_id}"),
+                    },
+                };
+                text.push_str(&out.paint(
+                    Style::Dim,
+                    &format!("{}  {:.2}  {why}\n", item.memory.id, item.score),
+                ));
+            }
+        }
+        text
+    })
+}

@@ -1,0 +1,8 @@
+//! One module per group of commands; each function translates its flags into store calls and
+//! prints the answer.
+
+pub mod admin;
+pub mod find;
+pub mod graph;
+pub mod memory;
+pub mod transfer;

@@ -1,0 +1,299 @@
+//! `memctl`, the companion CLI: the same store and configuration as the MCP server, for
+//! people. It looks into what assistants remember, fixes it, moves it between machines and
+//! tools, and diagnoses problems, also while servers are running on the same store.
+//!
+//! Layout: this module holds the command line ([`Cli`]) and dispatch; [`output`] renders
+//! human and JSON output; [`args`] the flags several commands share; [`editor`] the text form
+//! of a memory edited in `$EDITOR`; [`render`] the graph file formats; [`commands`] one
+//! module per group of commands. Like the MCP server, every command only translates: the
+//! rules live in [`crate::store::MemoryStore`].
+//!
+//! Conventions: quiet by default (a command prints its answer and nothing else); `--json`
+//! prints one JSON document on stdout whose shape is listed in each command's help; a
+//! failure prints one line, `memctl: <what went wrong>`, on stderr and exits with status 1
+//! (2 for a command line clap rejects); destructive commands ask for confirmation on a
+//! terminal and need `--yes` elsewhere.
+
+mod args;
+mod commands;
+mod editor;
+mod output;
+mod render;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::libsql::LibsqlBackend;
+use crate::config::{Config, ConfigArgs, ConfigError};
+use crate::store::MemoryStore;
+
+pub use output::Output;
+
+/// Manage the mnemograph memory store: look, fix, move, diagnose.
+///
+/// memctl works on the same store and configuration as the `mnemograph` MCP server (flags >
+/// MNEMOGRAPH_* environment > config file > defaults), also while servers run on it.
+/// Global flags go before the command, e.g. `memctl -n work --json list`.
+///
+/// Examples:
+///   memctl init
+///   memctl add -k fix -t "Retry SQLITE_BUSY" -c "Use BEGIN IMMEDIATE and a busy timeout"
+///   memctl search "sqlite locked" --explain
+///   memctl link <fix-id> SOLVES <error-id>
+///   memctl export backup.jsonl && memctl -n other import backup.jsonl
+#[derive(Debug, Parser)]
+#[command(name = "memctl", version, about, long_about, verbatim_doc_comment)]
+pub struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+
+    /// Print machine-readable JSON on stdout (the shape of each command is in its help)
+    #[arg(long, global = true)]
+    json: bool,
+
+    /// Answer yes to confirmations (needed for destructive commands when stdin is not a
+    /// terminal)
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create the store of the namespace if needed and show where it is.
+    ///
+    /// JSON: {"path", "namespace", "created", "store_id", "schema_version"}
+    Init,
+    /// Store a memory from flags, stdin (`--content -`) or $EDITOR (when no content is given
+    /// on a terminal).
+    ///
+    /// Example: memctl add -k decision -t "Use libSQL" -c "Embedded replicas sync" --tags db
+    ///
+    /// JSON: {"id", "version", "created": "new"|"existing"}
+    Add(commands::memory::AddArgs),
+    /// Show memories in full, with their relationships.
+    ///
+    /// JSON: {"memories": [Memory + "relationships": [Relationship]]}
+    Show(commands::memory::ShowArgs),
+    /// Change fields of a memory from flags, or in $EDITOR when no field is given.
+    ///
+    /// JSON: the updated Memory
+    Edit(commands::memory::EditArgs),
+    /// Delete memories and their relationships (asks first; --yes to skip).
+    ///
+    /// JSON: {"deleted": [ids], "relationships_removed": n}
+    Rm(commands::memory::RmArgs),
+    /// List memories, newest first, with filters and paging.
+    ///
+    /// JSON: {"memories": [Memory], "next_cursor": string|null}
+    List(commands::memory::ListArgs),
+    /// Search memories by keywords (semantic and hybrid need an embedder).
+    ///
+    /// JSON: {"mode", "hits": [{"memory", "score", "snippet", "matched_terms",
+    /// "matched_fields"}], "next_cursor"}
+    Search(commands::find::SearchArgs),
+    /// What do I know that helps with X: matches expanded through relationships, as a
+    /// briefing.
+    ///
+    /// JSON: {"items": [{"memory", "score", "reason"}], "omitted": [ids], "briefing"}
+    Recall(commands::find::RecallArgs),
+    /// Create a relationship: SOURCE TYPE TARGET, e.g. `memctl link <fix> SOLVES <error>`.
+    ///
+    /// JSON: {"relationship": Relationship, "created": "new"|"existing"}
+    Link(commands::graph::LinkArgs),
+    /// Delete a relationship by id (the memories stay).
+    ///
+    /// JSON: {"deleted": id}
+    Unlink(commands::graph::UnlinkArgs),
+    /// Memories linked to one memory, up to a depth, nearest first.
+    ///
+    /// JSON: {"id", "neighbours": [{"memory": MemorySummary, "depth", "via": Relationship}]}
+    Related(commands::graph::RelatedArgs),
+    /// The shortest (or strongest) chain of relationships between two memories.
+    ///
+    /// JSON: {"found", "hops", "memories": [MemorySummary], "relationships": [Relationship]}
+    Path(commands::graph::PathArgs),
+    /// The subgraph around memories or a query: central memories and clusters.
+    ///
+    /// JSON: {"subgraph": {"nodes", "edges", "truncated"}, "central": [[id, score]],
+    /// "clusters": [[ids]]}
+    Explore(commands::graph::ExploreArgs),
+    /// Write a subgraph as Graphviz DOT, Mermaid or GraphML.
+    Graph(commands::graph::GraphArgs),
+    /// Counts and size of the store.
+    ///
+    /// JSON: {"path", "namespace", "store_id", "schema_version", "memories", "relationships",
+    /// "embedded", "by_kind": {kind: n}, "by_rel_type": {type: n}, "size_bytes",
+    /// "embedding_model"}
+    Stats,
+    /// List, create or remove namespaces (one store each).
+    Namespaces(commands::admin::NamespacesArgs),
+    /// Export the store (native JSON Lines, lossless, streamed).
+    ///
+    /// JSON: {"path", "memories", "relationships", "embeddings"}
+    Export(commands::transfer::ExportArgs),
+    /// Import native, memory.jsonl (reference memory server) or MemoryGraph JSON.
+    ///
+    /// JSON: {"dry_run", "memories": {"created", "updated", "skipped", "skipped_by_reason"},
+    /// "relationships": {…}, "errors": [{"at", "message"}], "stopped_at"}
+    Import(commands::transfer::ImportArgs),
+    /// Write a consistent copy of the store (VACUUM INTO), safe while servers run.
+    ///
+    /// JSON: {"path", "size_bytes"}
+    Backup(commands::admin::BackupArgs),
+    /// Rebuild the full-text index and compact the store file.
+    ///
+    /// JSON: {"before_bytes", "after_bytes"}
+    Vacuum,
+    /// Multi-device sync: `now` or `status`.
+    ///
+    /// JSON (status): {"mode", "configured", "message"}
+    Sync(commands::admin::SyncArgs),
+    /// Check configuration, store integrity, permissions and disk space.
+    ///
+    /// JSON: {"ok", "checks": [{"name", "ok", "detail"}]}
+    Doctor,
+    /// The effective configuration, each value with where it came from.
+    ///
+    /// JSON: {"settings": [{"key", "value", "source"}]}
+    Config,
+    /// Shell completions on stdout, e.g. `memctl completions bash > ~/.bash_completion.d/memctl`.
+    Completions(commands::admin::CompletionsArgs),
+}
+
+/// Why a command failed. Each message is one line that says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    #[error(
+        "no store at {path} (namespace {namespace}); create it with `memctl init`, or check \
+         --namespace, --data-dir and --db"
+    )]
+    NoStore { path: PathBuf, namespace: String },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("{path} exists; pass --force to overwrite it")]
+    Exists { path: PathBuf },
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> CliError {
+        let context = context.into();
+        move |source| CliError::Io { context, source }
+    }
+}
+
+pub type CliResult<T = ()> = Result<T, CliError>;
+
+/// What every command works with: the configuration and how to print.
+pub struct Ctx {
+    pub config: Config,
+    pub out: Output,
+    /// `--yes` was given.
+    pub yes: bool,
+}
+
+impl Ctx {
+    /// Opens the configured store, which must exist.
+    pub async fn store(&self) -> CliResult<MemoryStore> {
+        let path = &self.config.db_path.value;
+        if !path.exists() {
+            return Err(CliError::NoStore {
+                path: path.clone(),
+                namespace: self.config.namespace.value.clone(),
+            });
+        }
+        Ok(self.open_at(path).await?.1)
+    }
+
+    /// Opens the configured store, creating it when missing.
+    pub async fn store_or_create(&self) -> CliResult<MemoryStore> {
+        Ok(self.open_at(&self.config.db_path.value).await?.1)
+    }
+
+    /// Opens the store at `path` (creating it), with its backend for file-level operations.
+    pub async fn open_at(&self, path: &Path) -> CliResult<(LibsqlBackend, MemoryStore)> {
+        let backend = LibsqlBackend::open_local(path).await?;
+        let store = MemoryStore::open(Arc::new(backend.clone()), self.config.limits.clone()).await?;
+        Ok((backend, store))
+    }
+
+    /// Asks `question` on the terminal; `--yes` answers for it. Off a terminal without `--yes`
+    /// the answer is no, with an error that says how to proceed.
+    pub fn confirm(&self, question: &str) -> CliResult<()> {
+        if self.yes {
+            return Ok(());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Usage(format!(
+                "{question} needs confirmation and stdin is not a terminal; pass --yes"
+            )));
+        }
+        eprint!("{question} [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin()
+            .read_line(&mut answer)
+            .map_err(CliError::io("cannot read the answer"))?;
+        if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            Ok(())
+        } else {
+            Err(CliError::Failed("cancelled; nothing was changed".into()))
+        }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> CliResult {
+    let config = Config::load(&cli.config)?;
+    let ctx = Ctx {
+        config,
+        out: Output::detect(cli.json),
+        yes: cli.yes,
+    };
+    use commands::*;
+    match cli.command {
+        Command::Init => admin::init(&ctx).await,
+        Command::Add(a) => memory::add(&ctx, a).await,
+        Command::Show(a) => memory::show(&ctx, a).await,
+        Command::Edit(a) => memory::edit(&ctx, a).await,
+        Command::Rm(a) => memory::rm(&ctx, a).await,
+        Command::List(a) => memory::list(&ctx, a).await,
+        Command::Search(a) => find::search(&ctx, a).await,
+        Command::Recall(a) => find::recall(&ctx, a).await,
+        Command::Link(a) => graph::link(&ctx, a).await,
+        Command::Unlink(a) => graph::unlink(&ctx, a).await,
+        Command::Related(a) => graph::related(&ctx, a).await,
+        Command::Path(a) => graph::path(&ctx, a).await,
+        Command::Explore(a) => graph::explore(&ctx, a).await,
+        Command::Graph(a) => graph::graph(&ctx, a).await,
+        Command::Stats => admin::stats(&ctx).await,
+        Command::Namespaces(a) => admin::namespaces(&ctx, a).await,
+        Command::Export(a) => transfer::export(&ctx, a).await,
+        Command::Import(a) => transfer::import(&ctx, a).await,
+        Command::Backup(a) => admin::backup(&ctx, a).await,
+        Command::Vacuum => admin::vacuum(&ctx).await,
+        Command::Sync(a) => admin::sync(&ctx, a),
+        Command::Doctor => admin::doctor(&ctx).await,
+        Command::Config => admin::config(&ctx),
+        Command::Completions(a) => {
+            admin::completions(a);
+            Ok(())
+        }
+    }
+}

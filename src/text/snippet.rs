@@ -1,0 +1,181 @@
+//! Snippets: a short excerpt of a memory around the words a query matched.
+
+use crate::model::Memory;
+
+/// Tokens in a snippet window.
+const SNIPPET_TOKENS: usize = 16;
+
+/// The three indexed columns of a memory: title, content, tags (space-separated).
+pub fn fields(m: &Memory) -> [String; 3] {
+    [m.title.clone(), m.content.clone(), m.tags.join(" ")]
+}
+
+/// A token of an indexed text: where it is and its lower-cased form.
+pub struct Token {
+    pub start: usize,
+    pub end: usize,
+    pub lower: String,
+}
+
+/// The tokens of `text` as [`crate::text::tokens`] splits it, with their byte spans.
+pub fn token_spans(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_alphanumeric(), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(Token {
+                    start: s,
+                    end: i,
+                    lower: text[s..i].to_lowercase(),
+                });
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push(Token {
+            start: s,
+            end: text.len(),
+            lower: text[s..].to_lowercase(),
+        });
+    }
+    out
+}
+
+/// An excerpt of the field with the most matched tokens (title first on ties), around its
+/// densest run of matches, with matched tokens wrapped in `[` `]` and `…` where text was cut.
+pub fn snippet(
+    texts: &[String; 3],
+    cols: &[Vec<Token>; 3],
+    is_match: impl Fn(&Token) -> bool,
+) -> String {
+    let count = |col: &Vec<Token>| col.iter().filter(|t| is_match(t)).count();
+    let Some(best) = (0..3).max_by(|&a, &b| count(&cols[a]).cmp(&count(&cols[b])).then(b.cmp(&a)))
+    else {
+        return String::new();
+    };
+    let (text, tokens) = (&texts[best], &cols[best]);
+    if tokens.is_empty() {
+        return String::new();
+    }
+    // The window of SNIPPET_TOKENS tokens holding the most matches, starting a little before
+    // its first match.
+    let mut start = 0;
+    let mut best_count = 0;
+    for (i, _) in tokens.iter().enumerate().filter(|(_, t)| is_match(t)) {
+        let s = i.saturating_sub(2);
+        let n = tokens[s..(s + SNIPPET_TOKENS).min(tokens.len())]
+            .iter()
+            .filter(|t| is_match(t))
+            .count();
+        if n > best_count {
+            best_count = n;
+            start = s;
+        }
+    }
+    // Fill the window rather than end it early.
+    let start = start.min(tokens.len().saturating_sub(SNIPPET_TOKENS));
+    let end = (start + SNIPPET_TOKENS).min(tokens.len());
+    let mut out = String::new();
+    let mut pos = if start > 0 {
+        out.push('…');
+        tokens[start].start
+    } else {
+        0
+    };
+    for t in &tokens[start..end] {
+        out.push_str(&text[pos..t.start]);
+        if is_match(t) {
+            out.push('[');
+            out.push_str(&text[t.start..t.end]);
+            out.push(']');
+        } else {
+            out.push_str(&text[t.start..t.end]);
+        }
+        pos = t.end;
+    }
+    if end < tokens.len() {
+        out.push('…');
+    } else {
+        out.push_str(&text[pos..]);
+    }
+    out
+}
+
+/// True when `token` and `term` (both lower-case) look like forms of one word: equal, or
+/// sharing a prefix of at least three characters that leaves at most four on either side.
+/// FTS5 matches through its Porter stemmer, which snippets cannot see; this is close enough
+/// to highlight "errors" for "error" and "running" for "run" without marking unrelated words.
+pub fn loosely_matches(token: &str, term: &str) -> bool {
+    if token == term {
+        return true;
+    }
+    let common = token
+        .chars()
+        .zip(term.chars())
+        .take_while(|(a, b)| a == b)
+        .count();
+    common >= 3 && token.chars().count() - common <= 4 && term.chars().count() - common <= 4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(title: &str, content: &str, tags: &str) -> [String; 3] {
+        [title.to_owned(), content.to_owned(), tags.to_owned()]
+    }
+
+    fn needle(t: &Token) -> bool {
+        t.lower == "needle"
+    }
+
+    #[test]
+    fn snippet_wraps_matches_of_the_best_field() {
+        let long = "one two three four five six seven eight nine ten eleven twelve thirteen \
+                    fourteen fifteen sixteen Needle seventeen eighteen nineteen twenty twentyone \
+                    twentytwo twentythree twentyfour twentyfive twentysix twentyseven thirty \
+                    thirtyone thirtytwo thirtythree";
+        // One match each in title, content and tags: the title wins the tie.
+        let t = texts("Title with needle", long, "needle other");
+        let cols = t.clone().map(|f| token_spans(&f));
+        assert_eq!(snippet(&t, &cols, needle), "Title with [needle]");
+
+        let t = texts("Title", long, "");
+        let cols = t.clone().map(|f| token_spans(&f));
+        let s = snippet(&t, &cols, needle);
+        assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
+        assert!(s.contains("sixteen [Needle] seventeen"), "{s}");
+        assert!(s.split_whitespace().count() <= SNIPPET_TOKENS, "{s}");
+
+        let t = texts("a", "C'est l'été: NEEDLE, needle!", "");
+        let cols = t.clone().map(|f| token_spans(&f));
+        assert_eq!(
+            snippet(&t, &cols, needle),
+            "C'est l'été: [NEEDLE], [needle]!"
+        );
+    }
+
+    #[test]
+    fn token_spans_split_like_text_tokens() {
+        let text = "snake_case src/main.rs E0502 — ünïcödé 🚀x";
+        let spans: Vec<String> = token_spans(text).into_iter().map(|t| t.lower).collect();
+        let tokens: Vec<String> = crate::text::tokens(text).collect();
+        assert_eq!(spans, tokens);
+        for t in token_spans(text) {
+            assert_eq!(text[t.start..t.end].to_lowercase(), t.lower);
+        }
+    }
+
+    #[test]
+    fn inflections_match_and_neighbours_do_not() {
+        assert!(loosely_matches("errors", "error"));
+        assert!(loosely_matches("running", "run"));
+        assert!(loosely_matches("ponies", "pony"));
+        assert!(!loosely_matches("cat", "car"));
+        assert!(!loosely_matches("testament", "test"));
+    }
+}
