@@ -6,6 +6,7 @@
 //! [`graph`] for answers computed over loaded subgraphs.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod error;

@@ -15,7 +15,9 @@ use chrono::{DateTime, Utc};
 use mnemograph::Error;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::backend::memory::MemoryBackend;
-use mnemograph::backend::{Cursor, EmbeddingChange, GraphBackend, neighbours, subgraph};
+use mnemograph::backend::{
+    Cursor, EmbeddingChange, GraphBackend, ImportBatch, Imported, SkipReason, neighbours, subgraph,
+};
 use mnemograph::model::{
     Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
     RelationshipPatch, Traversal,
@@ -103,6 +105,7 @@ conformance!(
     keyword_search_ties_by_id,
     summaries_of_repeated_ids,
     touch_of_repeated_ids,
+    import_batch_outcomes,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1996,4 +1999,107 @@ async fn vector_search_many(b: &dyn GraphBackend) {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bulk import, vector export and self-checks
+
+async fn import_batch_outcomes(b: &dyn GraphBackend) {
+    let a = mem("imp-a", "alpha", "first");
+    let mut c = mem("imp-c", "gamma", "third");
+    c.access_count = 7;
+    c.version = 4;
+    c.updated_at = at(50, 123);
+    let batch = ImportBatch {
+        memories: vec![
+            (a.clone(), Some(embedding("m", &[1.0, 0.0]))),
+            (c.clone(), None),
+        ],
+        relationships: vec![
+            rel("imp-r1", "imp-a", "imp-c", "USES"),
+            rel("imp-r2", "imp-a", "imp-missing", "USES"),
+        ],
+    };
+    let created = [Imported::Created, Imported::Created];
+
+    // A dry run reports and keeps nothing.
+    let dry = b.import_batch(&batch, true).await.unwrap();
+    assert_eq!(dry.memories, created);
+    assert_eq!(
+        dry.relationships,
+        [
+            Imported::Created,
+            Imported::Skipped(SkipReason::MissingEndpoint)
+        ]
+    );
+    assert!(
+        b.get_memories(&ids(&["imp-a", "imp-c"]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let done = b.import_batch(&batch, false).await.unwrap();
+    assert_eq!(done, dry);
+    // Records are kept as given, bookkeeping included.
+    assert_eq!(get_one(b, "imp-c").await.unwrap(), c);
+    assert_eq!(
+        b.get_relationship("imp-r1").await.unwrap(),
+        batch.relationships[0]
+    );
+    let vectors = b
+        .embeddings(&ids(&["imp-a", "imp-c", "nope"]))
+        .await
+        .unwrap();
+    assert_eq!(vectors, [("imp-a".to_owned(), embedding("m", &[1.0, 0.0]))]);
+
+    // The same batch again changes nothing.
+    let again = b.import_batch(&batch, false).await.unwrap();
+    let unchanged = Imported::Skipped(SkipReason::Unchanged);
+    assert_eq!(again.memories, [unchanged, unchanged]);
+    assert_eq!(
+        again.relationships,
+        [unchanged, Imported::Skipped(SkipReason::MissingEndpoint)]
+    );
+
+    // Newer content replaces (and drops a vector not given with it); older content is skipped;
+    // the same (source, target, type) under another id, or another triple under a stored id,
+    // is a conflict.
+    let mut newer = a.clone();
+    newer.content = "first, revised".into();
+    newer.version = 2;
+    newer.updated_at = at(10, 0);
+    let mut older = c.clone();
+    older.content = "stale".into();
+    older.updated_at = at(1, 0);
+    let mut moved = rel("imp-r1", "imp-c", "imp-a", "USES");
+    moved.strength = 0.9;
+    let outcome = b
+        .import_batch(
+            &ImportBatch {
+                memories: vec![(newer.clone(), None), (older, None)],
+                relationships: vec![rel("imp-r3", "imp-a", "imp-c", "USES"), moved],
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.memories,
+        [Imported::Updated, Imported::Skipped(SkipReason::Older)]
+    );
+    assert_eq!(
+        outcome.relationships,
+        [
+            Imported::Skipped(SkipReason::Conflict),
+            Imported::Skipped(SkipReason::Conflict)
+        ]
+    );
+    assert_eq!(get_one(b, "imp-a").await.unwrap(), newer);
+    assert_eq!(get_one(b, "imp-c").await.unwrap().content, "third");
+    assert!(b.embeddings(&ids(&["imp-a"])).await.unwrap().is_empty());
+
+    let checks = b.check_integrity().await.unwrap();
+    assert!(!checks.is_empty());
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
 }

@@ -76,6 +76,17 @@ impl Cursor {
     }
 }
 
+/// The endpoints of `rels` that are not among `ids`, each once, in order of appearance.
+pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
+    let near: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+    let mut seen = std::collections::HashSet::new();
+    rels.iter()
+        .flat_map(|r| [r.source_id.as_str(), r.target_id.as_str()])
+        .filter(|id| !near.contains(id) && seen.insert(*id))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Storage of memories and relationships.
 ///
 /// Every method is one unit of work: it either happens completely or not at all.
@@ -174,6 +185,25 @@ pub trait GraphBackend: Send + Sync + 'static {
 
     /// Summaries of the memories among `ids` that pass `filter`, in no particular order.
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>>;
+
+    /// One level of a walk: [`GraphBackend::relationships_of`] `ids`, and the summaries of
+    /// their far ends (endpoints not in `ids`) that pass `filter`. A backend whose calls cost
+    /// a round trip answers both in one.
+    async fn expand(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+        filter: &Filter,
+    ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
+        let rels = self
+            .relationships_of(ids, direction, rel_types, valid_at)
+            .await?;
+        let far = far_ends(ids, &rels);
+        let summaries = self.summaries(&far, filter).await?;
+        Ok((rels, summaries))
+    }
 
     async fn stats(&self) -> Result<Stats>;
 

@@ -1,8 +1,8 @@
 //! Breadth-first walks written once over the one-hop primitive of every backend.
 //!
-//! Each level is one batched [`GraphBackend::relationships_of`] probe (both directions are
-//! index lookups) and one [`GraphBackend::summaries`] fetch for the memories it discovered, so a
-//! walk costs two queries per level whatever the fan-out.
+//! Each level is one [`GraphBackend::expand`] call: a batched probe of the relationships of
+//! the frontier (both directions are index lookups) and the summaries of the memories it
+//! discovered, so a walk costs one call per level whatever the fan-out.
 
 use std::collections::{HashMap, HashSet};
 
@@ -128,11 +128,13 @@ async fn walk(
         if frontier.is_empty() || truncated {
             break;
         }
-        let mut rels = backend
-            .relationships_of(&frontier, t.direction, &t.rel_types, valid_at)
+        let (mut rels, far) = backend
+            .expand(&frontier, t.direction, &t.rel_types, valid_at, &t.filter)
             .await?;
         rels.sort_by(|a, b| b.strength.total_cmp(&a.strength).then(a.id.cmp(&b.id)));
         let frontier_set: HashSet<&str> = frontier.iter().map(String::as_str).collect();
+        let passing: HashMap<String, MemorySummary> =
+            far.into_iter().map(|s| (s.id.clone(), s)).collect();
 
         // Candidate memories of the next level, each with the first edge that reaches it.
         let mut candidates: Vec<(String, Relationship)> = Vec::new();
@@ -144,13 +146,6 @@ async fn walk(
                 }
             }
         }
-        let ids: Vec<String> = candidates.iter().map(|(id, _)| id.clone()).collect();
-        let passing: HashMap<String, MemorySummary> = backend
-            .summaries(&ids, &t.filter)
-            .await?
-            .into_iter()
-            .map(|s| (s.id.clone(), s))
-            .collect();
 
         let mut next_frontier = Vec::new();
         for (id, via) in candidates {

@@ -48,10 +48,14 @@ impl Draft {
     }
 
     pub fn parse(text: &str) -> CliResult<Draft> {
-        let invalid = |why: String| CliError::Usage(format!("the edited memory is not valid: {why}"));
+        let invalid =
+            |why: String| CliError::Usage(format!("the edited memory is not valid: {why}"));
         let (head, content) = text
             .split_once(&format!("\n{SEPARATOR}\n"))
-            .or_else(|| text.strip_suffix(&format!("\n{SEPARATOR}")).map(|h| (h, "")))
+            .or_else(|| {
+                text.strip_suffix(&format!("\n{SEPARATOR}"))
+                    .map(|h| (h, ""))
+            })
             .ok_or_else(|| invalid(format!("no line {SEPARATOR:?} before the content")))?;
         let mut draft = Draft {
             content: content.trim_end_matches('\n').to_owned(),

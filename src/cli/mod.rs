@@ -230,7 +230,8 @@ impl Ctx {
     /// Opens the store at `path` (creating it), with its backend for file-level operations.
     pub async fn open_at(&self, path: &Path) -> CliResult<(LibsqlBackend, MemoryStore)> {
         let backend = LibsqlBackend::open_local(path).await?;
-        let store = MemoryStore::open(Arc::new(backend.clone()), self.config.limits.clone()).await?;
+        let store =
+            MemoryStore::open(Arc::new(backend.clone()), self.config.limits.clone()).await?;
         Ok((backend, store))
     }
 
@@ -260,6 +261,11 @@ impl Ctx {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> CliResult {
+    // Completions need no configuration, so a broken config file cannot block them.
+    if let Command::Completions(a) = cli.command {
+        commands::admin::completions(a);
+        return Ok(());
+    }
     let config = Config::load(&cli.config)?;
     let ctx = Ctx {
         config,
@@ -291,9 +297,6 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Sync(a) => admin::sync(&ctx, a),
         Command::Doctor => admin::doctor(&ctx).await,
         Command::Config => admin::config(&ctx),
-        Command::Completions(a) => {
-            admin::completions(a);
-            Ok(())
-        }
+        Command::Completions(_) => unreachable!("handled before the configuration"),
     }
 }

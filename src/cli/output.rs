@@ -77,7 +77,11 @@ impl Output {
     }
 
     /// Prints `value` as JSON with `--json`, otherwise the text `human` makes.
-    pub fn print<T: Serialize>(&self, value: &T, human: impl FnOnce(&Output) -> String) -> CliResult {
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        human: impl FnOnce(&Output) -> String,
+    ) -> CliResult {
         if self.json {
             self.json(value)
         } else {
@@ -153,11 +157,17 @@ mod tests {
 
     #[test]
     fn tables_align_columns_without_colour() {
-        let out = Output { json: false, color: false };
+        let out = Output {
+            json: false,
+            color: false,
+        };
         let text = table(
             &out,
             &["ID", "TITLE"],
-            &[vec!["a".into(), "first".into()], vec!["bbb".into(), "second".into()]],
+            &[
+                vec!["a".into(), "first".into()],
+                vec!["bbb".into(), "second".into()],
+            ],
         );
         assert_eq!(text, "ID   TITLE\na    first\nbbb  second\n");
     }

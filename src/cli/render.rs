@@ -40,7 +40,12 @@ fn dot_string(text: &str) -> String {
 fn dot(graph: &Subgraph) -> String {
     let mut out = String::from("digraph memories {\n  node [shape=box, style=rounded];\n");
     for n in &graph.nodes {
-        let _ = writeln!(out, "  {} [label={}];", dot_string(&n.id), dot_string(&label(&n.kind, &n.title)));
+        let _ = writeln!(
+            out,
+            "  {} [label={}];",
+            dot_string(&n.id),
+            dot_string(&label(&n.kind, &n.title))
+        );
     }
     for e in &graph.edges {
         let _ = writeln!(
@@ -71,7 +76,10 @@ fn mermaid(graph: &Subgraph) -> String {
         let _ = writeln!(out, "  m{i}[\"{}\"]", quote(&label(&n.kind, &n.title)));
     }
     for e in &graph.edges {
-        if let (Some(s), Some(t)) = (index.get(e.source_id.as_str()), index.get(e.target_id.as_str())) {
+        if let (Some(s), Some(t)) = (
+            index.get(e.source_id.as_str()),
+            index.get(e.target_id.as_str()),
+        ) {
             let _ = writeln!(out, "  m{s} -->|{}| m{t}", quote(&e.rel_type));
         }
     }
@@ -97,9 +105,9 @@ fn graphml(graph: &Subgraph) -> String {
          \x20 <graph id=\"memories\" edgedefault=\"directed\">\n",
     );
     for n in &graph.nodes {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    <node id=\"{}\"><data key=\"kind\">{}</data><data key=\"title\">{}</data><data key=\"importance\">{}</data></node>\n",
+            "    <node id=\"{}\"><data key=\"kind\">{}</data><data key=\"title\">{}</data><data key=\"importance\">{}</data></node>",
             xml(&n.id),
             xml(&n.kind),
             xml(&n.title),
@@ -107,9 +115,9 @@ fn graphml(graph: &Subgraph) -> String {
         );
     }
     for e in &graph.edges {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    <edge id=\"{}\" source=\"{}\" target=\"{}\"><data key=\"rel_type\">{}</data><data key=\"strength\">{}</data></edge>\n",
+            "    <edge id=\"{}\" source=\"{}\" target=\"{}\"><data key=\"rel_type\">{}</data><data key=\"strength\">{}</data></edge>",
             xml(&e.id),
             xml(&e.source_id),
             xml(&e.target_id),
@@ -163,14 +171,26 @@ mod tests {
     fn formats_escape_labels() {
         let g = sample();
         let dot = render(GraphFormat::Dot, &g);
-        assert!(dot.contains(r#""a" [label="[fix] Say \"hi\" <now>"];"#), "{dot}");
+        assert!(
+            dot.contains(r#""a" [label="[fix] Say \"hi\" <now>"];"#),
+            "{dot}"
+        );
         assert!(dot.contains(r#""a" -> "b" [label="SOLVES""#), "{dot}");
         let mermaid = render(GraphFormat::Mermaid, &g);
-        assert!(mermaid.contains("m0[\"[fix] Say #quot;hi#quot; <now>\"]"), "{mermaid}");
+        assert!(
+            mermaid.contains("m0[\"[fix] Say #quot;hi#quot; <now>\"]"),
+            "{mermaid}"
+        );
         assert!(mermaid.contains("m0 -->|SOLVES| m1"), "{mermaid}");
         let graphml = render(GraphFormat::Graphml, &g);
-        assert!(graphml.contains("Say &quot;hi&quot; &lt;now&gt;"), "{graphml}");
+        assert!(
+            graphml.contains("Say &quot;hi&quot; &lt;now&gt;"),
+            "{graphml}"
+        );
         assert!(graphml.contains("B &amp; co"), "{graphml}");
-        assert!(graphml.contains(r#"<edge id="r" source="a" target="b">"#), "{graphml}");
+        assert!(
+            graphml.contains(r#"<edge id="r" source="a" target="b">"#),
+            "{graphml}"
+        );
     }
 }

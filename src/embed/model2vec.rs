@@ -16,8 +16,6 @@ use super::{EmbedError, Embedder};
 
 /// Files a Model2Vec model directory holds.
 const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
-/// Most tokens of a text that count; longer texts are cut (the model's own default).
-const MAX_TOKENS: usize = 512;
 /// Batches up to this size are embedded on the calling task: they take microseconds, less
 /// than handing them to a blocking thread would.
 const INLINE_BATCH: usize = 16;
@@ -97,9 +95,10 @@ impl Model2VecEmbedder {
 
     /// Embeds on the current thread.
     fn encode(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        // One text after another on this thread: the model's own batch call spreads work
+        // over every core, which an assistant's machine needs for other things.
         catch_unwind(AssertUnwindSafe(|| {
-            self.model
-                .encode_with_args(texts, Some(MAX_TOKENS), texts.len().max(1))
+            texts.iter().map(|t| self.model.encode_single(t)).collect()
         }))
         .map_err(|_| EmbedError::Failed {
             model: self.id.clone(),

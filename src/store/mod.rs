@@ -22,6 +22,7 @@ pub use self::recall::{
     MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
     SearchPage,
 };
+pub use self::search::{FusedHit, HybridParams, ScoreParts};
 pub use self::validate::Limits;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;

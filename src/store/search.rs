@@ -187,6 +187,24 @@ fn fuse(
         .collect();
 
     let mode = std::env::var("MNEMO_FUSION").unwrap_or_else(|_| "convex".into());
+    let stats = |xs: Vec<f64>| {
+        let n = xs.len().max(1) as f64;
+        let mean = xs.iter().sum::<f64>() / n;
+        let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        (mean, var.sqrt().max(1e-9))
+    };
+    let (km, ks) = stats(
+        candidates
+            .values()
+            .map(|c| c.keyword.unwrap_or(0.0))
+            .collect(),
+    );
+    let (sm, ss) = stats(
+        candidates
+            .values()
+            .filter_map(|c| c.semantic.map(f64::from))
+            .collect(),
+    );
     let mut out: Vec<(String, f64, ScoreParts)> = candidates
         .iter()
         .map(|(id, c)| {
@@ -213,6 +231,16 @@ fn fuse(
                             * semantic_rank
                                 .get(id)
                                 .map_or(0.0, |&r| 1.0 / (60.0 + r as f64))
+                }
+                "z" => {
+                    w * (c.keyword.unwrap_or(0.0) - km) / ks
+                        + (1.0 - w) * c.semantic.map_or(-3.0, |x| (f64::from(x) - sm) / ss)
+                }
+                "dbsf" => {
+                    let n =
+                        |x: f64, m: f64, s: f64| ((x - (m - 3.0 * s)) / (6.0 * s)).clamp(0.0, 1.0);
+                    w * n(c.keyword.unwrap_or(0.0), km, ks)
+                        + (1.0 - w) * c.semantic.map_or(0.0, |x| n(f64::from(x), sm, ss))
                 }
                 "rawcos" => w * kw + (1.0 - w) * f64::from(c.semantic.unwrap_or(0.0)),
                 _ => w * kw + (1.0 - w) * sem,

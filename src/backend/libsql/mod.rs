@@ -9,6 +9,7 @@ mod import;
 mod keyword;
 mod maintenance;
 mod migrate;
+mod neighbourhood;
 mod pending;
 mod pool;
 mod rows;
@@ -27,9 +28,8 @@ pub use migrate::{SCHEMA_VERSION, migrate_to};
 use self::filter::Clause;
 use self::pool::{Pool, write_tx};
 use self::rows::{
-    INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, RELATIONSHIP_INSERT_COLUMNS,
-    SUMMARY_COLUMNS, collect, memory_params, micros, opt_micros, placeholders, relationship_params,
-    to_json,
+    INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, RELATIONSHIP_INSERT_COLUMNS, collect,
+    memory_params, micros, opt_micros, placeholders, relationship_params, to_json,
 };
 use self::vectors::VectorCache;
 use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
@@ -685,66 +685,34 @@ impl GraphBackend for LibsqlBackend {
     ) -> Result<Vec<Relationship>> {
         let (ids, rel_types) = (ids.to_vec(), rel_types.to_vec());
         self.run(move |conn| async move {
-            let ends: &[&str] = match direction {
-                Direction::Outgoing => &["source_id"],
-                Direction::Incoming => &["target_id"],
-                Direction::Both => &["source_id", "target_id"],
-            };
-            let mut out = Vec::new();
-            let mut seen = std::collections::HashSet::new();
-            for chunk in ids.chunks(IN_CHUNK) {
-                // One indexed probe per end; UNION would defeat the per-end index use.
-                for end in ends {
-                    let mut sql = format!(
-                        "SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.{end} IN ({})",
-                        placeholders(chunk.len())
-                    );
-                    let mut params: Vec<Value> =
-                        chunk.iter().map(|id| Value::from(id.clone())).collect();
-                    if !rel_types.is_empty() {
-                        sql.push_str(&format!(
-                            " AND r.rel_type IN ({})",
-                            placeholders(rel_types.len())
-                        ));
-                        params.extend(rel_types.iter().map(|t| Value::from(t.clone())));
-                    }
-                    if let Some(at) = valid_at {
-                        sql.push_str(
-                            " AND (r.valid_from IS NULL OR r.valid_from <= ?) \
-                             AND (r.valid_to IS NULL OR r.valid_to > ?)",
-                        );
-                        params.extend([micros(at).into(), micros(at).into()]);
-                    }
-                    for rel in collect(conn.query(&sql, params).await?, rows::relationship).await? {
-                        if seen.insert(rel.id.clone()) {
-                            out.push(rel);
-                        }
-                    }
-                }
-            }
-            Ok(out)
+            neighbourhood::relationships_of(&conn, &ids, direction, &rel_types, valid_at).await
         })
         .await
     }
 
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
-        let ids = distinct(ids);
+        let ids = ids.to_vec();
         let filter = filter.clone();
+        self.run(move |conn| async move { neighbourhood::summaries(&conn, &ids, &filter).await })
+            .await
+    }
+
+    async fn expand(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+        filter: &Filter,
+    ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
+        let (ids, rel_types, filter) = (ids.to_vec(), rel_types.to_vec(), filter.clone());
         self.run(move |conn| async move {
-            let mut out = Vec::with_capacity(ids.len());
-            for chunk in ids.chunks(IN_CHUNK) {
-                let mut clause = Clause::from_filter(&filter);
-                clause.and(
-                    &format!("m.id IN ({})", placeholders(chunk.len())),
-                    chunk.iter().map(|id| Value::from(id.clone())),
-                );
-                let sql = format!(
-                    "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{}",
-                    clause.sql
-                );
-                out.extend(collect(conn.query(&sql, clause.params).await?, rows::summary).await?);
-            }
-            Ok(out)
+            let rels =
+                neighbourhood::relationships_of(&conn, &ids, direction, &rel_types, valid_at)
+                    .await?;
+            let far = super::far_ends(&ids, &rels);
+            let summaries = neighbourhood::summaries(&conn, &far, &filter).await?;
+            Ok((rels, summaries))
         })
         .await
     }

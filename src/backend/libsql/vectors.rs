@@ -6,15 +6,15 @@
 //! query) and reloads the few vectors that changed, or reloads itself whole when it fell
 //! behind the pruned part of the log or is asked about another model.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::RwLock;
 
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use super::rows::{self, MEMORY_COLUMNS, placeholders};
 use crate::error::Result;
-use crate::model::{Filter, VectorHit};
+use crate::model::{Filter, Memory, VectorHit};
 use crate::vector::{QuantizedIndex, cosine, from_blob, to_blob};
 
 /// Candidates re-ranked exactly per result asked for, without and with a filter. The filter is
@@ -258,7 +258,8 @@ pub(super) async fn exact_search(
 }
 
 /// Scores memories selected by `clause` exactly. With `sql_limit`, SQLite orders by
-/// `vector_distance_cos` and keeps that many; otherwise every selected row is scored.
+/// `vector_distance_cos` and keeps that many; otherwise every selected row is scored. Only ids
+/// and vectors are read for scoring; full memories are read for the `limit` best alone.
 async fn scored(
     conn: &Connection,
     model: &str,
@@ -268,7 +269,7 @@ async fn scored(
     limit: usize,
 ) -> Result<Vec<VectorHit>> {
     let mut sql = format!(
-        "SELECT {MEMORY_COLUMNS}, v.embedding FROM memories m \
+        "SELECT m.id, v.embedding FROM memories m \
          JOIN memory_vectors v ON v.memory_id = m.id WHERE v.model = ?{}",
         clause.sql
     );
@@ -280,25 +281,39 @@ async fn scored(
         params.push((n as i64).into());
     }
     let mut rows = conn.query(&sql, params).await?;
-    let mut hits = Vec::new();
+    let mut best: Vec<(f32, String)> = Vec::new();
     while let Some(row) = rows.next().await? {
-        let memory = rows::memory(&row)?;
-        let Some(vector) = from_blob(&row.get::<Vec<u8>>(MEMORY_COLUMN_COUNT)?) else {
+        let Some(vector) = from_blob(&row.get::<Vec<u8>>(1)?) else {
             continue;
         };
-        if vector.len() != query.len() {
-            continue;
+        if vector.len() == query.len() {
+            best.push((cosine(query, &vector), row.get(0)?));
         }
-        hits.push(VectorHit {
-            similarity: cosine(query, &vector),
-            memory,
-        });
     }
-    hits.sort_by(|a, b| {
-        b.similarity
-            .total_cmp(&a.similarity)
-            .then_with(|| a.memory.id.cmp(&b.memory.id))
-    });
-    hits.truncate(limit);
-    Ok(hits)
+    drop(rows);
+    best.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    best.truncate(limit);
+    if best.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
+        placeholders(best.len())
+    );
+    let ids: Vec<Value> = best.iter().map(|(_, id)| Value::from(id.clone())).collect();
+    let mut memories: HashMap<String, Memory> =
+        rows::collect(conn.query(&sql, ids).await?, rows::memory)
+            .await?
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+    Ok(best
+        .into_iter()
+        .filter_map(|(similarity, id)| {
+            memories
+                .remove(&id)
+                .map(|memory| VectorHit { memory, similarity })
+        })
+        .collect())
 }

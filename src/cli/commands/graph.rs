@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use serde::Serialize;
 use serde_json::json;
 
 use crate::cli::args::{DirectionArg, time};
@@ -10,7 +11,7 @@ use crate::cli::output::{Style, cut, table};
 use crate::cli::render::{GraphFormat, render};
 use crate::cli::{CliError, CliResult, Ctx};
 use crate::graph::PathCost;
-use crate::model::{Created, Filter, Traversal};
+use crate::model::{Created, Filter, MemorySummary, Neighbour, Relationship, Traversal};
 use crate::store::{Exploration, MemoryStore, NewRelationship, PathQuery};
 
 #[derive(Debug, Args)]
@@ -54,16 +55,17 @@ pub async fn link(ctx: &Ctx, a: LinkArgs) -> CliResult {
             ..Default::default()
         })
         .await?;
-    ctx.out.print(&json!({"relationship": rel, "created": created}), |out| {
-        let verb = match created {
-            Created::New => out.paint(Style::Green, "linked"),
-            Created::Existing => "already linked".to_owned(),
-        };
-        format!(
-            "{verb} {} -{}-> {} ({})",
-            rel.source_id, rel.rel_type, rel.target_id, rel.id
-        )
-    })
+    ctx.out
+        .print(&json!({"relationship": rel, "created": created}), |out| {
+            let verb = match created {
+                Created::New => out.paint(Style::Green, "linked"),
+                Created::Existing => "already linked".to_owned(),
+            };
+            format!(
+                "{verb} {} -{}-> {} ({})",
+                rel.source_id, rel.rel_type, rel.target_id, rel.id
+            )
+        })
 }
 
 #[derive(Debug, Args)]
@@ -124,30 +126,38 @@ pub async fn related(ctx: &Ctx, a: RelatedArgs) -> CliResult {
         max_nodes: a.limit + 1,
     };
     let neighbours = store.neighbours(&a.id, &traversal).await?;
-    ctx.out
-        .print(&json!({"id": a.id, "neighbours": neighbours}), |out| {
-            if neighbours.is_empty() {
-                return format!("nothing is linked to {}", a.id);
-            }
-            let rows: Vec<Vec<String>> = neighbours
-                .iter()
-                .map(|n| {
-                    let arrow = if n.via.target_id == n.memory.id {
-                        format!("-{}->", n.via.rel_type)
-                    } else {
-                        format!("<-{}-", n.via.rel_type)
-                    };
-                    vec![
-                        n.depth.to_string(),
-                        arrow,
-                        n.memory.id.clone(),
-                        n.memory.kind.clone(),
-                        cut(&n.memory.title, 60),
-                    ]
-                })
-                .collect();
-            table(out, &["HOP", "VIA", "ID", "KIND", "TITLE"], &rows)
-        })
+    #[derive(Serialize)]
+    struct RelatedOut<'a> {
+        id: &'a str,
+        neighbours: &'a [Neighbour],
+    }
+    let data = RelatedOut {
+        id: &a.id,
+        neighbours: &neighbours,
+    };
+    ctx.out.print(&data, |out| {
+        if neighbours.is_empty() {
+            return format!("nothing is linked to {}", a.id);
+        }
+        let rows: Vec<Vec<String>> = neighbours
+            .iter()
+            .map(|n| {
+                let arrow = if n.via.target_id == n.memory.id {
+                    format!("-{}->", n.via.rel_type)
+                } else {
+                    format!("<-{}-", n.via.rel_type)
+                };
+                vec![
+                    n.depth.to_string(),
+                    arrow,
+                    n.memory.id.clone(),
+                    n.memory.kind.clone(),
+                    cut(&n.memory.title, 60),
+                ]
+            })
+            .collect();
+        table(out, &["HOP", "VIA", "ID", "KIND", "TITLE"], &rows)
+    })
 }
 
 #[derive(Debug, Args)]
@@ -183,9 +193,26 @@ pub async fn path(ctx: &Ctx, a: PathArgs) -> CliResult {
         directed: a.directed,
     };
     let found = store.find_path(&a.from, &a.to, &query).await?;
+    #[derive(Serialize)]
+    struct PathOut<'a> {
+        found: bool,
+        hops: usize,
+        memories: &'a [MemorySummary],
+        relationships: &'a [Relationship],
+    }
     let data = match &found {
-        Some(p) => json!({"found": true, "hops": p.hops, "memories": p.memories, "relationships": p.relationships}),
-        None => json!({"found": false, "hops": 0, "memories": [], "relationships": []}),
+        Some(p) => PathOut {
+            found: true,
+            hops: p.hops,
+            memories: &p.memories,
+            relationships: &p.relationships,
+        },
+        None => PathOut {
+            found: false,
+            hops: 0,
+            memories: &[],
+            relationships: &[],
+        },
     };
     ctx.out.print(&data, |out| match &found {
         None => format!(
@@ -232,7 +259,12 @@ pub struct SeedArgs {
 }
 
 impl SeedArgs {
-    async fn explore(&self, store: &MemoryStore, walk: &WalkArgs, top: usize) -> CliResult<Exploration> {
+    async fn explore(
+        &self,
+        store: &MemoryStore,
+        walk: &WalkArgs,
+        top: usize,
+    ) -> CliResult<Exploration> {
         let traversal = Traversal {
             direction: crate::model::Direction::Both,
             rel_types: walk.types.clone(),
@@ -287,7 +319,11 @@ pub async fn explore(ctx: &Ctx, a: ExploreArgs) -> CliResult {
             "{} memories, {} relationships{}\n\n{}\n",
             sub.nodes.len(),
             sub.edges.len(),
-            if sub.truncated { " (cut at --max-nodes)" } else { "" },
+            if sub.truncated {
+                " (cut at --max-nodes)"
+            } else {
+                ""
+            },
             out.paint(Style::Bold, "central")
         );
         for (id, score) in &found.central {
@@ -302,7 +338,11 @@ pub async fn explore(ctx: &Ctx, a: ExploreArgs) -> CliResult {
                 i + 1,
                 cluster.len(),
                 names.join("; "),
-                if more > 0 { format!("; and {more} more") } else { String::new() }
+                if more > 0 {
+                    format!("; and {more} more")
+                } else {
+                    String::new()
+                }
             ));
         }
         text
@@ -333,11 +373,10 @@ pub async fn graph(ctx: &Ctx, a: GraphArgs) -> CliResult {
     match &a.output {
         None => ctx.out.text(&text),
         Some(path) => {
-            super::transfer::create_file(path, a.force)
-                .and_then(|mut f| {
-                    std::io::Write::write_all(&mut f, text.as_bytes())
-                        .map_err(CliError::io(format!("cannot write {}", path.display())))
-                })?;
+            super::transfer::create_file(path, a.force).and_then(|mut f| {
+                std::io::Write::write_all(&mut f, text.as_bytes())
+                    .map_err(CliError::io(format!("cannot write {}", path.display())))
+            })?;
             ctx.out.print(
                 &json!({"path": path, "nodes": found.subgraph.nodes.len(), "edges": found.subgraph.edges.len()}),
                 |_| format!(

@@ -103,44 +103,43 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
         Some(text) => Some(text.to_owned()),
         None => None,
     };
-    let (kind, title, content, tags, importance, confidence, project) =
-        match (a.title, content) {
-            (Some(title), Some(content)) => (
-                a.kind,
-                title,
-                content,
-                a.tags,
-                a.importance,
-                a.confidence,
-                None,
-            ),
-            (title, content) => {
-                if !std::io::stdin().is_terminal() && content.is_none() {
-                    return Err(CliError::Usage(
-                        "give --title and --content (or --content - to read stdin)".into(),
-                    ));
-                }
-                let draft = Draft {
-                    kind: a.kind,
-                    title: title.unwrap_or_default(),
-                    tags: a.tags,
-                    importance: a.importance.unwrap_or(DEFAULT_IMPORTANCE),
-                    confidence: a.confidence.unwrap_or(1.0),
-                    project: a.context.project.clone(),
-                    content: content.unwrap_or_default(),
-                }
-                .edit()?;
-                (
-                    draft.kind,
-                    draft.title,
-                    draft.content,
-                    draft.tags,
-                    Some(draft.importance),
-                    Some(draft.confidence),
-                    draft.project,
-                )
+    let (kind, title, content, tags, importance, confidence, project) = match (a.title, content) {
+        (Some(title), Some(content)) => (
+            a.kind,
+            title,
+            content,
+            a.tags,
+            a.importance,
+            a.confidence,
+            None,
+        ),
+        (title, content) => {
+            if !std::io::stdin().is_terminal() && content.is_none() {
+                return Err(CliError::Usage(
+                    "give --title and --content (or --content - to read stdin)".into(),
+                ));
             }
-        };
+            let draft = Draft {
+                kind: a.kind,
+                title: title.unwrap_or_default(),
+                tags: a.tags,
+                importance: a.importance.unwrap_or(DEFAULT_IMPORTANCE),
+                confidence: a.confidence.unwrap_or(1.0),
+                project: a.context.project.clone(),
+                content: content.unwrap_or_default(),
+            }
+            .edit()?;
+            (
+                draft.kind,
+                draft.title,
+                draft.content,
+                draft.tags,
+                Some(draft.importance),
+                Some(draft.confidence),
+                draft.project,
+            )
+        }
+    };
     let mut context = a.context.over(Context::default());
     context.project = project.or(context.project);
     let store = ctx.store_or_create().await?;
@@ -188,7 +187,11 @@ pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
             relationships,
         });
     }
-    ctx.out.print(&json!({ "memories": shown }), |out| {
+    #[derive(Serialize)]
+    struct ShowOut<'a> {
+        memories: &'a [Shown],
+    }
+    ctx.out.print(&ShowOut { memories: &shown }, |out| {
         shown
             .iter()
             .map(|s| render_memory(out, s))
@@ -205,7 +208,10 @@ fn render_memory(out: &Output, s: &Shown) -> String {
         out.paint(Style::Bold, &m.title)
     );
     let mut field = |name: &str, value: String| {
-        text.push_str(&format!("{}  {value}\n", out.paint(Style::Dim, &format!("{name:<11}"))));
+        text.push_str(&format!(
+            "{}  {value}\n",
+            out.paint(Style::Dim, &format!("{name:<11}"))
+        ));
     };
     field("id", m.id.clone());
     if !m.tags.is_empty() {
@@ -356,7 +362,10 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     for id in &a.ids {
         found.push(store.get(id).await?);
     }
-    let titles: Vec<String> = found.iter().map(|m| format!("{:?}", cut(&m.title, 60))).collect();
+    let titles: Vec<String> = found
+        .iter()
+        .map(|m| format!("{:?}", cut(&m.title, 60)))
+        .collect();
     ctx.confirm(&format!(
         "delete {} memor{} ({}) and their relationships?",
         found.len(),

@@ -1,0 +1,81 @@
+//! One hop of the graph: the relationships of a set of memories, and memory summaries.
+//! Both are batched `IN (…)` probes of indexes, chunked to bound the statement size.
+
+use chrono::{DateTime, Utc};
+use libsql::{Connection, Value};
+
+use super::IN_CHUNK;
+use super::filter::Clause;
+use super::rows::{self, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, collect, micros, placeholders};
+use crate::error::Result;
+use crate::model::{Direction, Filter, MemorySummary, Relationship};
+
+/// The relationships touching `ids` in `direction`, each once.
+pub(super) async fn relationships_of(
+    conn: &Connection,
+    ids: &[String],
+    direction: Direction,
+    rel_types: &[String],
+    valid_at: Option<DateTime<Utc>>,
+) -> Result<Vec<Relationship>> {
+    let ends: &[&str] = match direction {
+        Direction::Outgoing => &["source_id"],
+        Direction::Incoming => &["target_id"],
+        Direction::Both => &["source_id", "target_id"],
+    };
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        // One indexed probe per end; UNION would defeat the per-end index use.
+        for end in ends {
+            let mut sql = format!(
+                "SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.{end} IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut params: Vec<Value> = chunk.iter().map(|id| Value::from(id.clone())).collect();
+            if !rel_types.is_empty() {
+                sql.push_str(&format!(
+                    " AND r.rel_type IN ({})",
+                    placeholders(rel_types.len())
+                ));
+                params.extend(rel_types.iter().map(|t| Value::from(t.clone())));
+            }
+            if let Some(at) = valid_at {
+                sql.push_str(
+                    " AND (r.valid_from IS NULL OR r.valid_from <= ?) \
+                     AND (r.valid_to IS NULL OR r.valid_to > ?)",
+                );
+                params.extend([micros(at).into(), micros(at).into()]);
+            }
+            for rel in collect(conn.query(&sql, params).await?, rows::relationship).await? {
+                if seen.insert(rel.id.clone()) {
+                    out.push(rel);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Summaries of the memories among `ids` (repeats ignored) that pass `filter`.
+pub(super) async fn summaries(
+    conn: &Connection,
+    ids: &[String],
+    filter: &Filter,
+) -> Result<Vec<MemorySummary>> {
+    let ids = super::distinct(ids);
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut clause = Clause::from_filter(filter);
+        clause.and(
+            &format!("m.id IN ({})", placeholders(chunk.len())),
+            chunk.iter().map(|id| Value::from(id.clone())),
+        );
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{}",
+            clause.sql
+        );
+        out.extend(collect(conn.query(&sql, clause.params).await?, rows::summary).await?);
+    }
+    Ok(out)
+}

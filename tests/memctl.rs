@@ -1,0 +1,869 @@
+//! The real `memctl` binary, run in temporary directories: every command's happy and error
+//! paths, JSON shapes, import/export round trips, the foreign formats, and working on a store
+//! an `mnemograph` server is writing to.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use rmcp::model::CallToolRequestParams;
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+fn fixture(name: &str) -> String {
+    format!("{FIXTURES}/{name}")
+}
+
+/// A `memctl` command isolated in `dir` (data dir, no config file, no colour).
+fn memctl(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_memctl"));
+    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    for var in [
+        "MNEMOGRAPH_DB",
+        "MNEMOGRAPH_NAMESPACE",
+        "MNEMOGRAPH_CONFIG",
+        "MNEMOGRAPH_LOG_FILE",
+        "VISUAL",
+        "EDITOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn run(dir: &Path, args: &[&str]) -> Output {
+    memctl(dir).args(args).output().expect("run memctl")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs a command that must succeed and returns its stdout.
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    assert!(o.status.success(), "memctl {args:?} failed: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Runs a command with `--json` that must succeed and returns the document.
+fn json(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let text = ok(dir, &all);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("memctl {args:?}: {e}\n{text}"))
+}
+
+/// Runs a command that must fail with one line on stderr, and returns that line.
+fn fails(dir: &Path, args: &[&str]) -> String {
+    let o = run(dir, args);
+    assert!(
+        !o.status.success(),
+        "memctl {args:?} should fail: {}",
+        stdout(&o)
+    );
+    let err = stderr(&o);
+    let last = err.lines().last().unwrap_or_default().to_owned();
+    assert!(last.starts_with("memctl: "), "{err}");
+    last
+}
+
+fn add(dir: &Path, kind: &str, title: &str, content: &str) -> String {
+    json(dir, &["add", "-k", kind, "-t", title, "-c", content])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    k.sort_unstable();
+    k
+}
+
+#[test]
+fn init_add_show_list_have_stable_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let init = json(d, &["init"]);
+    assert_eq!(
+        keys(&init),
+        ["created", "namespace", "path", "schema_version", "store_id"]
+    );
+    assert_eq!(init["created"], true);
+    assert_eq!(json(d, &["init"])["created"], false);
+
+    let added = json(
+        d,
+        &[
+            "add",
+            "-k",
+            "fix",
+            "-t",
+            "Retry busy",
+            "-c",
+            "use a timeout",
+            "--tag",
+            "SQLite,db",
+            "--importance",
+            "0.8",
+            "--project",
+            "mg",
+            "--path",
+            "src/a.rs",
+        ],
+    );
+    assert_eq!(keys(&added), ["created", "id", "version"]);
+    assert_eq!(added["created"], "new");
+    let id = added["id"].as_str().unwrap();
+
+    let shown = json(d, &["show", id]);
+    let m = &shown["memories"][0];
+    assert_eq!(m["title"], "Retry busy");
+    assert_eq!(m["tags"], json!(["sqlite", "db"]));
+    assert_eq!(
+        m["context"],
+        json!({"project": "mg", "paths": ["src/a.rs"]})
+    );
+    assert_eq!(m["relationships"], json!([]));
+    for key in [
+        "id",
+        "kind",
+        "content",
+        "importance",
+        "confidence",
+        "created_at",
+        "updated_at",
+        "version",
+        "access_count",
+    ] {
+        assert!(m.get(key).is_some(), "show lacks {key}");
+    }
+
+    add(d, "note", "Second", "another one");
+    let page = json(d, &["list", "--limit", "1"]);
+    assert_eq!(keys(&page), ["memories", "next_cursor"]);
+    assert_eq!(page["memories"][0]["title"], "Second");
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let next = json(d, &["list", "--limit", "1", "--cursor", cursor]);
+    assert_eq!(next["memories"][0]["id"], id);
+    assert!(next["next_cursor"].is_null());
+    assert_eq!(
+        json(d, &["list", "-k", "fix", "--tag", "db"])["memories"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let human = ok(d, &["list"]);
+    assert!(human.starts_with("ID"), "{human}");
+    assert!(!human.contains('\x1b'), "no colour off a terminal: {human}");
+}
+
+#[test]
+fn failures_are_one_line_with_a_non_zero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(fails(d, &["list"]).contains("no store at"));
+    ok(d, &["init"]);
+    assert!(fails(d, &["show", "01900000-0000-7000-8000-00000000dead"]).contains("not found"));
+    assert!(fails(d, &["show", "not-an-id"]).contains("not found"));
+    assert!(fails(d, &["add", "-k", "Bad Kind!", "-t", "x", "-c", "y"]).contains("kind"));
+    assert!(fails(d, &["add", "-t", "title only"]).contains("--content"));
+    assert!(fails(d, &["list", "--cursor", "bogus"]).contains("cursor"));
+    assert!(fails(d, &["import", "/nonexistent/file.jsonl"]).contains("cannot open"));
+    assert!(fails(d, &["export", "/nonexistent/dir/out.jsonl"]).contains("cannot create"));
+    assert!(fails(d, &["-n", "../x", "list"]).contains("invalid namespace"));
+    // clap's own usage errors exit with 2.
+    assert_eq!(run(d, &["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn add_reads_stdin_and_edit_uses_flags_or_the_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut child = memctl(d)
+        .args(["--json", "add", "-t", "From stdin", "-c", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped content\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let id = serde_json::from_slice::<Value>(&out.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        json(d, &["show", &id])["memories"][0]["content"],
+        "piped content\n"
+    );
+
+    let edited = json(d, &["edit", &id, "--title", "Renamed", "--tag", "x"]);
+    assert_eq!(edited["title"], "Renamed");
+    assert_eq!(edited["version"], 2);
+    assert!(
+        fails(
+            d,
+            &["edit", &id, "--title", "Again", "--expected-version", "1"]
+        )
+        .contains("version conflict")
+    );
+
+    // $EDITOR gets the text form; here a script that rewrites the content line.
+    let edited = memctl(d)
+        .args(["--json", "edit", &id])
+        .env("EDITOR", "sed -i -e 's/^piped content$/edited in the editor/' -e 's/^importance: .*/importance: 0.9/'")
+        .output()
+        .unwrap();
+    assert!(edited.status.success(), "{}", stderr(&edited));
+    let m: Value = serde_json::from_slice(&edited.stdout).unwrap();
+    assert_eq!(m["content"], "edited in the editor");
+    assert_eq!(m["importance"], 0.9);
+    assert_eq!(m["title"], "Renamed");
+
+    let failed = memctl(d)
+        .args(["edit", &id])
+        .env("EDITOR", "false")
+        .output()
+        .unwrap();
+    assert!(!failed.status.success());
+    assert!(stderr(&failed).contains("nothing was changed"));
+}
+
+#[test]
+fn rm_and_namespace_removal_need_confirmation_off_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = add(d, "note", "Doomed", "to be removed");
+    let b = add(d, "note", "Kept", "stays");
+    json(d, &["link", &a, "RELATED_TO", &b]);
+    assert!(fails(d, &["rm", &a]).contains("--yes"));
+    let removed = json(d, &["rm", "--yes", &a]);
+    assert_eq!(removed, json!({"deleted": [a], "relationships_removed": 1}));
+    assert!(fails(d, &["show", &a]).contains("not found"));
+
+    let created = json(d, &["namespaces", "create", "work"]);
+    assert_eq!(created["created"], true);
+    let listed = json(d, &["namespaces"]);
+    let names: Vec<&str> = listed["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["default", "work"]);
+    assert_eq!(listed["current"], "default");
+    assert!(fails(d, &["namespaces", "remove", "work"]).contains("--yes"));
+    ok(d, &["--yes", "namespaces", "remove", "work"]);
+    assert!(fails(d, &["namespaces", "remove", "work"]).contains("no namespace work"));
+    assert!(fails(d, &["namespaces", "create", "bad name"]).contains("invalid namespace"));
+}
+
+#[test]
+fn search_recall_and_the_graph_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let error = add(
+        d,
+        "error",
+        "E0502 borrow conflict",
+        "cannot borrow as mutable",
+    );
+    let fix = add(d, "fix", "Clone before the loop", "take a copy first");
+    let note = add(d, "note", "Loop idioms", "iterate by reference");
+    let link = json(
+        d,
+        &[
+            "link",
+            &fix,
+            "solves",
+            &error,
+            "--strength",
+            "0.9",
+            "--note",
+            "works",
+        ],
+    );
+    assert_eq!(link["created"], "new");
+    assert_eq!(link["relationship"]["rel_type"], "SOLVES");
+    assert!(
+        fails(d, &["link", &fix, "SOLVES", &error]).contains("already exists"),
+        "one relationship per (source, target, type)"
+    );
+    let rel2 = json(d, &["link", &note, "RELATED_TO", &fix])["relationship"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(fails(d, &["link", &fix, "SOLVES", &fix]).contains("source itself"));
+
+    let found = json(d, &["search", "borrow", "--explain"]);
+    assert_eq!(keys(&found), ["hits", "mode", "next_cursor"]);
+    assert_eq!(found["mode"], "keyword");
+    let hit = &found["hits"][0];
+    assert_eq!(
+        keys(hit),
+        [
+            "matched_fields",
+            "matched_terms",
+            "memory",
+            "score",
+            "snippet"
+        ]
+    );
+    assert_eq!(hit["memory"]["id"], error.as_str());
+    assert!(ok(d, &["search", "borrow", "--explain"]).contains("keyword score"));
+    let semantic = fails(d, &["search", "borrow", "--mode", "semantic"]);
+    assert!(
+        semantic.contains("embedder") && semantic.contains("keyword"),
+        "{semantic}"
+    );
+
+    let recall = json(d, &["recall", "E0502 borrow"]);
+    assert_eq!(keys(&recall), ["briefing", "items", "omitted"]);
+    assert_eq!(recall["items"][1]["memory"]["id"], fix.as_str());
+    assert_eq!(recall["items"][1]["reason"]["kind"], "linked");
+    assert!(fails(d, &["recall", "x", "--max-chars", "10"]).contains("max_chars"));
+
+    let related = json(d, &["related", &error, "--depth", "2"]);
+    let ids: Vec<&str> = related["neighbours"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["memory"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [fix.as_str(), note.as_str()]);
+    assert_eq!(
+        json(d, &["related", &error, "--direction", "outgoing"])["neighbours"],
+        json!([])
+    );
+
+    let path = json(d, &["path", &note, &error]);
+    assert_eq!(path["found"], true);
+    assert_eq!(path["hops"], 2);
+    assert_eq!(
+        json(
+            d,
+            &["path", &note, &error, "--directed", "--type", "SOLVES"]
+        )["found"],
+        false
+    );
+
+    let explored = json(d, &["explore", &error, "--depth", "2"]);
+    assert_eq!(explored["subgraph"]["nodes"].as_array().unwrap().len(), 3);
+    assert_eq!(explored["clusters"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(d, &["explore", "--query", "borrow"])["subgraph"]["nodes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(fails(d, &["explore"]).contains("--query"));
+
+    let dot = ok(d, &["graph", &error, "--depth", "2"]);
+    assert!(
+        dot.starts_with("digraph memories {") && dot.contains("SOLVES"),
+        "{dot}"
+    );
+    assert!(ok(d, &["graph", "-q", "borrow", "-f", "mermaid"]).starts_with("flowchart LR"));
+    let file = d.join("g.graphml");
+    let file_str = file.to_str().unwrap();
+    let wrote = json(
+        d,
+        &["graph", &error, "-d", "2", "-f", "graphml", "-o", file_str],
+    );
+    assert_eq!(wrote["nodes"], 3);
+    assert!(std::fs::read_to_string(&file).unwrap().contains("<graphml"));
+    assert!(fails(d, &["graph", &error, "-f", "graphml", "-o", file_str]).contains("--force"));
+    ok(
+        d,
+        &["graph", &error, "-f", "dot", "-o", file_str, "--force"],
+    );
+
+    assert_eq!(json(d, &["unlink", &rel2])["deleted"], rel2.as_str());
+    assert!(fails(d, &["unlink", &rel2]).contains("not found"));
+}
+
+#[test]
+fn stats_config_doctor_sync_and_completions() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(fails(d, &["stats"]).contains("no store"));
+    add(d, "fix", "One", "first");
+    let stats = json(d, &["stats"]);
+    assert_eq!(stats["memories"], 1);
+    assert_eq!(stats["by_kind"], json!({"fix": 1}));
+    for key in [
+        "path",
+        "namespace",
+        "store_id",
+        "schema_version",
+        "relationships",
+        "embedded",
+        "size_bytes",
+    ] {
+        assert!(stats.get(key).is_some(), "stats lacks {key}");
+    }
+
+    let config = memctl(d)
+        .args(["--json", "--limit", "max_tags=5", "config"])
+        .env("MNEMOGRAPH_NAMESPACE", "default")
+        .output()
+        .unwrap();
+    let config: Value = serde_json::from_slice(&config.stdout).unwrap();
+    let source = |key: &str| {
+        config["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap()["source"]
+            .clone()
+    };
+    assert_eq!(source("data_dir"), "environment MNEMOGRAPH_DATA_DIR");
+    assert_eq!(source("namespace"), "environment MNEMOGRAPH_NAMESPACE");
+    assert_eq!(source("limits.max_tags"), "flag --limit");
+    assert_eq!(source("log"), "default");
+
+    let doctor = json(d, &["doctor"]);
+    assert_eq!(doctor["ok"], true, "{doctor:#}");
+    let names: Vec<&str> = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "configuration",
+        "database pages",
+        "full-text index",
+        "orphan relationships",
+        "store file mode",
+        "disk space",
+    ] {
+        assert!(names.contains(&name), "doctor lacks {name}: {names:?}");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let db = d.join("data/default.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(fails(d, &["doctor"]).contains("checks failed"));
+        assert!(ok_or_failed(d, &["doctor"]).contains("chmod go-rwx"));
+    }
+
+    assert_eq!(json(d, &["sync", "status"])["configured"], false);
+    assert!(fails(d, &["sync", "now"]).contains("not configured"));
+    assert!(ok(d, &["completions", "bash"]).contains("memctl"));
+    assert!(ok(d, &["completions", "zsh"]).contains("#compdef memctl"));
+}
+
+/// stdout of a command whatever its exit status.
+fn ok_or_failed(dir: &Path, args: &[&str]) -> String {
+    stdout(&run(dir, args))
+}
+
+/// Every memory and relationship of a native export, without the header (whose export time
+/// and store id differ between stores), in a canonical order.
+fn records(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines: Vec<Value> = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    lines.sort_by_key(|v| {
+        (
+            v["type"].as_str().unwrap().to_owned(),
+            v["id"].as_str().unwrap().to_owned(),
+        )
+    });
+    lines
+}
+
+#[test]
+fn export_then_import_into_a_new_store_gives_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let imported = json(d, &["import", &fixture("native_small.jsonl")]);
+    assert_eq!(imported["memories"]["created"], 3);
+    assert_eq!(imported["relationships"]["created"], 2);
+    assert_eq!(imported["errors"], json!([]));
+
+    let first = d.join("first.jsonl");
+    let exported = json(d, &["export", first.to_str().unwrap()]);
+    assert_eq!(exported["memories"], 3);
+    assert_eq!(exported["embeddings"], 2);
+    assert_eq!(exported["relationships"], 2);
+    assert!(fails(d, &["export", first.to_str().unwrap()]).contains("--force"));
+    ok(d, &["export", first.to_str().unwrap(), "--force"]);
+
+    ok(d, &["-n", "copy", "import", first.to_str().unwrap()]);
+    let second = d.join("second.jsonl");
+    ok(d, &["-n", "copy", "export", second.to_str().unwrap()]);
+    assert_eq!(records(&first), records(&second));
+    // The fixture itself survives the trip field for field (ids, times, versions, vectors).
+    let original: Vec<Value> = {
+        let mut v: Vec<Value> = std::fs::read_to_string(fixture("native_small.jsonl"))
+            .unwrap()
+            .lines()
+            .skip(1)
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        v.sort_by_key(|v| {
+            (
+                v["type"].as_str().unwrap().to_owned(),
+                v["id"].as_str().unwrap().to_owned(),
+            )
+        });
+        v
+    };
+    for (a, b) in original.iter().zip(records(&second)) {
+        for (key, value) in a.as_object().unwrap() {
+            let same = match (value, &b[key]) {
+                (Value::String(x), Value::String(y))
+                    if key.ends_with("_at") || key.starts_with("valid") =>
+                {
+                    chrono::DateTime::parse_from_rfc3339(x).unwrap()
+                        == chrono::DateTime::parse_from_rfc3339(y).unwrap()
+                }
+                (x, y) => x == y,
+            };
+            assert!(same, "{key}: {value} became {}", b[key]);
+        }
+    }
+    let exported_stdout = ok(d, &["-n", "copy", "export", "-"]);
+    assert!(
+        exported_stdout.starts_with("{\"type\":\"header\",\"format\":\"mnemograph\",\"version\":1")
+    );
+}
+
+#[test]
+fn import_is_idempotent_updates_newer_and_dry_runs_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let dry = json(d, &["import", "--dry-run", &fixture("native_small.jsonl")]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["memories"]["created"], 3);
+    assert_eq!(dry["relationships"]["created"], 2);
+    assert_eq!(json(d, &["stats"])["memories"], 0);
+
+    ok(d, &["import", &fixture("native_small.jsonl")]);
+    let again = json(d, &["import", &fixture("native_small.jsonl")]);
+    assert_eq!(
+        again["memories"],
+        json!({"created": 0, "updated": 0, "skipped": 3, "skipped_by_reason": {"unchanged": 3}})
+    );
+    assert_eq!(
+        again["relationships"]["skipped_by_reason"],
+        json!({"unchanged": 2})
+    );
+
+    // A newer version of a memory replaces it; an older one is skipped.
+    let text = std::fs::read_to_string(fixture("native_small.jsonl")).unwrap();
+    let newer = text.replace("\"content\":\"one writer, many readers\"", "\"content\":\"one writer, many readers, no waiting\"")
+        .replace("\"created_at\":\"2025-05-04T08:00:00Z\",\"updated_at\":\"2025-05-04T08:00:00Z\",\"access_count\":0,\"version\":1}",
+                 "\"created_at\":\"2025-05-04T08:00:00Z\",\"updated_at\":\"2025-05-05T08:00:00Z\",\"access_count\":0,\"version\":2}");
+    let newer_path = d.join("newer.jsonl");
+    std::fs::write(&newer_path, &newer).unwrap();
+    let updated = json(d, &["import", newer_path.to_str().unwrap()]);
+    assert_eq!(updated["memories"]["updated"], 1);
+    let older_path = d.join("older.jsonl");
+    std::fs::write(
+        &older_path,
+        text.replace("one writer, many readers", "stale text"),
+    )
+    .unwrap();
+    assert_eq!(
+        json(d, &["import", older_path.to_str().unwrap()])["memories"]["skipped_by_reason"]["older"],
+        1
+    );
+    let note = json(d, &["show", "01900000-0000-7000-8000-0000000000a3"]);
+    assert_eq!(
+        note["memories"][0]["content"],
+        "one writer, many readers, no waiting"
+    );
+}
+
+#[test]
+fn malformed_lines_are_reported_and_never_half_import_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let lines: Vec<String> = std::fs::read_to_string(fixture("native_small.jsonl"))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    // header, m1, m2, <bad>, m3, r1, r2: with batches of 2, m1 and m2 form a whole batch.
+    let mut bad = lines.clone();
+    bad.insert(3, "{not json".to_owned());
+    bad.insert(
+        5,
+        lines[3]
+            .replace("\"kind\":\"note\"", "\"kind\":\"Not A Kind\"")
+            .replace("0000000000a3", "0000000000a9"),
+    );
+    let path = d.join("bad.jsonl");
+    std::fs::write(&path, bad.join("\n")).unwrap();
+    let p = path.to_str().unwrap();
+
+    let o = run(d, &["--json", "import", p, "--batch-size", "2"]);
+    assert!(!o.status.success());
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(report["stopped_at"], "line 4");
+    assert_eq!(
+        report["memories"]["created"], 2,
+        "the full batch before the bad line"
+    );
+    assert!(
+        stderr(&o).contains("line 4: not a mnemograph record"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("stopped at line 4"));
+
+    let o = run(d, &["-n", "b", "--json", "import", p, "--batch-size", "3"]);
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        report["memories"]["created"], 0,
+        "the batch holding the bad line is not written"
+    );
+
+    let skipped = json(d, &["-n", "c", "import", p, "--on-error", "skip"]);
+    let at: Vec<&str> = skipped["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["at"].as_str().unwrap())
+        .collect();
+    assert_eq!(at, ["line 4", "line 6"]);
+    assert!(
+        skipped["errors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kind")
+    );
+    assert_eq!(skipped["memories"]["created"], 3);
+    assert_eq!(skipped["relationships"]["created"], 2);
+
+    let headless = d.join("headless.jsonl");
+    std::fs::write(&headless, lines[1..].join("\n")).unwrap();
+    assert!(
+        fails(
+            d,
+            &[
+                "-n",
+                "e",
+                "import",
+                headless.to_str().unwrap(),
+                "-f",
+                "native"
+            ]
+        )
+        .contains("line 1")
+    );
+    let empty = d.join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    assert!(fails(d, &["import", empty.to_str().unwrap()]).contains("empty"));
+}
+
+#[test]
+fn imports_the_reference_memory_servers_memory_jsonl() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = json(d, &["import", &fixture("server_memory.jsonl")]);
+    assert_eq!(report["memories"]["created"], 3);
+    assert_eq!(report["relationships"]["created"], 2);
+    let again = json(d, &["import", &fixture("server_memory.jsonl")]);
+    assert_eq!(again["memories"]["skipped"], 3);
+    assert_eq!(again["relationships"]["skipped"], 2);
+
+    let hits = json(d, &["search", "Spanish"]);
+    let john = &hits["hits"][0]["memory"];
+    assert_eq!(john["title"], "John_Smith");
+    assert_eq!(john["kind"], "person");
+    assert_eq!(
+        john["content"],
+        "Speaks fluent Spanish\nGraduated in 2019\nPrefers morning meetings"
+    );
+    let shown = json(d, &["show", john["id"].as_str().unwrap()]);
+    let types: Vec<&str> = shown["memories"][0]["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rel_type"].as_str().unwrap())
+        .collect();
+    assert!(
+        types.contains(&"WORKS_AT") && types.contains(&"IS_LEARNING"),
+        "{types:?}"
+    );
+    let rust = json(d, &["list", "-k", "programming-language"]);
+    assert_eq!(
+        rust["memories"][0]["context"]["knowledge_graph"],
+        json!({"entity_type": "programming language", "empty": true})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_entities_answer_to_the_servers_knowledge_graph_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    ok(&d, &["import", &fixture("server_memory.jsonl")]);
+    let client = common::spawn_with(&d, &["--profile", "knowledge-graph"]).await;
+    let graph = common::ok(&client, "read_graph", json!({})).await;
+    let names: Vec<&str> = graph["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    let rust = graph["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "Rust")
+        .unwrap();
+    assert_eq!(rust["entityType"], "programming language");
+    assert_eq!(rust["observations"], json!([]));
+    let relation = graph["relations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["to"] == "Anthropic")
+        .unwrap();
+    assert_eq!(relation["relationType"], "works_at");
+    client.cancel().await.unwrap();
+}
+
+#[test]
+fn imports_a_memorygraph_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let report = json(d, &["import", &fixture("memorygraph_export.json")]);
+    assert_eq!(report["memories"]["created"], 3, "{report:#}");
+    assert_eq!(report["relationships"]["created"], 2);
+    assert_eq!(
+        json(d, &["import", &fixture("memorygraph_export.json")])["memories"]["skipped"],
+        3
+    );
+
+    let problem = json(d, &["show", "4b1e2f3a-5c6d-4e7f-8a9b-0c1d2e3f4a5b"]);
+    let m = &problem["memories"][0];
+    assert_eq!(m["kind"], "problem");
+    assert_eq!(m["created_at"], "2025-01-10T09:30:00Z");
+    assert_eq!(m["context"]["project"], "search-api");
+    assert_eq!(m["context"]["language"], "python");
+    assert_eq!(m["context"]["paths"], json!(["api/search.py"]));
+    assert_eq!(
+        m["context"]["memorygraph"]["summary"],
+        "Search endpoint timeouts"
+    );
+    let solves = m["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rel_type"] == "SOLVES")
+        .unwrap();
+    assert_eq!(solves["note"], "verified in staging");
+    assert_eq!(solves["strength"], 0.9);
+    let legacy = json(d, &["list", "-k", "general"]);
+    assert_eq!(
+        legacy["memories"][0]["context"]["memorygraph"]["id"],
+        "legacy-note-1"
+    );
+
+    let broken = d.join("broken.json");
+    std::fs::write(&broken, "{\"memories\": [").unwrap();
+    assert!(
+        fails(
+            d,
+            &["import", broken.to_str().unwrap(), "-f", "memorygraph"]
+        )
+        .contains("document")
+    );
+}
+
+#[test]
+fn backup_and_vacuum() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["import", &fixture("native_small.jsonl")]);
+    let copy = d.join("backup.db");
+    let c = copy.to_str().unwrap();
+    assert!(json(d, &["backup", c])["size_bytes"].as_u64().unwrap() > 0);
+    assert!(fails(d, &["backup", c]).contains("--force"));
+    ok(d, &["backup", c, "--force"]);
+    let from_copy = memctl(d)
+        .args(["--json", "--db", c, "stats"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&from_copy.stdout).unwrap()["memories"],
+        3
+    );
+    let vacuumed = json(d, &["vacuum"]);
+    assert!(vacuumed["after_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(json(d, &["doctor"])["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memctl_works_while_a_server_writes_to_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let d: PathBuf = dir.path().to_owned();
+    let client = common::spawn(&d).await;
+    // The peer handle can be moved into a task; the running service stays here.
+    let peer = client.peer().clone();
+    let writer = tokio::spawn(async move {
+        for i in 0..40 {
+            let args = json!({"kind": "note", "title": format!("server note {i}"), "content": "written over MCP"});
+            let result = peer
+                .call_tool(
+                    CallToolRequestParams::new("store_memory")
+                        .with_arguments(args.as_object().unwrap().clone()),
+                )
+                .await
+                .unwrap();
+            assert_eq!(result.is_error, Some(false), "{result:?}");
+        }
+    });
+    let d2 = d.clone();
+    let cli = tokio::task::spawn_blocking(move || {
+        for i in 0..10 {
+            add(&d2, "fix", &format!("cli fix {i}"), "written by memctl");
+            json(&d2, &["list", "--limit", "5"]);
+            json(&d2, &["search", "note"]);
+        }
+        let backup = d2.join("live-backup.db");
+        ok(&d2, &["backup", backup.to_str().unwrap()]);
+        let export = d2.join("live.jsonl");
+        ok(&d2, &["export", export.to_str().unwrap()]);
+    });
+    cli.await.unwrap();
+    writer.await.unwrap();
+    let stats = json(&d, &["stats"]);
+    assert_eq!(stats["memories"], 50);
+    let served = common::ok(&client, "memory_stats", json!({})).await;
+    assert_eq!(served["memories"], 50);
+    assert_eq!(json(&d, &["doctor"])["ok"], true);
+    client.cancel().await.unwrap();
+}
