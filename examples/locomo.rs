@@ -2,7 +2,8 @@
 //!
 //! One libSQL store per conversation, in a temporary directory; each dialogue turn is one
 //! memory whose content is `[<session date>] <speaker>: <text>` (plus ` [shares <caption>]`
-//! for a shared image) and whose title is its dialogue id, so a hit names its turn. Every
+//! for a shared image) and whose title is the speaker; the id each create returns maps a hit
+//! back to its dialogue id. Every
 //! question with evidence is asked in keyword, semantic and hybrid mode; the evidence turns
 //! are the relevant memories. Prints recall@5, recall@10, nDCG@10 and MRR overall
 //! (categories 1–4) and per category (5, adversarial, apart), then the built-in embedder's
@@ -36,6 +37,7 @@ type Failure = Box<dyn std::error::Error>;
 
 struct Turn {
     dia_id: String,
+    speaker: String,
     text: String,
 }
 
@@ -141,6 +143,7 @@ fn load(path: &Path) -> Result<Vec<Conversation>, Failure> {
                 }
                 turns.push(Turn {
                     dia_id: field("dia_id"),
+                    speaker: field("speaker"),
                     text,
                 });
             }
@@ -183,20 +186,7 @@ async fn ingest(
         .iter()
         .map(|t| NewMemory {
             kind: "note".into(),
-            title: match std::env::var("MNEMO_TITLE").as_deref() {
-                Ok("speaker") => t
-                    .text
-                    .split(": ")
-                    .next()
-                    .unwrap()
-                    .split("] ")
-                    .nth(1)
-                    .unwrap()
-                    .to_owned(),
-                Ok("text") => t.text.chars().take(290).collect(),
-                Ok("turn") => "turn".into(),
-                _ => t.dia_id.clone(),
-            },
+            title: t.speaker.clone(),
             content: t.text.clone(),
             ..Default::default()
         })

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::embed::openai::OpenAiConfig;
+use crate::embed::{ApiKey, EmbedderSpec};
 use crate::store::Limits;
 
 /// Prefix of every environment variable mnemograph reads.
@@ -94,6 +96,10 @@ pub enum ConfigError {
     LimitSyntax(String),
     #[error("no home directory to place the store in; set MNEMOGRAPH_DATA_DIR or pass --data-dir")]
     NoDataDir,
+    #[error("unknown embedder {name:?} (from {origin}): use model2vec, openai or none")]
+    Embedder { name: String, origin: Source },
+    #[error("invalid embedding dimension {value:?} (from {origin}): expected a whole number")]
+    EmbedDim { value: String, origin: Source },
 }
 
 /// Which tool set the MCP server offers.
@@ -171,6 +177,12 @@ struct FileConfig {
     log: Option<String>,
     log_file: Option<PathBuf>,
     profile: Option<Profile>,
+    /// model2vec, openai or none.
+    embedder: Option<String>,
+    model_dir: Option<PathBuf>,
+    embed_url: Option<String>,
+    embed_model: Option<String>,
+    embed_dim: Option<usize>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
 }
@@ -211,6 +223,8 @@ pub struct Config {
     pub limits: Limits,
     /// Where each limit that is not at its default came from, by key.
     pub limit_sources: BTreeMap<String, Source>,
+    /// The embedder to build (in the background) for semantic and hybrid search.
+    pub embedder: Setting<EmbedderSpec>,
 }
 
 impl Config {
@@ -328,6 +342,7 @@ impl Config {
         };
 
         let (limits, limit_sources) = resolve_limits(args, &var, &file.limits, &from_file)?;
+        let embedder = resolve_embedder(&var, env, &file, &from_file)?;
 
         Ok(Config {
             config_file: file_path,
@@ -339,8 +354,71 @@ impl Config {
             profile,
             limits,
             limit_sources,
+            embedder,
         })
     }
+}
+
+/// The embedder from `MNEMOGRAPH_EMBEDDER` (or the file's `embedder`): `model2vec` (the
+/// default: the built-in embedder, reading `MNEMOGRAPH_MODEL_DIR`), `openai` (the default when
+/// only `MNEMOGRAPH_EMBED_URL` is set: `MNEMOGRAPH_EMBED_URL`, `MNEMOGRAPH_EMBED_MODEL`,
+/// `MNEMOGRAPH_EMBED_DIM`, and the key from `MNEMOGRAPH_EMBED_API_KEY` or `OPENAI_API_KEY`,
+/// never from the file, which is more likely to be shared or committed) or `none`.
+fn resolve_embedder(
+    var: &dyn Fn(&str) -> Option<(String, Source)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: &FileConfig,
+    from_file: &dyn Fn() -> Source,
+) -> Result<Setting<EmbedderSpec>, ConfigError> {
+    let pick = |name: &str, file_value: Option<String>| {
+        var(name).or_else(|| file_value.map(|v| (v, from_file())))
+    };
+    let url = pick("EMBED_URL", file.embed_url.clone());
+    let (provider, source) = match pick("EMBEDDER", file.embedder.clone()) {
+        Some((name, source)) => (name.trim().to_lowercase(), source),
+        None if url.is_some() => ("openai".to_owned(), Source::Default),
+        None => ("model2vec".to_owned(), Source::Default),
+    };
+    let spec = match provider.as_str() {
+        "none" => EmbedderSpec::None,
+        "model2vec" => EmbedderSpec::Model2Vec {
+            model_dir: pick(
+                "MODEL_DIR",
+                file.model_dir
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+            )
+            .map(|(dir, _)| PathBuf::from(dir)),
+        },
+        "openai" => {
+            let mut config = OpenAiConfig::new(
+                url.map_or_else(|| OpenAiConfig::DEFAULT_URL.to_owned(), |(u, _)| u),
+                pick("EMBED_MODEL", file.embed_model.clone())
+                    .map_or_else(|| OpenAiConfig::DEFAULT_MODEL.to_owned(), |(m, _)| m),
+            );
+            config.api_key = var("EMBED_API_KEY")
+                .map(|(key, _)| key)
+                .or_else(|| env("OPENAI_API_KEY").filter(|k| !k.is_empty()))
+                .map(ApiKey::new);
+            config.dimension = match pick("EMBED_DIM", file.embed_dim.map(|d| d.to_string())) {
+                Some((raw, origin)) => {
+                    Some(raw.trim().parse().map_err(|_| ConfigError::EmbedDim {
+                        value: raw.clone(),
+                        origin,
+                    })?)
+                }
+                None => None,
+            };
+            EmbedderSpec::OpenAi(config)
+        }
+        _ => {
+            return Err(ConfigError::Embedder {
+                name: provider,
+                origin: source,
+            });
+        }
+    };
+    Ok(Setting::new(spec, source))
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -633,6 +711,62 @@ mod tests {
         let vars = env(&[("MNEMOGRAPH_PROFILE", "graph")]);
         let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
         assert!(err.to_string().contains("MNEMOGRAPH_PROFILE"), "{err}");
+    }
+
+    #[test]
+    fn embedder_comes_from_env_or_file_and_keys_only_from_env() {
+        let root = tempfile::tempdir().unwrap();
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert_eq!(
+            config.embedder.value,
+            EmbedderSpec::Model2Vec { model_dir: None }
+        );
+
+        write_config(
+            root.path(),
+            "embedder = \"model2vec\"\nmodel_dir = \"/models/m2v\"\n",
+        );
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert_eq!(
+            config.embedder.value,
+            EmbedderSpec::Model2Vec {
+                model_dir: Some(PathBuf::from("/models/m2v"))
+            }
+        );
+
+        // With no provider named, a URL means the HTTP provider.
+        std::fs::remove_file(root.path().join("config").join(CONFIG_FILE_NAME)).unwrap();
+        let vars = env(&[
+            ("MNEMOGRAPH_EMBED_URL", "http://127.0.0.1:9/v1"),
+            ("MNEMOGRAPH_EMBED_MODEL", "e5"),
+            ("MNEMOGRAPH_EMBED_DIM", "384"),
+            ("OPENAI_API_KEY", "sk-test"),
+        ]);
+        let config = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap();
+        let EmbedderSpec::OpenAi(openai) = &config.embedder.value else {
+            panic!("{:?}", config.embedder.value);
+        };
+        assert_eq!(openai.url, "http://127.0.0.1:9/v1");
+        assert_eq!(openai.model, "e5");
+        assert_eq!(openai.dimension, Some(384));
+        assert_eq!(openai.api_key.as_ref().unwrap().expose(), "sk-test");
+        assert!(!format!("{config:?}").contains("sk-test"));
+
+        let vars = env(&[("MNEMOGRAPH_EMBEDDER", "none")]);
+        let config = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap();
+        assert_eq!(config.embedder.value, EmbedderSpec::None);
+
+        let vars = env(&[("MNEMOGRAPH_EMBEDDER", "bert")]);
+        let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
+        assert!(err.to_string().contains("MNEMOGRAPH_EMBEDDER"), "{err}");
+        let vars = env(&[
+            ("MNEMOGRAPH_EMBEDDER", "openai"),
+            ("MNEMOGRAPH_EMBED_DIM", "wide"),
+        ]);
+        let err = Config::resolve(&ConfigArgs::default(), &vars, &dirs(root.path())).unwrap_err();
+        assert!(matches!(err, ConfigError::EmbedDim { .. }), "{err}");
     }
 
     #[test]

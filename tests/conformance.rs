@@ -106,6 +106,7 @@ conformance!(
     summaries_of_repeated_ids,
     touch_of_repeated_ids,
     import_batch_outcomes,
+    pending_embeddings,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -2102,4 +2103,86 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     let checks = b.check_integrity().await.unwrap();
     assert!(!checks.is_empty());
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Background embedding
+
+async fn pending_embeddings(b: &dyn GraphBackend) {
+    let mut memories = Vec::new();
+    for (i, id) in ["p1", "p2", "p3"].into_iter().enumerate() {
+        let mut m = mem(id, id, "text");
+        m.created_at = at(i as i64, 0);
+        m.updated_at = m.created_at;
+        memories.push(m);
+    }
+    b.create_memory(&memories[0], None).await.unwrap();
+    b.create_memory(&memories[1], Some(&embedding("a", &v8(&[1.0]))))
+        .await
+        .unwrap();
+    b.create_memory(&memories[2], Some(&embedding("b", &v8(&[1.0]))))
+        .await
+        .unwrap();
+    let pending = |model: &'static str, limit: usize| async move {
+        b.memories_without_embedding(model, limit)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    // No vector, or a vector of another model: oldest first, limited.
+    assert_eq!(pending("a", 10).await, ["p1", "p3"]);
+    assert_eq!(pending("a", 1).await, ["p1"]);
+    assert_eq!(pending("b", 10).await, ["p1", "p2"]);
+
+    // Written only at the version embedded; unknown ids are skipped; the memory is untouched.
+    let e = embedding("a", &v8(&[0.0, 1.0]));
+    let written = b
+        .set_embeddings(&[
+            ("p1".into(), 1, e.clone()),
+            ("p3".into(), 7, e.clone()),
+            ("nope".into(), 1, e.clone()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    assert_eq!(pending("a", 10).await, ["p3"]);
+    assert_eq!(get_one(b, "p1").await.unwrap(), memories[0]);
+
+    // A vector of text changed meanwhile is dropped.
+    b.update_memory(
+        "p3",
+        &MemoryPatch {
+            title: Some("new title".into()),
+            ..Default::default()
+        },
+        EmbeddingChange::Clear,
+        None,
+        at(5, 0),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.set_embeddings(&[("p3".into(), 1, e.clone())])
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        b.set_embeddings(&[("p3".into(), 2, e.clone())])
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(pending("a", 10).await.is_empty());
+    let hits = b
+        .vector_search("a", &v8(&[0.0, 1.0]), &Filter::default(), 10)
+        .await
+        .unwrap();
+    let found: BTreeSet<String> = hits.into_iter().map(|h| h.memory.id).collect();
+    assert_eq!(
+        found,
+        BTreeSet::from(["p1".into(), "p2".into(), "p3".into()])
+    );
 }

@@ -324,6 +324,7 @@ fn search_recall_and_the_graph_commands() {
             "matched_fields",
             "matched_terms",
             "memory",
+            "parts",
             "score",
             "snippet"
         ]

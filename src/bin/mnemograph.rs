@@ -34,6 +34,14 @@ use tracing_subscriber::util::SubscriberInitExt;
 ///     [limits]
 ///     max_content_bytes = 131072
 ///
+/// Search by meaning (semantic and hybrid modes) needs an embedder, loaded in the background
+/// after startup: the built-in one reads a Model2Vec model directory named by
+/// MNEMOGRAPH_MODEL_DIR (config.json, tokenizer.json, model.safetensors: clone a
+/// minishlab/potion-* model from the Hugging Face hub, or distil one with the model2vec Python
+/// package); MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL, MNEMOGRAPH_EMBED_MODEL and a
+/// key in MNEMOGRAPH_EMBED_API_KEY (or OPENAI_API_KEY) uses an OpenAI-compatible server;
+/// MNEMOGRAPH_EMBEDDER=none keeps search keyword-only.
+///
 /// stdout carries the MCP protocol only; logs go to stderr and, with --log-file, to a file.
 /// The server stops when stdin closes or on SIGINT/SIGTERM, after finishing writes in flight.
 #[derive(Debug, Parser)]
@@ -127,6 +135,9 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     let store = MemoryStore::open(Arc::new(backend), config.limits.clone())
         .await
         .map_err(store_error)?;
+    // Loads the model (or probes the embedding server) in the background: the server answers
+    // `initialize` at once and searches by keyword until the embedder is ready.
+    store.start_embedder(config.embedder.value.clone());
     let server = MnemographServer::new(
         store,
         StoreLocation {

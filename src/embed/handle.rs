@@ -60,13 +60,6 @@ impl EmbedderHandle {
         Self::with(State::Off)
     }
 
-    /// An embedder being built for `provider`.
-    pub fn loading(provider: &str) -> Self {
-        Self::with(State::Loading {
-            provider: provider.to_owned(),
-        })
-    }
-
     /// An embedder that is ready now (tests, benchmarks, batch tools).
     pub fn ready(embedder: Arc<dyn Embedder>) -> Self {
         Self::with(State::Ready(embedder))

@@ -101,16 +101,30 @@ pub fn search(s: &SearchOut) -> String {
     }
     let mut out = String::new();
     for (i, h) in s.hits.iter().enumerate() {
+        let mut why = Vec::new();
+        if !h.matched_terms.is_empty() {
+            why.push(format!(
+                "matched {} in {}",
+                h.matched_terms.join(", "),
+                h.matched_fields.join(", ")
+            ));
+        }
+        if let Some(k) = h.keyword_score {
+            why.push(format!("bm25 {k:.2}"));
+        }
+        if let Some(c) = h.semantic_score {
+            why.push(format!("cosine {c:.2}"));
+        }
         let _ = writeln!(
             out,
-            "{}. {} [{}] {} (score {:.2}; matched {} in {})\n   {}",
+            "{}. {} [{}] {} (score {:.2}, by {}; {})\n   {}",
             i + 1,
             h.id,
             h.kind,
             h.title,
             h.score,
-            h.matched_terms.join(", "),
-            h.matched_fields.join(", "),
+            h.matched_by,
+            why.join("; "),
             h.snippet
         );
     }
@@ -229,17 +243,23 @@ pub fn stats(s: &StatsOut) -> String {
             .join(", ")
     };
     format!(
-        "{} memories ({}), {} relationships ({}), {} embedded\nstore {} (namespace {}, {} bytes, schema v{})\nembedder {}, sync {}",
+        "{} memories ({}), {} relationships ({}), {} embedded, {} waiting\nstore {} (namespace {}, {} bytes, schema v{})\nembedder {} ({}{}), sync {}",
         s.memories,
         join(&s.by_kind),
         s.relationships,
         join(&s.by_rel_type),
         s.embedded,
+        s.pending_embeddings,
         s.store_path,
         s.namespace,
         s.size_bytes,
         s.schema_version,
         s.embedder,
+        s.embedder_state,
+        s.embedder_detail
+            .as_deref()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default(),
         s.sync.mode
     )
 }

@@ -233,6 +233,14 @@ pub struct SearchHitOut {
     /// Why it matched: the query terms found, and in which fields.
     pub matched_terms: Vec<String>,
     pub matched_fields: Vec<String>,
+    /// Which side found it: keyword, semantic or both.
+    pub matched_by: String,
+    /// BM25 score on the keyword side, when a query term matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword_score: Option<f64>,
+    /// Cosine similarity to the query on the semantic side, when compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub semantic_score: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -346,7 +354,18 @@ pub struct StatsOut {
     pub namespace: String,
     pub store_id: String,
     pub schema_version: u32,
-    /// The embedding model, or "none" (keyword search only).
+    /// The embedding model when ready, else the configured provider (or "none": keyword
+    /// search only).
     pub embedder: String,
+    /// none, loading, ready or failed.
+    pub embedder_state: String,
+    /// Why the embedder failed and what to do, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedder_detail: Option<String>,
+    /// Dimensions of the embedder's vectors, when ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub embedding_dim: Option<usize>,
+    /// Memories waiting to be embedded in the background.
+    pub pending_embeddings: u64,
     pub sync: SyncOut,
 }

@@ -253,6 +253,14 @@ impl MnemographServer {
                 .hits
                 .into_iter()
                 .map(|h| SearchHitOut {
+                    matched_by: match (h.parts.keyword_rank, h.parts.semantic_rank) {
+                        (Some(_), Some(_)) => "both",
+                        (None, Some(_)) => "semantic",
+                        _ => "keyword",
+                    }
+                    .to_owned(),
+                    keyword_score: h.parts.keyword,
+                    semantic_score: h.parts.semantic,
                     id: h.memory.id,
                     kind: h.memory.kind,
                     title: h.memory.title,
@@ -620,6 +628,8 @@ impl MnemographServer {
     async fn memory_stats(&self) -> ToolResult<StatsOut> {
         let stats = self.store.stats().await?;
         let meta = self.store.meta().await?;
+        let embedding = self.store.embedding_report().await?;
+        let embedder = embedding.embedder;
         let data = StatsOut {
             memories: stats.memories,
             relationships: stats.relationships,
@@ -631,9 +641,11 @@ impl MnemographServer {
             namespace: self.location.namespace.clone(),
             store_id: meta.store_id,
             schema_version: meta.schema_version,
-            // The server opens local stores only and has no embedder yet: say so plainly
-            // rather than guess from what earlier writers left in the store.
-            embedder: "none".to_owned(),
+            embedder: embedder.model.unwrap_or(embedder.provider),
+            embedder_state: embedder.state.to_owned(),
+            embedder_detail: embedder.detail,
+            embedding_dim: embedder.dimension,
+            pending_embeddings: embedding.pending,
             sync: SyncOut {
                 mode: "local".to_owned(),
             },

@@ -170,7 +170,7 @@ impl MemoryStore {
                 }
             }
         }
-        Ok(self.backend.set_embeddings(&batch).await?)
+        self.backend.set_embeddings(&batch).await
     }
 
     /// The embedder's state and the store's embedding progress.

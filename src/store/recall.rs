@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::search::{HybridParams, ScoreParts};
 use super::{Exploration, MemoryStore};
 use crate::error::{Error, Result};
 use crate::model::{Direction, Filter, KeywordHit, Memory, Relationship, Traversal};
@@ -26,7 +27,8 @@ pub enum SearchMode {
     Keyword,
     /// Nearest vectors to the query's embedding.
     Semantic,
-    /// Keyword and semantic results fused by reciprocal rank.
+    /// Keyword and semantic scores fused (see `store/search.rs`); the default when an
+    /// embedder is ready.
     Hybrid,
 }
 
@@ -51,6 +53,8 @@ pub struct SearchHit {
     pub matched_terms: Vec<String>,
     /// Fields those terms were found in: `title`, `tags`, `content`.
     pub matched_fields: Vec<String>,
+    /// The keyword and semantic scores behind `score`.
+    pub parts: ScoreParts,
 }
 
 /// One page of search results.
@@ -113,6 +117,9 @@ pub struct RecallQuery {
 /// How much a linked memory is worth relative to the match it hangs off, before strength:
 /// one hop away is good evidence but never better than a direct match.
 const HOP_DISCOUNT: f64 = 0.8;
+/// Fused score a memory no query word matched needs to be recalled: better than the average
+/// candidate (0.5), so a briefing is not padded with the nearest of unrelated memories.
+const MIN_SEMANTIC_SEED: f64 = 0.5;
 /// Matches considered per recall, before linked memories are added.
 const RECALL_SEEDS: usize = 10;
 /// Smallest briefing a recall accepts: one memory's header and a line of it.
@@ -123,8 +130,9 @@ const SEARCH_CURSOR_PREFIX: &str = "s1.";
 const RELATIONSHIP_CHUNK: usize = 500;
 
 impl MemoryStore {
-    /// Ranked search. With no mode, keyword search is used: this store has no embedder, so
-    /// semantic and hybrid requested explicitly fail with an error saying so.
+    /// Ranked search. With no mode, hybrid search runs when the embedder is ready and keyword
+    /// search otherwise; semantic or hybrid asked for explicitly without a ready embedder fail
+    /// with an error that says why and suggests keyword mode.
     pub async fn search(
         &self,
         query: &str,
@@ -133,17 +141,7 @@ impl MemoryStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<SearchPage> {
-        let mode = mode.unwrap_or_default();
-        if mode != SearchMode::Keyword {
-            return Err(Error::invalid(
-                "mode",
-                format!(
-                    "{} search needs an embedder and none is configured for this store; \
-                     use mode \"keyword\", which works now",
-                    mode.as_str()
-                ),
-            ));
-        }
+        let mode = mode.unwrap_or_else(|| self.default_mode());
         let limit = self.limits.limit(limit)?;
         let offset = cursor.map(decode_search_cursor).transpose()?.unwrap_or(0);
         let max = self.limits.max_results;
@@ -156,19 +154,70 @@ impl MemoryStore {
         }
         // One extra hit tells whether another page exists.
         let wanted = (offset + limit + 1).min(max);
-        let hits = self.keyword_search(query, filter, wanted).await?;
+        let hits = self.ranked(query, mode, filter, wanted).await?;
         let more = hits.len() > offset + limit;
-        let terms = query_terms(query);
-        let hits: Vec<SearchHit> = hits
-            .into_iter()
-            .skip(offset)
-            .take(limit)
-            .map(|hit| explain(hit, &terms))
-            .collect();
+        let hits: Vec<SearchHit> = hits.into_iter().skip(offset).take(limit).collect();
         Ok(SearchPage {
             mode,
             next_cursor: more.then(|| format!("{SEARCH_CURSOR_PREFIX}{}", offset + limit)),
             hits,
+        })
+    }
+
+    /// Hybrid when the embedder is ready, keyword otherwise.
+    pub fn default_mode(&self) -> SearchMode {
+        if self.embedder.get().is_some() {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Keyword
+        }
+    }
+
+    /// The best `limit` hits of `mode`, explained.
+    async fn ranked(
+        &self,
+        query: &str,
+        mode: SearchMode,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>> {
+        let terms = query_terms(query);
+        Ok(match mode {
+            SearchMode::Keyword => self
+                .keyword_search(query, filter, limit)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let parts = ScoreParts {
+                        keyword: Some(h.score),
+                        keyword_rank: Some(i + 1),
+                        ..ScoreParts::default()
+                    };
+                    explain(h.memory, h.score, h.snippet, parts, &terms)
+                })
+                .collect(),
+            SearchMode::Semantic => self
+                .semantic_search(query, filter, limit)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let parts = ScoreParts {
+                        semantic: Some(h.similarity),
+                        semantic_rank: Some(i + 1),
+                        ..ScoreParts::default()
+                    };
+                    let snippet = excerpt(&h.memory.content, SNIPPET_CHARS);
+                    explain(h.memory, f64::from(h.similarity), snippet, parts, &terms)
+                })
+                .collect(),
+            SearchMode::Hybrid => self
+                .hybrid_search(query, filter, limit, &HybridParams::default())
+                .await?
+                .into_iter()
+                .map(|h| explain(h.memory, h.score, h.snippet, h.parts, &terms))
+                .collect(),
         })
     }
 
@@ -203,14 +252,17 @@ impl MemoryStore {
                 ),
             ));
         }
-        let terms = query_terms(&q.query);
-        let hits = self
-            .keyword_search(
+        let hits: Vec<SearchHit> = self
+            .ranked(
                 &q.query,
+                self.default_mode(),
                 &q.filter,
                 RECALL_SEEDS.max(limit).min(self.limits.max_results),
             )
-            .await?;
+            .await?
+            .into_iter()
+            .filter(|h| h.parts.keyword.is_some() || h.score >= MIN_SEMANTIC_SEED)
+            .collect();
         let best = hits.iter().map(|h| h.score).fold(f64::MIN, f64::max);
 
         let mut ranked: HashMap<String, Recalled> = HashMap::new();
@@ -220,13 +272,14 @@ impl MemoryStore {
             } else {
                 1.0
             };
-            let matched = explain(hit.clone(), &terms).matched_terms;
             ranked.insert(
                 hit.memory.id.clone(),
                 Recalled {
                     memory: hit.memory.clone(),
                     score,
-                    reason: RecallReason::Matched { terms: matched },
+                    reason: RecallReason::Matched {
+                        terms: hit.matched_terms.clone(),
+                    },
                 },
             );
         }
@@ -247,7 +300,10 @@ impl MemoryStore {
                     let Some(seed) = ranked.get(seed) else {
                         continue;
                     };
-                    let score = seed.score * f64::from(rel.strength.clamp(0.0, 1.0)) * HOP_DISCOUNT;
+                    let score = seed.score
+                        * f64::from(rel.strength.clamp(0.0, 1.0))
+                        * link_weight(&rel.rel_type, direction)
+                        * HOP_DISCOUNT;
                     let better = linked.get(other).is_none_or(|(s, _)| score > *s);
                     let improves = ranked.get(other).is_none_or(|r| score > r.score);
                     if better && improves {
@@ -318,7 +374,9 @@ impl MemoryStore {
         traversal: &Traversal,
         top: usize,
     ) -> Result<Exploration> {
-        let hits = self.keyword_search(query, filter, seeds).await?;
+        let hits = self
+            .ranked(query, self.default_mode(), filter, seeds)
+            .await?;
         if hits.is_empty() {
             return Ok(Exploration {
                 subgraph: Default::default(),
@@ -384,9 +442,34 @@ fn decode_search_cursor(cursor: &str) -> Result<usize> {
         })
 }
 
-/// Which query terms a hit contains, and where.
-fn explain(hit: KeywordHit, terms: &[String]) -> SearchHit {
-    let m = &hit.memory;
+/// Characters of content shown for a hit that no query term matched.
+const SNIPPET_CHARS: usize = 160;
+
+/// How much a linked memory is worth through a relationship of `rel_type`, seen from the
+/// matched memory (`Outgoing`: the linked memory points at the match). What answers or
+/// explains a match (the fix that SOLVES it, the cause) counts fully; a newer memory that
+/// SUPERSEDES the match counts fully while the older one it replaced counts little;
+/// loose associations count less.
+fn link_weight(rel_type: &str, direction: Direction) -> f64 {
+    match (rel_type, direction) {
+        ("SOLVES" | "FIXES" | "CAUSES", _) => 1.0,
+        ("SUPERSEDES", Direction::Outgoing) => 1.0,
+        ("SUPERSEDES", _) => 0.3,
+        ("CONTRADICTS", _) => 0.9,
+        ("DEPENDS_ON" | "PART_OF" | "USES" | "EXAMPLE_OF", _) => 0.75,
+        _ => 0.6,
+    }
+}
+
+/// A hit with the query terms it contains, and where.
+fn explain(
+    memory: Memory,
+    score: f64,
+    snippet: String,
+    parts: ScoreParts,
+    terms: &[String],
+) -> SearchHit {
+    let m = &memory;
     let fields: [(&'static str, Vec<String>); 3] = [
         ("title", tokens(&m.title).collect()),
         ("tags", m.tags.iter().flat_map(|t| tokens(t)).collect()),
@@ -403,11 +486,12 @@ fn explain(hit: KeywordHit, terms: &[String]) -> SearchHit {
         .map(|(name, _)| (*name).to_owned())
         .collect();
     SearchHit {
-        score: hit.score,
-        snippet: hit.snippet,
-        memory: hit.memory,
+        score,
+        snippet,
+        memory,
         matched_terms,
         matched_fields,
+        parts,
     }
 }
 
@@ -562,6 +646,42 @@ mod tests {
         );
         // Recall records access.
         assert_eq!(s.get(&fix).await.unwrap().access_count, 1);
+    }
+
+    #[tokio::test]
+    async fn the_newer_memory_counts_fully_and_the_superseded_one_little() {
+        let s = store().await;
+        let new = add(
+            &s,
+            "decision",
+            "BTreeMap symbol table",
+            "deterministic order",
+        )
+        .await;
+        let old = add(&s, "decision", "Older choice", "keyed by name").await;
+        let fix = add(&s, "fix", "Sort first", "a stable sort").await;
+        link(&s, &new, &old, "SUPERSEDES", 1.0).await;
+        link(&s, &fix, &new, "SOLVES", 1.0).await;
+        let recall = s
+            .recall(&query("btreemap deterministic", 4000))
+            .await
+            .unwrap();
+        let score = |id: &str| {
+            recall
+                .items
+                .iter()
+                .find(|r| r.memory.id == id)
+                .unwrap()
+                .score
+        };
+        assert_eq!(score(&new), 1.0);
+        assert!((score(&fix) - HOP_DISCOUNT).abs() < 1e-9);
+        assert!((score(&old) - 0.3 * HOP_DISCOUNT).abs() < 1e-9);
+        // Seen from the old memory, the one that replaced it counts fully.
+        assert_eq!(link_weight("SUPERSEDES", Direction::Outgoing), 1.0);
+        assert!(
+            link_weight("RELATED_TO", Direction::Both) < link_weight("SOLVES", Direction::Both)
+        );
     }
 
     #[tokio::test]

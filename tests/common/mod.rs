@@ -18,7 +18,10 @@ pub fn command(dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mnemograph"));
     cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("MNEMOGRAPH_LOG", "warn");
+        .env("MNEMOGRAPH_LOG", "warn")
+        // Keyword search only, whatever embedder the user configured; tests/embed_mcp.rs
+        // runs the server with the built-in one.
+        .env("MNEMOGRAPH_EMBEDDER", "none");
     for var in [
         "MNEMOGRAPH_DB",
         "MNEMOGRAPH_NAMESPACE",

@@ -223,6 +223,12 @@ impl MemoryWriter {
     }
 }
 
+/// Deletes the row of `table` (a constant) with `id`; false when there was none.
+async fn delete_by_id(conn: &Connection, table: &str, id: &str) -> Result<bool> {
+    let sql = format!("DELETE FROM {table} WHERE id = ?");
+    Ok(conn.execute(&sql, [id]).await? > 0)
+}
+
 /// The version of a row, or `None` when it does not exist.
 async fn version_of(conn: &Connection, table: &str, id: &str) -> Result<Option<i64>> {
     let sql = format!("SELECT version FROM {table} WHERE id = ?");
@@ -453,14 +459,10 @@ impl GraphBackend for LibsqlBackend {
     async fn delete_memory(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.run(move |conn| async move {
-            if conn
-                .execute("DELETE FROM memories WHERE id = ?", [id.as_str()])
-                .await?
-                == 0
-            {
-                return Err(Error::MemoryNotFound { id });
+            match delete_by_id(&conn, "memories", &id).await? {
+                true => Ok(()),
+                false => Err(Error::MemoryNotFound { id }),
             }
-            Ok(())
         })
         .await
     }
@@ -664,14 +666,10 @@ impl GraphBackend for LibsqlBackend {
     async fn delete_relationship(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.run(move |conn| async move {
-            if conn
-                .execute("DELETE FROM relationships WHERE id = ?", [id.as_str()])
-                .await?
-                == 0
-            {
-                return Err(Error::RelationshipNotFound { id });
+            match delete_by_id(&conn, "relationships", &id).await? {
+                true => Ok(()),
+                false => Err(Error::RelationshipNotFound { id }),
             }
-            Ok(())
         })
         .await
     }

@@ -16,6 +16,15 @@ use crate::error::{Error, Result};
 /// Most idle connections kept for reuse; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
 
+/// Set on every connection. Foreign keys enforce cascades; NORMAL synchronous in WAL mode
+/// keeps every acknowledged commit through a process crash (a power loss may roll back the
+/// last few); an 8 MiB page cache (lazily filled) keeps index pages of a bulk import in memory;
+/// checkpointing every 4,000 pages rather than 1,000 writes hot pages back less often; reads
+/// of the first 64 MiB go through a shared memory map instead of a copy per page (mapped
+/// pages count in the process's RSS, hence the bound).
+const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+    PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000; PRAGMA mmap_size = 67108864;";
+
 pub(super) struct Pool {
     db: Database,
     idle: Mutex<Vec<Connection>>,
@@ -54,8 +63,7 @@ impl Pool {
         }
         let conn = self.db.connect()?;
         conn.busy_timeout(self.busy_timeout)?;
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
-            .await?;
+        conn.execute_batch(CONNECTION_PRAGMAS).await?;
         Ok(conn)
     }
 
