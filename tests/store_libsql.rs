@@ -608,7 +608,10 @@ async fn explore_ranks_the_hub_and_finds_cycles() {
         depth: 2,
         ..Traversal::default()
     };
-    let exploration = store.explore(&[hub.clone()], &t, 3).await.unwrap();
+    let exploration = store
+        .explore(std::slice::from_ref(&hub), &t, 3)
+        .await
+        .unwrap();
     assert_eq!(exploration.subgraph.nodes.len(), 6);
     assert_eq!(exploration.central[0].0, hub);
     assert_eq!(exploration.clusters.len(), 1);
@@ -617,7 +620,10 @@ async fn explore_ranks_the_hub_and_finds_cycles() {
         direction: Direction::Both,
         ..t
     };
-    let cycles = store.cycles(&[hub.clone()], &cycles_t).await.unwrap();
+    let cycles = store
+        .cycles(std::slice::from_ref(&hub), &cycles_t)
+        .await
+        .unwrap();
     assert_eq!(cycles.len(), 1);
     assert_eq!(cycles[0].nodes.len(), 2);
 }
