@@ -355,7 +355,8 @@ pub enum Created {
 pub struct Stats {
     pub memories: u64,
     pub relationships: u64,
-    /// Memories with a vector of any model.
+    /// Memories with a vector of the recorded embedding model (of any model while none is
+    /// recorded); after a model switch, vectors of the old model are not counted.
     pub embedded: u64,
     pub by_kind: Vec<(String, u64)>,
     pub by_rel_type: Vec<(String, u64)>,

@@ -517,6 +517,47 @@ async fn filtered_vector_search_finds_matches_beyond_the_candidates() {
 }
 
 #[tokio::test]
+async fn identifiers_are_found_by_their_parts_by_keyword() {
+    let (_dir, store) = temp_store().await;
+    add(&store, "HashMap capacity must be a power of two").await;
+    add(
+        &store,
+        "parse_config_file fails on SQLITE_BUSY in src/store/mod.rs",
+    )
+    .await;
+    add(&store, "a hash map is not ordered").await;
+    let titles = |hits: Vec<mnemograph::model::KeywordHit>| -> Vec<String> {
+        let mut t: Vec<String> = hits.into_iter().map(|h| h.memory.title).collect();
+        t.sort();
+        t
+    };
+    let search = |q: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .keyword_search(q, &Filter::default(), 10)
+                .await
+                .unwrap()
+        }
+    };
+    // CamelCase ⇄ separate words, both ways.
+    assert_eq!(
+        titles(search("hash map").await),
+        [
+            "HashMap capacity must be a power of two",
+            "a hash map is not ordered"
+        ]
+    );
+    assert_eq!(titles(search("HashMap").await).len(), 2);
+    // snake_case, paths and error codes by their parts.
+    let parse = "parse_config_file fails on SQLITE_BUSY in src/store/mod.rs";
+    assert_eq!(titles(search("config file").await), [parse]);
+    assert_eq!(titles(search("sqlite busy").await), [parse]);
+    assert_eq!(titles(search("store/mod.rs").await), [parse]);
+    assert_eq!(titles(search("parseConfigFile").await), [parse]);
+}
+
+#[tokio::test]
 async fn common_terms_do_not_drown_rare_ones() {
     let (_dir, store) = temp_store().await;
     // "widget" is in every memory, well past the ranking budget; "gizmo" in three.

@@ -100,6 +100,17 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// processes can never fill one store with vectors of two models.
     async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)>;
 
+    /// Records `model` and `dim` as the store's embedding space in place of whatever was
+    /// recorded (an explicit model switch, `memctl reembed`), and returns the space it
+    /// replaced. Vectors of the old model stay until each memory gets one of the new model
+    /// ([`GraphBackend::set_embeddings`]); every search asks for vectors of one model, so the
+    /// two are never compared.
+    async fn replace_embedding_space(
+        &self,
+        model: &str,
+        dim: usize,
+    ) -> Result<Option<(String, usize)>>;
+
     /// Inserts a memory, or accepts a replay: when a memory with the same id and the same
     /// content exists, returns it with [`Created::Existing`]; different content with the same id
     /// is [`crate::Error::IdConflict`].

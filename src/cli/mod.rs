@@ -154,6 +154,15 @@ enum Command {
     ///
     /// JSON (status): {"mode", "configured", "message"}
     Sync(commands::admin::SyncArgs),
+    /// Embed every memory with the configured embedder, switching the store to its model
+    /// when the store's vectors come from another one (with a progress bar on a terminal).
+    /// Resumable; a no-op when every memory has a vector of the model.
+    ///
+    /// Example: MNEMOGRAPH_MODEL_DIR=~/models/potion-base-8M memctl reembed
+    ///
+    /// JSON: {"model", "dimension", "previous_model", "previous_dimension", "total",
+    /// "embedded", "failed", "skipped"}
+    Reembed(commands::reembed::ReembedArgs),
     /// Check configuration, store integrity, permissions and disk space.
     ///
     /// JSON: {"ok", "checks": [{"name", "ok", "detail"}]}
@@ -295,6 +304,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Backup(a) => admin::backup(&ctx, a).await,
         Command::Vacuum => admin::vacuum(&ctx).await,
         Command::Sync(a) => admin::sync(&ctx, a),
+        Command::Reembed(a) => reembed::reembed(&ctx, a).await,
         Command::Doctor => admin::doctor(&ctx).await,
         Command::Config => admin::config(&ctx),
         Command::Completions(_) => unreachable!("handled before the configuration"),

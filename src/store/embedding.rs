@@ -38,7 +38,7 @@ pub struct EmbeddingReport {
     pub pending: u64,
 }
 
-fn text_of(memory: &Memory) -> String {
+pub(super) fn text_of(memory: &Memory) -> String {
     memory_text(&memory.title, &memory.content, &memory.tags)
 }
 
@@ -262,7 +262,7 @@ impl MemoryStore {
 }
 
 /// Each text alone: `None` for the ones the embedder rejects; an error when it rejects all.
-async fn one_by_one(
+pub(super) async fn one_by_one(
     embedder: &dyn Embedder,
     texts: &[String],
 ) -> Result<Vec<Option<Vec<f32>>>, EmbedError> {

@@ -6,6 +6,7 @@
 mod embedding;
 mod path;
 mod recall;
+mod reembed;
 mod search;
 pub mod transfer;
 mod validate;
@@ -22,6 +23,7 @@ pub use self::recall::{
     MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
     SearchPage,
 };
+pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{FusedHit, HybridParams, ScoreParts};
 pub use self::validate::Limits;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};

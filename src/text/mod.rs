@@ -36,13 +36,61 @@ pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
         .map(str::to_lowercase)
 }
 
+/// The words of a camelCase or PascalCase identifier, lower-cased: `HashMap` → `hash`, `map`;
+/// `parseHTTPResponse` → `parse`, `http`, `response`. Empty for a word that is not one (a
+/// single case change at the start, as in `Caroline`, or letters glued to digits, as in
+/// `E0502`, do not split).
+pub fn camel_parts(word: &str) -> Vec<String> {
+    let chars: Vec<char> = word.chars().collect();
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..chars.len() {
+        let (prev, here) = (chars[i - 1], chars[i]);
+        let next_lower = chars.get(i + 1).is_some_and(|c| c.is_lowercase());
+        if here.is_uppercase() && (prev.is_lowercase() || (prev.is_uppercase() && next_lower)) {
+            parts.push(chars[start..i].iter().collect::<String>().to_lowercase());
+            start = i;
+        }
+    }
+    if parts.is_empty() {
+        return parts;
+    }
+    parts.push(chars[start..].iter().collect::<String>().to_lowercase());
+    parts
+}
+
 /// The distinct search terms of a query, at most [`MAX_QUERY_TERMS`]. Stopwords are dropped
 /// unless nothing else is left ("how to" still searches for something).
+///
+/// The index keeps an identifier such as `HashMap` as one term, `hashmap` (it only splits
+/// at punctuation, so `snake_case` and `src/main.rs` are already findable by their parts). So
+/// a query also asks for the words of a camelCase identifier (`HashMap` finds "hash map")
+/// and for each two adjacent words joined (`hash map` finds `HashMap`); the added terms come
+/// after the query's own, and a term found nowhere costs nothing in ranking.
 pub fn query_terms(query: &str) -> Vec<String> {
+    let raw: Vec<&str> = query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .collect();
     let mut all: Vec<String> = Vec::new();
-    for token in tokens(query) {
-        if !all.contains(&token) {
-            all.push(token);
+    let push = |term: String, all: &mut Vec<String>| {
+        if !all.contains(&term) {
+            all.push(term);
+        }
+    };
+    for word in &raw {
+        push(word.to_lowercase(), &mut all);
+    }
+    for word in &raw {
+        for part in camel_parts(word) {
+            push(part, &mut all);
+        }
+    }
+    for pair in raw.windows(2) {
+        let (a, b) = (pair[0].to_lowercase(), pair[1].to_lowercase());
+        let joinable = |w: &str| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic);
+        if a != b && joinable(&a) && joinable(&b) && !is_stopword(&a) && !is_stopword(&b) {
+            push(a + &b, &mut all);
         }
     }
     let content: Vec<String> = all.iter().filter(|t| !is_stopword(t)).cloned().collect();
@@ -62,16 +110,46 @@ mod tests {
 
     #[test]
     fn syntax_characters_are_separators() {
+        let terms = query_terms(r#"foo* -bar "baz" (qux) col:umn NEAR/3 AND 🚀x"#);
         assert_eq!(
-            query_terms(r#"foo* -bar "baz" (qux) col:umn NEAR/3 AND 🚀x"#),
+            terms[..9],
             ["foo", "bar", "baz", "qux", "col", "umn", "near", "3", "x"]
+        );
+        assert!(terms.iter().all(|t| t.chars().all(char::is_alphanumeric)));
+    }
+
+    #[test]
+    fn camel_case_splits_where_words_begin() {
+        assert_eq!(camel_parts("HashMap"), ["hash", "map"]);
+        assert_eq!(
+            camel_parts("parseHTTPResponse"),
+            ["parse", "http", "response"]
+        );
+        assert_eq!(camel_parts("getX"), ["get", "x"]);
+        assert!(camel_parts("Caroline").is_empty());
+        assert!(camel_parts("LGBTQ").is_empty());
+        assert!(camel_parts("E0502").is_empty());
+        assert!(camel_parts("snake").is_empty());
+    }
+
+    #[test]
+    fn identifiers_are_searched_by_parts_and_joined_words() {
+        assert_eq!(
+            query_terms("HashMap capacity"),
+            ["hashmap", "capacity", "hash", "map", "hashmapcapacity"]
+        );
+        assert_eq!(query_terms("hash map"), ["hash", "map", "hashmap"]);
+        // Stopwords and numbers are never glued to their neighbours.
+        assert_eq!(
+            query_terms("the borrow error 502"),
+            ["borrow", "error", "502", "borrowerror"]
         );
     }
 
     #[test]
     fn identifiers_split_at_punctuation() {
         assert_eq!(
-            query_terms("snake_case src/main.rs E0502"),
+            query_terms("snake_case src/main.rs E0502")[..6],
             ["snake", "case", "src", "main", "rs", "e0502"]
         );
     }
@@ -80,7 +158,7 @@ mod tests {
     fn stopwords_dropped_unless_alone() {
         assert_eq!(
             query_terms("how do I fix the borrow error"),
-            ["fix", "borrow", "error"]
+            ["fix", "borrow", "error", "borrowerror"]
         );
         assert_eq!(query_terms("how to"), ["how", "to"]);
         assert!(query_terms("  ** \"\" () ").is_empty());

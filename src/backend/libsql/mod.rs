@@ -345,6 +345,42 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
+    async fn replace_embedding_space(
+        &self,
+        model: &str,
+        dim: usize,
+    ) -> Result<Option<(String, usize)>> {
+        let model = model.to_owned();
+        self.run(move |conn| async move {
+            write_tx(&conn, || async {
+                let mut rows = conn
+                    .query(
+                        "SELECT (SELECT value FROM meta WHERE key = 'embedding_model'), \
+                         (SELECT value FROM meta WHERE key = 'embedding_dim')",
+                        (),
+                    )
+                    .await?;
+                let previous = match rows.next().await? {
+                    Some(row) => {
+                        let model: Option<String> = row.get(0)?;
+                        let dim: Option<String> = row.get(1)?;
+                        model.zip(dim.and_then(|d| d.parse().ok()))
+                    }
+                    None => None,
+                };
+                drop(rows);
+                conn.execute(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('embedding_model', ?), ('embedding_dim', ?)",
+                    (model.as_str(), dim.to_string()),
+                )
+                .await?;
+                Ok(previous)
+            })
+            .await
+        })
+        .await
+    }
+
     async fn create_memory(
         &self,
         memory: &Memory,
@@ -722,7 +758,12 @@ impl GraphBackend for LibsqlBackend {
             Ok(Stats {
                 memories: count(&conn, "SELECT count(*) FROM memories").await?,
                 relationships: count(&conn, "SELECT count(*) FROM relationships").await?,
-                embedded: count(&conn, "SELECT count(*) FROM memory_vectors").await?,
+                embedded: count(
+                    &conn,
+                    "SELECT count(*) FROM memory_vectors WHERE model = coalesce(\
+                     (SELECT value FROM meta WHERE key = 'embedding_model'), model)",
+                )
+                .await?,
                 by_kind: grouped(
                     &conn,
                     "SELECT kind, count(*) AS n FROM memories GROUP BY kind ORDER BY n DESC, kind",

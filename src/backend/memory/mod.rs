@@ -475,8 +475,15 @@ impl State {
             relationships: self.relationships.len() as u64,
             embedded: self
                 .vectors
-                .keys()
-                .filter(|id| self.memories.contains_key(*id))
+                .iter()
+                .filter(|(id, e)| {
+                    self.memories.contains_key(*id)
+                        && self
+                            .meta
+                            .embedding_model
+                            .as_ref()
+                            .is_none_or(|m| &e.model == m)
+                })
                 .count() as u64,
             by_kind: counted(self.memories.values().map(|m| m.kind.as_str())),
             by_rel_type: counted(self.relationships.values().map(|r| r.rel_type.as_str())),
@@ -518,6 +525,19 @@ impl GraphBackend for MemoryBackend {
             meta.embedding_model.clone().unwrap_or_default(),
             meta.embedding_dim.unwrap_or_default(),
         ))
+    }
+
+    async fn replace_embedding_space(
+        &self,
+        model: &str,
+        dim: usize,
+    ) -> Result<Option<(String, usize)>> {
+        let mut state = self.state();
+        let meta = &mut state.meta;
+        let previous = meta.embedding_model.take().zip(meta.embedding_dim.take());
+        meta.embedding_model = Some(model.to_owned());
+        meta.embedding_dim = Some(dim);
+        Ok(previous)
     }
 
     async fn create_memory(

@@ -5,4 +5,5 @@ pub mod admin;
 pub mod find;
 pub mod graph;
 pub mod memory;
+pub mod reembed;
 pub mod transfer;

@@ -1,0 +1,260 @@
+//! Re-embedding: the explicit switch of embedding model (`memctl reembed`).
+//!
+//! A store records which model made its vectors, and a vector is only ever compared with
+//! vectors of the same model. Changing the model is therefore a deliberate act: it records the
+//! new model (the old vectors stay in place, unused by search, until each memory gets a new
+//! one), then embeds every memory that has no vector of the new model. Interrupted, it resumes
+//! where it stopped; run again when everything is embedded, it does nothing.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::MemoryStore;
+use super::embedding::{one_by_one, text_of};
+use crate::backend::Cursor;
+use crate::embed::{Embedder, embed_checked};
+use crate::error::{Error, Result};
+use crate::model::{Embedding, Filter, Memory};
+
+/// Memories embedded per batch unless told otherwise.
+pub const DEFAULT_REEMBED_BATCH: usize = 64;
+
+/// How [`MemoryStore::reembed`] works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReembedOptions {
+    /// Re-embed every memory, also those that have a vector of the current model already.
+    pub force: bool,
+    /// Memories per call to the embedder (at least 1).
+    pub batch: usize,
+}
+
+impl Default for ReembedOptions {
+    fn default() -> Self {
+        ReembedOptions {
+            force: false,
+            batch: DEFAULT_REEMBED_BATCH,
+        }
+    }
+}
+
+/// What a re-embedding did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReembedReport {
+    /// The store's embedding model and dimension now.
+    pub model: String,
+    pub dimension: usize,
+    /// The model the store recorded before, when this run switched away from it.
+    pub previous_model: Option<String>,
+    pub previous_dimension: Option<usize>,
+    /// Memories that were to be embedded.
+    pub total: u64,
+    /// Memories that got a vector of the model.
+    pub embedded: u64,
+    /// Memories the embedder rejected: they stay without a vector (keyword search only).
+    pub failed: u64,
+    /// Memories left alone: they had a vector of the model already (without `force`), or
+    /// changed or disappeared while being embedded (a changed text is embedded on its write
+    /// or by the background worker).
+    pub skipped: u64,
+}
+
+impl ReembedReport {
+    /// True when this run recorded a different model than the store had.
+    pub fn switched(&self) -> bool {
+        self.previous_model.is_some()
+    }
+}
+
+/// Running counts.
+struct Tally {
+    done: u64,
+    total: u64,
+    embedded: u64,
+    failed: u64,
+    skipped: u64,
+}
+
+impl MemoryStore {
+    /// Makes the ready embedder's model the store's embedding model and embeds every memory
+    /// that has no vector of it (every memory with `force`), `options.batch` at a time,
+    /// calling `progress(done, total)` after each batch.
+    ///
+    /// Switching records the new model at once, so from then on searches use vectors of the
+    /// new model only; memories not embedded yet are found by keyword until they are.
+    /// Fails when no embedder is ready, or when the embedder fails for every memory it is
+    /// given before any succeeded (a provider that is down, not a text it rejects).
+    pub async fn reembed(
+        &self,
+        options: ReembedOptions,
+        mut progress: impl FnMut(u64, u64) + Send,
+    ) -> Result<ReembedReport> {
+        let embedder = self.embedder.get().ok_or_else(|| {
+            Error::invalid(
+                "embedder",
+                format!(
+                    "re-embedding needs a ready embedder, and {}; configure one \
+                     (MNEMOGRAPH_EMBEDDER=model2vec with MNEMOGRAPH_MODEL_DIR, or \
+                     MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL and \
+                     MNEMOGRAPH_EMBED_MODEL)",
+                    self.embedder
+                        .unavailable_reason()
+                        .unwrap_or_else(|| "it is not ready".into())
+                ),
+            )
+        })?;
+        let batch = options.batch.max(1);
+        let model = embedder.model_id().to_owned();
+        let dim = embedder.dimension();
+
+        let meta = self.backend.meta().await?;
+        let recorded = meta.embedding_model.zip(meta.embedding_dim);
+        let previous = if recorded.as_ref() != Some(&(model.clone(), dim)) {
+            let previous = self.backend.replace_embedding_space(&model, dim).await?;
+            *self.space.write().expect("space lock") = Some((model.clone(), dim));
+            if let Some((old, old_dim)) = &previous {
+                tracing::info!(from = %old, from_dim = old_dim, to = %model, to_dim = dim, "switched the store's embedding model");
+            }
+            previous
+        } else {
+            None
+        };
+
+        let stats = self.backend.stats().await?;
+        let mut tally = if options.force {
+            Tally {
+                done: 0,
+                total: stats.memories,
+                embedded: 0,
+                failed: 0,
+                skipped: 0,
+            }
+        } else {
+            // `embedded` counts vectors of the recorded model, which is now `model`.
+            Tally {
+                done: 0,
+                total: stats.memories.saturating_sub(stats.embedded),
+                embedded: 0,
+                failed: 0,
+                skipped: stats.embedded,
+            }
+        };
+        progress(0, tally.total);
+
+        // Memories tried and not embedded, at the version tried: not tried again unless they
+        // change, so every run ends.
+        let mut left: HashMap<String, i64> = HashMap::new();
+        let mut after: Option<Cursor> = None;
+        loop {
+            let memories: Vec<Memory> = if options.force {
+                let page = self
+                    .backend
+                    .list_memories(&Filter::default(), after.as_ref(), batch)
+                    .await?;
+                page.memories
+            } else {
+                self.backend
+                    .memories_without_embedding(&model, batch + left.len())
+                    .await?
+                    .into_iter()
+                    .filter(|m| left.get(&m.id) != Some(&m.version))
+                    .take(batch)
+                    .collect()
+            };
+            let Some(last) = memories.last() else {
+                break;
+            };
+            after = Some(Cursor::after(last));
+            self.reembed_batch(embedder.as_ref(), &memories, &mut left, &mut tally)
+                .await?;
+            tally.total = tally.total.max(tally.done);
+            progress(tally.done, tally.total);
+            if options.force && memories.len() < batch {
+                break;
+            }
+        }
+        Ok(ReembedReport {
+            model,
+            dimension: dim,
+            previous_model: previous.as_ref().map(|p| p.0.clone()),
+            previous_dimension: previous.map(|p| p.1),
+            total: tally.total,
+            embedded: tally.embedded,
+            failed: tally.failed,
+            skipped: tally.skipped,
+        })
+    }
+
+    /// Embeds one batch and stores the vectors, counting what happened to each memory.
+    async fn reembed_batch(
+        &self,
+        embedder: &dyn Embedder,
+        memories: &[Memory],
+        left: &mut HashMap<String, i64>,
+        tally: &mut Tally,
+    ) -> Result<()> {
+        let model = embedder.model_id();
+        let texts: Vec<String> = memories.iter().map(text_of).collect();
+        let vectors: Vec<Option<Vec<f32>>> = match embed_checked(embedder, &texts).await {
+            Ok(vectors) => vectors.into_iter().map(Some).collect(),
+            Err(err) => match one_by_one(embedder, &texts).await {
+                Ok(vectors) => vectors,
+                // Every text of a batch failed and nothing worked yet: the provider is at
+                // fault, not these texts.
+                Err(_) if tally.embedded == 0 && texts.len() > 1 => return Err(err.into()),
+                Err(_) => vec![None; texts.len()],
+            },
+        };
+        let mut writes = Vec::with_capacity(memories.len());
+        for (memory, vector) in memories.iter().zip(vectors) {
+            match vector {
+                Some(vector) => writes.push((
+                    memory.id.clone(),
+                    memory.version,
+                    Embedding {
+                        model: model.to_owned(),
+                        vector,
+                    },
+                )),
+                None => {
+                    tracing::warn!(id = %memory.id, "the embedder rejects this memory; it stays keyword-only");
+                    left.insert(memory.id.clone(), memory.version);
+                    tally.failed += 1;
+                    tally.done += 1;
+                }
+            }
+        }
+        let written = self.backend.set_embeddings(&writes).await?;
+        if written < writes.len() {
+            // Some memories changed or went away meanwhile: find which by what is stored now.
+            let ids: Vec<String> = writes.iter().map(|w| w.0.clone()).collect();
+            let current: HashMap<String, (i64, String)> = {
+                let stored = self.backend.embeddings(&ids).await?;
+                let versions: HashMap<String, i64> = self
+                    .backend
+                    .get_memories(&ids)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.id, m.version))
+                    .collect();
+                stored
+                    .into_iter()
+                    .filter_map(|(id, e)| versions.get(&id).map(|&v| (id, (v, e.model))))
+                    .collect()
+            };
+            for (id, version, _) in &writes {
+                let stored = current
+                    .get(id)
+                    .is_some_and(|(v, m)| v == version && m == model);
+                if !stored {
+                    left.insert(id.clone(), *version);
+                    tally.skipped += 1;
+                    tally.done += 1;
+                }
+            }
+        }
+        tally.embedded += written as u64;
+        tally.done += written as u64;
+        Ok(())
+    }
+}
