@@ -49,7 +49,7 @@ pub enum Error {
 
     #[error(
         "the store's vectors come from model {stored} ({stored_dim} dimensions) but {given} \
-         ({given_dim} dimensions) was given; re-embed the store to switch models"
+         ({given_dim} dimensions) was given; re-embed the store with `memctl reembed` to switch models"
     )]
     ModelMismatch {
         stored: String,

@@ -107,6 +107,7 @@ conformance!(
     touch_of_repeated_ids,
     import_batch_outcomes,
     pending_embeddings,
+    replace_embedding_space_keeps_old_vectors,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -240,7 +241,10 @@ fn rel_ids(rels: &[Relationship]) -> BTreeSet<&str> {
 async fn meta_and_embedding_space(b: &dyn GraphBackend) {
     let meta = b.meta().await.unwrap();
     assert!(!meta.store_id.is_empty());
-    assert_eq!(meta.schema_version, 1);
+    assert_eq!(
+        meta.schema_version,
+        mnemograph::backend::libsql::SCHEMA_VERSION
+    );
     assert_eq!(meta.embedding_model, None);
     assert_eq!(meta.embedding_dim, None);
     // The first claim wins; later ones learn what was recorded.
@@ -2184,5 +2188,97 @@ async fn pending_embeddings(b: &dyn GraphBackend) {
     assert_eq!(
         found,
         BTreeSet::from(["p1".into(), "p2".into(), "p3".into()])
+    );
+}
+
+/// An explicit model switch: the new space is recorded at once, vectors of the old model stay
+/// until each memory gets one of the new model, and the two are never compared.
+async fn replace_embedding_space_keeps_old_vectors(b: &dyn GraphBackend) {
+    assert_eq!(b.replace_embedding_space("old", 8).await.unwrap(), None);
+    for (i, id) in ["r1", "r2", "r3"].into_iter().enumerate() {
+        let mut m = mem(id, id, "text");
+        m.created_at = at(i as i64, 0);
+        m.updated_at = m.created_at;
+        let vector = (id != "r3").then(|| embedding("old", &v8(&[1.0])));
+        b.create_memory(&m, vector.as_ref()).await.unwrap();
+    }
+    assert_eq!(b.stats().await.unwrap().embedded, 2);
+
+    assert_eq!(
+        b.replace_embedding_space("new", 4).await.unwrap(),
+        Some(("old".to_owned(), 8))
+    );
+    let meta = b.meta().await.unwrap();
+    assert_eq!(
+        (meta.embedding_model.as_deref(), meta.embedding_dim),
+        (Some("new"), Some(4))
+    );
+    // The switch sticks: a later claim learns the new space.
+    assert_eq!(
+        b.claim_embedding_space("old", 8).await.unwrap(),
+        ("new".to_owned(), 4)
+    );
+    // Old vectors are kept but count for nothing in the new space.
+    assert_eq!(b.stats().await.unwrap().embedded, 0);
+    assert_eq!(
+        b.embeddings(&ids(&["r1", "r2", "r3"])).await.unwrap().len(),
+        2
+    );
+    let pending = |model: &'static str| async move {
+        b.memories_without_embedding(model, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pending("new").await, ["r1", "r2", "r3"]);
+    let q_new = [1.0, 0.0, 0.0, 0.0];
+    let all = Filter::default();
+    assert!(
+        b.vector_search("new", &q_new, &all, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let checks = b.check_integrity().await.unwrap();
+    let model_check = checks.iter().find(|c| c.name == "vector model").unwrap();
+    assert!(!model_check.ok, "{model_check:?}");
+
+    // Re-embedding one memory replaces its old vector.
+    let written = b
+        .set_embeddings(&[("r1".into(), 1, embedding("new", &q_new))])
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    assert_eq!(b.stats().await.unwrap().embedded, 1);
+    assert_eq!(pending("new").await, ["r2", "r3"]);
+    let found = |hits: Vec<mnemograph::model::VectorHit>| {
+        hits.into_iter().map(|h| h.memory.id).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found(b.vector_search("new", &q_new, &all, 10).await.unwrap()),
+        ["r1"]
+    );
+    assert_eq!(
+        found(b.vector_search("old", &v8(&[1.0]), &all, 10).await.unwrap()),
+        ["r2"]
+    );
+    let stored = b.embeddings(&ids(&["r1"])).await.unwrap();
+    assert_eq!(stored, [("r1".to_owned(), embedding("new", &q_new))]);
+
+    // The rest, and the store is consistent again.
+    let rest: Vec<(String, i64, Embedding)> = ["r2", "r3"]
+        .into_iter()
+        .map(|id| (id.to_owned(), 1, embedding("new", &[0.0, 1.0, 0.0, 0.0])))
+        .collect();
+    assert_eq!(b.set_embeddings(&rest).await.unwrap(), 2);
+    assert_eq!(b.stats().await.unwrap().embedded, 3);
+    assert!(pending("new").await.is_empty());
+    assert!(b.check_integrity().await.unwrap().iter().all(|c| c.ok));
+    // Replacing with the recorded space changes nothing.
+    assert_eq!(
+        b.replace_embedding_space("new", 4).await.unwrap(),
+        Some(("new".to_owned(), 4))
     );
 }

@@ -14,7 +14,7 @@ use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle, EmbedderSpec, embed_checked};
 use mnemograph::model::{Filter, MemoryPatch};
-use mnemograph::store::{Limits, MemoryStore, NewMemory, SearchMode};
+use mnemograph::store::{Limits, MemoryStore, NewMemory, ReembedOptions, SearchMode};
 
 /// The shared test model, relative to the crate root.
 fn model_dir() -> PathBuf {
@@ -427,4 +427,159 @@ async fn the_background_embedder_loads_then_embeds_what_was_written_before() {
     assert_eq!(report.embedder.state, "ready", "{report:?}");
     assert_eq!((report.embedded, report.pending), (5, 0));
     worker.abort();
+}
+
+/// The shared model cut to its first 64 dimensions and renormalised: a real embedding space
+/// of its own (another model id, another dimension), standing in for "the old model".
+struct Truncated(Arc<Model2VecEmbedder>);
+
+#[async_trait]
+impl Embedder for Truncated {
+    fn model_id(&self) -> &str {
+        "test/m2v-minilm-64d"
+    }
+    fn dimension(&self) -> usize {
+        64
+    }
+    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let vectors = self.0.embed(texts).await?;
+        Ok(vectors
+            .into_iter()
+            .map(|v| {
+                let mut v = v[..64].to_vec();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect())
+    }
+}
+
+#[tokio::test]
+async fn reembed_switches_the_model_and_embeds_what_lacks_a_vector() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = EmbedderHandle::ready(Arc::new(Truncated(model())));
+    let store = libsql_store(dir.path(), old).await.unwrap();
+    let (lock, _) = store
+        .create(note(
+            "SQLite database is locked",
+            "two processes write at once; use a busy timeout",
+        ))
+        .await
+        .unwrap();
+    store
+        .create_many(vec![
+            note("Borrow checker", "E0502 in the parser"),
+            note("Cats", "my cat sleeps in the sun"),
+        ])
+        .await
+        .unwrap();
+    drop(store);
+
+    // Without a ready embedder, reembed refuses and says how to configure one.
+    let store = libsql_store(dir.path(), EmbedderHandle::off())
+        .await
+        .unwrap();
+    let err = store
+        .reembed(ReembedOptions::default(), |_, _| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("MNEMOGRAPH_EMBEDDER") && err.contains("MNEMOGRAPH_MODEL_DIR"),
+        "{err}"
+    );
+
+    // The switch: recorded at once, then every memory embedded, two at a time.
+    let new = model();
+    store.embedder().set_ready(new.clone());
+    let mut calls = Vec::new();
+    let options = ReembedOptions {
+        force: false,
+        batch: 2,
+    };
+    let report = store
+        .reembed(options, |done, total| calls.push((done, total)))
+        .await
+        .unwrap();
+    assert_eq!(
+        report.previous_model.as_deref(),
+        Some("test/m2v-minilm-64d")
+    );
+    assert_eq!(report.previous_dimension, Some(64));
+    assert!(report.switched());
+    assert_eq!(
+        (report.model.as_str(), report.dimension),
+        (new.model_id(), 256)
+    );
+    assert_eq!(
+        (report.total, report.embedded, report.failed, report.skipped),
+        (3, 3, 0, 0)
+    );
+    assert_eq!(calls, [(0, 3), (2, 3), (3, 3)]);
+    let meta = store.meta().await.unwrap();
+    assert_eq!(meta.embedding_model.as_deref(), Some(new.model_id()));
+    assert_eq!(meta.embedding_dim, Some(256));
+    let report_now = store.embedding_report().await.unwrap();
+    assert_eq!((report_now.embedded, report_now.pending), (3, 0));
+    let hits = store
+        .semantic_search("concurrent writers conflict", &Filter::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].memory.id, lock.id);
+    let stored = store
+        .backend()
+        .embeddings(std::slice::from_ref(&lock.id))
+        .await
+        .unwrap();
+    assert_eq!(stored[0].1.model, new.model_id());
+    assert_eq!(stored[0].1.vector.len(), 256);
+    assert_eq!(store.get(&lock.id).await.unwrap().version, 1);
+
+    // Again: nothing to do. With force: everything again.
+    let again = store
+        .reembed(ReembedOptions::default(), |_, _| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.total, again.embedded, again.skipped, again.switched()),
+        (0, 0, 3, false)
+    );
+    let forced = store
+        .reembed(
+            ReembedOptions {
+                force: true,
+                batch: 2,
+            },
+            |_, _| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            forced.total,
+            forced.embedded,
+            forced.skipped,
+            forced.switched()
+        ),
+        (3, 3, 0, false)
+    );
+    drop(store);
+
+    // The store now belongs to the new model: it opens with it and refuses the old one.
+    assert!(
+        libsql_store(dir.path(), EmbedderHandle::ready(model()))
+            .await
+            .is_ok()
+    );
+    let old = EmbedderHandle::ready(Arc::new(Truncated(model())));
+    let Err(err) = libsql_store(dir.path(), old).await else {
+        panic!("the old model still fits");
+    };
+    assert!(err.to_string().contains("memctl reembed"), "{err}");
 }

@@ -31,6 +31,9 @@ fn memctl(dir: &Path) -> Command {
         "MNEMOGRAPH_LOG_FILE",
         "VISUAL",
         "EDITOR",
+        "MNEMOGRAPH_EMBEDDER",
+        "MNEMOGRAPH_MODEL_DIR",
+        "MNEMOGRAPH_EMBED_URL",
     ] {
         cmd.env_remove(var);
     }
@@ -867,4 +870,317 @@ async fn memctl_works_while_a_server_writes_to_the_same_store() {
     assert_eq!(served["memories"], 50);
     assert_eq!(json(&d, &["doctor"])["ok"], true);
     client.cancel().await.unwrap();
+}
+
+/// The shared Model2Vec test model, relative to the crate root.
+fn model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
+}
+
+/// A `memctl` command with the built-in embedder on the shared model.
+fn with_model(dir: &Path, args: &[&str]) -> Output {
+    memctl(dir)
+        .env("MNEMOGRAPH_EMBEDDER", "model2vec")
+        .env("MNEMOGRAPH_MODEL_DIR", model_dir())
+        .args(args)
+        .output()
+        .expect("run memctl")
+}
+
+/// [`with_model`] with `--json`, which must succeed.
+fn json_with_model(dir: &Path, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = with_model(dir, &all);
+    assert!(o.status.success(), "memctl {args:?} failed: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("memctl {args:?}: {e}"))
+}
+
+fn hit_ids(page: &Value) -> Vec<&str> {
+    page["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["memory"]["id"].as_str().unwrap())
+        .collect()
+}
+
+fn embeddings_check(doctor: &Value) -> String {
+    doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "embeddings")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn reembed_embeds_memories_written_without_an_embedder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add_off = |title: &str, content: &str| -> String {
+        let o = memctl(d)
+            .env("MNEMOGRAPH_EMBEDDER", "none")
+            .args(["--json", "add", "-k", "note", "-t", title, "-c", content])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let lock = add_off(
+        "SQLite database is locked",
+        "two processes write at once; use a busy timeout",
+    );
+    add_off("Borrow checker", "E0502 in the parser");
+    add_off("Cats", "my cat sleeps in the sun");
+    let stats = json(d, &["stats"]);
+    assert_eq!(
+        (stats["embedded"].clone(), stats["embedding_model"].clone()),
+        (json!(0), Value::Null)
+    );
+
+    // No embedder configured: a one-line error that says how to configure one.
+    let o = memctl(d)
+        .env("MNEMOGRAPH_EMBEDDER", "none")
+        .arg("reembed")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("memctl: ")
+            && err.contains("MNEMOGRAPH_EMBEDDER=model2vec")
+            && err.contains("MNEMOGRAPH_MODEL_DIR"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!run(d, &["reembed", "--batch", "0"]).status.success());
+
+    let report = json_with_model(d, &["reembed", "--batch", "2"]);
+    assert_eq!(
+        keys(&report),
+        [
+            "dimension",
+            "embedded",
+            "failed",
+            "model",
+            "previous_dimension",
+            "previous_model",
+            "skipped",
+            "total"
+        ]
+    );
+    let model = report["model"].as_str().unwrap().to_owned();
+    assert!(model.starts_with("model2vec/m2v-minilm@"), "{model}");
+    assert_eq!(report["dimension"], 256);
+    assert_eq!(report["previous_model"], Value::Null);
+    assert_eq!(
+        [
+            &report["total"],
+            &report["embedded"],
+            &report["failed"],
+            &report["skipped"]
+        ],
+        [&json!(3), &json!(3), &json!(0), &json!(0)]
+    );
+    // stdout is the JSON alone: no progress bar off a terminal.
+    let stats = json(d, &["stats"]);
+    assert_eq!(stats["embedded"], 3);
+    assert_eq!(stats["embedding_model"], model.as_str());
+
+    let page = json_with_model(
+        d,
+        &[
+            "search",
+            "concurrent writers conflict",
+            "--mode",
+            "semantic",
+        ],
+    );
+    assert_eq!(page["mode"], "semantic");
+    assert_eq!(hit_ids(&page)[0], lock.as_str());
+    let page = json_with_model(d, &["search", "sqlite writers", "--mode", "hybrid"]);
+    assert_eq!(hit_ids(&page)[0], lock.as_str());
+
+    // Again: nothing to do.
+    let again = json_with_model(d, &["reembed"]);
+    assert_eq!(
+        (again["embedded"].clone(), again["skipped"].clone()),
+        (json!(0), json!(3))
+    );
+    let o = with_model(d, &["reembed"]);
+    assert!(stdout(&o).contains("nothing to do"), "{}", stdout(&o));
+    let forced = json_with_model(d, &["reembed", "--force"]);
+    assert_eq!(forced["embedded"], 3);
+
+    let doctor = json_with_model(d, &["doctor"]);
+    assert_eq!(doctor["ok"], true, "{doctor:#}");
+    assert!(
+        embeddings_check(&doctor).contains("3 of 3 memories"),
+        "{doctor:#}"
+    );
+    assert!(ok(d, &["--help"]).contains("reembed"));
+}
+
+/// The shared model cut to its first 64 dimensions and renormalised: a real embedding space
+/// of its own (another model id and dimension), standing in for "the old model".
+struct Truncated(mnemograph::embed::model2vec::Model2VecEmbedder);
+
+#[async_trait::async_trait]
+impl mnemograph::embed::Embedder for Truncated {
+    fn model_id(&self) -> &str {
+        "test/m2v-minilm-64d"
+    }
+    fn dimension(&self) -> usize {
+        64
+    }
+    async fn embed(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, mnemograph::embed::EmbedError> {
+        let vectors = self.0.embed(texts).await?;
+        Ok(vectors
+            .into_iter()
+            .map(|v| {
+                let mut v = v[..64].to_vec();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reembed_switches_a_store_from_another_model() {
+    use mnemograph::embed::EmbedderHandle;
+    use mnemograph::embed::model2vec::Model2VecEmbedder;
+    use mnemograph::store::{Limits, MemoryStore, NewMemory};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d: PathBuf = dir.path().to_owned();
+    ok(&d, &["init"]);
+    // The old model writes the memories (embedded on write) through the library.
+    let db = d.join("data/default.db");
+    let lock = {
+        let backend = mnemograph::backend::libsql::LibsqlBackend::open_local(&db)
+            .await
+            .unwrap();
+        let old = Truncated(Model2VecEmbedder::load(&model_dir()).unwrap());
+        let store = MemoryStore::open_with_embedder(
+            Arc::new(backend),
+            Limits::default(),
+            EmbedderHandle::ready(Arc::new(old)),
+        )
+        .await
+        .unwrap();
+        let note = |title: &str, content: &str| NewMemory {
+            kind: "note".into(),
+            title: title.into(),
+            content: content.into(),
+            ..Default::default()
+        };
+        let (lock, _) = store
+            .create(note(
+                "SQLite database is locked",
+                "two processes write at once; use a busy timeout",
+            ))
+            .await
+            .unwrap();
+        store
+            .create_many(vec![
+                note("Borrow checker", "E0502 in the parser"),
+                note("Cats", "my cat sleeps in the sun"),
+            ])
+            .await
+            .unwrap();
+        lock.id
+    };
+
+    let d2 = d.clone();
+    let lock2 = lock.clone();
+    tokio::task::spawn_blocking(move || {
+        let d = d2.as_path();
+        let stats = json(d, &["stats"]);
+        assert_eq!(stats["embedding_model"], "test/m2v-minilm-64d");
+        assert_eq!(stats["embedded"], 3);
+
+        // Before the switch: doctor and semantic search say to run reembed.
+        let o = with_model(d, &["--json", "doctor"]);
+        assert!(!o.status.success());
+        let doctor: Value = serde_json::from_slice(&o.stdout).unwrap();
+        let detail = embeddings_check(&doctor);
+        assert!(
+            detail.contains("test/m2v-minilm-64d") && detail.contains("memctl reembed"),
+            "{detail}"
+        );
+        let o = with_model(d, &["search", "writers", "--mode", "semantic"]);
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains("memctl reembed"), "{}", stderr(&o));
+        // Keyword search is unaffected.
+        assert_eq!(hit_ids(&json(d, &["search", "sqlite"]))[0], lock2.as_str());
+
+        let report = json_with_model(d, &["reembed"]);
+        assert_eq!(report["previous_model"], "test/m2v-minilm-64d");
+        assert_eq!(report["previous_dimension"], 64);
+        assert_eq!(report["dimension"], 256);
+        assert_eq!(
+            (report["total"].clone(), report["embedded"].clone()),
+            (json!(3), json!(3))
+        );
+        let model = report["model"].as_str().unwrap().to_owned();
+
+        let stats = json(d, &["stats"]);
+        assert_eq!(stats["embedding_model"], model.as_str());
+        assert_eq!(stats["embedded"], 3);
+        let doctor = json_with_model(d, &["doctor"]);
+        assert_eq!(doctor["ok"], true, "{doctor:#}");
+        let page = json_with_model(
+            d,
+            &[
+                "search",
+                "concurrent writers conflict",
+                "--mode",
+                "semantic",
+            ],
+        );
+        assert_eq!(hit_ids(&page)[0], lock2.as_str());
+        assert_eq!(json_with_model(d, &["reembed"])["embedded"], 0);
+    })
+    .await
+    .unwrap();
+
+    // Every old vector was replaced by one of the new model.
+    let backend = mnemograph::backend::libsql::LibsqlBackend::open_local(&db)
+        .await
+        .unwrap();
+    use mnemograph::backend::GraphBackend;
+    let ids: Vec<String> = backend
+        .list_memories(&Default::default(), None, 10)
+        .await
+        .unwrap()
+        .memories
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    let vectors = backend.embeddings(&ids).await.unwrap();
+    assert_eq!(vectors.len(), 3);
+    assert!(
+        vectors
+            .iter()
+            .all(|(_, e)| e.model.starts_with("model2vec/") && e.vector.len() == 256)
+    );
+    assert!(ids.contains(&lock));
 }

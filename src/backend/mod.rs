@@ -197,6 +197,12 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// Summaries of the memories among `ids` that pass `filter`, in no particular order.
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>>;
 
+    /// Prepares vector search over `model` (`dim` dimensions) ahead of the first query, e.g.
+    /// by loading an in-process index. Backends with nothing to prepare do nothing.
+    async fn warm_up_vectors(&self, _model: &str, _dim: usize) -> Result<()> {
+        Ok(())
+    }
+
     /// One level of a walk: [`GraphBackend::relationships_of`] `ids`, and the summaries of
     /// their far ends (endpoints not in `ids`) that pass `filter`. A backend whose calls cost
     /// a round trip answers both in one.

@@ -210,9 +210,14 @@ impl MemoryStore {
                     return;
                 }
             };
+            let (model, dim) = (embedder.model_id().to_owned(), embedder.dimension());
             if let Err(err) = store.activate(provider, embedder).await {
                 tracing::warn!(%err, "the embedder does not fit this store; search is keyword-only");
                 return;
+            }
+            // Load the vector index now rather than inside the first search.
+            if let Err(err) = store.backend.warm_up_vectors(&model, dim).await {
+                tracing::warn!(%err, "could not prepare vector search ahead of time");
             }
             store.run_embedding_worker().await;
         })

@@ -19,7 +19,7 @@ use crate::model::{KeywordHit, Memory};
 use crate::text;
 
 /// Most matches ranked per query before common terms are dropped.
-const RANK_BUDGET: usize = 1500;
+const RANK_BUDGET: usize = 1000;
 
 /// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
 pub(super) fn match_expression(terms: &[String]) -> String {
@@ -44,6 +44,57 @@ async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Resu
     })
 }
 
+/// Forms Porter stemming may have reduced `term` to: the ways FTS5 may have indexed it.
+fn stem_forms(term: &str) -> Vec<String> {
+    let mut forms = vec![term.to_owned()];
+    let mut push = |form: String| {
+        if form.chars().count() >= 2 && !forms.contains(&form) {
+            forms.push(form);
+        }
+    };
+    for suffix in ["s", "es", "ed", "ing", "ly", "e", "er", "ation"] {
+        if let Some(stem) = term.strip_suffix(suffix) {
+            push(stem.to_owned());
+            // "running" → "run": a doubled final consonant is undoubled.
+            let mut chars = stem.chars().rev();
+            if let (Some(a), Some(b)) = (chars.next(), chars.next())
+                && a == b
+                && !"aeiouls".contains(a)
+            {
+                push(stem[..stem.len() - a.len_utf8()].to_owned());
+            }
+        }
+    }
+    for (suffix, with) in [("ies", "i"), ("y", "i")] {
+        if let Some(stem) = term.strip_suffix(suffix) {
+            push(format!("{stem}{with}"));
+        }
+    }
+    forms
+}
+
+/// How many memories hold `term`, from the FTS5 vocabulary (a few index probes); a term whose
+/// stemmed form is not among the guessed ones is counted, up to the budget, instead.
+async fn document_frequency(conn: &Connection, term: &str) -> Result<usize> {
+    let mut best = None;
+    for form in stem_forms(term) {
+        let mut rows = conn
+            .query("SELECT doc FROM memories_fts_vocab WHERE term = ?", [form])
+            .await?;
+        if let Some(row) = rows.next().await? {
+            let df = row.get::<i64>(0)?.max(0) as usize;
+            best = Some(best.map_or(df, |b: usize| b.max(df)));
+        }
+    }
+    match best {
+        Some(df) => Ok(df),
+        None => {
+            let one = match_expression(&[term.to_owned()]);
+            capped_matches(conn, &one, RANK_BUDGET).await
+        }
+    }
+}
+
 /// The terms worth ranking on: all of them when affordable, else the rarest ones.
 async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
     if terms.len() == 1
@@ -53,8 +104,7 @@ async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<Stri
     }
     let mut by_frequency = Vec::with_capacity(terms.len());
     for term in terms {
-        let one = match_expression(std::slice::from_ref(term));
-        by_frequency.push((capped_matches(conn, &one, RANK_BUDGET).await?, term));
+        by_frequency.push((document_frequency(conn, term).await?, term));
     }
     by_frequency.sort();
     let mut kept = Vec::new();
@@ -154,7 +204,18 @@ async fn ranked(
 
 #[cfg(test)]
 mod tests {
-    use super::match_expression;
+    use super::{match_expression, stem_forms};
+
+    #[test]
+    fn stem_forms_cover_porters_common_cuts() {
+        let has = |term: &str, form: &str| stem_forms(term).contains(&form.to_owned());
+        assert!(has("running", "run"));
+        assert!(has("databases", "databas"));
+        assert!(has("locked", "lock"));
+        assert!(has("queries", "queri"));
+        assert!(has("memory", "memori"));
+        assert!(has("error", "error"));
+    }
 
     #[test]
     fn match_expression_quotes_every_term() {

@@ -731,6 +731,13 @@ impl GraphBackend for LibsqlBackend {
             .await
     }
 
+    async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
+        let model = model.to_owned();
+        let inner = Arc::clone(&self.inner);
+        self.run(move |conn| async move { inner.vectors.refresh(&conn, &model, dim).await })
+            .await
+    }
+
     async fn expand(
         &self,
         ids: &[String],

@@ -73,7 +73,7 @@ impl VectorCache {
 
     /// Brings the index up to date for `model`. SQL runs without the lock held; the changes
     /// read are applied only if no other unit of work applied newer ones meanwhile.
-    async fn refresh(&self, conn: &Connection, model: &str, dim: usize) -> Result<()> {
+    pub async fn refresh(&self, conn: &Connection, model: &str, dim: usize) -> Result<()> {
         let floor = log_floor(conn).await?;
         let current = {
             let state = self.state.read().expect("vector index lock");

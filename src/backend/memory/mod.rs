@@ -33,8 +33,8 @@ use crate::model::{
 };
 use crate::text::{Token, fields, snippet, token_spans};
 
-/// The schema version the libSQL backend reports for a fresh store.
-const SCHEMA_VERSION: u32 = 1;
+/// The reference reports the schema version the libSQL backend writes.
+use super::libsql::SCHEMA_VERSION;
 
 /// FTS5 BM25 constants.
 const BM25_K1: f64 = 1.2;

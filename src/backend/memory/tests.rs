@@ -246,7 +246,7 @@ async fn cursor_continues_after_ties() {
 async fn embedding_space_first_claim_wins() {
     let backend = MemoryBackend::new();
     let meta = backend.meta().await.unwrap();
-    assert_eq!(meta.schema_version, 1);
+    assert_eq!(meta.schema_version, crate::backend::libsql::SCHEMA_VERSION);
     assert!(uuid::Uuid::parse_str(&meta.store_id).is_ok());
     assert_ne!(
         meta.store_id,

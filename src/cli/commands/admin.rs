@@ -432,17 +432,7 @@ pub async fn doctor(ctx: &Ctx) -> CliResult {
         ));
         checks.extend(store.backend().check_integrity().await?);
         let stats = store.stats().await?;
-        checks.push(check(
-            "embeddings",
-            true,
-            match meta.embedding_model {
-                Some(model) => format!(
-                    "{} of {} memories have vectors of {model}; no embedder is configured, so search is keyword only",
-                    stats.embedded, stats.memories
-                ),
-                None => "no embedder configured and no vectors stored: search is keyword only".into(),
-            },
-        ));
+        super::reembed::doctor_checks(ctx, &meta, &stats, &mut checks).await;
     } else {
         checks.push(check(
             "store",

@@ -47,7 +47,13 @@ impl From<SearchModeArg> for SearchMode {
 }
 
 pub async fn search(ctx: &Ctx, a: SearchArgs) -> CliResult {
-    let store = ctx.store().await?;
+    let store = match a.mode {
+        // Search by meaning loads the configured embedder; keyword search needs none.
+        Some(SearchModeArg::Semantic | SearchModeArg::Hybrid) => {
+            super::reembed::embedded_store(ctx).await?
+        }
+        _ => ctx.store().await?,
+    };
     let page = store
         .search(
             &a.query,

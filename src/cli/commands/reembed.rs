@@ -6,9 +6,11 @@ use std::sync::Arc;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::backend::IntegrityCheck;
 use crate::cli::output::Style;
 use crate::cli::{CliError, CliResult, Ctx};
 use crate::embed::{EmbedError, Embedder, EmbedderHandle};
+use crate::model::{Stats, StoreMeta};
 use crate::store::{DEFAULT_REEMBED_BATCH, MemoryStore, ReembedOptions, ReembedReport};
 
 /// What to do when no embedder is configured.
@@ -52,12 +54,11 @@ pub async fn embedded_store(ctx: &Ctx) -> CliResult<MemoryStore> {
         Err(err) => handle.set_failed(provider, err.to_string()),
         Ok(Some(embedder)) => {
             let ready = EmbedderHandle::ready(embedder);
-            match MemoryStore::open_with_embedder(Arc::clone(&backend), limits.clone(), ready)
-                .await
+            match MemoryStore::open_with_embedder(Arc::clone(&backend), limits.clone(), ready).await
             {
                 Ok(store) => return Ok(store),
                 Err(err @ crate::Error::ModelMismatch { .. }) => {
-                    handle.set_failed(provider, format!("{err}: run `memctl reembed`"))
+                    handle.set_failed(provider, err.to_string())
                 }
                 Err(err) => return Err(err.into()),
             }
@@ -160,4 +161,74 @@ fn summary(out: &crate::cli::Output, r: &ReembedReport) -> String {
         ));
     }
     text
+}
+
+/// `doctor`'s view of embeddings: the store's vectors against the configured embedder, saying
+/// to run `memctl reembed` when they differ or memories lack vectors. Also points the
+/// integrity check of vectors of another model at `memctl reembed`.
+pub async fn doctor_checks(
+    ctx: &Ctx,
+    meta: &StoreMeta,
+    stats: &Stats,
+    checks: &mut Vec<IntegrityCheck>,
+) {
+    for c in checks.iter_mut() {
+        if c.name == "vector model" && !c.ok {
+            c.detail
+                .push_str(" (left from a model switch); run `memctl reembed` to replace them");
+        }
+    }
+    let recorded = meta.embedding_model.clone().zip(meta.embedding_dim);
+    let vectors = match &recorded {
+        Some((model, _)) => format!(
+            "{} of {} memories have vectors of {model}",
+            stats.embedded, stats.memories
+        ),
+        None => "no vectors stored".to_owned(),
+    };
+    let provider = ctx.config.embedder.value.provider();
+    let (ok, detail) = match configured_embedder(ctx).await {
+        Ok(None) => (
+            true,
+            format!("{vectors}; no embedder is configured, so search is keyword only"),
+        ),
+        Err(err) => (
+            true,
+            format!(
+                "{vectors}; the {provider} embedder is unavailable, so search is keyword \
+                 only: {err}"
+            ),
+        ),
+        Ok(Some(embedder)) => {
+            let (model, dim) = (embedder.model_id(), embedder.dimension());
+            let missing = stats.memories.saturating_sub(stats.embedded);
+            match &recorded {
+                Some((stored, stored_dim)) if (stored.as_str(), *stored_dim) != (model, dim) => (
+                    false,
+                    format!(
+                        "the store's vectors come from {stored} ({stored_dim} dimensions) but \
+                         the configured embedder is {model} ({dim} dimensions), so search by \
+                         meaning is off; run `memctl reembed` to switch the store to {model}"
+                    ),
+                ),
+                _ if missing > 0 => (
+                    true,
+                    format!(
+                        "{vectors}; the configured embedder is {model}: run `memctl reembed` \
+                         to embed the other {missing} now (a running server also embeds them \
+                         in the background)"
+                    ),
+                ),
+                _ => (
+                    true,
+                    format!("{vectors}; the configured embedder is {model}"),
+                ),
+            }
+        }
+    };
+    checks.push(IntegrityCheck {
+        name: "embeddings".into(),
+        ok,
+        detail,
+    });
 }
