@@ -22,8 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::model::Context;
-use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
+use mnemograph::store::{Limits, MemoryStore, NewRelationship};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
@@ -38,112 +37,16 @@ const CALLS: usize = 300;
 /// Wall time allowed for creating relationships one `link` at a time: beyond it a large
 /// store gets fewer than one per memory, so the whole run stays within a few minutes.
 const LINK_BUDGET: Duration = Duration::from_secs(60);
-const REL_TYPES: &[&str] = &[
-    "RELATED_TO",
-    "SOLVES",
-    "CAUSES",
-    "DEPENDS_ON",
-    "USES",
-    "PART_OF",
-];
-const KINDS: &[&str] = &[
-    "solution", "problem", "error", "fix", "decision", "pattern", "note",
-];
 /// Issue targets at 100k memories: spawn-to-initialized and server RSS.
 const SPAWN_TARGET_MS: f64 = 50.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 
+#[path = "support/corpus.rs"]
+mod corpus;
+
+use corpus::{Corpus, REL_TYPES, Rng};
+
 type Client = RunningService<RoleClient, ()>;
-
-/// splitmix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    /// A flattened Zipf pick (log-uniform): frequent words are common but no handful of
-    /// them dominates, so two-word keyword queries match hundreds, not half the store.
-    fn zipf(&mut self, n: usize) -> usize {
-        ((n as f64).powf(self.unit()) as usize)
-            .saturating_sub(1)
-            .min(n - 1)
-    }
-}
-
-/// Deterministic synthetic corpus: memory `i` is the same text whenever it is generated, so
-/// queries can be drawn from stored text without reading it back.
-struct Corpus {
-    words: Vec<String>,
-}
-
-impl Corpus {
-    fn new() -> Self {
-        let mut rng = Rng(7);
-        const SYL: &[&str] = &[
-            "ka", "ro", "mi", "tex", "lun", "pra", "zo", "quin", "del", "far", "sto", "vy", "bel",
-            "nor", "gri", "pol", "tu", "sha", "wen", "dax",
-        ];
-        // 8,000 distinct pseudo-words of two to four syllables.
-        let mut words = std::collections::BTreeSet::new();
-        while words.len() < 8000 {
-            let word: String = (0..2 + rng.below(3))
-                .map(|_| SYL[rng.below(SYL.len())])
-                .collect();
-            words.insert(word);
-        }
-        let mut words: Vec<String> = words.into_iter().collect();
-        // Shuffle so frequency rank is unrelated to spelling.
-        for i in (1..words.len()).rev() {
-            words.swap(i, rng.below(i + 1));
-        }
-        Corpus { words }
-    }
-
-    fn sentence(&self, rng: &mut Rng, words: usize) -> String {
-        (0..words)
-            .map(|_| self.words[rng.zipf(self.words.len())].as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    /// Memory `i`: a five-word title and ~200 characters of content.
-    fn memory(&self, i: usize) -> NewMemory {
-        let mut rng = Rng(i as u64 * 31 + 1);
-        NewMemory {
-            kind: KINDS[rng.below(KINDS.len())].into(),
-            title: self.sentence(&mut rng, 5),
-            content: self.sentence(&mut rng, 26),
-            tags: (0..2).map(|_| format!("tag{}", rng.below(50))).collect(),
-            context: Context {
-                project: Some(format!("project{}", rng.below(20))),
-                ..Context::default()
-            },
-            importance: Some(rng.unit() as f32),
-            ..NewMemory::default()
-        }
-    }
-
-    /// `words` words of a random stored memory's content, as a user would quote them.
-    fn query(&self, rng: &mut Rng, n: usize, words: usize) -> String {
-        let content = self.memory(rng.below(n)).content;
-        let all: Vec<&str> = content.split(' ').collect();
-        (0..words)
-            .map(|_| all[rng.below(all.len())])
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-}
 
 /// Builds a store of `n` memories and returns their ids.
 async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
@@ -155,7 +58,7 @@ async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
     let mut ids: Vec<String> = Vec::with_capacity(n);
     for start in (0..n).step_by(BATCH) {
         let batch = (start..(start + BATCH).min(n))
-            .map(|i| corpus.memory(i))
+            .map(|i| corpus.memory(i).0)
             .collect();
         let created = store.create_many(batch).await.expect("bulk insert");
         ids.extend(created.into_iter().map(|(id, _)| id));
@@ -336,7 +239,7 @@ async fn bench_tools(client: &Client, corpus: &Corpus, ids: &[String]) {
             target_ms: Some(2.0),
             counted: None,
             args: Box::new(|i| {
-                let m = corpus.memory(n + i);
+                let m = corpus.memory(n + i).0;
                 json!({
                     "kind": m.kind,
                     "title": m.title,

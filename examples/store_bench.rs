@@ -17,91 +17,38 @@ use std::time::{Duration, Instant};
 
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::graph::PathCost;
-use mnemograph::model::{Context, Direction, Embedding, Filter, Traversal};
+use mnemograph::model::{Direction, Embedding, Filter, Traversal};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, PathQuery};
+
+#[path = "support/corpus.rs"]
+mod corpus;
+
+use corpus::{REL_TYPES, Rng};
 
 const DIM: usize = 384;
 const MODEL: &str = "synthetic-384";
 const CLUSTERS: usize = 1000;
 const BATCH: usize = 1000;
-const REL_TYPES: &[&str] = &[
-    "RELATED_TO",
-    "SOLVES",
-    "CAUSES",
-    "DEPENDS_ON",
-    "USES",
-    "PART_OF",
-];
-const KINDS: &[&str] = &[
-    "solution", "problem", "error", "fix", "decision", "pattern", "note",
-];
-
-/// splitmix64: small, fast, deterministic.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    fn gauss(&mut self) -> f32 {
-        let (u, v) = (self.unit().max(1e-12), self.unit());
-        ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-    }
-    /// A Zipf-like pick: small indexes much more often than large ones.
-    fn zipf(&mut self, n: usize) -> usize {
-        ((n as f64).powf(self.unit()) as usize)
-            .saturating_sub(1)
-            .min(n - 1)
-    }
-}
-
-/// Deterministic synthetic corpus: words, cluster centres, and memory `i`'s text and vector.
+/// The synthetic corpus with 384-d vectors clustered around 1,000 random centres (topics).
 struct Corpus {
-    words: Vec<String>,
+    text: corpus::Corpus,
     centres: Vec<Vec<f32>>,
 }
 
 impl Corpus {
     fn new() -> Self {
-        let mut rng = Rng(7);
-        const SYL: &[&str] = &[
-            "ka", "ro", "mi", "tex", "lun", "pra", "zo", "quin", "del", "far", "sto", "vy", "bel",
-            "nor", "gri", "pol", "tu", "sha", "wen", "dax",
-        ];
-        // 8,000 distinct pseudo-words of two to four syllables.
-        let mut words = std::collections::BTreeSet::new();
-        while words.len() < 8000 {
-            let word: String = (0..2 + rng.below(3))
-                .map(|_| SYL[rng.below(SYL.len())])
-                .collect();
-            words.insert(word);
-        }
-        let mut words: Vec<String> = words.into_iter().collect();
-        // Shuffle so frequency rank is unrelated to spelling.
-        for i in (1..words.len()).rev() {
-            words.swap(i, rng.below(i + 1));
-        }
+        let mut rng = Rng(8);
         let centres = (0..CLUSTERS)
             .map(|_| normalise((0..DIM).map(|_| rng.gauss()).collect()))
             .collect();
-        Corpus { words, centres }
+        Corpus {
+            text: corpus::Corpus::new(),
+            centres,
+        }
     }
 
     fn sentence(&self, rng: &mut Rng, words: usize) -> String {
-        (0..words)
-            .map(|_| self.words[rng.zipf(self.words.len())].as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.text.sentence(rng, words)
     }
 
     fn cluster_of(i: usize) -> usize {
@@ -120,22 +67,13 @@ impl Corpus {
     }
 
     fn memory(&self, i: usize) -> NewMemory {
-        let mut rng = Rng(i as u64 * 31 + 1);
+        let (memory, mut rng) = self.text.memory(i);
         NewMemory {
-            kind: KINDS[rng.below(KINDS.len())].into(),
-            title: self.sentence(&mut rng, 5),
-            content: self.sentence(&mut rng, 26),
-            tags: (0..2).map(|_| format!("tag{}", rng.below(50))).collect(),
-            context: Context {
-                project: Some(format!("project{}", rng.below(20))),
-                ..Context::default()
-            },
-            importance: Some(rng.unit() as f32),
             embedding: Some(Embedding {
                 model: MODEL.into(),
                 vector: self.vector(&mut rng, Self::cluster_of(i)),
             }),
-            ..NewMemory::default()
+            ..memory
         }
     }
 }
@@ -311,14 +249,8 @@ async fn serve(path: &Path, n: usize) {
     report("get by id", samples);
 
     let mut samples = Vec::new();
-    for i in 0..500 {
-        let memory = corpus.memory(rng.below(n));
-        let words: Vec<&str> = memory.content.split(' ').collect();
-        let q = format!(
-            "{} {}",
-            words[i % words.len()],
-            words[(i * 7 + 3) % words.len()]
-        );
+    for _ in 0..500 {
+        let q = corpus.text.query(&mut rng, n, 2);
         let t = Instant::now();
         store
             .keyword_search(&q, &Filter::default(), 10)

@@ -584,6 +584,27 @@ async fn common_terms_do_not_drown_rare_ones() {
         .unwrap();
     assert_eq!(hits.len(), 10);
     assert!(hits[..3].iter().all(|h| h.memory.content.contains("gizmo")));
+    // A query of common terms only ranks their newest thousand matches.
+    let hits = store
+        .keyword_search("widget", &Filter::default(), 5)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 5);
+    for hit in hits {
+        let n: usize = hit
+            .memory
+            .title
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            n >= 1000,
+            "{} is older than the newest 1,000",
+            hit.memory.title
+        );
+    }
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@
 //! large share of a big store would make every query slow. So when a query matches more than
 //! [`RANK_BUDGET`] memories, its most common terms are left out of matching (the cutoff
 //! frequency of search engines): they carry little information, and the memories that contain
-//! the rarer terms are the ones BM25 ranks first anyway. Small stores and selective queries
+//! the rarer terms are the ones BM25 ranks first anyway. When even the rarest terms match more
+//! than the budget, only their newest matches are ranked. Small stores and selective queries
 //! are ranked exactly.
 
 use std::collections::HashMap;
@@ -44,58 +45,9 @@ async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Resu
     })
 }
 
-/// Forms Porter stemming may have reduced `term` to: the ways FTS5 may have indexed it.
-fn stem_forms(term: &str) -> Vec<String> {
-    let mut forms = vec![term.to_owned()];
-    let mut push = |form: String| {
-        if form.chars().count() >= 2 && !forms.contains(&form) {
-            forms.push(form);
-        }
-    };
-    for suffix in ["s", "es", "ed", "ing", "ly", "e", "er", "ation"] {
-        if let Some(stem) = term.strip_suffix(suffix) {
-            push(stem.to_owned());
-            // "running" → "run": a doubled final consonant is undoubled.
-            let mut chars = stem.chars().rev();
-            if let (Some(a), Some(b)) = (chars.next(), chars.next())
-                && a == b
-                && !"aeiouls".contains(a)
-            {
-                push(stem[..stem.len() - a.len_utf8()].to_owned());
-            }
-        }
-    }
-    for (suffix, with) in [("ies", "i"), ("y", "i")] {
-        if let Some(stem) = term.strip_suffix(suffix) {
-            push(format!("{stem}{with}"));
-        }
-    }
-    forms
-}
-
-/// How many memories hold `term`, from the FTS5 vocabulary (a few index probes); a term whose
-/// stemmed form is not among the guessed ones is counted, up to the budget, instead.
-async fn document_frequency(conn: &Connection, term: &str) -> Result<usize> {
-    let mut best = None;
-    for form in stem_forms(term) {
-        let mut rows = conn
-            .query("SELECT doc FROM memories_fts_vocab WHERE term = ?", [form])
-            .await?;
-        if let Some(row) = rows.next().await? {
-            let df = row.get::<i64>(0)?.max(0) as usize;
-            best = Some(best.map_or(df, |b: usize| b.max(df)));
-        }
-    }
-    match best {
-        Some(df) => Ok(df),
-        None => {
-            let one = match_expression(&[term.to_owned()]);
-            capped_matches(conn, &one, RANK_BUDGET).await
-        }
-    }
-}
-
-/// The terms worth ranking on: all of them when affordable, else the rarest ones.
+/// The terms worth ranking on: all of them when affordable, else the rarest ones. Each term's
+/// matches are counted only up to the budget, so telling rare from common costs little; when
+/// every term is common, all are kept and the ranking is bounded by recency instead.
 async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
     if terms.len() == 1
         || capped_matches(conn, &match_expression(terms), RANK_BUDGET).await? <= RANK_BUDGET
@@ -104,7 +56,11 @@ async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<Stri
     }
     let mut by_frequency = Vec::with_capacity(terms.len());
     for term in terms {
-        by_frequency.push((document_frequency(conn, term).await?, term));
+        let one = match_expression(std::slice::from_ref(term));
+        let df = capped_matches(conn, &one, RANK_BUDGET).await?;
+        if df <= RANK_BUDGET {
+            by_frequency.push((df, term));
+        }
     }
     by_frequency.sort();
     let mut kept = Vec::new();
@@ -118,6 +74,10 @@ async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<Stri
         }
         total += df;
         kept.push(term.clone());
+    }
+    if kept.is_empty() {
+        // Only common terms match anything.
+        return Ok(terms.to_vec());
     }
     Ok(kept)
 }
@@ -133,12 +93,53 @@ pub(super) async fn search(
     if selective.is_empty() {
         return Ok(Vec::new());
     }
-    let mut hits = ranked(conn, &selective, clause, limit).await?;
+    let mut hits = ranked_within_budget(conn, &selective, clause, limit).await?;
     if hits.len() < limit && selective.len() < terms.len() {
-        // The rare terms found too little: rank on every term after all.
-        hits = ranked(conn, terms, clause, limit).await?;
+        // The rare terms found too few: they stay first, every term fills the rest.
+        for hit in ranked_within_budget(conn, terms, clause, limit).await? {
+            if hits.len() == limit {
+                break;
+            }
+            if !hits.iter().any(|h| h.memory.id == hit.memory.id) {
+                hits.push(hit);
+            }
+        }
     }
     Ok(hits)
+}
+
+/// Ranks the matches of `terms`, or only the newest [`RANK_BUDGET`] of them when even the
+/// rarest terms are that common: a query made only of words found in thousands of memories
+/// then answers with the best of the recent ones, in bounded time. A filter that leaves too
+/// few of those gets the whole ranking.
+async fn ranked_within_budget(
+    conn: &Connection,
+    terms: &[String],
+    clause: &Clause,
+    limit: usize,
+) -> Result<Vec<KeywordHit>> {
+    let floor = newest_matches_floor(conn, &match_expression(terms)).await?;
+    let hits = ranked(conn, terms, clause, limit, floor).await?;
+    if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
+        return ranked(conn, terms, clause, limit, None).await;
+    }
+    Ok(hits)
+}
+
+/// The smallest row of the newest [`RANK_BUDGET`] matches of `expression`, or `None` when it
+/// has no more matches than that. Walking matches newest first costs no ranking.
+async fn newest_matches_floor(conn: &Connection, expression: &str) -> Result<Option<i64>> {
+    let mut rows = conn
+        .query(
+            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
+             ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+            (expression, RANK_BUDGET as i64 - 1),
+        )
+        .await?;
+    Ok(match rows.next().await? {
+        Some(row) => Some(row.get(0)?),
+        None => None,
+    })
 }
 
 /// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
@@ -153,11 +154,13 @@ fn highlight(memory: &Memory, terms: &[String]) -> String {
     })
 }
 
+/// Ranks the matches of `terms` (those at or after row `floor`) that pass `clause`.
 async fn ranked(
     conn: &Connection,
     terms: &[String],
     clause: &Clause,
     limit: usize,
+    floor: Option<i64>,
 ) -> Result<Vec<KeywordHit>> {
     let expression = match_expression(terms);
     // Rank first, decorate after: selecting content and snippets in the ranking query would
@@ -165,10 +168,11 @@ async fn ranked(
     let sql = format!(
         "SELECT m.seq, -memories_fts.rank FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
-         WHERE memories_fts MATCH ?{} ORDER BY memories_fts.rank, m.id LIMIT ?",
+         WHERE memories_fts MATCH ? AND memories_fts.rowid >= ?{} \
+         ORDER BY memories_fts.rank, m.id LIMIT ?",
         clause.sql
     );
-    let mut params: Vec<Value> = vec![expression.into()];
+    let mut params: Vec<Value> = vec![expression.into(), floor.unwrap_or(i64::MIN).into()];
     params.extend(clause.params.iter().cloned());
     params.push((limit as i64).into());
     let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(limit);
@@ -204,18 +208,7 @@ async fn ranked(
 
 #[cfg(test)]
 mod tests {
-    use super::{match_expression, stem_forms};
-
-    #[test]
-    fn stem_forms_cover_porters_common_cuts() {
-        let has = |term: &str, form: &str| stem_forms(term).contains(&form.to_owned());
-        assert!(has("running", "run"));
-        assert!(has("databases", "databas"));
-        assert!(has("locked", "lock"));
-        assert!(has("queries", "queri"));
-        assert!(has("memory", "memori"));
-        assert!(has("error", "error"));
-    }
+    use super::match_expression;
 
     #[test]
     fn match_expression_quotes_every_term() {
