@@ -129,6 +129,9 @@ const SEARCH_CURSOR_PREFIX: &str = "s1.";
 /// Memories whose relationships are asked for in one backend query.
 const RELATIONSHIP_CHUNK: usize = 500;
 
+/// Words of a new memory's content, after its title, that near-duplicate hints search for.
+const SIMILAR_CONTENT_WORDS: usize = 8;
+
 impl MemoryStore {
     /// Ranked search. With no mode, hybrid search runs when the embedder is ready and keyword
     /// search otherwise; semantic or hybrid asked for explicitly without a ready embedder fail
@@ -222,12 +225,16 @@ impl MemoryStore {
     }
 
     /// Existing memories that look like near-duplicates of `memory`: the best keyword matches
-    /// for its title and content, itself excluded.
+    /// for its title and the opening of its content, itself excluded. Near-duplicates share
+    /// their subject, which the title and first words carry; searching the whole content would
+    /// cost a term count per word for no better hint.
     pub async fn similar(&self, memory: &Memory, limit: usize) -> Result<Vec<KeywordHit>> {
-        let mut text = format!("{} {}", memory.title, memory.content);
-        if let Some((cut, _)) = text.char_indices().nth(self.limits.max_query_chars) {
-            text.truncate(cut);
-        }
+        let opening: Vec<&str> = memory
+            .content
+            .split_whitespace()
+            .take(SIMILAR_CONTENT_WORDS)
+            .collect();
+        let text = format!("{} {}", memory.title, opening.join(" "));
         let hits = self
             .keyword_search(&text, &Filter::default(), limit + 1)
             .await?;

@@ -12,6 +12,9 @@ pub use snippet::{Token, fields, loosely_matches, snippet, token_spans};
 /// Most terms a query keeps; the rest are dropped (long pasted text stays fast).
 pub const MAX_QUERY_TERMS: usize = 32;
 
+/// Longest query (in words) whose adjacent words are also searched joined.
+const MAX_JOINED_QUERY_WORDS: usize = 8;
+
 /// English function words that match nearly every memory and rank nothing.
 const STOPWORDS: &[&str] = &[
     "a", "about", "after", "all", "also", "am", "an", "and", "any", "are", "as", "at", "be",
@@ -86,7 +89,13 @@ pub fn query_terms(query: &str) -> Vec<String> {
             push(part, &mut all);
         }
     }
-    for pair in raw.windows(2) {
+    // Joined pairs are for short, typed queries; in pasted text they would only add noise.
+    let pairs = if raw.len() <= MAX_JOINED_QUERY_WORDS {
+        raw.windows(2)
+    } else {
+        [].windows(2)
+    };
+    for pair in pairs {
         let (a, b) = (pair[0].to_lowercase(), pair[1].to_lowercase());
         let joinable = |w: &str| w.chars().count() >= 2 && w.chars().all(char::is_alphabetic);
         if a != b && joinable(&a) && joinable(&b) && !is_stopword(&a) && !is_stopword(&b) {

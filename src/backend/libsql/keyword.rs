@@ -22,6 +22,9 @@ use crate::text;
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1000;
 
+/// Matches beyond which a term of an over-budget query counts as common.
+const COMMON_TERM: usize = RANK_BUDGET / 4;
+
 /// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
 pub(super) fn match_expression(terms: &[String]) -> String {
     terms
@@ -31,13 +34,14 @@ pub(super) fn match_expression(terms: &[String]) -> String {
         .join(" OR ")
 }
 
+/// Counts the matches of an expression, up to a limit.
+const CAPPED_MATCHES: &str =
+    "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)";
+
 /// Memories matching `expression`, counted up to `cap + 1`.
 async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Result<usize> {
     let mut rows = conn
-        .query(
-            "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)",
-            (expression, cap as i64 + 1),
-        )
+        .query(CAPPED_MATCHES, (expression, cap as i64 + 1))
         .await?;
     Ok(match rows.next().await? {
         Some(row) => row.get::<i64>(0)?.max(0) as usize,
@@ -54,11 +58,20 @@ async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<Stri
     {
         return Ok(terms.to_vec());
     }
+    // A term in more than a quarter of the budget is common: counting stops there, so telling
+    // rare from common costs little even for a query of many words.
+    let count = conn.prepare(CAPPED_MATCHES).await?;
     let mut by_frequency = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
-        let df = capped_matches(conn, &one, RANK_BUDGET).await?;
-        if df <= RANK_BUDGET {
+        let mut rows = count.query((one, COMMON_TERM as i64 + 1)).await?;
+        let df = match rows.next().await? {
+            Some(row) => row.get::<i64>(0)?.max(0) as usize,
+            None => 0,
+        };
+        drop(rows);
+        count.reset();
+        if df <= COMMON_TERM {
             by_frequency.push((df, term));
         }
     }
