@@ -76,6 +76,25 @@ impl Cursor {
     }
 }
 
+/// The optimistic-concurrency rule every backend applies before an update: with an expected
+/// version, a record at another version is a conflict naming both.
+pub(crate) fn expect_version(
+    what: &'static str,
+    id: &str,
+    actual: i64,
+    expected: Option<i64>,
+) -> Result<()> {
+    match expected {
+        Some(expected) if expected != actual => Err(crate::Error::VersionConflict {
+            what,
+            id: id.to_owned(),
+            expected,
+            actual,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The endpoints of `rels` that are not among `ids`, each once, in order of appearance.
 pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
     let near: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();

@@ -239,31 +239,6 @@ async fn version_of(conn: &Connection, table: &str, id: &str) -> Result<Option<i
     })
 }
 
-/// Checks existence and the expected version before an update.
-fn check_version(
-    what: &'static str,
-    id: &str,
-    actual: Option<i64>,
-    expected: Option<i64>,
-) -> Result<()> {
-    let Some(actual) = actual else {
-        return Err(if what == "memory" {
-            Error::MemoryNotFound { id: id.to_owned() }
-        } else {
-            Error::RelationshipNotFound { id: id.to_owned() }
-        });
-    };
-    match expected {
-        Some(expected) if expected != actual => Err(Error::VersionConflict {
-            what,
-            id: id.to_owned(),
-            expected,
-            actual,
-        }),
-        _ => Ok(()),
-    }
-}
-
 /// `ids` without repeats, first occurrence kept: chunked `IN` lists must not see an id twice.
 fn distinct(ids: &[String]) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
@@ -452,7 +427,8 @@ impl GraphBackend for LibsqlBackend {
         self.run(move |conn| async move {
             write_tx(&conn, || async {
                 let actual = version_of(&conn, "memories", &id).await?;
-                check_version("memory", &id, actual, expected_version)?;
+                let actual = actual.ok_or_else(|| Error::MemoryNotFound { id: id.clone() })?;
+                super::expect_version("memory", &id, actual, expected_version)?;
                 conn.execute(
                     "UPDATE memories SET kind = coalesce(?, kind), title = coalesce(?, title), \
                      content = coalesce(?, content), tags = coalesce(?, tags), \
@@ -666,7 +642,9 @@ impl GraphBackend for LibsqlBackend {
         self.run(move |conn| async move {
             write_tx(&conn, || async {
                 let actual = version_of(&conn, "relationships", &id).await?;
-                check_version("relationship", &id, actual, expected_version)?;
+                let actual =
+                    actual.ok_or_else(|| Error::RelationshipNotFound { id: id.clone() })?;
+                super::expect_version("relationship", &id, actual, expected_version)?;
                 let current = get_relationship(&conn, &id)
                     .await?
                     .ok_or_else(|| Error::RelationshipNotFound { id: id.clone() })?;

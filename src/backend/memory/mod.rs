@@ -173,16 +173,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<Memory> {
         let stored = self.memory(id)?;
-        if let Some(expected) = expected_version
-            && stored.version != expected
-        {
-            return Err(Error::VersionConflict {
-                what: "memory",
-                id: id.to_owned(),
-                expected,
-                actual: stored.version,
-            });
-        }
+        super::expect_version("memory", id, stored.version, expected_version)?;
         let mut m = stored.clone();
         let MemoryPatch {
             kind,
@@ -383,16 +374,7 @@ impl State {
         now: DateTime<Utc>,
     ) -> Result<Relationship> {
         let stored = self.relationship(id)?;
-        if let Some(expected) = expected_version
-            && stored.version != expected
-        {
-            return Err(Error::VersionConflict {
-                what: "relationship",
-                id: id.to_owned(),
-                expected,
-                actual: stored.version,
-            });
-        }
+        super::expect_version("relationship", id, stored.version, expected_version)?;
         let mut r = stored.clone();
         let RelationshipPatch {
             strength,
