@@ -3,6 +3,8 @@
 //! missing or corrupt model directories, wrong dimensions, a failing provider, a store of
 //! another model. Keyword search keeps working and no memory is lost in every one of them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +17,8 @@ use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle, EmbedderSpec, embed_checked};
 use mnemograph::model::{Filter, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, ReembedOptions, SearchMode};
+
+use common::Truncated;
 
 /// The shared test model, relative to the crate root.
 fn model_dir() -> PathBuf {
@@ -427,37 +431,6 @@ async fn the_background_embedder_loads_then_embeds_what_was_written_before() {
     assert_eq!(report.embedder.state, "ready", "{report:?}");
     assert_eq!((report.embedded, report.pending), (5, 0));
     worker.abort();
-}
-
-/// The shared model cut to its first 64 dimensions and renormalised: a real embedding space
-/// of its own (another model id, another dimension), standing in for "the old model".
-struct Truncated(Arc<Model2VecEmbedder>);
-
-#[async_trait]
-impl Embedder for Truncated {
-    fn model_id(&self) -> &str {
-        "test/m2v-minilm-64d"
-    }
-    fn dimension(&self) -> usize {
-        64
-    }
-    async fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let vectors = self.0.embed(texts).await?;
-        Ok(vectors
-            .into_iter()
-            .map(|v| {
-                let mut v = v[..64].to_vec();
-                let norm = v
-                    .iter()
-                    .map(|x| x * x)
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(f32::EPSILON);
-                v.iter_mut().for_each(|x| *x /= norm);
-                v
-            })
-            .collect())
-    }
 }
 
 #[tokio::test]

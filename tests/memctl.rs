@@ -1028,40 +1028,6 @@ fn reembed_embeds_memories_written_without_an_embedder() {
     assert!(ok(d, &["--help"]).contains("reembed"));
 }
 
-/// The shared model cut to its first 64 dimensions and renormalised: a real embedding space
-/// of its own (another model id and dimension), standing in for "the old model".
-struct Truncated(mnemograph::embed::model2vec::Model2VecEmbedder);
-
-#[async_trait::async_trait]
-impl mnemograph::embed::Embedder for Truncated {
-    fn model_id(&self) -> &str {
-        "test/m2v-minilm-64d"
-    }
-    fn dimension(&self) -> usize {
-        64
-    }
-    async fn embed(
-        &self,
-        texts: &[String],
-    ) -> Result<Vec<Vec<f32>>, mnemograph::embed::EmbedError> {
-        let vectors = self.0.embed(texts).await?;
-        Ok(vectors
-            .into_iter()
-            .map(|v| {
-                let mut v = v[..64].to_vec();
-                let norm = v
-                    .iter()
-                    .map(|x| x * x)
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(f32::EPSILON);
-                v.iter_mut().for_each(|x| *x /= norm);
-                v
-            })
-            .collect())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reembed_switches_a_store_from_another_model() {
     use mnemograph::embed::EmbedderHandle;
@@ -1078,7 +1044,9 @@ async fn reembed_switches_a_store_from_another_model() {
         let backend = mnemograph::backend::libsql::LibsqlBackend::open_local(&db)
             .await
             .unwrap();
-        let old = Truncated(Model2VecEmbedder::load(&model_dir()).unwrap());
+        let old = common::Truncated(std::sync::Arc::new(
+            Model2VecEmbedder::load(&model_dir()).unwrap(),
+        ));
         let store = MemoryStore::open_with_embedder(
             Arc::new(backend),
             Limits::default(),

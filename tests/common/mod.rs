@@ -1,4 +1,4 @@
-//! Helpers for tests that drive the real `mnemograph` binary over MCP on its stdio.
+//! Helpers for tests that drive the real binaries, and a test embedding space.
 
 #![allow(dead_code)] // Each test crate uses a different subset.
 
@@ -188,4 +188,40 @@ fn check(value: &Value, schema: &Value, defs: &Map<String, Value>, at: &str) -> 
         }
     }
     Ok(())
+}
+
+/// An embedder cut to the first 64 dimensions of another and renormalised: a real embedding
+/// space of its own (another model id and dimension), standing in for "the old model".
+pub struct Truncated(pub std::sync::Arc<dyn mnemograph::embed::Embedder>);
+
+#[async_trait::async_trait]
+impl mnemograph::embed::Embedder for Truncated {
+    fn model_id(&self) -> &str {
+        "test/m2v-minilm-64d"
+    }
+
+    fn dimension(&self) -> usize {
+        64
+    }
+
+    async fn embed(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, mnemograph::embed::EmbedError> {
+        let vectors = self.0.embed(texts).await?;
+        Ok(vectors
+            .into_iter()
+            .map(|v| {
+                let mut v = v[..64].to_vec();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect())
+    }
 }
