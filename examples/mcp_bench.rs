@@ -43,8 +43,11 @@ const RSS_TARGET_MIB: f64 = 150.0;
 
 #[path = "support/corpus.rs"]
 mod corpus;
+#[path = "support/server.rs"]
+mod server;
 
 use corpus::{Corpus, REL_TYPES, Rng};
+use server::{release_binary, server_command};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -103,27 +106,6 @@ async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
         println!("  build: {links} relationships in {secs:.1} s (one `link` each)");
     }
     ids
-}
-
-/// A `mnemograph` command on the store at `db`, isolated from the user's configuration.
-fn server_command(exe: &Path, db: &Path, config_home: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("--db")
-        .arg(db)
-        .env("MNEMOGRAPH_LOG", "warn")
-        // The targets are for a server without an embedder, whatever the user configured.
-        .env("MNEMOGRAPH_EMBEDDER", "none")
-        .env("XDG_CONFIG_HOME", config_home);
-    for var in [
-        "MNEMOGRAPH_DB",
-        "MNEMOGRAPH_NAMESPACE",
-        "MNEMOGRAPH_CONFIG",
-        "MNEMOGRAPH_LOG_FILE",
-        "MNEMOGRAPH_PROFILE",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
 }
 
 /// Spawns the server and completes the MCP handshake; returns the client, the server's
@@ -355,15 +337,7 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 /// server it measures.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let exe = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/mnemograph");
-    if !exe.is_file() {
-        eprintln!(
-            "mcp_bench: no server binary at {}\n\
-             build it first: cargo build --release --bin mnemograph",
-            exe.display()
-        );
-        std::process::exit(2);
-    }
+    let exe = release_binary("mcp_bench", "mnemograph");
     let sizes: Vec<usize> = match std::env::args().skip(1).collect::<Vec<_>>() {
         args if args.is_empty() => vec![10_000, 100_000],
         args => args

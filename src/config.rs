@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::embed::openai::OpenAiConfig;
 use crate::embed::{ApiKey, EmbedderSpec};
 use crate::store::Limits;
+use crate::sync::{DEFAULT_INTERVAL, Mode, Primary, SyncSettings};
 
 /// Prefix of every environment variable mnemograph reads.
 pub const ENV_PREFIX: &str = "MNEMOGRAPH_";
@@ -100,6 +101,12 @@ pub enum ConfigError {
     Embedder { name: String, origin: Source },
     #[error("invalid embedding dimension {value:?} (from {origin}): expected a whole number")]
     EmbedDim { value: String, origin: Source },
+    #[error("unknown mode {name:?} (from {origin}): use local, replica or remote")]
+    Mode { name: String, origin: Source },
+    #[error(
+        "invalid sync interval {value:?} (from {origin}): expected seconds, e.g. 30 or 0.5 (at least 0.1)"
+    )]
+    SyncInterval { value: String, origin: Source },
 }
 
 /// Which tool set the MCP server offers.
@@ -165,6 +172,23 @@ pub struct ConfigArgs {
     /// `--profile`, so `memctl --help` does not offer an option it has no use for.
     #[arg(skip)]
     pub profile: Option<Profile>,
+
+    /// Where the store lives: local (a file here), replica (a local replica of a libSQL
+    /// primary) or remote (the primary only) [env: MNEMOGRAPH_MODE] [default: replica when a
+    /// primary URL is set, else local]
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+
+    /// The libSQL primary (sqld or Turso), e.g. http://127.0.0.1:8080 or
+    /// libsql://{namespace}-me.turso.io; `{namespace}` is replaced by the namespace
+    /// [env: MNEMOGRAPH_PRIMARY_URL or TURSO_DATABASE_URL]. The token is read from
+    /// MNEMOGRAPH_AUTH_TOKEN / TURSO_AUTH_TOKEN or the config file, never from a flag.
+    #[arg(long, value_name = "URL")]
+    pub primary_url: Option<String>,
+
+    /// Seconds between two syncs of a replica [env: MNEMOGRAPH_SYNC_INTERVAL] [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub sync_interval: Option<String>,
 }
 
 /// The config file's shape. Unknown keys are rejected so a typo does not silently do nothing.
@@ -183,6 +207,12 @@ struct FileConfig {
     embed_url: Option<String>,
     embed_model: Option<String>,
     embed_dim: Option<usize>,
+    mode: Option<String>,
+    primary_url: Option<String>,
+    /// The primary's token. Allowed here (the environment is the better place); a file
+    /// that others can read draws a warning.
+    auth_token: Option<String>,
+    sync_interval: Option<toml::Value>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
 }
@@ -225,6 +255,16 @@ pub struct Config {
     pub limit_sources: BTreeMap<String, Source>,
     /// The embedder to build (in the background) for semantic and hybrid search.
     pub embedder: Setting<EmbedderSpec>,
+    /// How the store is reached: mode, primary, interval, replica directory.
+    pub sync: SyncSettings,
+    /// Where the mode came from (it may be derived from a primary URL being set).
+    pub mode_source: Source,
+    /// Where the primary URL came from, when one is set.
+    pub primary_source: Option<Source>,
+    /// Where the token came from, when one is set (the token itself is never shown).
+    pub token_source: Option<Source>,
+    /// Things worth a warning at start-up, e.g. a readable config file holding a token.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
@@ -343,6 +383,19 @@ impl Config {
 
         let (limits, limit_sources) = resolve_limits(args, &var, &file.limits, &from_file)?;
         let embedder = resolve_embedder(&var, env, &file, &from_file)?;
+        let remote = resolve_remote(args, &var, env, &file, &from_file, &namespace.value)?;
+        let mut warnings = Vec::new();
+        if let (Some(Source::File(path)), Some(mode)) =
+            (&remote.token_source, readable_by_others(file_path.as_ref()))
+        {
+            warnings.push(format!(
+                "the config file {} holds the primary's auth token and is readable by others \
+                 (mode {mode:o}); run `chmod 600 {}` or move the token to MNEMOGRAPH_AUTH_TOKEN",
+                path.display(),
+                path.display()
+            ));
+        }
+        let replica_dir = data_dir.value.join(format!("{}.replica", namespace.value));
 
         Ok(Config {
             config_file: file_path,
@@ -355,7 +408,129 @@ impl Config {
             limits,
             limit_sources,
             embedder,
+            sync: SyncSettings {
+                mode: remote.mode.value,
+                primary: remote.primary,
+                interval: remote.interval,
+                replica_dir,
+            },
+            mode_source: remote.mode.source,
+            primary_source: remote.primary_source,
+            token_source: remote.token_source,
+            warnings,
         })
+    }
+}
+
+/// The mode and the primary, resolved together.
+struct RemoteSettings {
+    mode: Setting<Mode>,
+    primary: Option<Primary>,
+    primary_source: Option<Source>,
+    token_source: Option<Source>,
+    interval: std::time::Duration,
+}
+
+/// The mode (`MNEMOGRAPH_MODE`; replica when a primary URL is set, else local), the primary
+/// (`MNEMOGRAPH_PRIMARY_URL`, alias `TURSO_DATABASE_URL`), its token (`MNEMOGRAPH_AUTH_TOKEN`,
+/// alias `TURSO_AUTH_TOKEN`, or the file's `auth_token`) and the sync interval.
+///
+/// A namespace maps to a database on the primary: `{namespace}` in the URL is replaced (one
+/// Turso database per namespace); otherwise the namespace is sent as sqld's namespace header
+/// (which sqld honours when started with `--enable-namespaces`).
+fn resolve_remote(
+    args: &ConfigArgs,
+    var: &dyn Fn(&str) -> Option<(String, Source)>,
+    env: &dyn Fn(&str) -> Option<String>,
+    file: &FileConfig,
+    from_file: &dyn Fn() -> Source,
+    namespace: &str,
+) -> Result<RemoteSettings, ConfigError> {
+    let alias = |name: &str| {
+        env(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| (v, Source::Env(name.to_owned())))
+    };
+    let url = args
+        .primary_url
+        .clone()
+        .map(|u| (u, Source::Flag("--primary-url")))
+        .or_else(|| var("PRIMARY_URL"))
+        .or_else(|| alias("TURSO_DATABASE_URL"))
+        .or_else(|| file.primary_url.clone().map(|u| (u, from_file())));
+    let token = var("AUTH_TOKEN")
+        .or_else(|| alias("TURSO_AUTH_TOKEN"))
+        .or_else(|| file.auth_token.clone().map(|t| (t, from_file())));
+
+    let mode = match args
+        .mode
+        .clone()
+        .map(|m| (m, Source::Flag("--mode")))
+        .or_else(|| var("MODE"))
+        .or_else(|| file.mode.clone().map(|m| (m, from_file())))
+    {
+        Some((name, origin)) => match Mode::parse(&name) {
+            Some(mode) => Setting::new(mode, origin),
+            None => return Err(ConfigError::Mode { name, origin }),
+        },
+        None if url.is_some() => Setting::new(Mode::Replica, Source::Default),
+        None => Setting::new(Mode::Local, Source::Default),
+    };
+
+    let interval = match args
+        .sync_interval
+        .clone()
+        .map(|v| (v, Source::Flag("--sync-interval")))
+        .or_else(|| var("SYNC_INTERVAL"))
+        .or_else(|| {
+            file.sync_interval.as_ref().map(|v| {
+                let raw = match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (raw, from_file())
+            })
+        }) {
+        Some((raw, origin)) => match raw.trim().trim_end_matches('s').parse::<f64>() {
+            Ok(secs) if secs.is_finite() && (0.1..=86_400.0).contains(&secs) => {
+                std::time::Duration::from_secs_f64(secs)
+            }
+            _ => return Err(ConfigError::SyncInterval { value: raw, origin }),
+        },
+        None => DEFAULT_INTERVAL,
+    };
+
+    let primary_source = url.as_ref().map(|(_, s)| s.clone());
+    let token_source = token.as_ref().map(|(_, s)| s.clone());
+    let primary = url.map(|(url, _)| {
+        let templated = url.contains("{namespace}");
+        Primary {
+            url: url.replace("{namespace}", namespace),
+            auth_token: token.map(|(t, _)| ApiKey::new(t)),
+            namespace: (!templated).then(|| namespace.to_owned()),
+        }
+    });
+    Ok(RemoteSettings {
+        mode,
+        primary,
+        primary_source,
+        token_source,
+        interval,
+    })
+}
+
+/// The file's permission bits when group or others may read it (Unix); `None` otherwise.
+fn readable_by_others(file: Option<&Setting<PathBuf>>) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file?.value).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        None
     }
 }
 
@@ -778,5 +953,94 @@ mod tests {
         let config =
             Config::resolve(&ConfigArgs::default(), &vars, &PlatformDirs::default()).unwrap();
         assert_eq!(config.db_path.value, PathBuf::from("/srv/mem/default.db"));
+    }
+
+    #[test]
+    fn a_primary_url_selects_replica_mode_and_aliases_work() {
+        let root = tempfile::tempdir().unwrap();
+        let resolve = |vars: &[(&str, &str)]| {
+            Config::resolve(&ConfigArgs::default(), &env(vars), &dirs(root.path()))
+        };
+
+        let local = resolve(&[]).unwrap();
+        assert_eq!(local.sync.mode, Mode::Local);
+        assert_eq!(local.sync.primary, None);
+        assert_eq!(local.sync.interval, DEFAULT_INTERVAL);
+
+        let turso = resolve(&[
+            ("TURSO_DATABASE_URL", "libsql://{namespace}-me.turso.io"),
+            ("TURSO_AUTH_TOKEN", "tok-secret"),
+            ("MNEMOGRAPH_NAMESPACE", "work"),
+        ])
+        .unwrap();
+        assert_eq!(turso.sync.mode, Mode::Replica);
+        assert_eq!(turso.mode_source, Source::Default);
+        let primary = turso.sync.primary.as_ref().unwrap();
+        assert_eq!(primary.url, "libsql://work-me.turso.io");
+        assert_eq!(primary.namespace, None, "the URL names the database");
+        assert_eq!(primary.auth_token.as_ref().unwrap().expose(), "tok-secret");
+        assert_eq!(
+            turso.token_source,
+            Some(Source::Env("TURSO_AUTH_TOKEN".into()))
+        );
+        assert!(!format!("{turso:?}").contains("tok-secret"));
+        assert_eq!(
+            turso.sync.replica_dir,
+            root.path().join("data").join("work.replica")
+        );
+
+        // Our own names win over the aliases; a plain URL addresses sqld's namespace.
+        let sqld = resolve(&[
+            ("TURSO_DATABASE_URL", "libsql://elsewhere"),
+            ("MNEMOGRAPH_PRIMARY_URL", "http://127.0.0.1:8080"),
+            ("MNEMOGRAPH_MODE", "Remote"),
+            ("MNEMOGRAPH_SYNC_INTERVAL", "2.5"),
+        ])
+        .unwrap();
+        assert_eq!(sqld.sync.mode, Mode::Remote);
+        let primary = sqld.sync.primary.as_ref().unwrap();
+        assert_eq!(primary.url, "http://127.0.0.1:8080");
+        assert_eq!(primary.namespace.as_deref(), Some("default"));
+        assert_eq!(sqld.sync.interval, std::time::Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn bad_modes_and_intervals_are_refused_with_their_source() {
+        let root = tempfile::tempdir().unwrap();
+        let resolve = |vars: &[(&str, &str)]| {
+            Config::resolve(&ConfigArgs::default(), &env(vars), &dirs(root.path()))
+        };
+        let err = resolve(&[("MNEMOGRAPH_MODE", "cloud")]).unwrap_err();
+        assert!(err.to_string().contains("MNEMOGRAPH_MODE"), "{err}");
+        for bad in ["0", "-1", "soon", "NaN", "1e9"] {
+            let err = resolve(&[("MNEMOGRAPH_SYNC_INTERVAL", bad)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::SyncInterval { .. }),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_in_a_readable_config_file_draws_a_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let path = write_config(
+            root.path(),
+            "primary_url = \"http://127.0.0.1:9\"\nauth_token = \"file-secret\"\nsync_interval = 10\n",
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert_eq!(config.sync.interval, std::time::Duration::from_secs(10));
+        assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+        assert!(config.warnings[0].contains("chmod 600"));
+        assert!(!config.warnings[0].contains("file-secret"));
+
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let config =
+            Config::resolve(&ConfigArgs::default(), &env(&[]), &dirs(root.path())).unwrap();
+        assert!(config.warnings.is_empty());
     }
 }

@@ -85,6 +85,17 @@ pub enum Error {
 
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),
+
+    #[error(
+        "the primary {primary} is unreachable ({reason}); {consequence}. \
+         Check the URL, the token and the network; `memctl sync status` shows the last error"
+    )]
+    PrimaryUnreachable {
+        primary: String,
+        reason: String,
+        /// What it means for this operation, e.g. that reads still work from the replica.
+        consequence: &'static str,
+    },
 }
 
 impl Error {
@@ -105,7 +116,25 @@ impl Error {
                 | Error::Io { .. }
                 | Error::Task(_)
                 | Error::Embed(_)
+                | Error::PrimaryUnreachable { .. }
         )
+    }
+
+    /// True when the primary could not be reached or did not answer: the operation may or
+    /// may not have happened there, and can be retried (writes are idempotent).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::PrimaryUnreachable { .. } => true,
+            Error::Database(err) => matches!(
+                err,
+                libsql::Error::ConnectionFailed(_)
+                    | libsql::Error::Hrana(_)
+                    | libsql::Error::WriteDelegation(_)
+                    | libsql::Error::Replication(_)
+                    | libsql::Error::Sync(_)
+            ),
+            _ => false,
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod graph;
 pub mod mcp;
 pub mod model;
 pub mod store;
+pub mod sync;
 pub mod text;
 pub mod vector;
 

@@ -211,10 +211,48 @@ impl MemoryPatch {
 pub struct RelationshipPatch {
     pub strength: Option<f32>,
     pub confidence: Option<f32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "set_or_clear"
+    )]
     pub note: Option<Option<String>>,
     pub properties: Option<Map<String, Value>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "set_or_clear"
+    )]
     pub valid_from: Option<Option<DateTime<Utc>>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "set_or_clear"
+    )]
     pub valid_to: Option<Option<DateTime<Utc>>>,
+}
+
+/// Serde for a patch field that can leave, set or clear: absent leaves, `null` clears, a
+/// value sets. Plain `Option<Option<T>>` would read `null` back as "leave", so a queued
+/// "clear the note" would be lost on its way through the sync outbox.
+mod set_or_clear {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
 }
 
 impl RelationshipPatch {

@@ -11,7 +11,7 @@ use common::{Client, call, err, ok, spawn, text, validate};
 use rmcp::model::{ReadResourceRequestParams, Tool};
 use serde_json::{Value, json};
 
-const TOOLS: [&str; 14] = [
+const TOOLS: [&str; 15] = [
     "create_relationship",
     "delete_memory",
     "delete_relationship",
@@ -24,6 +24,7 @@ const TOOLS: [&str; 14] = [
     "recall",
     "search_memories",
     "store_memory",
+    "sync",
     "update_memory",
     "update_relationship",
 ];
@@ -122,7 +123,8 @@ async fn server_describes_itself_and_every_tool() {
             a.destructive_hint.is_some() && a.idempotent_hint.is_some(),
             "{name} hints"
         );
-        assert_eq!(a.open_world_hint, Some(false), "{name} open world");
+        // Only sync reaches outside this machine (the primary).
+        assert_eq!(a.open_world_hint, Some(name == "sync"), "{name} open world");
         if a.read_only_hint == Some(true) {
             assert_eq!(
                 a.destructive_hint,
@@ -406,6 +408,10 @@ async fn every_tool_works_on_its_happy_path() {
     assert_eq!(stats["by_rel_type"]["SOLVES"], 1);
     assert_eq!(stats["embedder"], "none");
     assert_eq!(stats["sync"]["mode"], "local");
+    assert_eq!(stats["sync"]["pending_writes"], 0);
+    let synced = checked(c, t, "sync", json!({})).await;
+    assert_eq!(synced["mode"], "local");
+    assert_eq!(synced["online"], true);
     assert_eq!(stats["namespace"], "default");
     assert!(
         stats["store_path"]

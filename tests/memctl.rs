@@ -474,8 +474,11 @@ fn stats_config_doctor_sync_and_completions() {
         assert!(ok_or_failed(d, &["doctor"]).contains("chmod go-rwx"));
     }
 
-    assert_eq!(json(d, &["sync", "status"])["configured"], false);
-    assert!(fails(d, &["sync", "now"]).contains("not configured"));
+    let status = json(d, &["sync", "status"]);
+    assert_eq!(status["mode"], "local");
+    assert_eq!(status["primary"], Value::Null);
+    assert_eq!(status["pending_writes"], 0);
+    assert!(ok(d, &["sync", "now"]).contains("nothing to sync"));
     assert!(ok(d, &["completions", "bash"]).contains("memctl"));
     assert!(ok(d, &["completions", "zsh"]).contains("#compdef memctl"));
 }

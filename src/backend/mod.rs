@@ -8,6 +8,7 @@
 mod import;
 pub mod libsql;
 pub mod memory;
+pub mod replica;
 mod walk;
 
 use async_trait::async_trait;

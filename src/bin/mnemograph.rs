@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::config::{Config, ConfigArgs, Profile};
 use mnemograph::mcp::{MnemographServer, StoreLocation};
 use mnemograph::store::MemoryStore;
+use mnemograph::sync;
 use rmcp::ServiceExt;
+use rmcp::service::ServerInitializeError;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -126,15 +127,30 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         "starting"
     );
 
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+
     let path = &config.db_path.value;
     let store_error = |source| StartError::Store {
         path: path.display().to_string(),
         source,
     };
-    let backend = LibsqlBackend::open_local(path).await.map_err(store_error)?;
-    let store = MemoryStore::open(Arc::new(backend), config.limits.clone())
+    let connected = sync::connect(&config.sync, path)
         .await
         .map_err(store_error)?;
+    let path = &connected.location().to_owned();
+    if let Some(syncer) = &connected.syncer {
+        tracing::info!(mode = %config.sync.mode, store = %path.display(), "syncing with the primary");
+        sync::worker::spawn(
+            Arc::clone(syncer),
+            sync::Schedule::new(config.sync.interval),
+        );
+    }
+    let store = MemoryStore::open(connected.backend, config.limits.clone())
+        .await
+        .map_err(store_error)?
+        .with_syncer(connected.syncer);
     // Loads the model (or probes the embedding server) in the background: the server answers
     // `initialize` at once and searches by keyword until the embedder is ready.
     store.start_embedder(config.embedder.value.clone());
@@ -147,11 +163,16 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         config.profile.value,
     );
 
-    let service = server
-        .clone()
-        .serve(rmcp::transport::stdio())
-        .await
-        .map_err(|e| StartError::Serve(e.to_string()))?;
+    let service = match server.clone().serve(rmcp::transport::stdio()).await {
+        Ok(service) => service,
+        // A client that closes stdin before initializing (a probe, or one that gave up) ends
+        // the session as a close after it would: normally, with nothing to drain.
+        Err(ServerInitializeError::ConnectionClosed(_)) => {
+            tracing::info!("stdin closed before the client initialized; stopped");
+            return Ok(());
+        }
+        Err(e) => return Err(StartError::Serve(e.to_string())),
+    };
     let cancel = service.cancellation_token();
     tokio::spawn(async move {
         let signal = shutdown_signal().await;
@@ -186,9 +207,12 @@ fn init_logging(config: &Config) -> Result<(), StartError> {
         .with_filter(filter(&config.log.value)?);
     let file = match &config.log_file {
         Some(setting) => {
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
+            let mut options = OpenOptions::new();
+            options.create(true).append(true);
+            // Logs may quote memory text: a new log file is private like the store.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let file = options
                 .open(&setting.value)
                 .map_err(|source| StartError::LogFile {
                     path: setting.value.display().to_string(),

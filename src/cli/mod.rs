@@ -29,6 +29,7 @@ use clap::{Parser, Subcommand};
 use crate::backend::libsql::LibsqlBackend;
 use crate::config::{Config, ConfigArgs, ConfigError};
 use crate::store::MemoryStore;
+use crate::sync::{self, Mode};
 
 pub use output::Output;
 
@@ -219,21 +220,27 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    /// Opens the configured store, which must exist.
+    /// Opens the configured store, which must exist (a local file must be there already; a
+    /// primary is asked).
     pub async fn store(&self) -> CliResult<MemoryStore> {
         let path = &self.config.db_path.value;
-        if !path.exists() {
+        if self.config.sync.mode == Mode::Local && !path.exists() {
             return Err(CliError::NoStore {
                 path: path.clone(),
                 namespace: self.config.namespace.value.clone(),
             });
         }
-        Ok(self.open_at(path).await?.1)
+        self.store_or_create().await
     }
 
-    /// Opens the configured store, creating it when missing.
+    /// Opens the configured store, creating it when missing, in the configured mode.
     pub async fn store_or_create(&self) -> CliResult<MemoryStore> {
-        Ok(self.open_at(&self.config.db_path.value).await?.1)
+        let connected = sync::connect(&self.config.sync, &self.config.db_path.value).await?;
+        Ok(
+            MemoryStore::open(connected.backend, self.config.limits.clone())
+                .await?
+                .with_syncer(connected.syncer),
+        )
     }
 
     /// Opens the store at `path` (creating it), with its backend for file-level operations.
@@ -303,7 +310,7 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Import(a) => transfer::import(&ctx, a).await,
         Command::Backup(a) => admin::backup(&ctx, a).await,
         Command::Vacuum => admin::vacuum(&ctx).await,
-        Command::Sync(a) => admin::sync(&ctx, a),
+        Command::Sync(a) => admin::sync(&ctx, a).await,
         Command::Reembed(a) => reembed::reembed(&ctx, a).await,
         Command::Doctor => admin::doctor(&ctx).await,
         Command::Config => admin::config(&ctx),

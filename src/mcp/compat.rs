@@ -287,9 +287,11 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<CreateEntitiesParams>,
     ) -> ToolResult<EntitiesOut> {
+        self.store.limits().batch("entities", p.entities.len())?;
         let graph = Graph::load(&self.store).await?;
         let mut seen = HashSet::new();
         let mut created = Vec::new();
+        let mut batch = Vec::new();
         for entity in p.entities {
             let name = normalise_name(&entity.name);
             if graph.get(&name).is_some() || !seen.insert(name.clone()) {
@@ -314,12 +316,16 @@ impl MnemographServer {
                 context,
                 ..Default::default()
             };
-            self.store.create(new).await?;
+            batch.push(new);
             created.push(Entity {
                 name,
                 entity_type: entity.entity_type,
                 observations,
             });
+        }
+        // One transaction: an entity the store refuses leaves none of the others behind.
+        if !batch.is_empty() {
+            self.store.create_many(batch).await?;
         }
         Ok(Reply {
             text: json_text(&created),

@@ -260,6 +260,29 @@ pub fn stats(s: &StatsOut) -> String {
             .as_deref()
             .map(|d| format!(": {d}"))
             .unwrap_or_default(),
-        s.sync.mode
+        sync_summary(&s.sync)
     )
+}
+
+/// One line about sync for the stats: the mode, and for a replica its freshness and queue.
+fn sync_summary(s: &super::results::SyncOut) -> String {
+    let Some(primary) = &s.primary else {
+        return s.mode.clone();
+    };
+    let mut line = format!("{} of {primary}", s.mode);
+    match (s.online, s.lag_secs) {
+        (true, Some(lag)) => line.push_str(&format!(", synced {lag:.0} s ago")),
+        (true, None) => line.push_str(", not synced yet"),
+        (false, _) => line.push_str(&format!(
+            ", primary unreachable: {}",
+            s.last_error.as_deref().unwrap_or("no answer")
+        )),
+    }
+    if s.pending_writes > 0 {
+        line.push_str(&format!(", {} writes queued", s.pending_writes));
+    }
+    if s.refused_writes > 0 {
+        line.push_str(&format!(", {} refused", s.refused_writes));
+    }
+    line
 }

@@ -20,9 +20,10 @@ use std::sync::Arc;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, CustomRequest,
+    CustomResult, ErrorCode, Implementation, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
@@ -34,6 +35,24 @@ use crate::store::MemoryStore;
 /// What the server teaches a model at initialisation: when to store, which kinds and
 /// relationship types to use, and to search before storing.
 pub const INSTRUCTIONS: &str = include_str!("instructions.md");
+
+/// The MCP request methods: one of these reaching [`ServerHandler::on_custom_request`] had
+/// params of the wrong shape rather than an unknown name.
+const MCP_METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "tools/list",
+    "tools/call",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "prompts/list",
+    "prompts/get",
+    "completion/complete",
+    "logging/setLevel",
+];
 
 /// Where the served store is, for `memory_stats`.
 #[derive(Debug, Clone)]
@@ -110,6 +129,13 @@ impl ServerHandler for MnemographServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let name = request.name.to_string();
+        if !self.router.has_route(&name) {
+            // rmcp's own answer is a bare "tool not found".
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {name:?}; tools/list gives the tools this server offers"),
+                None,
+            ));
+        }
         let in_flight = Arc::clone(&self.calls).read_owned().await;
         let call = tokio::spawn(async move {
             let _in_flight = in_flight;
@@ -138,6 +164,29 @@ impl ServerHandler for MnemographServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         Ok(ListToolsResult::with_all_items(self.tools()))
+    }
+
+    /// A request rmcp matched to no method: an unknown method, or an MCP method whose params
+    /// do not have its shape (e.g. `tools/call` with `arguments` that are not an object).
+    /// rmcp's own answer is only the method's name; this one says which case it is.
+    async fn on_custom_request(
+        &self,
+        request: CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CustomResult, ErrorData> {
+        let method = request.method;
+        Err(if MCP_METHODS.contains(&method.as_str()) {
+            ErrorData::invalid_params(
+                format!("the params of {method} do not have the shape MCP gives them"),
+                None,
+            )
+        } else {
+            ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("unknown method {method:?}"),
+                None,
+            )
+        })
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

@@ -12,10 +12,6 @@ use serde_json::{Map, Value};
 use crate::model::{Context, Direction, Filter};
 use crate::store::SearchMode;
 
-/// Largest page a tool returns, whatever the store allows: results go into a model's
-/// context window, so a page stays small and the cursor fetches more.
-pub const MAX_PAGE: usize = 50;
-
 /// Where a memory applies. All fields are optional.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 pub struct ContextParam {
@@ -218,7 +214,7 @@ pub struct RecallParams {
     #[serde(flatten)]
     pub filter: FilterParams,
     /// Most memories in the briefing (default 8).
-    #[schemars(range(min = 1, max = 30))]
+    #[schemars(range(min = 1, max = 50))]
     pub limit: Option<usize>,
     /// Size budget of the briefing in characters (default 4000; about 4 characters a token).
     #[schemars(range(min = 200, max = 50000))]
@@ -376,11 +372,6 @@ pub fn parse_time(field: &'static str, text: &str) -> crate::Result<DateTime<Utc
                 format!("{text:?} is not a time; use RFC 3339 like 2025-06-01T12:00:00Z or a date like 2025-06-01"),
             )
         })
-}
-
-/// A page size: the default when absent, at most [`MAX_PAGE`].
-pub fn page_size(limit: Option<usize>, default: usize) -> usize {
-    limit.unwrap_or(default).min(MAX_PAGE)
 }
 
 #[cfg(test)]

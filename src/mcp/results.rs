@@ -339,6 +339,36 @@ pub struct ListOut {
 pub struct SyncOut {
     /// local, replica or remote.
     pub mode: String,
+    /// The primary's URL (without credentials); absent for a local store.
+    pub primary: Option<String>,
+    /// Whether the last contact with the primary succeeded (always true when local).
+    pub online: bool,
+    /// When this process last synced, RFC 3339.
+    pub last_success: Option<String>,
+    /// Seconds since then.
+    pub lag_secs: Option<f64>,
+    /// Why the last attempt failed, if it did.
+    pub last_error: Option<String>,
+    /// Writes made while the primary was unreachable, waiting to be sent.
+    pub pending_writes: u64,
+    /// Queued writes the primary refused (e.g. another device changed the memory first);
+    /// `memctl sync status` lists them.
+    pub refused_writes: u64,
+}
+
+impl From<&crate::sync::SyncStatus> for SyncOut {
+    fn from(s: &crate::sync::SyncStatus) -> Self {
+        SyncOut {
+            mode: s.mode.to_string(),
+            primary: s.primary.clone(),
+            online: s.online,
+            last_success: s.last_success.map(|t| t.to_rfc3339()),
+            lag_secs: s.lag_secs(chrono::Utc::now()),
+            last_error: s.last_error.clone(),
+            pending_writes: s.pending_writes,
+            refused_writes: s.conflicts,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

@@ -16,7 +16,7 @@ use super::format;
 use super::params::{
     CreateRelationshipParams, ExploreParams, FindPathParams, GetMemoryParams, GetRelatedParams,
     IdParam, LinkDirection, ListParams, RecallParams, SearchParams, StoreMemoryParams,
-    UpdateMemoryParams, UpdateRelationshipParams, page_size, parse_time,
+    UpdateMemoryParams, UpdateRelationshipParams, parse_time,
 };
 use super::results::{
     CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
@@ -51,9 +51,17 @@ impl MnemographServer {
     ) -> ToolResult<StoreMemoryOut> {
         let store = &self.store;
         // Check the links before storing, so a bad link does not leave a memory half made.
+        let limits = store.limits();
+        limits.batch("links", p.links.len())?;
         let mut targets = Vec::with_capacity(p.links.len());
         for link in &p.links {
-            store.limits().rel_type(&link.rel_type)?;
+            limits.rel_type(&link.rel_type)?;
+            if let Some(note) = &link.note {
+                limits.note(note)?;
+            }
+            if let Some(strength) = link.strength {
+                limits.unit("strength", strength)?;
+            }
             targets.push(
                 store
                     .get(&link.target_id)
@@ -118,10 +126,7 @@ impl MnemographServer {
                 })
                 .collect(),
         };
-        Ok(Reply {
-            text: format::stored(&data),
-            data,
-        })
+        self.written(format::stored(&data), data)
     }
 
     #[tool(
@@ -197,10 +202,7 @@ impl MnemographServer {
             .update(&p.id, patch, None, p.expected_version)
             .await?;
         let data = MemoryOut::from(memory);
-        Ok(Reply {
-            text: format!("updated {} to v{}", data.id, data.version),
-            data,
-        })
+        self.written(format!("updated {} to v{}", data.id, data.version), data)
     }
 
     #[tool(
@@ -218,10 +220,7 @@ impl MnemographServer {
             deleted: memory.id,
             relationships_removed: removed,
         };
-        Ok(Reply {
-            text: format::deleted(&data),
-            data,
-        })
+        self.written(format::deleted(&data), data)
     }
 
     #[tool(
@@ -242,7 +241,7 @@ impl MnemographServer {
                 &p.query,
                 p.mode,
                 &filter,
-                page_size(p.limit, 10),
+                self.store.limits().page(p.limit, 10)?,
                 p.cursor.as_deref(),
             )
             .await?;
@@ -291,8 +290,11 @@ impl MnemographServer {
         let query = RecallQuery {
             query: p.query,
             filter: p.filter.into_filter()?,
-            limit: p.limit.unwrap_or(8).min(30),
-            max_chars: p.max_chars.unwrap_or(4000).min(50_000),
+            limit: self.store.limits().page(p.limit, 8)?,
+            // The store checks a given budget against its limit; the default fits any limit.
+            max_chars: p
+                .max_chars
+                .unwrap_or_else(|| 4000.min(self.store.limits().max_briefing_chars)),
         };
         let recall = self.store.recall(&query).await?;
         let items = recall
@@ -379,10 +381,7 @@ impl MnemographServer {
             relationship: rel.into(),
             created: Some(created.into()),
         };
-        Ok(Reply {
-            text: format::relationship_result(&data),
-            data,
-        })
+        self.written(format::relationship_result(&data), data)
     }
 
     #[tool(
@@ -420,10 +419,7 @@ impl MnemographServer {
             relationship: rel.into(),
             created: None,
         };
-        Ok(Reply {
-            text: format::relationship_result(&data),
-            data,
-        })
+        self.written(format::relationship_result(&data), data)
     }
 
     #[tool(
@@ -443,13 +439,11 @@ impl MnemographServer {
             deleted: rel.id,
             relationships_removed: 1,
         };
-        Ok(Reply {
-            text: format!(
-                "deleted relationship {} ({} -{}-> {})",
-                data.deleted, rel.source_id, rel.rel_type, rel.target_id
-            ),
-            data,
-        })
+        let text = format!(
+            "deleted relationship {} ({} -{}-> {})",
+            data.deleted, rel.source_id, rel.rel_type, rel.target_id
+        );
+        self.written(text, data)
     }
 
     #[tool(
@@ -606,7 +600,11 @@ impl MnemographServer {
         let filter = p.filter.into_filter()?;
         let page = self
             .store
-            .list(&filter, p.cursor.as_deref(), page_size(p.limit, 20))
+            .list(
+                &filter,
+                p.cursor.as_deref(),
+                self.store.limits().page(p.limit, 20)?,
+            )
             .await?;
         let data = ListOut {
             memories: page.memories.iter().map(MemoryBrief::from).collect(),
@@ -646,13 +644,44 @@ impl MnemographServer {
             embedder_detail: embedder.detail,
             embedding_dim: embedder.dimension,
             pending_embeddings: embedding.pending,
-            sync: SyncOut {
-                mode: "local".to_owned(),
-            },
+            sync: SyncOut::from(&self.store.sync_status()),
         };
         Ok(Reply {
             text: format::stats(&data),
             data,
         })
+    }
+
+    #[tool(
+        name = "sync",
+        title = "Sync with the primary",
+        description = "Sync this device's memory with the shared primary now (replica mode: pull other devices' changes and send writes queued while offline) and report the sync state. Normally not needed: syncing runs on a timer. A local store has nothing to sync.",
+        output_schema = schema_for_output::<SyncOut>(),
+        annotations(title = "Sync with the primary", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
+    )]
+    async fn sync(&self) -> ToolResult<SyncOut> {
+        // A failed sync is an answer, not a tool error: the status says what failed.
+        if let Err(err) = self.store.sync_now().await {
+            tracing::debug!(%err, "sync requested over MCP failed");
+        }
+        let data = SyncOut::from(&self.store.sync_status());
+        Ok(Reply {
+            text: self.store.sync_status().to_string(),
+            data,
+        })
+    }
+
+    /// The reply to a write, telling the model when the write waits for the primary.
+    fn written<T>(&self, text: String, data: T) -> ToolResult<T> {
+        let status = self.store.sync_status();
+        let text = match status.pending_writes {
+            0 => text,
+            n => format!(
+                "{text}\nqueued on this device: the primary is unreachable, so this write waits \
+                 with {n} in all and is sent when the primary is back (memory_stats shows the \
+                 sync state)"
+            ),
+        };
+        Ok(Reply { text, data })
     }
 }

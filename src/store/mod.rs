@@ -26,6 +26,7 @@ pub use self::recall::{
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{FusedHit, HybridParams, ScoreParts};
 pub use self::validate::Limits;
+use crate::backend::replica::Refusal;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ use crate::model::{
     Context, Created, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Neighbour,
     Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph, Traversal, VectorHit,
 };
+use crate::sync::SyncStatus;
+use crate::sync::worker::Syncer;
 
 /// Importance of a memory when the writer gives none.
 pub const DEFAULT_IMPORTANCE: f32 = 0.5;
@@ -94,6 +97,8 @@ pub struct MemoryStore {
     space: Arc<RwLock<Option<(String, usize)>>>,
     /// Embeds on write and for semantic search, once ready; see `embedding.rs`.
     embedder: EmbedderHandle,
+    /// Syncs with (and reports on) the primary; `None` for a local store.
+    syncer: Option<Arc<dyn Syncer>>,
 }
 
 /// Now, at the microsecond precision the store keeps.
@@ -111,7 +116,38 @@ impl MemoryStore {
             limits,
             space: Arc::new(RwLock::new(space)),
             embedder: EmbedderHandle::off(),
+            syncer: None,
         })
+    }
+
+    /// This store, reporting on and syncing with a primary through `syncer`.
+    pub fn with_syncer(mut self, syncer: Option<Arc<dyn Syncer>>) -> Self {
+        self.syncer = syncer;
+        self
+    }
+
+    /// The sync status: mode, last sync, lag, writes waiting for the primary.
+    pub fn sync_status(&self) -> SyncStatus {
+        self.syncer
+            .as_ref()
+            .map_or_else(SyncStatus::local, |s| s.state().snapshot())
+    }
+
+    /// Syncs now (replica: pull and replay queued writes; remote: check the primary) and
+    /// returns the status after. A local store has nothing to sync: its status as is.
+    pub async fn sync_now(&self) -> Result<SyncStatus> {
+        if let Some(syncer) = &self.syncer {
+            syncer.sync_once().await?;
+        }
+        Ok(self.sync_status())
+    }
+
+    /// Writes queued offline that the primary refused on replay, newest first.
+    pub async fn sync_refusals(&self) -> Result<Vec<Refusal>> {
+        match &self.syncer {
+            Some(syncer) => syncer.refusals().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     /// A store that embeds with `embedder`. A ready embedder must belong to the store's
@@ -486,6 +522,7 @@ impl MemoryStore {
     /// Validates a traversal against the limits.
     fn traversal(&self, t: &Traversal) -> Result<Traversal> {
         let l = &self.limits;
+        l.batch("types", t.rel_types.len())?;
         Ok(Traversal {
             direction: t.direction,
             rel_types: t
@@ -493,7 +530,7 @@ impl MemoryStore {
                 .iter()
                 .map(|r| l.rel_type(r))
                 .collect::<Result<_>>()?,
-            depth: l.depth(t.depth)?,
+            depth: l.depth("depth", t.depth)?,
             include_expired: t.include_expired,
             filter: l.filter(&t.filter)?,
             max_nodes: l.node_cap(t.max_nodes)?,
@@ -557,8 +594,9 @@ impl MemoryStore {
     ) -> Result<Option<FoundPath>> {
         let from = self.summary(from).await?;
         let to = self.summary(to).await?;
+        self.limits.batch("types", query.rel_types.len())?;
         let query = PathQuery {
-            max_hops: self.limits.depth(query.max_hops)?,
+            max_hops: self.limits.depth("max_hops", query.max_hops)?,
             rel_types: query
                 .rel_types
                 .iter()

@@ -250,15 +250,7 @@ impl MemoryStore {
     /// briefing within `max_chars`. Recalled memories have their access recorded.
     pub async fn recall(&self, q: &RecallQuery) -> Result<Recall> {
         let limit = self.limits.limit(q.limit)?;
-        if q.max_chars < MIN_BRIEFING_CHARS {
-            return Err(Error::invalid(
-                "max_chars",
-                format!(
-                    "{} is too small; give at least {MIN_BRIEFING_CHARS}",
-                    q.max_chars
-                ),
-            ));
-        }
+        self.limits.briefing(q.max_chars, MIN_BRIEFING_CHARS)?;
         let hits: Vec<SearchHit> = self
             .ranked(
                 &q.query,

@@ -34,8 +34,13 @@ pub struct Limits {
     pub max_depth: u32,
     /// Memories in one loaded subgraph.
     pub max_subgraph_nodes: usize,
-    /// Ids in one batch request.
+    /// Ids or records in one batch request (and kinds or relationship types in one filter).
     pub max_batch: usize,
+    /// Results in one page of an MCP tool answer: answers go into a model's context window,
+    /// so a page stays small and its cursor fetches the next one.
+    pub max_page: usize,
+    /// Characters of a recall briefing.
+    pub max_briefing_chars: usize,
 }
 
 impl Default for Limits {
@@ -53,6 +58,8 @@ impl Default for Limits {
             max_depth: 6,
             max_subgraph_nodes: 5000,
             max_batch: 10_000,
+            max_page: 50,
+            max_briefing_chars: 50_000,
         }
     }
 }
@@ -131,6 +138,7 @@ impl Limits {
 
     /// A title: one line (whitespace runs, newlines included, collapse to one space).
     pub fn title(&self, title: &str) -> Result<String> {
+        no_nul("title", title)?;
         let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
         if title.is_empty() {
             return Err(Error::invalid(
@@ -153,6 +161,7 @@ impl Limits {
 
     /// Content: anything but blank, at most `max_content_bytes`.
     pub fn content(&self, content: &str) -> Result<String> {
+        no_nul("content", content)?;
         if content.trim().is_empty() {
             return Err(Error::invalid("content", "must not be empty"));
         }
@@ -173,6 +182,7 @@ impl Limits {
     pub fn tags(&self, tags: &[String]) -> Result<Vec<String>> {
         let mut out: Vec<String> = Vec::new();
         for tag in tags {
+            no_nul("tags", tag)?;
             let tag = tag.trim().to_lowercase();
             if tag.is_empty() || out.contains(&tag) {
                 continue;
@@ -248,6 +258,7 @@ impl Limits {
 
     /// A relationship note.
     pub fn note(&self, note: &str) -> Result<Option<String>> {
+        no_nul("note", note)?;
         let note = note.trim();
         let chars = note.chars().count();
         if chars > self.max_note_chars {
@@ -264,6 +275,7 @@ impl Limits {
 
     /// An embedding: a named model and a finite, non-zero vector of bounded dimension.
     pub fn embedding(&self, embedding: &Embedding) -> Result<()> {
+        no_nul("embedding.model", &embedding.model)?;
         if embedding.model.trim().is_empty() {
             return Err(Error::invalid(
                 "embedding.model",
@@ -306,11 +318,11 @@ impl Limits {
         Ok(limit)
     }
 
-    /// A walk depth: 1..=max_depth.
-    pub fn depth(&self, depth: u32) -> Result<u32> {
+    /// A walk depth or a path length (`field` names which): 1..=max_depth.
+    pub fn depth(&self, field: &'static str, depth: u32) -> Result<u32> {
         if depth == 0 || depth > self.max_depth {
             return Err(Error::invalid(
-                "depth",
+                field,
                 format!("{depth} is outside 1..={}", self.max_depth),
             ));
         }
@@ -339,6 +351,33 @@ impl Limits {
         Ok(())
     }
 
+    /// A page size asked of an MCP tool: `default` when absent (capped by `max_page`), else
+    /// 1..=max_page.
+    pub fn page(&self, limit: Option<usize>, default: usize) -> Result<usize> {
+        match limit {
+            None => Ok(default.min(self.max_page)),
+            Some(n) if n == 0 || n > self.max_page => Err(Error::invalid(
+                "limit",
+                format!(
+                    "{n} is outside 1..={} per page; use the cursor for more",
+                    self.max_page
+                ),
+            )),
+            Some(n) => Ok(n),
+        }
+    }
+
+    /// The size budget of a recall briefing: min..=max_briefing_chars.
+    pub fn briefing(&self, max_chars: usize, min: usize) -> Result<usize> {
+        if max_chars < min || max_chars > self.max_briefing_chars {
+            return Err(Error::invalid(
+                "max_chars",
+                format!("{max_chars} is outside {min}..={}", self.max_briefing_chars),
+            ));
+        }
+        Ok(max_chars)
+    }
+
     /// A search query: bounded in length.
     pub fn query(&self, query: &str) -> Result<()> {
         let chars = query.chars().count();
@@ -356,6 +395,7 @@ impl Limits {
 
     /// A filter: labels normalised like the values they are compared with.
     pub fn filter(&self, filter: &Filter) -> Result<Filter> {
+        self.batch("kinds", filter.kinds.len())?;
         let kinds = filter
             .kinds
             .iter()
@@ -377,6 +417,19 @@ impl Limits {
             min_importance: filter.min_importance,
         })
     }
+}
+
+/// Refuses text holding U+0000. SQLite keeps it, but libSQL reads text back as a C string,
+/// so everything after it would be silently lost; JSON fields (context, properties) escape it
+/// and keep it.
+fn no_nul(field: &'static str, text: &str) -> Result<()> {
+    if text.contains('\0') {
+        return Err(Error::invalid(
+            field,
+            "contains a NUL character (U+0000), which cannot be stored; remove it",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -409,6 +462,32 @@ mod tests {
     #[test]
     fn unit_interval_rejects_nan() {
         assert!(Limits::default().unit("importance", f32::NAN).is_err());
+    }
+
+    #[test]
+    fn pages_default_within_the_limit_and_refuse_beyond_it() {
+        let l = Limits {
+            max_page: 3,
+            ..Limits::default()
+        };
+        assert_eq!(l.page(None, 10).unwrap(), 3);
+        assert_eq!(l.page(Some(3), 10).unwrap(), 3);
+        assert!(l.page(Some(4), 10).is_err());
+        assert!(l.page(Some(0), 10).is_err());
+    }
+
+    #[test]
+    fn text_with_nul_is_refused_where_it_would_be_cut_short() {
+        let l = Limits::default();
+        assert!(l.title("a\0b").is_err());
+        assert!(l.content("a\0b").is_err());
+        assert!(l.tags(&["a\0b".into()]).is_err());
+        assert!(l.note("a\0b").is_err());
+        let context = Context {
+            project: Some("a\0b".into()),
+            ..Context::default()
+        };
+        assert_eq!(l.context(context.clone()).unwrap(), context);
     }
 
     #[test]

@@ -27,6 +27,11 @@ pub fn command(dir: &Path) -> tokio::process::Command {
         "MNEMOGRAPH_NAMESPACE",
         "MNEMOGRAPH_CONFIG",
         "MNEMOGRAPH_LOG_FILE",
+        "MNEMOGRAPH_MODE",
+        "MNEMOGRAPH_PRIMARY_URL",
+        "MNEMOGRAPH_AUTH_TOKEN",
+        "TURSO_DATABASE_URL",
+        "TURSO_AUTH_TOKEN",
     ] {
         cmd.env_remove(var);
     }
@@ -224,4 +229,33 @@ impl mnemograph::embed::Embedder for Truncated {
             })
             .collect())
     }
+}
+
+/// A `memctl` command isolated in `dir` like [`command`]: its data dir, no config file, no
+/// colour, no embedder, stdin closed.
+pub fn memctl(dir: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_memctl"));
+    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
+        .env("XDG_CONFIG_HOME", dir.join("config"))
+        .env("NO_COLOR", "1")
+        .env("MNEMOGRAPH_EMBEDDER", "none")
+        .stdin(std::process::Stdio::null());
+    for var in [
+        "MNEMOGRAPH_DB",
+        "MNEMOGRAPH_NAMESPACE",
+        "MNEMOGRAPH_CONFIG",
+        "MNEMOGRAPH_LOG_FILE",
+        "MNEMOGRAPH_MODEL_DIR",
+        "MNEMOGRAPH_EMBED_URL",
+        "VISUAL",
+        "EDITOR",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// The shared Model2Vec model (256 dimensions) that tests embed with.
+pub fn model_dir() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
 }

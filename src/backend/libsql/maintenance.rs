@@ -103,7 +103,7 @@ pub(super) async fn integrity(conn: &Connection) -> Result<Vec<IntegrityCheck>> 
 impl LibsqlBackend {
     /// Writes a consistent copy of the store to `dest` with `VACUUM INTO`: it reads one
     /// snapshot, so servers keep writing meanwhile and the copy holds none of their
-    /// half-done transactions. `dest` must not exist.
+    /// half-done transactions. `dest` must not exist or be an empty file.
     pub async fn backup_to(&self, dest: &Path) -> Result<()> {
         let dest = dest.to_string_lossy().into_owned();
         self.run(move |conn| async move {

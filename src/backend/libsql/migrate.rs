@@ -10,8 +10,14 @@ use super::pool::write_tx;
 use crate::error::{Error, Result};
 
 /// (version, name, SQL), in order.
-const MIGRATIONS: &[(u32, &str, &str)] =
-    &[(1, "init", include_str!("../../../schema/0001_init.sql"))];
+const MIGRATIONS: &[(u32, &str, &str)] = &[
+    (1, "init", include_str!("../../../schema/0001_init.sql")),
+    (
+        2,
+        "explicit_cascades",
+        include_str!("../../../schema/0002_explicit_cascades.sql"),
+    ),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS[MIGRATIONS.len() - 1].0;

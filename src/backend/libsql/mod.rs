@@ -1,4 +1,6 @@
-//! The libSQL backend: a database file on this machine (local mode).
+//! The libSQL backend: a database file on this machine (local mode), an embedded replica of a
+//! libSQL primary (replica mode) or the primary itself over HTTP (remote mode). The SQL is the
+//! same in all three; [`pool`] knows how each kind of connection is set up.
 //!
 //! Layout: [`pool`] hands out connections and runs units of work off the async workers,
 //! [`migrate`] brings the schema up to date at open, [`rows`] and [`filter`] translate between
@@ -26,7 +28,7 @@ use libsql::{Builder, Connection, Statement, Value};
 pub use migrate::{SCHEMA_VERSION, migrate_to};
 
 use self::filter::Clause;
-use self::pool::{Pool, write_tx};
+use self::pool::{Link, Pool, write_tx};
 use self::rows::{
     INSERT_MEMORY, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, RELATIONSHIP_INSERT_COLUMNS, collect,
     memory_params, micros, opt_micros, placeholders, relationship_params, to_json,
@@ -38,6 +40,7 @@ use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
     Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
+use crate::sync::Primary;
 use crate::vector::to_blob;
 
 /// How long a unit of work waits for another process's write lock before giving up.
@@ -68,22 +71,106 @@ impl LibsqlBackend {
     pub async fn open_local_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
         prepare_file(path)?;
         let db = Builder::new_local(path).build().await?;
-        let backend = LibsqlBackend {
-            inner: Arc::new(Inner {
-                pool: Pool::new(db, busy_timeout),
-                vectors: VectorCache::default(),
-                path: path.to_owned(),
-            }),
-        };
-        let name = path.display().to_string();
+        let backend = Self::with_pool(Pool::new(db, Link::Local, busy_timeout), path.to_owned());
         backend
-            .run(move |conn| async move {
+            .run(|conn| async move {
                 // WAL lets readers proceed while one writer commits; the mode is persistent.
                 conn.query("PRAGMA journal_mode = WAL", ()).await?;
-                migrate::migrate(&conn, &name).await
+                Ok(())
             })
             .await?;
+        backend.migrate().await?;
         Ok(backend)
+    }
+
+    /// Opens the embedded replica at `path` of `primary`: syncs once (a replica that cannot
+    /// reach its primary still opens, and serves what it has), then migrates the schema on the
+    /// primary if it is behind.
+    ///
+    /// No sync interval is given to libSQL: [`crate::sync::worker`] runs the timer, so that
+    /// failures are counted, backed off and reported.
+    pub async fn open_replica(path: &Path, primary: &Primary) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::sync::slot::create_private_dir(dir)?;
+        }
+        let mut builder = Builder::new_remote_replica(
+            path,
+            primary.url.clone(),
+            primary
+                .auth_token
+                .as_ref()
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
+        )
+        .read_your_writes(true);
+        if let Some(namespace) = &primary.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        let db = builder.build().await.map_err(|e| unreachable(primary, e))?;
+        restrict_file(path)?;
+        let backend = Self::with_pool(
+            Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
+            path.to_owned(),
+        );
+        if let Err(err) = backend.sync().await {
+            tracing::warn!(primary = %primary.display_url(), error = %err,
+                "cannot sync the replica on open; serving the local copy");
+        }
+        backend
+            .migrate()
+            .await
+            .map_err(|e| unreachable_if_transient(primary, e))?;
+        Ok(backend)
+    }
+
+    /// Opens the store on `primary` itself, with no local copy: every statement is a request.
+    pub async fn open_remote(primary: &Primary) -> Result<Self> {
+        let mut builder = Builder::new_remote(
+            primary.url.clone(),
+            primary
+                .auth_token
+                .as_ref()
+                .map(|t| t.expose().to_owned())
+                .unwrap_or_default(),
+        );
+        if let Some(namespace) = &primary.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        let db = builder.build().await.map_err(|e| unreachable(primary, e))?;
+        let backend = Self::with_pool(
+            Pool::new(db, Link::Remote, DEFAULT_BUSY_TIMEOUT),
+            PathBuf::from(primary.display_url()),
+        );
+        backend
+            .migrate()
+            .await
+            .map_err(|e| unreachable_if_transient(primary, e))?;
+        Ok(backend)
+    }
+
+    fn with_pool(pool: Pool, path: PathBuf) -> Self {
+        LibsqlBackend {
+            inner: Arc::new(Inner {
+                pool,
+                vectors: VectorCache::default(),
+                path,
+            }),
+        }
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let name = self.inner.path.display().to_string();
+        self.run(move |conn| async move { migrate::migrate(&conn, &name).await })
+            .await
+    }
+
+    /// Pulls the primary's new frames into this replica; an error in other modes.
+    pub async fn sync(&self) -> Result<Replicated> {
+        let replicated = self.inner.pool.database().sync().await?;
+        Ok(Replicated {
+            frame_no: replicated.frame_no(),
+            frames_synced: replicated.frames_synced() as u64,
+        })
     }
 
     /// The database file.
@@ -117,9 +204,56 @@ impl LibsqlBackend {
     }
 }
 
+/// What one sync of a replica did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicated {
+    /// The primary's frame number the replica has reached, if it has any frame.
+    pub frame_no: Option<u64>,
+    /// Frames applied by this sync.
+    pub frames_synced: u64,
+}
+
+/// An error from opening a connection to `primary`, as the error that says so.
+fn unreachable(primary: &Primary, err: libsql::Error) -> Error {
+    Error::PrimaryUnreachable {
+        primary: primary.display_url(),
+        reason: err.to_string(),
+        consequence: "the store cannot be opened",
+    }
+}
+
+fn unreachable_if_transient(primary: &Primary, err: Error) -> Error {
+    if err.is_transient() {
+        Error::PrimaryUnreachable {
+            primary: primary.display_url(),
+            reason: err.to_string(),
+            consequence: "a replica that never reached its primary has no schema to serve yet",
+        }
+    } else {
+        err
+    }
+}
+
+/// Makes an existing file owner-only: libSQL creates a replica's file itself.
+fn restrict_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if path.exists() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| Error::Io {
+                    context: format!("cannot restrict the permissions of {}", path.display()),
+                    source,
+                },
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Creates the directory (owner-only) and the file (owner-read/write) when missing, so the
 /// store is private from the first byte; SQLite gives its -wal and -shm files the same mode.
-fn prepare_file(path: &Path) -> Result<()> {
+pub(crate) fn prepare_file(path: &Path) -> Result<()> {
     let io = |context: String| move |source| Error::Io { context, source };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         let mut builder = std::fs::DirBuilder::new();

@@ -28,19 +28,38 @@ const MAX_IDLE: usize = 8;
 const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
     PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000;";
 
+/// What a connection talks to, which decides how it is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Link {
+    /// A file of ours: every pragma applies.
+    Local,
+    /// An embedded replica: reads are local, writes are forwarded to the primary, whose
+    /// connections are not ours to configure (deletes cascade by trigger for that reason).
+    Replica,
+    /// The primary over HTTP: its streams expire after a few idle seconds, so connections are
+    /// not kept between units of work.
+    Remote,
+}
+
 pub(super) struct Pool {
     db: Database,
+    link: Link,
     idle: Mutex<Vec<Connection>>,
     busy_timeout: Duration,
 }
 
 impl Pool {
-    pub(super) fn new(db: Database, busy_timeout: Duration) -> Self {
+    pub(super) fn new(db: Database, link: Link, busy_timeout: Duration) -> Self {
         Pool {
             db,
+            link,
             idle: Mutex::new(Vec::new()),
             busy_timeout,
         }
+    }
+
+    pub(super) fn database(&self) -> &Database {
+        &self.db
     }
 
     /// Runs `work` with a connection of its own, off the async workers.
@@ -72,14 +91,20 @@ impl Pool {
             return Ok(conn);
         }
         let conn = self.db.connect()?;
-        conn.busy_timeout(self.busy_timeout)?;
-        conn.execute_batch(CONNECTION_PRAGMAS).await?;
+        match self.link {
+            Link::Local => {
+                conn.busy_timeout(self.busy_timeout)?;
+                conn.execute_batch(CONNECTION_PRAGMAS).await?;
+            }
+            Link::Replica => conn.busy_timeout(self.busy_timeout)?,
+            Link::Remote => {}
+        }
         Ok(conn)
     }
 
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
     fn checkin(&self, conn: Connection) {
-        if !conn.is_autocommit() {
+        if self.link == Link::Remote || !conn.is_autocommit() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");

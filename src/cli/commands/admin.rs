@@ -6,6 +6,7 @@ use clap::{Args, CommandFactory, Subcommand};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use super::transfer::OutputFile;
 use crate::backend::IntegrityCheck;
 use crate::backend::libsql::SCHEMA_VERSION;
 use crate::cli::output::{Style, bytes, table};
@@ -319,17 +320,32 @@ enum SyncAction {
     Status,
 }
 
-const NOT_CONFIGURED: &str = "sync is not configured: this store is local (one file on this \
-    machine); multi-device sync through a libSQL primary is not available in this version";
-
-pub fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
-    match a.action {
-        SyncAction::Status => ctx.out.print(
-            &json!({"mode": "local", "configured": false, "message": NOT_CONFIGURED}),
-            |_| format!("mode: local\n{NOT_CONFIGURED}"),
-        ),
-        SyncAction::Now => Err(CliError::Failed(NOT_CONFIGURED.to_owned())),
+/// Syncs (a replica pulls and replays its queued writes; a remote store checks the primary)
+/// and shows the status. `status` reports a failed sync; `now` fails with it.
+pub async fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
+    let store = ctx.store_or_create().await?;
+    let outcome = store.sync_now().await;
+    let status = store.sync_status();
+    let refused = store.sync_refusals().await?;
+    if let (SyncAction::Now, Err(err)) = (&a.action, &outcome) {
+        return Err(CliError::Failed(format!("sync failed: {err}")));
     }
+    let mut value = serde_json::to_value(&status).map_err(|e| CliError::Failed(e.to_string()))?;
+    value["lag_secs"] = json!(status.lag_secs(chrono::Utc::now()));
+    value["refused"] = json!(refused);
+    ctx.out.print(&value, |_| {
+        let mut text = status.to_string();
+        for r in &refused {
+            text.push_str(&format!(
+                "\nrefused #{}: {} ({}): {}",
+                r.seq,
+                r.write,
+                r.refused_at.format("%Y-%m-%d %H:%M:%S"),
+                r.reason
+            ));
+        }
+        text
+    })
 }
 
 /// Free space below which `doctor` warns: a write, a vacuum or a backup may not fit.
@@ -343,16 +359,32 @@ fn check(name: &str, ok: bool, detail: String) -> IntegrityCheck {
     }
 }
 
-/// Owner-only permissions on the store and its directory: memories are private.
+/// Owner-only permissions on the store, its -wal and -shm files (when present) and its
+/// directory: memories are private.
 #[cfg(unix)]
 fn permission_checks(path: &Path) -> Vec<IntegrityCheck> {
     use std::os::unix::fs::PermissionsExt;
     let mut checks = Vec::new();
-    for (name, target) in [
-        ("store file mode", Some(path)),
-        ("store directory mode", path.parent()),
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    let (wal, shm) = (beside("-wal"), beside("-shm"));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // The -wal and -shm files exist only while the store is in use.
+    for (name, target, optional) in [
+        ("store file mode", path, false),
+        ("store -wal file mode", wal.as_path(), true),
+        ("store -shm file mode", shm.as_path(), true),
+        ("store directory mode", dir, false),
     ] {
-        let Some(target) = target else { continue };
+        if optional && !target.exists() {
+            continue;
+        }
         match std::fs::metadata(target) {
             Ok(meta) => {
                 let mode = meta.permissions().mode() & 0o777;
@@ -363,7 +395,7 @@ fn permission_checks(path: &Path) -> Vec<IntegrityCheck> {
                         format!("{mode:o}, private to its owner")
                     } else {
                         format!(
-                            "{mode:o}: others can read it; chmod go-rwx {}",
+                            "{mode:o}: group or others have access; chmod go-rwx {}",
                             target.display()
                         )
                     },
@@ -486,7 +518,7 @@ fn report(out: &Output, checks: &[IntegrityCheck]) -> String {
 pub struct BackupArgs {
     /// File to write the copy to
     output: PathBuf,
-    /// Replace the file if it exists
+    /// Replace the file if it exists (a symlink there is replaced, not followed)
     #[arg(long)]
     force: bool,
 }
@@ -496,17 +528,13 @@ pub async fn backup(ctx: &Ctx, a: BackupArgs) -> CliResult {
     if !path.exists() {
         ctx.store().await?;
     }
-    if a.output.exists() {
-        if !a.force {
-            return Err(CliError::Exists { path: a.output });
-        }
-        std::fs::remove_file(&a.output).map_err(CliError::io(format!(
-            "cannot replace {}",
-            a.output.display()
-        )))?;
-    }
+    // SQLite writes the copy into the empty owner-only file made for it (VACUUM INTO
+    // accepts an empty file), so the backup is private and appears only when complete.
+    let (output, file) = OutputFile::create(&a.output, a.force, path)?;
+    drop(file);
     let (backend, _) = ctx.open_at(path).await?;
-    backend.backup_to(&a.output).await?;
+    backend.backup_to(output.temp_path()).await?;
+    output.commit()?;
     let size = std::fs::metadata(&a.output).map(|m| m.len()).unwrap_or(0);
     ctx.out
         .print(&json!({"path": a.output, "size_bytes": size}), |_| {

@@ -106,9 +106,10 @@ pub struct RecallArgs {
     /// Most memories in the answer
     #[arg(long, default_value_t = 8)]
     limit: usize,
-    /// Size budget of the briefing, in characters
-    #[arg(long, default_value_t = 4000)]
-    max_chars: usize,
+    /// Size budget of the briefing, in characters [default: 4000, or the max_briefing_chars
+    /// limit when lower]
+    #[arg(long)]
+    max_chars: Option<usize>,
 }
 
 pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
@@ -118,7 +119,9 @@ pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
             query: a.query,
             filter: a.filter.into(),
             limit: a.limit,
-            max_chars: a.max_chars,
+            max_chars: a
+                .max_chars
+                .unwrap_or_else(|| 4000.min(store.limits().max_briefing_chars)),
         })
         .await?;
     ctx.out.print(&recall, |out| {

@@ -6,6 +6,7 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::json;
 
+use super::transfer::OutputFile;
 use crate::cli::args::{DirectionArg, time};
 use crate::cli::output::{Style, cut, table};
 use crate::cli::render::{GraphFormat, render};
@@ -361,7 +362,7 @@ pub struct GraphArgs {
     /// Write to this file instead of stdout
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
-    /// Overwrite --output if it exists
+    /// Replace --output if it exists (a symlink there is replaced, not followed)
     #[arg(long)]
     force: bool,
 }
@@ -373,10 +374,11 @@ pub async fn graph(ctx: &Ctx, a: GraphArgs) -> CliResult {
     match &a.output {
         None => ctx.out.text(&text),
         Some(path) => {
-            super::transfer::create_file(path, a.force).and_then(|mut f| {
-                std::io::Write::write_all(&mut f, text.as_bytes())
-                    .map_err(CliError::io(format!("cannot write {}", path.display())))
-            })?;
+            let (output, mut file) = OutputFile::create(path, a.force, &ctx.config.db_path.value)?;
+            std::io::Write::write_all(&mut file, text.as_bytes())
+                .map_err(CliError::io(format!("cannot write {}", path.display())))?;
+            drop(file);
+            output.commit()?;
             ctx.out.print(
                 &json!({"path": path, "nodes": found.subgraph.nodes.len(), "edges": found.subgraph.edges.len()}),
                 |_| format!(

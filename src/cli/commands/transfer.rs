@@ -1,7 +1,7 @@
 //! export and import.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Cursor, IsTerminal, Read};
+use std::io::{BufRead, BufReader, BufWriter, Cursor, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -17,16 +17,106 @@ use crate::store::transfer::{
 /// Inputs smaller than this import without a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 1 << 20;
 
-/// Creates `path` for writing, refusing to replace an existing file without `force`. The file
-/// is private to its owner: it holds everything the store knows.
-pub fn create_file(path: &Path, force: bool) -> CliResult<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if force {
-        options.create(true).truncate(true);
-    } else {
-        options.create_new(true);
+/// A file written at a path the user named (export, backup, graph `--output`). It holds
+/// what the store knows, so it is owner-only (0600), and it is safe to name any path:
+///
+/// - without `--force` an existing entry at the path (file, directory or symlink, even a
+///   dangling one) is refused, and the name is reserved with `O_CREAT | O_EXCL`, which never
+///   follows a symlink;
+/// - the content goes to a temporary file beside the path and is renamed onto it only when
+///   complete, so a failed write leaves no partial file, and with `--force` a symlink at the
+///   path is itself replaced, never written through to the file it points at;
+/// - the store file (and its -wal and -shm) can never be the path.
+///
+/// Dropped before [`OutputFile::commit`], it removes the temporary file and the reservation.
+pub struct OutputFile {
+    dest: PathBuf,
+    temp: PathBuf,
+    /// True while the empty file reserving `dest` (made without `--force`) is ours to remove.
+    reserved: bool,
+    committed: bool,
+}
+
+impl OutputFile {
+    /// Reserves `dest` (see the type) and creates the empty temporary file to write into.
+    pub fn create(dest: &Path, force: bool, store: &Path) -> CliResult<(Self, File)> {
+        let name = dest
+            .file_name()
+            .ok_or_else(|| CliError::Usage(format!("{} does not name a file", dest.display())))?;
+        if is_store_file(dest, store) {
+            return Err(CliError::Usage(format!(
+                "{} is the store itself; write the copy to another file",
+                dest.display()
+            )));
+        }
+        let dir = dest
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let reserved = if force {
+            if dest.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                return Err(CliError::Usage(format!(
+                    "{} is a directory; name a file",
+                    dest.display()
+                )));
+            }
+            false
+        } else {
+            private_new_file(dest)?;
+            true
+        };
+        let mut output = OutputFile {
+            dest: dest.to_owned(),
+            temp: dir.join(format!(
+                ".{}.{}.tmp",
+                name.to_string_lossy(),
+                uuid::Uuid::new_v4().simple()
+            )),
+            reserved,
+            committed: false,
+        };
+        let file = private_new_file(&output.temp).inspect_err(|_| {
+            // Nothing was made at the temporary path: only the reservation is ours to undo.
+            output.temp = PathBuf::new();
+        })?;
+        Ok((output, file))
     }
+
+    /// Where the content is written until [`OutputFile::commit`].
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Flushes the finished file to disk and renames it onto the named path.
+    pub fn commit(mut self) -> CliResult<()> {
+        let at = |what: &str, path: &Path| format!("cannot {what} {}", path.display());
+        File::open(&self.temp)
+            .and_then(|f| f.sync_all())
+            .map_err(CliError::io(at("write", &self.temp)))?;
+        std::fs::rename(&self.temp, &self.dest).map_err(CliError::io(at("write", &self.dest)))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        if !self.temp.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+        if self.reserved {
+            let _ = std::fs::remove_file(&self.dest);
+        }
+    }
+}
+
+/// Creates `path`, which must not exist (a symlink there counts as existing), owner-only.
+fn private_new_file(path: &Path) -> CliResult<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path).map_err(|source| {
@@ -40,6 +130,25 @@ pub fn create_file(path: &Path, force: bool) -> CliResult<File> {
                 source,
             }
         }
+    })
+}
+
+/// True when `path` names the store file or its -wal or -shm file. The last component is
+/// compared as named (a symlink there is replaced, not followed); the directories leading to
+/// it are resolved.
+fn is_store_file(path: &Path, store: &Path) -> bool {
+    let resolve_dir = |p: &Path| -> Option<PathBuf> {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = std::fs::canonicalize(dir.unwrap_or(Path::new("."))).ok()?;
+        Some(dir.join(p.file_name()?))
+    };
+    let (Some(path), Some(store)) = (resolve_dir(path), resolve_dir(store)) else {
+        return false;
+    };
+    ["", "-wal", "-shm"].iter().any(|suffix| {
+        let mut name = store.clone().into_os_string();
+        name.push(suffix);
+        path.as_os_str() == name
     })
 }
 
@@ -62,7 +171,7 @@ fn progress_bar(total: Option<u64>, template: &str) -> ProgressBar {
 pub struct ExportArgs {
     /// File to write (native JSON Lines), or `-` for stdout
     output: PathBuf,
-    /// Overwrite the file if it exists
+    /// Replace the file if it exists (a symlink there is replaced, not followed)
     #[arg(long)]
     force: bool,
 }
@@ -80,17 +189,15 @@ pub async fn export(ctx: &Ctx, a: ExportArgs) -> CliResult {
         let mut out = BufWriter::new(std::io::stdout().lock());
         native::export(&store, &mut out, &mut progress).await?
     } else {
-        let file = create_file(&a.output, a.force)?;
+        // A failed export drops `output`, which removes the partial file.
+        let (output, file) = OutputFile::create(&a.output, a.force, &ctx.config.db_path.value)?;
         let mut out = BufWriter::new(file);
-        match native::export(&store, &mut out, &mut progress).await {
-            Ok(report) => report,
-            Err(err) => {
-                // A partial export must not pass for a whole one.
-                drop(out);
-                let _ = std::fs::remove_file(&a.output);
-                return Err(err.into());
-            }
-        }
+        let report = native::export(&store, &mut out, &mut progress).await?;
+        out.flush()
+            .map_err(CliError::io(format!("cannot write {}", a.output.display())))?;
+        drop(out);
+        output.commit()?;
+        report
     };
     bar.finish_and_clear();
     if to_stdout {

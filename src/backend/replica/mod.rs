@@ -1,0 +1,663 @@
+//! Replica mode's backend: an embedded replica of the primary (a [`LibsqlBackend`]) that
+//! keeps accepting writes when the primary is unreachable.
+//!
+//! A write goes to the primary through the replica (libSQL forwards it and, with
+//! read-your-writes, syncs the replica before answering). When that fails because the primary
+//! cannot be reached, the write is checked against this device's view, stored in the
+//! [`outbox`], acknowledged as pending, and made visible through the [`overlay`]. While
+//! anything is queued, later writes queue behind it, so the primary receives them in the
+//! order they were made. The sync worker replays the queue when the primary is back
+//! ([`op::Op::replay`] makes that idempotent) and reports writes the primary refused.
+
+mod op;
+mod outbox;
+mod overlay;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::{Mutex, RwLock};
+
+use self::op::{Op, Replayed, VectorChange};
+use self::outbox::Outbox;
+pub use self::outbox::Refusal;
+use self::overlay::{Applied, Overlay};
+use super::libsql::LibsqlBackend;
+use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
+use crate::error::{Error, Result};
+use crate::model::{
+    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
+    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+};
+use crate::sync::slot::{FileLock, Slot};
+use crate::sync::{Primary, SyncState, SyncStatus};
+
+/// File names inside the namespace's replica directory.
+const OUTBOX_FILE: &str = "outbox.db";
+const REPLAY_LOCK_FILE: &str = "outbox.lock";
+/// Refused writes listed in a status report.
+const REFUSALS_SHOWN: usize = 20;
+
+/// A replica that queues writes while its primary is away.
+pub struct ReplicaBackend {
+    inner: LibsqlBackend,
+    primary: String,
+    outbox: Outbox,
+    replay_lock: PathBuf,
+    overlay: RwLock<Overlay>,
+    /// Serialises writes with each other and with replay, so the primary sees them in order.
+    writes: Mutex<()>,
+    state: SyncState,
+    /// This process's claim on the replica file, held as long as the backend lives.
+    _slot: Slot,
+}
+
+impl ReplicaBackend {
+    /// Wraps the replica `inner` (the file of `slot`, in `dir`), with the namespace's outbox
+    /// in `dir`, and rebuilds the view of writes still queued there.
+    pub async fn new(
+        inner: LibsqlBackend,
+        slot: Slot,
+        dir: &Path,
+        primary: &Primary,
+    ) -> Result<Self> {
+        let backend = ReplicaBackend {
+            state: SyncState::new(SyncStatus {
+                mode: crate::sync::Mode::Replica,
+                primary: Some(primary.display_url()),
+                replica: Some(inner.path().display().to_string()),
+                ..SyncStatus::default()
+            }),
+            inner,
+            primary: primary.display_url(),
+            outbox: Outbox::open(&dir.join(OUTBOX_FILE)).await?,
+            replay_lock: dir.join(REPLAY_LOCK_FILE),
+            overlay: RwLock::new(Overlay::default()),
+            writes: Mutex::new(()),
+            _slot: slot,
+        };
+        backend.rebuild_overlay().await?;
+        Ok(backend)
+    }
+
+    /// The live sync status (shared with the worker).
+    pub fn state(&self) -> &SyncState {
+        &self.state
+    }
+
+    /// The replica underneath.
+    pub fn replica(&self) -> &LibsqlBackend {
+        &self.inner
+    }
+
+    /// Queued writes the primary refused, newest first.
+    pub async fn refusals(&self) -> Result<Vec<Refusal>> {
+        self.outbox.refusals(REFUSALS_SHOWN).await
+    }
+
+    /// One round of sync: pull the primary's changes, replay queued writes, refresh the
+    /// status. Returns the error of the round, also recorded in the status.
+    pub async fn sync_once(&self) -> Result<()> {
+        // Writes other processes of this device queued count too.
+        self.refresh_queue().await?;
+        let outcome = self.pull_and_replay().await;
+        let refreshed = self.refresh_queue().await;
+        self.state.update(|s| {
+            s.record(
+                Utc::now(),
+                outcome.as_ref().map(drop).map_err(|e| e.to_string()),
+            )
+        });
+        outcome.and(refreshed)
+    }
+
+    async fn pull_and_replay(&self) -> Result<()> {
+        let replicated = self.inner.sync().await.map_err(|e| self.unreachable(e))?;
+        self.state.update(|s| {
+            s.frame_no = replicated.frame_no;
+            s.frames_synced += replicated.frames_synced;
+        });
+        if self.state.snapshot().pending_writes > 0 {
+            self.replay().await?;
+            self.inner.sync().await.map_err(|e| self.unreachable(e))?;
+        }
+        Ok(())
+    }
+
+    /// Replays the outbox in order, unless another process of this device is replaying it.
+    async fn replay(&self) -> Result<()> {
+        let Some(_replaying) = FileLock::try_acquire(&self.replay_lock)? else {
+            return Ok(());
+        };
+        let _order = self.writes.lock().await;
+        for (seq, op) in self.outbox.pending().await? {
+            match op
+                .replay(&self.inner)
+                .await
+                .map_err(|e| self.unreachable(e))?
+            {
+                Replayed::Done => self.outbox.ack(seq).await?,
+                Replayed::Refused(reason) => {
+                    tracing::warn!(write = %op.describe(), %reason,
+                        "the primary refused a write queued while offline; see `memctl sync status`");
+                    self.outbox.refuse(seq, &reason).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads the outbox's counts, and rebuilds the overlay when the queue changed (a
+    /// replay, or writes queued by another process).
+    async fn refresh_queue(&self) -> Result<()> {
+        let (pending, refused) = self.outbox.counts().await?;
+        let applied = self.overlay.read().await.len as u64;
+        self.state.update(|s| s.conflicts = refused);
+        if pending != applied {
+            self.rebuild_overlay().await?;
+        }
+        Ok(())
+    }
+
+    async fn rebuild_overlay(&self) -> Result<()> {
+        let ops = self.outbox.pending().await?;
+        let mut fresh = Overlay::default();
+        for (seq, op) in &ops {
+            if let Err(err) = fresh.apply(op, &self.inner).await {
+                // The replica moved on (another device changed the row); the replay will
+                // settle it against the primary and report a refusal if it must.
+                tracing::debug!(seq, write = %op.describe(), error = %err,
+                    "a queued write does not apply over the replica");
+            }
+        }
+        *self.overlay.write().await = fresh;
+        self.state.update(|s| s.pending_writes = ops.len() as u64);
+        Ok(())
+    }
+
+    /// Sends `op` to the primary, or queues it when the primary cannot be reached (or
+    /// earlier writes are still queued).
+    async fn submit(&self, op: Op) -> Result<Applied> {
+        let _order = self.writes.lock().await;
+        if self.state.snapshot().pending_writes == 0 {
+            match self.apply_online(&op).await {
+                Err(err) if err.is_transient() => {
+                    tracing::warn!(primary = %self.primary, error = %err,
+                        "the primary is unreachable; queueing the write");
+                    self.state
+                        .update(|s| s.record(Utc::now(), Err(self.unreachable(err).to_string())));
+                    self.state.wake();
+                }
+                other => return other,
+            }
+        }
+        self.queue(op).await
+    }
+
+    async fn queue(&self, op: Op) -> Result<Applied> {
+        let mut overlay = self.overlay.write().await;
+        let applied = overlay.apply(&op, &self.inner).await?;
+        if let Err(err) = self.outbox.push(&op).await {
+            drop(overlay);
+            self.rebuild_overlay().await?;
+            return Err(err);
+        }
+        self.state.update(|s| s.pending_writes += 1);
+        Ok(applied)
+    }
+
+    async fn apply_online(&self, op: &Op) -> Result<Applied> {
+        let inner = &self.inner;
+        Ok(match op {
+            Op::CreateMemory { memory, embedding } => {
+                let (m, created) = inner.create_memory(memory, embedding.as_ref()).await?;
+                Applied::Memory(m, created)
+            }
+            Op::UpdateMemory {
+                id,
+                patch,
+                vector,
+                expected_version,
+                now,
+                ..
+            } => Applied::Memory(
+                inner
+                    .update_memory(id, patch, vector.as_change(), *expected_version, *now)
+                    .await?,
+                Created::New,
+            ),
+            Op::DeleteMemory { id } => {
+                inner.delete_memory(id).await?;
+                Applied::Deleted
+            }
+            Op::CreateRelationship { relationship } => {
+                let (r, created) = inner.create_relationship(relationship).await?;
+                Applied::Relationship(r, created)
+            }
+            Op::UpdateRelationship {
+                id,
+                patch,
+                expected_version,
+                now,
+                ..
+            } => Applied::Relationship(
+                inner
+                    .update_relationship(id, patch, *expected_version, *now)
+                    .await?,
+                Created::New,
+            ),
+            Op::DeleteRelationship { id } => {
+                inner.delete_relationship(id).await?;
+                Applied::Deleted
+            }
+        })
+    }
+
+    /// The version this device sees for memory `id`.
+    async fn memory_version(&self, id: &str) -> Result<i64> {
+        self.get_memories(&[id.to_owned()])
+            .await?
+            .pop()
+            .map(|m| m.version)
+            .ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
+    }
+
+    fn unreachable(&self, err: Error) -> Error {
+        if err.is_transient() && !matches!(err, Error::PrimaryUnreachable { .. }) {
+            Error::PrimaryUnreachable {
+                primary: self.primary.clone(),
+                reason: err.to_string(),
+                consequence: "reads still work from the local replica",
+            }
+        } else {
+            err
+        }
+    }
+
+    /// An operation that needs the primary (imports, model switches) while it is away.
+    fn needs_primary(&self, err: Error) -> Error {
+        match self.unreachable(err) {
+            Error::PrimaryUnreachable {
+                primary, reason, ..
+            } => Error::PrimaryUnreachable {
+                primary,
+                reason,
+                consequence: "this operation needs the primary and was not done; retry when it is back",
+            },
+            other => other,
+        }
+    }
+
+    /// Drops hits on rows the overlay owns (changed or deleted while offline).
+    fn without_owned<T>(overlay: &Overlay, hits: Vec<T>, id: impl Fn(&T) -> &str) -> Vec<T> {
+        hits.into_iter()
+            .filter(|h| !overlay.owns_memory(id(h)))
+            .collect()
+    }
+}
+
+fn expect_memory(applied: Applied) -> Result<(Memory, Created)> {
+    match applied {
+        Applied::Memory(m, c) => Ok((m, c)),
+        other => Err(Error::Task(format!("expected a memory, got {other:?}"))),
+    }
+}
+
+fn expect_relationship(applied: Applied) -> Result<(Relationship, Created)> {
+    match applied {
+        Applied::Relationship(r, c) => Ok((r, c)),
+        other => Err(Error::Task(format!(
+            "expected a relationship, got {other:?}"
+        ))),
+    }
+}
+
+#[async_trait]
+impl GraphBackend for ReplicaBackend {
+    async fn meta(&self) -> Result<StoreMeta> {
+        self.inner.meta().await
+    }
+
+    async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)> {
+        // Read first: a replica that already knows the space needs no trip to the primary.
+        let meta = self.inner.meta().await?;
+        if let (Some(m), Some(d)) = (meta.embedding_model, meta.embedding_dim) {
+            return Ok((m, d));
+        }
+        self.inner
+            .claim_embedding_space(model, dim)
+            .await
+            .map_err(|e| self.needs_primary(e))
+    }
+
+    async fn replace_embedding_space(
+        &self,
+        model: &str,
+        dim: usize,
+    ) -> Result<Option<(String, usize)>> {
+        self.inner
+            .replace_embedding_space(model, dim)
+            .await
+            .map_err(|e| self.needs_primary(e))
+    }
+
+    async fn create_memory(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)> {
+        expect_memory(
+            self.submit(Op::CreateMemory {
+                memory: memory.clone(),
+                embedding: embedding.cloned(),
+            })
+            .await?,
+        )
+    }
+
+    async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
+        // A batch is one transaction on the primary, or (offline) one queued write each.
+        if self.state.snapshot().pending_writes == 0 {
+            match self.inner.create_memories(batch).await {
+                Err(err) if err.is_transient() => {}
+                other => return other,
+            }
+        }
+        let mut created = Vec::with_capacity(batch.len());
+        for (memory, embedding) in batch {
+            created.push(self.create_memory(memory, embedding.as_ref()).await?.1);
+        }
+        Ok(created)
+    }
+
+    async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
+        let found = self.inner.get_memories(ids).await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(found);
+        }
+        let owned: Vec<String> = ids
+            .iter()
+            .filter(|id| overlay.owns_memory(id))
+            .cloned()
+            .collect();
+        let mut by_id: HashMap<String, Memory> = Self::without_owned(&overlay, found, |m| &m.id)
+            .into_iter()
+            .map(|m| (m.id.clone(), m))
+            .collect();
+        for m in overlay.pending().get_memories(&owned).await? {
+            by_id.insert(m.id.clone(), m);
+        }
+        Ok(ids.iter().filter_map(|id| by_id.get(id).cloned()).collect())
+    }
+
+    async fn update_memory(
+        &self,
+        id: &str,
+        patch: &MemoryPatch,
+        embedding: EmbeddingChange<'_>,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Memory> {
+        let op = Op::UpdateMemory {
+            id: id.to_owned(),
+            patch: patch.clone(),
+            vector: VectorChange::from_change(&embedding),
+            expected_version,
+            base_version: self.memory_version(id).await?,
+            now,
+        };
+        expect_memory(self.submit(op).await?).map(|(m, _)| m)
+    }
+
+    async fn delete_memory(&self, id: &str) -> Result<()> {
+        self.submit(Op::DeleteMemory { id: id.to_owned() })
+            .await
+            .map(drop)
+    }
+
+    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+        // Access statistics are bookkeeping, not memories: not worth queueing offline.
+        if self.state.snapshot().pending_writes > 0 {
+            return Ok(());
+        }
+        self.inner
+            .touch(ids, at)
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+
+    async fn list_memories(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page> {
+        let page = self.inner.list_memories(filter, after, limit).await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(page);
+        }
+        let mut memories = Self::without_owned(&overlay, page.memories, |m| &m.id);
+        // Queued memories are newest: they join the first page.
+        if after.is_none() {
+            memories.extend(
+                overlay
+                    .pending()
+                    .list_memories(filter, None, limit)
+                    .await?
+                    .memories,
+            );
+            memories.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+            memories.truncate(limit);
+        }
+        let next_cursor = match (&page.next_cursor, memories.last()) {
+            (Some(_), Some(last)) => Some(Cursor::after(last).encode()),
+            _ => None,
+        };
+        Ok(Page {
+            memories,
+            next_cursor,
+        })
+    }
+
+    async fn keyword_search(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordHit>> {
+        let hits = self.inner.keyword_search(terms, filter, limit).await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(hits);
+        }
+        let mut hits = Self::without_owned(&overlay, hits, |h| &h.memory.id);
+        hits.extend(
+            overlay
+                .pending()
+                .keyword_search(terms, filter, limit)
+                .await?,
+        );
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    async fn vector_search(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let hits = self
+            .inner
+            .vector_search(model, vector, filter, limit)
+            .await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(hits);
+        }
+        // Cosine similarities are comparable across the two, so the merge is by score.
+        let mut hits = Self::without_owned(&overlay, hits, |h| &h.memory.id);
+        hits.extend(
+            overlay
+                .pending()
+                .vector_search(model, vector, filter, limit)
+                .await?,
+        );
+        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
+    async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
+        expect_relationship(
+            self.submit(Op::CreateRelationship {
+                relationship: rel.clone(),
+            })
+            .await?,
+        )
+    }
+
+    async fn get_relationship(&self, id: &str) -> Result<Relationship> {
+        {
+            let overlay = self.overlay.read().await;
+            if overlay.owns_relationship(id) {
+                return overlay.pending().get_relationship(id).await;
+            }
+        }
+        self.inner.get_relationship(id).await
+    }
+
+    async fn update_relationship(
+        &self,
+        id: &str,
+        patch: &RelationshipPatch,
+        expected_version: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<Relationship> {
+        let op = Op::UpdateRelationship {
+            id: id.to_owned(),
+            patch: patch.clone(),
+            expected_version,
+            base_version: self.get_relationship(id).await?.version,
+            now,
+        };
+        expect_relationship(self.submit(op).await?).map(|(r, _)| r)
+    }
+
+    async fn delete_relationship(&self, id: &str) -> Result<()> {
+        self.submit(Op::DeleteRelationship { id: id.to_owned() })
+            .await
+            .map(drop)
+    }
+
+    async fn relationships_of(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Relationship>> {
+        let rels = self
+            .inner
+            .relationships_of(ids, direction, rel_types, valid_at)
+            .await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(rels);
+        }
+        let mut rels: Vec<Relationship> = rels
+            .into_iter()
+            .filter(|r| {
+                !overlay.owns_relationship(&r.id)
+                    && !overlay.deleted_memories.contains(&r.source_id)
+                    && !overlay.deleted_memories.contains(&r.target_id)
+            })
+            .collect();
+        rels.extend(
+            overlay
+                .pending()
+                .relationships_of(ids, direction, rel_types, valid_at)
+                .await?
+                .into_iter()
+                .filter(|r| overlay.owns_relationship(&r.id)),
+        );
+        Ok(rels)
+    }
+
+    async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
+        let found = self.inner.summaries(ids, filter).await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(found);
+        }
+        let owned: Vec<String> = ids
+            .iter()
+            .filter(|id| overlay.owns_memory(id))
+            .cloned()
+            .collect();
+        let mut found = Self::without_owned(&overlay, found, |s| &s.id);
+        found.extend(overlay.pending().summaries(&owned, filter).await?);
+        Ok(found)
+    }
+
+    async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
+        self.inner.warm_up_vectors(model, dim).await
+    }
+
+    async fn expand(
+        &self,
+        ids: &[String],
+        direction: Direction,
+        rel_types: &[String],
+        valid_at: Option<DateTime<Utc>>,
+        filter: &Filter,
+    ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
+        if self.overlay.read().await.is_empty() {
+            return self
+                .inner
+                .expand(ids, direction, rel_types, valid_at, filter)
+                .await;
+        }
+        let rels = self
+            .relationships_of(ids, direction, rel_types, valid_at)
+            .await?;
+        let far = super::far_ends(ids, &rels);
+        Ok((rels, self.summaries(&far, filter).await?))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        self.inner.stats().await
+    }
+
+    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
+        self.inner
+            .import_batch(batch, dry_run)
+            .await
+            .map_err(|e| self.needs_primary(e))
+    }
+
+    async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {
+        self.inner.embeddings(ids).await
+    }
+
+    async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
+        self.inner.check_integrity().await
+    }
+
+    async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>> {
+        self.inner.memories_without_embedding(model, limit).await
+    }
+
+    async fn set_embeddings(&self, batch: &[(String, i64, Embedding)]) -> Result<usize> {
+        // The embedding worker retries what is not stored, so nothing is queued here.
+        self.inner
+            .set_embeddings(batch)
+            .await
+            .map_err(|e| self.unreachable(e))
+    }
+}

@@ -1,0 +1,309 @@
+//! A write waiting in the outbox, and the rule that replays it idempotently.
+//!
+//! Every queued write carries what makes a replay safe: ids and timestamps made by the
+//! writer, and for updates the version the device saw. A replay after a crash or a lost
+//! acknowledgement recognises a write that already reached the primary and does not apply it
+//! twice.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::backend::{EmbeddingChange, GraphBackend};
+use crate::error::{Error, Result};
+use crate::model::{Embedding, Memory, MemoryPatch, Relationship, RelationshipPatch};
+
+/// An owned [`EmbeddingChange`], for storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VectorChange {
+    Keep,
+    Clear,
+    Set(Embedding),
+}
+
+impl VectorChange {
+    pub fn from_change(change: &EmbeddingChange<'_>) -> Self {
+        match change {
+            EmbeddingChange::Keep => VectorChange::Keep,
+            EmbeddingChange::Clear => VectorChange::Clear,
+            EmbeddingChange::Set(e) => VectorChange::Set((*e).clone()),
+        }
+    }
+
+    pub fn as_change(&self) -> EmbeddingChange<'_> {
+        match self {
+            VectorChange::Keep => EmbeddingChange::Keep,
+            VectorChange::Clear => EmbeddingChange::Clear,
+            VectorChange::Set(e) => EmbeddingChange::Set(e),
+        }
+    }
+}
+
+/// One queued write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    CreateMemory {
+        memory: Memory,
+        embedding: Option<Embedding>,
+    },
+    UpdateMemory {
+        id: String,
+        patch: MemoryPatch,
+        vector: VectorChange,
+        expected_version: Option<i64>,
+        /// The version this device saw when it made the change: the update is known to be
+        /// applied when the memory is at `base_version + 1` with `updated_at == now`.
+        base_version: i64,
+        now: DateTime<Utc>,
+    },
+    DeleteMemory {
+        id: String,
+    },
+    CreateRelationship {
+        relationship: Relationship,
+    },
+    UpdateRelationship {
+        id: String,
+        patch: RelationshipPatch,
+        expected_version: Option<i64>,
+        base_version: i64,
+        now: DateTime<Utc>,
+    },
+    DeleteRelationship {
+        id: String,
+    },
+}
+
+/// What a replay did.
+#[derive(Debug, PartialEq)]
+pub enum Replayed {
+    /// Applied now, or found already applied: either way it is on the primary.
+    Done,
+    /// The primary refused it for good (a conflict with another device's change, a deleted
+    /// endpoint): reported, not retried.
+    Refused(String),
+}
+
+impl Op {
+    /// A short description for logs and conflict reports.
+    pub fn describe(&self) -> String {
+        match self {
+            Op::CreateMemory { memory, .. } => format!("create memory {}", memory.id),
+            Op::UpdateMemory { id, .. } => format!("update memory {id}"),
+            Op::DeleteMemory { id } => format!("delete memory {id}"),
+            Op::CreateRelationship { relationship } => {
+                format!("create relationship {}", relationship.id)
+            }
+            Op::UpdateRelationship { id, .. } => format!("update relationship {id}"),
+            Op::DeleteRelationship { id } => format!("delete relationship {id}"),
+        }
+    }
+
+    /// Applies this write to `target` unless it is already there. Transient errors (the
+    /// primary is unreachable) are returned, so the op stays queued; any other error refuses
+    /// the write for good ([`Replayed::Refused`]), so one bad write cannot block the queue.
+    pub async fn replay(&self, target: &dyn GraphBackend) -> Result<Replayed> {
+        let outcome = match self {
+            Op::CreateMemory { memory, embedding } => target
+                .create_memory(memory, embedding.as_ref())
+                .await
+                .map(drop),
+            Op::UpdateMemory {
+                id,
+                patch,
+                vector,
+                expected_version,
+                base_version,
+                now,
+            } => {
+                if already_at(
+                    target.get_memories(std::slice::from_ref(id)).await?.first(),
+                    *base_version,
+                    *now,
+                    |m| (m.version, m.updated_at),
+                ) {
+                    return Ok(Replayed::Done);
+                }
+                target
+                    .update_memory(id, patch, vector.as_change(), *expected_version, *now)
+                    .await
+                    .map(drop)
+            }
+            Op::DeleteMemory { id } => match target.delete_memory(id).await {
+                Err(Error::MemoryNotFound { .. }) => Ok(()),
+                other => other,
+            },
+            Op::CreateRelationship { relationship } => {
+                target.create_relationship(relationship).await.map(drop)
+            }
+            Op::UpdateRelationship {
+                id,
+                patch,
+                expected_version,
+                base_version,
+                now,
+            } => {
+                let current = match target.get_relationship(id).await {
+                    Ok(rel) => Some(rel),
+                    Err(Error::RelationshipNotFound { .. }) => None,
+                    Err(err) => return Err(err),
+                };
+                if already_at(current.as_ref(), *base_version, *now, |r| {
+                    (r.version, r.updated_at)
+                }) {
+                    return Ok(Replayed::Done);
+                }
+                target
+                    .update_relationship(id, patch, *expected_version, *now)
+                    .await
+                    .map(drop)
+            }
+            Op::DeleteRelationship { id } => match target.delete_relationship(id).await {
+                Err(Error::RelationshipNotFound { .. }) => Ok(()),
+                other => other,
+            },
+        };
+        match outcome {
+            Ok(()) => Ok(Replayed::Done),
+            Err(err) if err.is_transient() => Err(err),
+            Err(err) => Ok(Replayed::Refused(err.to_string())),
+        }
+    }
+}
+
+/// True when `current` is the result of this very update: one version past the one it was
+/// made on, stamped with its time (timestamps are stored to the microsecond).
+fn already_at<T>(
+    current: Option<&T>,
+    base_version: i64,
+    now: DateTime<Utc>,
+    key: impl Fn(&T) -> (i64, DateTime<Utc>),
+) -> bool {
+    current.is_some_and(|item| {
+        let (version, updated_at) = key(item);
+        version == base_version + 1 && updated_at.timestamp_micros() == now.timestamp_micros()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::memory::MemoryBackend;
+
+    fn memory(id: &str) -> Memory {
+        let at = Utc::now();
+        Memory {
+            id: id.to_owned(),
+            kind: "fact".into(),
+            title: "t".into(),
+            content: "c".into(),
+            tags: vec![],
+            context: Default::default(),
+            importance: 0.5,
+            confidence: 1.0,
+            created_at: at,
+            updated_at: at,
+            accessed_at: None,
+            access_count: 0,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn ops_survive_a_round_trip_through_json_including_cleared_fields() {
+        let op = Op::UpdateRelationship {
+            id: "r".into(),
+            patch: RelationshipPatch {
+                note: Some(None),
+                valid_to: Some(Some(Utc::now())),
+                ..Default::default()
+            },
+            expected_version: Some(3),
+            base_version: 3,
+            now: Utc::now(),
+        };
+        let json = serde_json::to_string(&op).unwrap();
+        assert_eq!(serde_json::from_str::<Op>(&json).unwrap(), op);
+        // A field left alone stays absent, so it reads back as "leave".
+        assert!(!json.contains("valid_from"));
+    }
+
+    #[tokio::test]
+    async fn a_replayed_update_is_applied_once() {
+        let target = MemoryBackend::new();
+        let m = memory("0192a000-0000-7000-8000-000000000001");
+        target.create_memory(&m, None).await.unwrap();
+        let op = Op::UpdateMemory {
+            id: m.id.clone(),
+            patch: MemoryPatch {
+                content: Some("new".into()),
+                ..Default::default()
+            },
+            vector: VectorChange::Keep,
+            expected_version: Some(1),
+            base_version: 1,
+            now: Utc::now(),
+        };
+        assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
+        // The acknowledgement was lost and the op replays: recognised, not a conflict.
+        assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
+        let stored = target
+            .get_memories(std::slice::from_ref(&m.id))
+            .await
+            .unwrap();
+        assert_eq!(stored[0].version, 2);
+        assert_eq!(stored[0].content, "new");
+    }
+
+    #[tokio::test]
+    async fn replays_of_creates_and_deletes_are_idempotent() {
+        let target = MemoryBackend::new();
+        let m = memory("0192a000-0000-7000-8000-000000000002");
+        let create = Op::CreateMemory {
+            memory: m.clone(),
+            embedding: None,
+        };
+        let delete = Op::DeleteMemory { id: m.id.clone() };
+        for op in [&create, &create, &delete, &delete] {
+            assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
+        }
+        assert!(target.get_memories(&[m.id]).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_conflict_with_another_device_is_refused_not_retried() {
+        let target = MemoryBackend::new();
+        let m = memory("0192a000-0000-7000-8000-000000000003");
+        target.create_memory(&m, None).await.unwrap();
+        let other_device = MemoryPatch {
+            title: Some("theirs".into()),
+            ..Default::default()
+        };
+        target
+            .update_memory(
+                &m.id,
+                &other_device,
+                EmbeddingChange::Keep,
+                Some(1),
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+        let ours = Op::UpdateMemory {
+            id: m.id.clone(),
+            patch: MemoryPatch {
+                title: Some("ours".into()),
+                ..Default::default()
+            },
+            vector: VectorChange::Keep,
+            expected_version: Some(1),
+            base_version: 1,
+            now: Utc::now(),
+        };
+        match ours.replay(&target).await.unwrap() {
+            Replayed::Refused(reason) => assert!(reason.contains("version conflict"), "{reason}"),
+            Replayed::Done => panic!("a stale update must not overwrite another device's"),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! How this device sees its queued writes before the primary has them.
+//!
+//! The overlay is an in-memory store (the reference backend) holding every memory and
+//! relationship a queued write touched, as it is after those writes, plus the ids they
+//! deleted. Reads consult it over the replica, so a write queued offline is visible to `get`
+//! and `list` at once. Applying a write to the overlay is also what checks it (unknown id,
+//! version conflict, missing endpoint) before it is queued. The overlay is rebuilt from the
+//! outbox whenever the outbox changes under it (replay, another process's writes).
+
+use std::collections::HashSet;
+
+use crate::backend::GraphBackend;
+use crate::backend::memory::MemoryBackend;
+use crate::error::{Error, Result};
+use crate::model::{Created, Memory, Relationship};
+
+use super::op::Op;
+
+/// What applying a write produced: the answer its caller gets.
+#[derive(Debug)]
+pub(super) enum Applied {
+    Memory(Memory, Created),
+    Relationship(Relationship, Created),
+    Deleted,
+}
+
+#[derive(Default)]
+pub(super) struct Overlay {
+    /// The touched rows, after the queued writes.
+    pending: MemoryBackend,
+    /// Ids of memories in `pending` (present or deleted there).
+    memories: HashSet<String>,
+    /// Ids of relationships in `pending` (present or deleted there).
+    relationships: HashSet<String>,
+    pub(super) deleted_memories: HashSet<String>,
+    pub(super) deleted_relationships: HashSet<String>,
+    /// Queued writes applied.
+    pub(super) len: usize,
+}
+
+impl Overlay {
+    pub(super) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub(super) fn pending(&self) -> &MemoryBackend {
+        &self.pending
+    }
+
+    /// True when the overlay has its own view of memory `id` (changed or deleted).
+    pub(super) fn owns_memory(&self, id: &str) -> bool {
+        self.memories.contains(id)
+    }
+
+    pub(super) fn owns_relationship(&self, id: &str) -> bool {
+        self.relationships.contains(id)
+    }
+
+    /// Applies `op` over `base` (the replica): brings in the rows it touches, then does it.
+    pub(super) async fn apply(&mut self, op: &Op, base: &dyn GraphBackend) -> Result<Applied> {
+        let applied = match op {
+            Op::CreateMemory { memory, embedding } => {
+                self.adopt_memory(&memory.id, base).await?;
+                let (m, created) = self
+                    .pending
+                    .create_memory(memory, embedding.as_ref())
+                    .await?;
+                Applied::Memory(m, created)
+            }
+            Op::UpdateMemory {
+                id,
+                patch,
+                vector,
+                expected_version,
+                now,
+                ..
+            } => {
+                self.adopt_memory(id, base).await?;
+                let m = self
+                    .pending
+                    .update_memory(id, patch, vector.as_change(), *expected_version, *now)
+                    .await?;
+                Applied::Memory(m, Created::New)
+            }
+            Op::DeleteMemory { id } => {
+                self.adopt_memory(id, base).await?;
+                // Its relationships go with it: bring them in so they are hidden too.
+                for rel in base
+                    .relationships_of(std::slice::from_ref(id), Default::default(), &[], None)
+                    .await?
+                {
+                    self.relationships.insert(rel.id.clone());
+                    self.deleted_relationships.insert(rel.id);
+                }
+                self.pending.delete_memory(id).await?;
+                self.deleted_memories.insert(id.clone());
+                Applied::Deleted
+            }
+            Op::CreateRelationship { relationship } => {
+                self.adopt_memory(&relationship.source_id, base).await?;
+                self.adopt_memory(&relationship.target_id, base).await?;
+                let (r, created) = self.pending.create_relationship(relationship).await?;
+                self.relationships.insert(r.id.clone());
+                Applied::Relationship(r, created)
+            }
+            Op::UpdateRelationship {
+                id,
+                patch,
+                expected_version,
+                now,
+                ..
+            } => {
+                self.adopt_relationship(id, base).await?;
+                let r = self
+                    .pending
+                    .update_relationship(id, patch, *expected_version, *now)
+                    .await?;
+                Applied::Relationship(r, Created::New)
+            }
+            Op::DeleteRelationship { id } => {
+                self.adopt_relationship(id, base).await?;
+                self.pending.delete_relationship(id).await?;
+                self.deleted_relationships.insert(id.clone());
+                Applied::Deleted
+            }
+        };
+        self.len += 1;
+        Ok(applied)
+    }
+
+    /// Copies memory `id` from `base` into the overlay the first time a write touches it.
+    async fn adopt_memory(&mut self, id: &str, base: &dyn GraphBackend) -> Result<()> {
+        if !self.memories.insert(id.to_owned()) {
+            return Ok(());
+        }
+        if let Some(memory) = base.get_memories(&[id.to_owned()]).await?.pop() {
+            let vector = base
+                .embeddings(&[id.to_owned()])
+                .await?
+                .pop()
+                .map(|(_, e)| e);
+            self.pending.create_memory(&memory, vector.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    async fn adopt_relationship(&mut self, id: &str, base: &dyn GraphBackend) -> Result<()> {
+        if !self.relationships.insert(id.to_owned()) {
+            return Ok(());
+        }
+        match base.get_relationship(id).await {
+            Ok(rel) => {
+                self.adopt_memory(&rel.source_id, base).await?;
+                self.adopt_memory(&rel.target_id, base).await?;
+                // Deleted endpoints mean the relationship went with them.
+                if !self.deleted_memories.contains(&rel.source_id)
+                    && !self.deleted_memories.contains(&rel.target_id)
+                {
+                    self.pending.create_relationship(&rel).await?;
+                }
+                Ok(())
+            }
+            Err(Error::RelationshipNotFound { .. }) => Ok(()),
+            Err(err) => Err(err),
+        }
+    }
+}
