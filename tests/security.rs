@@ -248,6 +248,8 @@ fn outputs_never_overwrite_without_force_nor_write_through_symlinks() {
 const SECRETS: &[(&str, &str)] = &[
     ("MNEMOGRAPH_EMBED_API_KEY", "sk-mnemo-3f9c2e7a-SECRET"),
     ("OPENAI_API_KEY", "sk-openai-8d1b4c6f-SECRET"),
+    ("MNEMOGRAPH_AUTH_TOKEN", "tok-mnemo-5a7e1d9b-SECRET"),
+    ("TURSO_AUTH_TOKEN", "tok-turso-2c4f8a6e-SECRET"),
 ];
 
 /// Fails when any secret value occurs in `text` (which came from `what`).
@@ -437,4 +439,61 @@ fn resolved_configuration_never_shows_secrets_in_debug_output() {
     let config = mnemograph::config::Config::resolve(&Default::default(), &env, &dirs).unwrap();
     assert_no_secret("Config's Debug output", &format!("{config:?}"));
     assert_no_secret("Config's Debug output", &format!("{config:#?}"));
+}
+
+/// The primary's token, in replica and remote mode, when the primary refuses it or cannot be
+/// reached: the server and memctl fail with a clear error that never includes it.
+#[test]
+fn the_primary_token_never_appears_when_sync_fails() {
+    let (refusing, seen) = refusing_endpoint();
+    for primary in [refusing.trim_end_matches("/v1").to_owned(), closed_url()] {
+        for mode in ["replica", "remote"] {
+            let dir = tempfile::tempdir().unwrap();
+            let log = dir.path().join("server.log");
+            let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_mnemograph"));
+            let mut memctl = common::memctl(dir.path());
+            memctl.args(["sync", "status"]);
+            server
+                .env("MNEMOGRAPH_DATA_DIR", dir.path().join("data"))
+                .env("XDG_CONFIG_HOME", dir.path().join("config"))
+                .args(["--log", "debug", "--log-file", log.to_str().unwrap()])
+                .stdin(Stdio::null());
+            for cmd in [&mut server, &mut memctl] {
+                cmd.env("MNEMOGRAPH_PRIMARY_URL", &primary)
+                    .env("MNEMOGRAPH_MODE", mode)
+                    .env("MNEMOGRAPH_LOG", "debug")
+                    .stdout(Stdio::piped());
+                for (var, secret) in SECRETS {
+                    cmd.env(var, secret);
+                }
+            }
+            for (what, cmd) in [
+                ("mnemograph", &mut server),
+                ("memctl sync status", &mut memctl),
+            ] {
+                let out = cmd.output().unwrap();
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(
+                    !out.status.success(),
+                    "{what} in {mode} mode against {primary} succeeded"
+                );
+                assert!(
+                    stderr.contains("primary"),
+                    "{what}: the error does not name the primary:\n{stderr}"
+                );
+                assert_no_secret(what, &stderr);
+                assert_no_secret(what, &String::from_utf8_lossy(&out.stdout));
+            }
+            assert_no_secret(
+                "the log file",
+                &std::fs::read_to_string(&log).unwrap_or_default(),
+            );
+        }
+    }
+    // The token was really offered to the primary, so its absence above means something.
+    let heads = seen.lock().unwrap().join("");
+    assert!(
+        heads.contains(SECRETS[2].1),
+        "no request carried the token: {heads}"
+    );
 }

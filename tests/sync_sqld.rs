@@ -494,3 +494,58 @@ async fn a_server_and_memctl_share_a_device() {
     assert_eq!(stats["sync"]["online"], true);
     client.cancel().await.unwrap();
 }
+
+/// Over MCP, a write made while the primary is down says it is queued, `memory_stats` counts
+/// it, and the server's own timer delivers it when the primary is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reports_queued_writes_and_delivers_them() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = Sqld::start("server_outage", root.path()) else {
+        return;
+    };
+    let mut cmd = common::command(root.path());
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+        .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
+    let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
+    let client = rmcp::ServiceExt::serve((), transport).await.unwrap();
+
+    sqld.stop();
+    let result = common::call(
+        &client,
+        "store_memory",
+        json!({"kind": "fix", "title": "Written offline", "content": "on a plane"}),
+    )
+    .await;
+    assert_ne!(result.is_error, Some(true), "{}", common::text(&result));
+    assert!(
+        common::text(&result).contains("queued"),
+        "{}",
+        common::text(&result)
+    );
+    let id = result.structured_content.as_ref().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = common::ok(&client, "get_memory", json!({"ids": [id]})).await;
+    assert_eq!(got["memories"][0]["title"], "Written offline");
+    let stats = common::ok(&client, "memory_stats", json!({})).await;
+    assert_eq!(stats["sync"]["pending_writes"], 1);
+    assert_eq!(stats["sync"]["online"], false);
+
+    sqld.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let synced = common::ok(&client, "sync", json!({})).await;
+        if synced["pending_writes"] == 0 && synced["online"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queued write was never delivered: {synced}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.cancel().await.unwrap();
+    let other = device(root.path(), "other", &sqld).await;
+    assert_eq!(other.store.get(&id).await.unwrap().title, "Written offline");
+}

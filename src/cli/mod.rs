@@ -236,6 +236,13 @@ impl Ctx {
     /// Opens the configured store, creating it when missing, in the configured mode.
     pub async fn store_or_create(&self) -> CliResult<MemoryStore> {
         let connected = sync::connect(&self.config.sync, &self.config.db_path.value).await?;
+        // One command, one sync: a replica answers with what the primary has now or, when
+        // the primary is away, with what it had, saying so.
+        if let Some(syncer) = &connected.syncer
+            && let Err(err) = syncer.sync_once().await
+        {
+            eprintln!("memctl: warning: {err}");
+        }
         Ok(
             MemoryStore::open(connected.backend, self.config.limits.clone())
                 .await?

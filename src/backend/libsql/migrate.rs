@@ -71,6 +71,11 @@ pub async fn migrate_to(conn: &Connection, path: &str, target: u32) -> Result<()
     .await
 }
 
+/// Whether the store is at [`SCHEMA_VERSION`].
+pub(super) async fn is_current(conn: &Connection) -> Result<bool> {
+    Ok(applied_version(conn).await? == Some(SCHEMA_VERSION))
+}
+
 /// The highest applied migration, or `None` on a new database.
 async fn applied_version(conn: &Connection) -> Result<Option<u32>> {
     let mut rows = conn

@@ -112,14 +112,19 @@ impl LibsqlBackend {
             Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
             path.to_owned(),
         );
-        if let Err(err) = backend.sync().await {
-            tracing::warn!(primary = %primary.display_url(), error = %err,
-                "cannot sync the replica on open; serving the local copy");
+        // A replica that already has the current schema opens at once: the sync worker
+        // pulls in the background, so an unreachable primary never delays a start. A new or
+        // outdated replica syncs first, to learn whether the primary needs migrating.
+        if !backend.is_current().await? {
+            if let Err(err) = backend.sync().await {
+                tracing::warn!(primary = %primary.display_url(), error = %err,
+                    "cannot sync the replica on open; serving the local copy");
+            }
+            backend
+                .migrate()
+                .await
+                .map_err(|e| unreachable_if_transient(primary, e))?;
         }
-        backend
-            .migrate()
-            .await
-            .map_err(|e| unreachable_if_transient(primary, e))?;
         Ok(backend)
     }
 
@@ -156,6 +161,12 @@ impl LibsqlBackend {
                 path,
             }),
         }
+    }
+
+    /// Whether the schema is at this build's version, read without writing anything.
+    async fn is_current(&self) -> Result<bool> {
+        self.run(|conn| async move { migrate::is_current(&conn).await })
+            .await
     }
 
     async fn migrate(&self) -> Result<()> {
@@ -872,8 +883,13 @@ impl GraphBackend for LibsqlBackend {
 
     async fn stats(&self) -> Result<Stats> {
         self.run(|conn| async move {
-            let page_count = count(&conn, "PRAGMA page_count").await?;
-            let page_size = count(&conn, "PRAGMA page_size").await?;
+            // A SELECT over the pragma functions, not `PRAGMA page_count`: an embedded replica
+            // forwards that pragma to the primary, and this is a question about this file.
+            let size_bytes = count(
+                &conn,
+                "SELECT p.page_count * s.page_size FROM pragma_page_count() p, pragma_page_size() s",
+            )
+            .await?;
             Ok(Stats {
                 memories: count(&conn, "SELECT count(*) FROM memories").await?,
                 relationships: count(&conn, "SELECT count(*) FROM relationships").await?,
@@ -894,7 +910,7 @@ impl GraphBackend for LibsqlBackend {
                      ORDER BY n DESC, rel_type",
                 )
                 .await?,
-                size_bytes: page_count * page_size,
+                size_bytes,
             })
         })
         .await

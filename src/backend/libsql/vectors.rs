@@ -177,45 +177,42 @@ async fn read_changes(
     Ok(out)
 }
 
-/// Loads every vector of `model` from one consistent snapshot.
+/// Loads every vector of `model`.
+///
+/// No transaction: an embedded replica would forward even a read-only `BEGIN` to the primary.
+/// None is needed either, because the log position is read *before* the vectors: a change
+/// committed in between may or may not be in the scan, but it is in the log after
+/// `last_seq`, and replaying it onto the index is idempotent.
 async fn load(conn: &Connection, model: &str, dim: usize) -> Result<Loaded> {
-    conn.execute("BEGIN", ()).await?;
-    let result = async {
-        let mut rows = conn
-            .query(
-                "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)",
-                (),
-            )
-            .await?;
-        let last_seq: i64 = match rows.next().await? {
-            Some(row) => row.get(0)?,
-            None => 0,
-        };
-        drop(rows);
-        let mut index = QuantizedIndex::new(dim);
-        let mut rows = conn
-            .query(
-                "SELECT memory_id, embedding FROM memory_vectors WHERE model = ?",
-                [model],
-            )
-            .await?;
-        while let Some(row) = rows.next().await? {
-            if let Some(v) = from_blob(&row.get::<Vec<u8>>(1)?) {
-                index.upsert(row.get_str(0)?, &v);
-            }
+    let mut rows = conn
+        .query(
+            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)",
+            (),
+        )
+        .await?;
+    let last_seq: i64 = match rows.next().await? {
+        Some(row) => row.get(0)?,
+        None => 0,
+    };
+    drop(rows);
+    let mut index = QuantizedIndex::new(dim);
+    let mut rows = conn
+        .query(
+            "SELECT memory_id, embedding FROM memory_vectors WHERE model = ?",
+            [model],
+        )
+        .await?;
+    while let Some(row) = rows.next().await? {
+        if let Some(v) = from_blob(&row.get::<Vec<u8>>(1)?) {
+            index.upsert(row.get_str(0)?, &v);
         }
-        Ok(Loaded {
-            model: model.to_owned(),
-            index,
-            last_seq,
-        })
     }
-    .await;
-    let _ = conn.execute("COMMIT", ()).await;
-    if let Ok(loaded) = &result {
-        tracing::debug!(model, vectors = loaded.index.len(), "loaded vector index");
-    }
-    result
+    tracing::debug!(model, vectors = index.len(), "loaded vector index");
+    Ok(Loaded {
+        model: model.to_owned(),
+        index,
+        last_seq,
+    })
 }
 
 /// Exact similarity of the candidates that pass `filter`, best first.

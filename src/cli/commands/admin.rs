@@ -43,8 +43,16 @@ pub async fn stats(ctx: &Ctx) -> CliResult {
     let counts = |pairs: &[(String, u64)]| -> Map<String, Value> {
         pairs.iter().map(|(k, n)| (k.clone(), json!(n))).collect()
     };
+    let sync = store.sync_status();
+    // A replica's file, the primary in remote mode, else the local file.
+    let location = sync
+        .replica
+        .clone()
+        .or(sync.primary.clone())
+        .unwrap_or_else(|| ctx.config.db_path.value.display().to_string());
     let data = json!({
-        "path": ctx.config.db_path.value,
+        "path": location,
+        "mode": sync.mode,
         "namespace": ctx.config.namespace.value,
         "store_id": meta.store_id,
         "schema_version": meta.schema_version,
@@ -60,7 +68,7 @@ pub async fn stats(ctx: &Ctx) -> CliResult {
         let mut text = format!(
             "{}  {} (namespace {})\n{} memories, {} relationships, {} with vectors{}, {}\n",
             out.paint(Style::Bold, "store"),
-            ctx.config.db_path.value.display(),
+            location,
             ctx.config.namespace.value,
             stats.memories,
             stats.relationships,
@@ -265,6 +273,26 @@ fn settings(ctx: &Ctx) -> Vec<Shown> {
         c.profile.value.as_str().to_owned(),
         &c.profile.source,
     ));
+    out.push(shown("mode", c.sync.mode.to_string(), &c.mode_source));
+    if let (Some(primary), Some(source)) = (&c.sync.primary, &c.primary_source) {
+        out.push(shown("primary_url", primary.display_url(), source));
+        out.push(shown(
+            "sync_interval",
+            format!("{} s", c.sync.interval.as_secs_f64()),
+            &Source::Default,
+        ));
+        out.push(path_setting(
+            "replica_dir",
+            &Setting {
+                value: c.sync.replica_dir.clone(),
+                source: Source::Default,
+            },
+        ));
+    }
+    if let Some(source) = &c.token_source {
+        // The token itself is never shown, only that one is set and where it came from.
+        out.push(shown("auth_token", "(set, hidden)".to_owned(), source));
+    }
     if let Ok(Value::Object(limits)) = serde_json::to_value(&c.limits) {
         for (key, value) in limits {
             let source = c
@@ -323,11 +351,11 @@ enum SyncAction {
 /// Syncs (a replica pulls and replays its queued writes; a remote store checks the primary)
 /// and shows the status. `status` reports a failed sync; `now` fails with it.
 pub async fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
+    // Opening the store syncs it once (see `Ctx::store_or_create`).
     let store = ctx.store_or_create().await?;
-    let outcome = store.sync_now().await;
     let status = store.sync_status();
     let refused = store.sync_refusals().await?;
-    if let (SyncAction::Now, Err(err)) = (&a.action, &outcome) {
+    if let (SyncAction::Now, Some(err)) = (&a.action, &status.last_error) {
         return Err(CliError::Failed(format!("sync failed: {err}")));
     }
     let mut value = serde_json::to_value(&status).map_err(|e| CliError::Failed(e.to_string()))?;
