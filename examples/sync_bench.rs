@@ -181,10 +181,16 @@ fn row(name: &str, samples: Vec<Duration>) {
     );
 }
 
-fn file_mib(path: &Path) -> f64 {
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let wal = PathBuf::from(format!("{}-wal", path.display()));
-    (size(path) + size(&wal)) as f64 / (1024.0 * 1024.0)
+fn mib(path: &Path) -> f64 {
+    std::fs::metadata(path).map_or(0, |m| m.len()) as f64 / (1024.0 * 1024.0)
+}
+
+/// A database file's size and its WAL's, in MiB.
+fn db_mib(path: &Path) -> (f64, f64) {
+    (
+        mib(path),
+        mib(&PathBuf::from(format!("{}-wal", path.display()))),
+    )
 }
 
 async fn timed<T>(work: impl std::future::Future<Output = T>) -> (T, Duration) {
@@ -310,7 +316,7 @@ async fn build_dump(root: &Path, n: usize, sqlite3: &Path) -> PathBuf {
     println!(
         "built the seed store locally: {n} memories in {:.1} s, {:.1} MiB",
         started.elapsed().as_secs_f64(),
-        file_mib(&db)
+        db_mib(&db).0 + db_mib(&db).1
     );
     let dump = root.join("seed.sql");
     let started = Instant::now();
@@ -326,7 +332,7 @@ async fn build_dump(root: &Path, n: usize, sqlite3: &Path) -> PathBuf {
     println!(
         "dumped it to SQL text in {:.1} s: {:.1} MiB",
         started.elapsed().as_secs_f64(),
-        file_mib(&dump)
+        mib(&dump)
     );
     dump
 }
@@ -403,10 +409,10 @@ async fn bootstrap(root: &Path, sqld: &Sqld, n: usize, sqlite3: &Path) {
         "| first vector search (loads the vector index) | {:.2} s |",
         search.as_secs_f64()
     );
+    let ((data, wal), (raw_data, raw_wal)) = (db_mib(fresh.libsql.path()), db_mib(&raw));
     println!(
-        "| replica file + WAL | {:.1} MiB (libSQL's alone: {:.1} MiB) |",
-        file_mib(fresh.libsql.path()),
-        file_mib(&raw)
+        "| replica size | {data:.1} MiB file + {wal:.1} MiB WAL (libSQL's alone, closed: \
+         {raw_data:.1} + {raw_wal:.1} MiB) |"
     );
 }
 

@@ -33,6 +33,9 @@ fn memctl(dir: &Path) -> Command {
         "EDITOR",
         "MNEMOGRAPH_EMBEDDER",
         "MNEMOGRAPH_MODEL_DIR",
+        "MNEMOGRAPH_MODE",
+        "MNEMOGRAPH_PRIMARY_URL",
+        "TURSO_DATABASE_URL",
         "MNEMOGRAPH_EMBED_URL",
     ] {
         cmd.env_remove(var);
@@ -1154,4 +1157,51 @@ async fn reembed_switches_a_store_from_another_model() {
             .all(|(_, e)| e.model.starts_with("model2vec/") && e.vector.len() == 256)
     );
     assert!(ids.contains(&lock));
+}
+
+/// File-level commands refuse a store whose memories live on a primary, before touching
+/// anything (no local file is made), and `config` shows the mode and where it came from.
+#[test]
+fn backup_and_vacuum_are_for_local_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let backup = d.join("copy.db");
+    for args in [&["backup", backup.to_str().unwrap()][..], &["vacuum"]] {
+        let out = memctl(d)
+            .env("MNEMOGRAPH_PRIMARY_URL", "http://127.0.0.1:9")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        assert!(
+            err.contains("replica mode") && err.contains("memctl export"),
+            "{err}"
+        );
+    }
+    assert!(!backup.exists());
+    assert!(!d.join("data").join("default.db").exists());
+    let out = memctl(d)
+        .env("MNEMOGRAPH_PRIMARY_URL", "http://127.0.0.1:9")
+        .args(["--json", "config"])
+        .output()
+        .unwrap();
+    let config: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let setting = |key: &str| {
+        config["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} in {config}"))
+    };
+    assert_eq!(setting("mode")["value"], "replica");
+    assert_eq!(setting("primary_url")["value"], "http://127.0.0.1:9");
+    assert!(
+        setting("primary_url")["source"]
+            .as_str()
+            .unwrap()
+            .contains("MNEMOGRAPH_PRIMARY_URL")
+    );
 }

@@ -250,6 +250,19 @@ impl Ctx {
         )
     }
 
+    /// Refuses a file-level `command` (backup, vacuum) outside local mode, where the primary,
+    /// not a file here, holds the memories.
+    pub fn local_only(&self, command: &str) -> CliResult<()> {
+        match self.config.sync.mode {
+            Mode::Local => Ok(()),
+            mode => Err(CliError::Usage(format!(
+                "`memctl {command}` works on a local store, and this one is in {mode} mode: the \
+                 primary holds the memories. Use the primary's own backups and maintenance (sqld \
+                 or Turso), or `memctl export` for a portable copy"
+            ))),
+        }
+    }
+
     /// Opens the store at `path` (creating it), with its backend for file-level operations.
     pub async fn open_at(&self, path: &Path) -> CliResult<(LibsqlBackend, MemoryStore)> {
         let backend = LibsqlBackend::open_local(path).await?;

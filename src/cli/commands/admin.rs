@@ -552,6 +552,7 @@ pub struct BackupArgs {
 }
 
 pub async fn backup(ctx: &Ctx, a: BackupArgs) -> CliResult {
+    ctx.local_only("backup")?;
     let path = &ctx.config.db_path.value;
     if !path.exists() {
         ctx.store().await?;
@@ -576,6 +577,7 @@ pub async fn backup(ctx: &Ctx, a: BackupArgs) -> CliResult {
 }
 
 pub async fn vacuum(ctx: &Ctx) -> CliResult {
+    ctx.local_only("vacuum")?;
     ctx.store().await?;
     let (backend, _) = ctx.open_at(&ctx.config.db_path.value).await?;
     let (before, after) = backend.vacuum().await?;
