@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mnemograph::model::{Embedding, Filter, MemoryPatch};
+use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
 use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings};
 use serde_json::json;
@@ -79,6 +79,14 @@ fn unit(v: [f32; 4]) -> Embedding {
     }
 }
 
+async fn embedded(store: &MemoryStore, title: &str, content: &str, v: [f32; 4]) -> Memory {
+    let new = NewMemory {
+        embedding: Some(unit(v)),
+        ..note(title, content)
+    };
+    store.create(new).await.unwrap().0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_see_each_others_memories_relationships_and_search() {
     let root = tempfile::tempdir().unwrap();
@@ -88,28 +96,20 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
     let a = device(root.path(), "laptop", &sqld).await;
     let b = device(root.path(), "desktop", &sqld).await;
 
-    let (cause, _) = a
-        .store
-        .create(NewMemory {
-            embedding: Some(unit([1.0, 0.0, 0.0, 0.0])),
-            ..note(
-                "Pool exhausted under load",
-                "the connection pool ran dry at 50 clients",
-            )
-        })
-        .await
-        .unwrap();
-    let (fix, _) = a
-        .store
-        .create(NewMemory {
-            embedding: Some(unit([0.0, 1.0, 0.0, 0.0])),
-            ..note(
-                "Raise pool size",
-                "set max_connections to 200 and add a queue",
-            )
-        })
-        .await
-        .unwrap();
+    let cause = embedded(
+        &a.store,
+        "Pool exhausted under load",
+        "the connection pool ran dry at 50 clients",
+        [1.0, 0.0, 0.0, 0.0],
+    )
+    .await;
+    let fix = embedded(
+        &a.store,
+        "Raise pool size",
+        "set max_connections to 200 and add a queue",
+        [0.0, 1.0, 0.0, 0.0],
+    )
+    .await;
     let (rel, _) = a
         .store
         .link(NewRelationship {

@@ -81,6 +81,14 @@ pub struct Primary {
 }
 
 impl Primary {
+    /// The token to send (empty when none is configured), for the one place that sends it.
+    pub fn token(&self) -> String {
+        self.auth_token
+            .as_ref()
+            .map(|t| t.expose().to_owned())
+            .unwrap_or_default()
+    }
+
     /// The URL for display and logs: without any user-info part, which could hold a secret.
     pub fn display_url(&self) -> String {
         redact_url(&self.url)

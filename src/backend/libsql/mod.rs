@@ -93,16 +93,8 @@ impl LibsqlBackend {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::sync::slot::create_private_dir(dir)?;
         }
-        let mut builder = Builder::new_remote_replica(
-            path,
-            primary.url.clone(),
-            primary
-                .auth_token
-                .as_ref()
-                .map(|t| t.expose().to_owned())
-                .unwrap_or_default(),
-        )
-        .read_your_writes(true);
+        let mut builder = Builder::new_remote_replica(path, primary.url.clone(), primary.token())
+            .read_your_writes(true);
         if let Some(namespace) = &primary.namespace {
             builder = builder.namespace(namespace.clone());
         }
@@ -130,14 +122,7 @@ impl LibsqlBackend {
 
     /// Opens the store on `primary` itself, with no local copy: every statement is a request.
     pub async fn open_remote(primary: &Primary) -> Result<Self> {
-        let mut builder = Builder::new_remote(
-            primary.url.clone(),
-            primary
-                .auth_token
-                .as_ref()
-                .map(|t| t.expose().to_owned())
-                .unwrap_or_default(),
-        );
+        let mut builder = Builder::new_remote(primary.url.clone(), primary.token());
         if let Some(namespace) = &primary.namespace {
             builder = builder.namespace(namespace.clone());
         }
