@@ -376,8 +376,9 @@ async fn bootstrap(root: &Path, sqld: &Sqld, n: usize, sqlite3: &Path) {
         }
     };
     if let Some(last) = failures.last() {
+        let last: String = last.chars().take(100).collect();
         println!(
-            "first syncs failed for {:.1} s after the load ({} attempts, last: {last})",
+            "first syncs failed for {:.1} s after the load ({} attempts, last: {last}…)",
             (waited.elapsed() - first_sync).as_secs_f64(),
             failures.len()
         );
@@ -402,7 +403,7 @@ async fn bootstrap(root: &Path, sqld: &Sqld, n: usize, sqlite3: &Path) {
         replicated.frame_no()
     );
     println!(
-        "| `sync::connect` of a new device (sync + schema check) | {:.2} s |",
+        "| a new device: `sync::connect` (first sync, schema check) and `MemoryStore::open` | {:.2} s |",
         connect.as_secs_f64()
     );
     println!(
