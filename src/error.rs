@@ -120,17 +120,25 @@ impl Error {
         )
     }
 
+    /// True when SQLite found a database file damaged (or not a database at all).
+    pub fn is_corruption(&self) -> bool {
+        let message = self.to_string();
+        message.contains("malformed") || message.contains("not a database")
+    }
+
     /// True when the primary could not be reached or did not answer: the operation may or
     /// may not have happened there, and can be retried (writes are idempotent).
     pub fn is_transient(&self) -> bool {
         match self {
             Error::PrimaryUnreachable { .. } => true,
+            // A replication error from applying frames to the local file (the injector) is
+            // about this file, not the network.
+            Error::Database(libsql::Error::Replication(e)) => !e.to_string().contains("Injector"),
             Error::Database(err) => matches!(
                 err,
                 libsql::Error::ConnectionFailed(_)
                     | libsql::Error::Hrana(_)
                     | libsql::Error::WriteDelegation(_)
-                    | libsql::Error::Replication(_)
                     | libsql::Error::Sync(_)
             ),
             _ => false,

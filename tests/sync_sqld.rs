@@ -549,3 +549,42 @@ async fn the_server_reports_queued_writes_and_delivers_them() {
     let other = device(root.path(), "other", &sqld).await;
     assert_eq!(other.store.get(&id).await.unwrap().title, "Written offline");
 }
+
+/// A damaged replica file is set aside and downloaded again on the next open: the primary has
+/// every memory, and queued writes live in the outbox, so nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_replica_is_replaced_from_the_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = Sqld::start("damaged_replica", root.path()) else {
+        return;
+    };
+    let id = {
+        let a = device(root.path(), "a", &sqld).await;
+        a.store
+            .create(note("Survives", "a damaged replica"))
+            .await
+            .unwrap()
+            .0
+            .id
+    };
+    let slot = root
+        .path()
+        .join("a")
+        .join("default.replica")
+        .join("slot-0.db");
+    // Two processes syncing one replica file left it "malformed" here; a zeroed header
+    // is damage SQLite reports at once.
+    let mut bytes = std::fs::read(&slot).unwrap();
+    bytes[..100].fill(0);
+    std::fs::write(&slot, bytes).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", slot.display()));
+    }
+
+    let a = device(root.path(), "a", &sqld).await;
+    assert_eq!(a.store.get(&id).await.unwrap().title, "Survives");
+    assert!(
+        slot.with_extension("db.damaged").exists(),
+        "the damaged copy is kept aside"
+    );
+}

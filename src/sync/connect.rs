@@ -68,7 +68,17 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
         Mode::Replica => {
             let primary = primary()?;
             let slot = Slot::acquire(&settings.replica_dir)?;
-            let libsql = LibsqlBackend::open_replica(&slot.db, primary).await?;
+            let libsql = match LibsqlBackend::open_replica(&slot.db, primary).await {
+                // The primary holds every memory and the outbox is a file of its own: a
+                // damaged replica is set aside and downloaded again, losing nothing.
+                Err(err) if err.is_corruption() => {
+                    tracing::warn!(replica = %slot.db.display(), error = %err,
+                        "the replica file is damaged; setting it aside and syncing a new one");
+                    set_aside(&slot.db)?;
+                    LibsqlBackend::open_replica(&slot.db, primary).await?
+                }
+                other => other?,
+            };
             let replica = Arc::new(
                 ReplicaBackend::new(libsql.clone(), slot, &settings.replica_dir, primary).await?,
             );
@@ -88,4 +98,28 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
             })
         }
     }
+}
+
+/// Moves a damaged replica file and its companions (WAL, shared memory, libSQL's replication
+/// index) to `<name>.damaged`, replacing an earlier one, so a fresh replica can take its place
+/// and the damaged copy stays for inspection.
+fn set_aside(db: &Path) -> Result<()> {
+    for suffix in ["", "-wal", "-shm", "-client_wal_index", "-info"] {
+        let mut from = db.as_os_str().to_owned();
+        from.push(suffix);
+        let from = PathBuf::from(from);
+        if !from.exists() {
+            continue;
+        }
+        let mut to = from.clone().into_os_string();
+        to.push(".damaged");
+        std::fs::rename(&from, &to).map_err(|source| Error::Io {
+            context: format!(
+                "cannot set aside the damaged replica file {}",
+                from.display()
+            ),
+            source,
+        })?;
+    }
+    Ok(())
 }

@@ -211,6 +211,10 @@ pub struct Replicated {
 
 /// An error from opening a connection to `primary`, as the error that says so.
 fn unreachable(primary: &Primary, err: libsql::Error) -> Error {
+    let err = Error::from(err);
+    if !err.is_transient() {
+        return err;
+    }
     Error::PrimaryUnreachable {
         primary: primary.display_url(),
         reason: err.to_string(),
