@@ -120,6 +120,20 @@ impl Error {
         )
     }
 
+    /// This error as [`Error::PrimaryUnreachable`] for `primary` when it is transient, saying
+    /// what that means for the operation; any other error as it is.
+    pub fn via_primary(self, primary: &str, consequence: &'static str) -> Error {
+        if self.is_transient() && !matches!(self, Error::PrimaryUnreachable { .. }) {
+            Error::PrimaryUnreachable {
+                primary: primary.to_owned(),
+                reason: self.to_string(),
+                consequence,
+            }
+        } else {
+            self
+        }
+    }
+
     /// True when SQLite found a database file damaged (or not a database at all).
     pub fn is_corruption(&self) -> bool {
         let message = self.to_string();

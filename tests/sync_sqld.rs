@@ -433,11 +433,8 @@ async fn a_server_and_memctl_share_a_device() {
     let id = stored["id"].as_str().unwrap().to_owned();
 
     let memctl = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_memctl"))
-            .env("MNEMOGRAPH_DATA_DIR", root.path().join("data"))
-            .env("XDG_CONFIG_HOME", root.path().join("config"))
+        let out = common::memctl(root.path())
             .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
-            .env("MNEMOGRAPH_EMBEDDER", "none")
             .args(args)
             .output()
             .unwrap();

@@ -107,6 +107,24 @@ pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
         .collect()
 }
 
+/// [`GraphBackend::expand`] as its two primitives: the default, and what a backend that
+/// overrides `expand` falls back to when it cannot answer both in one.
+pub(crate) async fn expand_in_two_calls<B: GraphBackend + ?Sized>(
+    backend: &B,
+    ids: &[String],
+    direction: Direction,
+    rel_types: &[String],
+    valid_at: Option<DateTime<Utc>>,
+    filter: &Filter,
+) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
+    let rels = backend
+        .relationships_of(ids, direction, rel_types, valid_at)
+        .await?;
+    let far = far_ends(ids, &rels);
+    let summaries = backend.summaries(&far, filter).await?;
+    Ok((rels, summaries))
+}
+
 /// Storage of memories and relationships.
 ///
 /// Every method is one unit of work: it either happens completely or not at all.
@@ -234,12 +252,7 @@ pub trait GraphBackend: Send + Sync + 'static {
         valid_at: Option<DateTime<Utc>>,
         filter: &Filter,
     ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
-        let rels = self
-            .relationships_of(ids, direction, rel_types, valid_at)
-            .await?;
-        let far = far_ends(ids, &rels);
-        let summaries = self.summaries(&far, filter).await?;
-        Ok((rels, summaries))
+        expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
     }
 
     async fn stats(&self) -> Result<Stats>;

@@ -664,10 +664,10 @@ impl MnemographServer {
         if let Err(err) = self.store.sync_now().await {
             tracing::debug!(%err, "sync requested over MCP failed");
         }
-        let data = SyncOut::from(&self.store.sync_status());
+        let status = self.store.sync_status();
         Ok(Reply {
-            text: self.store.sync_status().to_string(),
-            data,
+            text: status.to_string(),
+            data: SyncOut::from(&status),
         })
     }
 

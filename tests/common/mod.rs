@@ -22,21 +22,29 @@ pub fn command(dir: &Path) -> tokio::process::Command {
         // Keyword search only, whatever embedder the user configured; tests/embed_mcp.rs
         // runs the server with the built-in one.
         .env("MNEMOGRAPH_EMBEDDER", "none");
-    for var in [
-        "MNEMOGRAPH_DB",
-        "MNEMOGRAPH_NAMESPACE",
-        "MNEMOGRAPH_CONFIG",
-        "MNEMOGRAPH_LOG_FILE",
-        "MNEMOGRAPH_MODE",
-        "MNEMOGRAPH_PRIMARY_URL",
-        "MNEMOGRAPH_AUTH_TOKEN",
-        "TURSO_DATABASE_URL",
-        "TURSO_AUTH_TOKEN",
-    ] {
+    for var in USER_SETTINGS {
         cmd.env_remove(var);
     }
     cmd
 }
+
+/// Variables of the user's environment that would point a test's process at another store,
+/// model, embedding server or primary.
+const USER_SETTINGS: [&str; 13] = [
+    "MNEMOGRAPH_DB",
+    "MNEMOGRAPH_NAMESPACE",
+    "MNEMOGRAPH_CONFIG",
+    "MNEMOGRAPH_LOG_FILE",
+    "MNEMOGRAPH_MODEL_DIR",
+    "MNEMOGRAPH_EMBED_URL",
+    "MNEMOGRAPH_MODE",
+    "MNEMOGRAPH_PRIMARY_URL",
+    "MNEMOGRAPH_AUTH_TOKEN",
+    "TURSO_DATABASE_URL",
+    "TURSO_AUTH_TOKEN",
+    "VISUAL",
+    "EDITOR",
+];
 
 /// Spawns the server on the store in `dir` and completes the MCP handshake.
 pub async fn spawn(dir: &Path) -> Client {
@@ -240,16 +248,7 @@ pub fn memctl(dir: &Path) -> std::process::Command {
         .env("NO_COLOR", "1")
         .env("MNEMOGRAPH_EMBEDDER", "none")
         .stdin(std::process::Stdio::null());
-    for var in [
-        "MNEMOGRAPH_DB",
-        "MNEMOGRAPH_NAMESPACE",
-        "MNEMOGRAPH_CONFIG",
-        "MNEMOGRAPH_LOG_FILE",
-        "MNEMOGRAPH_MODEL_DIR",
-        "MNEMOGRAPH_EMBED_URL",
-        "VISUAL",
-        "EDITOR",
-    ] {
+    for var in USER_SETTINGS {
         cmd.env_remove(var);
     }
     cmd

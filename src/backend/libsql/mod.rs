@@ -98,7 +98,10 @@ impl LibsqlBackend {
         if let Some(namespace) = &primary.namespace {
             builder = builder.namespace(namespace.clone());
         }
-        let db = builder.build().await.map_err(|e| unreachable(primary, e))?;
+        let db = builder
+            .build()
+            .await
+            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
         restrict_file(path)?;
         let backend = Self::with_pool(
             Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
@@ -115,7 +118,7 @@ impl LibsqlBackend {
             backend
                 .migrate()
                 .await
-                .map_err(|e| unreachable_if_transient(primary, e))?;
+                .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
         }
         Ok(backend)
     }
@@ -126,7 +129,10 @@ impl LibsqlBackend {
         if let Some(namespace) = &primary.namespace {
             builder = builder.namespace(namespace.clone());
         }
-        let db = builder.build().await.map_err(|e| unreachable(primary, e))?;
+        let db = builder
+            .build()
+            .await
+            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
         let backend = Self::with_pool(
             Pool::new(db, Link::Remote, DEFAULT_BUSY_TIMEOUT),
             PathBuf::from(primary.display_url()),
@@ -134,7 +140,7 @@ impl LibsqlBackend {
         backend
             .migrate()
             .await
-            .map_err(|e| unreachable_if_transient(primary, e))?;
+            .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
         Ok(backend)
     }
 
@@ -209,30 +215,10 @@ pub struct Replicated {
     pub frames_synced: u64,
 }
 
-/// An error from opening a connection to `primary`, as the error that says so.
-fn unreachable(primary: &Primary, err: libsql::Error) -> Error {
-    let err = Error::from(err);
-    if !err.is_transient() {
-        return err;
-    }
-    Error::PrimaryUnreachable {
-        primary: primary.display_url(),
-        reason: err.to_string(),
-        consequence: "the store cannot be opened",
-    }
-}
-
-fn unreachable_if_transient(primary: &Primary, err: Error) -> Error {
-    if err.is_transient() {
-        Error::PrimaryUnreachable {
-            primary: primary.display_url(),
-            reason: err.to_string(),
-            consequence: "a replica that never reached its primary has no schema to serve yet",
-        }
-    } else {
-        err
-    }
-}
+/// What an unreachable primary means for opening a store.
+const CANNOT_OPEN: &str = "the store cannot be opened";
+/// What it means for a replica's first migration check.
+const NO_SCHEMA_YET: &str = "a replica that never reached its primary has no schema to serve yet";
 
 /// Makes an existing file owner-only: libSQL creates a replica's file itself.
 fn restrict_file(path: &Path) -> Result<()> {

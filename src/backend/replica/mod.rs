@@ -20,10 +20,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::{Mutex, RwLock};
 
-use self::op::{Op, Replayed, VectorChange};
+use self::op::{Applied, Op, Replayed, VectorChange};
 use self::outbox::Outbox;
 pub use self::outbox::Refusal;
-use self::overlay::{Applied, Overlay};
+use self::overlay::Overlay;
 use super::libsql::LibsqlBackend;
 use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
 use crate::error::{Error, Result};
@@ -119,7 +119,7 @@ impl ReplicaBackend {
             s.frame_no = replicated.frame_no;
             s.frames_synced += replicated.frames_synced;
         });
-        if self.state.snapshot().pending_writes > 0 {
+        if self.queued() > 0 {
             self.replay().await?;
             self.inner.sync().await.map_err(|e| self.unreachable(e))?;
         }
@@ -181,8 +181,8 @@ impl ReplicaBackend {
     /// earlier writes are still queued).
     async fn submit(&self, op: Op) -> Result<Applied> {
         let _order = self.writes.lock().await;
-        if self.state.snapshot().pending_writes == 0 {
-            match self.apply_online(&op).await {
+        if self.queued() == 0 {
+            match op.apply(&self.inner).await {
                 Err(err) if err.is_transient() => {
                     tracing::warn!(primary = %self.primary, error = %err,
                         "the primary is unreachable; queueing the write");
@@ -208,51 +208,10 @@ impl ReplicaBackend {
         Ok(applied)
     }
 
-    async fn apply_online(&self, op: &Op) -> Result<Applied> {
-        let inner = &self.inner;
-        Ok(match op {
-            Op::CreateMemory { memory, embedding } => {
-                let (m, created) = inner.create_memory(memory, embedding.as_ref()).await?;
-                Applied::Memory(m, created)
-            }
-            Op::UpdateMemory {
-                id,
-                patch,
-                vector,
-                expected_version,
-                now,
-                ..
-            } => Applied::Memory(
-                inner
-                    .update_memory(id, patch, vector.as_change(), *expected_version, *now)
-                    .await?,
-                Created::New,
-            ),
-            Op::DeleteMemory { id } => {
-                inner.delete_memory(id).await?;
-                Applied::Deleted
-            }
-            Op::CreateRelationship { relationship } => {
-                let (r, created) = inner.create_relationship(relationship).await?;
-                Applied::Relationship(r, created)
-            }
-            Op::UpdateRelationship {
-                id,
-                patch,
-                expected_version,
-                now,
-                ..
-            } => Applied::Relationship(
-                inner
-                    .update_relationship(id, patch, *expected_version, *now)
-                    .await?,
-                Created::New,
-            ),
-            Op::DeleteRelationship { id } => {
-                inner.delete_relationship(id).await?;
-                Applied::Deleted
-            }
-        })
+    /// Writes waiting in the outbox, as last counted (read on every write and recall, so
+    /// without copying the whole status).
+    fn queued(&self) -> u64 {
+        self.state.update(|s| s.pending_writes)
     }
 
     /// The version this device sees for memory `id`.
@@ -265,29 +224,15 @@ impl ReplicaBackend {
     }
 
     fn unreachable(&self, err: Error) -> Error {
-        if err.is_transient() && !matches!(err, Error::PrimaryUnreachable { .. }) {
-            Error::PrimaryUnreachable {
-                primary: self.primary.clone(),
-                reason: err.to_string(),
-                consequence: "reads still work from the local replica",
-            }
-        } else {
-            err
-        }
+        err.via_primary(&self.primary, "reads still work from the local replica")
     }
 
     /// An operation that needs the primary (imports, model switches) while it is away.
     fn needs_primary(&self, err: Error) -> Error {
-        match self.unreachable(err) {
-            Error::PrimaryUnreachable {
-                primary, reason, ..
-            } => Error::PrimaryUnreachable {
-                primary,
-                reason,
-                consequence: "this operation needs the primary and was not done; retry when it is back",
-            },
-            other => other,
-        }
+        err.via_primary(
+            &self.primary,
+            "this operation needs the primary and was not done; retry when it is back",
+        )
     }
 
     /// Drops hits on rows the overlay owns (changed or deleted while offline).
@@ -359,7 +304,7 @@ impl GraphBackend for ReplicaBackend {
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
         // A batch is one transaction on the primary, or (offline) one queued write each.
-        if self.state.snapshot().pending_writes == 0 {
+        if self.queued() == 0 {
             match self.inner.create_memories(batch).await {
                 Err(err) if err.is_transient() => {}
                 other => return other,
@@ -420,7 +365,7 @@ impl GraphBackend for ReplicaBackend {
 
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
         // Access statistics are bookkeeping, not memories: not worth queueing offline.
-        if self.state.snapshot().pending_writes > 0 {
+        if self.queued() > 0 {
             return Ok(());
         }
         self.inner
@@ -623,11 +568,7 @@ impl GraphBackend for ReplicaBackend {
                 .expand(ids, direction, rel_types, valid_at, filter)
                 .await;
         }
-        let rels = self
-            .relationships_of(ids, direction, rel_types, valid_at)
-            .await?;
-        let far = super::far_ends(ids, &rels);
-        Ok((rels, self.summaries(&far, filter).await?))
+        super::expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{EmbeddingChange, GraphBackend};
 use crate::error::{Error, Result};
-use crate::model::{Embedding, Memory, MemoryPatch, Relationship, RelationshipPatch};
+use crate::model::{Created, Embedding, Memory, MemoryPatch, Relationship, RelationshipPatch};
 
 /// An owned [`EmbeddingChange`], for storage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,6 +75,14 @@ pub enum Op {
     },
 }
 
+/// What applying a write produced: the answer its caller gets.
+#[derive(Debug)]
+pub enum Applied {
+    Memory(Memory, Created),
+    Relationship(Relationship, Created),
+    Deleted,
+}
+
 /// What a replay did.
 #[derive(Debug, PartialEq)]
 pub enum Replayed {
@@ -100,75 +108,104 @@ impl Op {
         }
     }
 
-    /// Applies this write to `target` unless it is already there. Transient errors (the
-    /// primary is unreachable) are returned, so the op stays queued; any other error refuses
-    /// the write for good ([`Replayed::Refused`]), so one bad write cannot block the queue.
-    pub async fn replay(&self, target: &dyn GraphBackend) -> Result<Replayed> {
-        let outcome = match self {
-            Op::CreateMemory { memory, embedding } => target
-                .create_memory(memory, embedding.as_ref())
-                .await
-                .map(drop),
+    /// Does this write on `target`, as the one backend call it stands for.
+    pub async fn apply(&self, target: &dyn GraphBackend) -> Result<Applied> {
+        Ok(match self {
+            Op::CreateMemory { memory, embedding } => {
+                let (m, created) = target.create_memory(memory, embedding.as_ref()).await?;
+                Applied::Memory(m, created)
+            }
             Op::UpdateMemory {
                 id,
                 patch,
                 vector,
                 expected_version,
-                base_version,
                 now,
-            } => {
-                if already_at(
-                    target.get_memories(std::slice::from_ref(id)).await?.first(),
-                    *base_version,
-                    *now,
-                    |m| (m.version, m.updated_at),
-                ) {
-                    return Ok(Replayed::Done);
-                }
+                ..
+            } => Applied::Memory(
                 target
                     .update_memory(id, patch, vector.as_change(), *expected_version, *now)
-                    .await
-                    .map(drop)
+                    .await?,
+                Created::New,
+            ),
+            Op::DeleteMemory { id } => {
+                target.delete_memory(id).await?;
+                Applied::Deleted
             }
-            Op::DeleteMemory { id } => match target.delete_memory(id).await {
-                Err(Error::MemoryNotFound { .. }) => Ok(()),
-                other => other,
-            },
             Op::CreateRelationship { relationship } => {
-                target.create_relationship(relationship).await.map(drop)
+                let (r, created) = target.create_relationship(relationship).await?;
+                Applied::Relationship(r, created)
             }
             Op::UpdateRelationship {
                 id,
                 patch,
                 expected_version,
+                now,
+                ..
+            } => Applied::Relationship(
+                target
+                    .update_relationship(id, patch, *expected_version, *now)
+                    .await?,
+                Created::New,
+            ),
+            Op::DeleteRelationship { id } => {
+                target.delete_relationship(id).await?;
+                Applied::Deleted
+            }
+        })
+    }
+
+    /// Applies this write to `target` unless it is already there. Transient errors (the
+    /// primary is unreachable) are returned, so the op stays queued; any other error refuses
+    /// the write for good ([`Replayed::Refused`]), so one bad write cannot block the queue.
+    ///
+    /// Creates need no check (a replay by id is accepted), deletes of a missing row are done.
+    pub async fn replay(&self, target: &dyn GraphBackend) -> Result<Replayed> {
+        if self.already_applied(target).await? {
+            return Ok(Replayed::Done);
+        }
+        match (self, self.apply(target).await) {
+            (_, Ok(_))
+            | (Op::DeleteMemory { .. }, Err(Error::MemoryNotFound { .. }))
+            | (Op::DeleteRelationship { .. }, Err(Error::RelationshipNotFound { .. })) => {
+                Ok(Replayed::Done)
+            }
+            (_, Err(err)) if err.is_transient() => Err(err),
+            (_, Err(err)) => Ok(Replayed::Refused(err.to_string())),
+        }
+    }
+
+    /// True when this update already reached `target` (its answer was lost).
+    async fn already_applied(&self, target: &dyn GraphBackend) -> Result<bool> {
+        Ok(match self {
+            Op::UpdateMemory {
+                id,
                 base_version,
                 now,
+                ..
+            } => already_at(
+                target.get_memories(std::slice::from_ref(id)).await?.first(),
+                *base_version,
+                *now,
+                |m| (m.version, m.updated_at),
+            ),
+            Op::UpdateRelationship {
+                id,
+                base_version,
+                now,
+                ..
             } => {
                 let current = match target.get_relationship(id).await {
                     Ok(rel) => Some(rel),
                     Err(Error::RelationshipNotFound { .. }) => None,
                     Err(err) => return Err(err),
                 };
-                if already_at(current.as_ref(), *base_version, *now, |r| {
+                already_at(current.as_ref(), *base_version, *now, |r| {
                     (r.version, r.updated_at)
-                }) {
-                    return Ok(Replayed::Done);
-                }
-                target
-                    .update_relationship(id, patch, *expected_version, *now)
-                    .await
-                    .map(drop)
+                })
             }
-            Op::DeleteRelationship { id } => match target.delete_relationship(id).await {
-                Err(Error::RelationshipNotFound { .. }) => Ok(()),
-                other => other,
-            },
-        };
-        match outcome {
-            Ok(()) => Ok(Replayed::Done),
-            Err(err) if err.is_transient() => Err(err),
-            Err(err) => Ok(Replayed::Refused(err.to_string())),
-        }
+            _ => false,
+        })
     }
 }
 

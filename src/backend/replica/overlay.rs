@@ -12,17 +12,9 @@ use std::collections::HashSet;
 use crate::backend::GraphBackend;
 use crate::backend::memory::MemoryBackend;
 use crate::error::{Error, Result};
-use crate::model::{Created, Memory, Relationship};
+use crate::model::Direction;
 
-use super::op::Op;
-
-/// What applying a write produced: the answer its caller gets.
-#[derive(Debug)]
-pub(super) enum Applied {
-    Memory(Memory, Created),
-    Relationship(Relationship, Created),
-    Deleted,
-}
+use super::op::{Applied, Op};
 
 #[derive(Default)]
 pub(super) struct Overlay {
@@ -56,74 +48,45 @@ impl Overlay {
         self.relationships.contains(id)
     }
 
-    /// Applies `op` over `base` (the replica): brings in the rows it touches, then does it.
+    /// Applies `op` over `base` (the replica): brings in the rows it touches, does it on
+    /// those rows, and records what it deleted.
     pub(super) async fn apply(&mut self, op: &Op, base: &dyn GraphBackend) -> Result<Applied> {
-        let applied = match op {
-            Op::CreateMemory { memory, embedding } => {
-                self.adopt_memory(&memory.id, base).await?;
-                let (m, created) = self
-                    .pending
-                    .create_memory(memory, embedding.as_ref())
-                    .await?;
-                Applied::Memory(m, created)
-            }
-            Op::UpdateMemory {
-                id,
-                patch,
-                vector,
-                expected_version,
-                now,
-                ..
-            } => {
-                self.adopt_memory(id, base).await?;
-                let m = self
-                    .pending
-                    .update_memory(id, patch, vector.as_change(), *expected_version, *now)
-                    .await?;
-                Applied::Memory(m, Created::New)
-            }
+        let mut cascaded = Vec::new();
+        match op {
+            Op::CreateMemory { memory, .. } => self.adopt_memory(&memory.id, base).await?,
+            Op::UpdateMemory { id, .. } => self.adopt_memory(id, base).await?,
             Op::DeleteMemory { id } => {
                 self.adopt_memory(id, base).await?;
-                // Its relationships go with it: bring them in so they are hidden too.
-                for rel in base
-                    .relationships_of(std::slice::from_ref(id), Default::default(), &[], None)
-                    .await?
-                {
-                    self.relationships.insert(rel.id.clone());
-                    self.deleted_relationships.insert(rel.id);
-                }
-                self.pending.delete_memory(id).await?;
-                self.deleted_memories.insert(id.clone());
-                Applied::Deleted
+                // Its relationships go with it: they must be hidden too.
+                cascaded = base
+                    .relationships_of(std::slice::from_ref(id), Direction::Both, &[], None)
+                    .await?;
             }
             Op::CreateRelationship { relationship } => {
                 self.adopt_memory(&relationship.source_id, base).await?;
                 self.adopt_memory(&relationship.target_id, base).await?;
-                let (r, created) = self.pending.create_relationship(relationship).await?;
-                self.relationships.insert(r.id.clone());
-                Applied::Relationship(r, created)
             }
-            Op::UpdateRelationship {
-                id,
-                patch,
-                expected_version,
-                now,
-                ..
-            } => {
+            Op::UpdateRelationship { id, .. } | Op::DeleteRelationship { id } => {
                 self.adopt_relationship(id, base).await?;
-                let r = self
-                    .pending
-                    .update_relationship(id, patch, *expected_version, *now)
-                    .await?;
-                Applied::Relationship(r, Created::New)
+            }
+        }
+        let applied = op.apply(&self.pending).await?;
+        match op {
+            Op::DeleteMemory { id } => {
+                self.deleted_memories.insert(id.clone());
+                for rel in cascaded {
+                    self.relationships.insert(rel.id.clone());
+                    self.deleted_relationships.insert(rel.id);
+                }
+            }
+            Op::CreateRelationship { relationship } => {
+                self.relationships.insert(relationship.id.clone());
             }
             Op::DeleteRelationship { id } => {
-                self.adopt_relationship(id, base).await?;
-                self.pending.delete_relationship(id).await?;
                 self.deleted_relationships.insert(id.clone());
-                Applied::Deleted
             }
-        };
+            _ => {}
+        }
         self.len += 1;
         Ok(applied)
     }
