@@ -24,9 +24,10 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use mnemograph::backend::libsql::LibsqlBackend;
+use mnemograph::backend::libsql::Primary;
 use mnemograph::model::{Embedding, Filter};
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
-use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings, worker::Syncer};
+use mnemograph::sync::{self, Mode, Schedule, SyncSettings, worker::Syncer};
 
 #[allow(dead_code)] // the relationship types and queries serve the other benchmarks
 #[path = "support/corpus.rs"]

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mnemograph::Error;
+use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::backend::memory::MemoryBackend;
 use mnemograph::config::Profile;
 use mnemograph::mcp::{MnemographServer, StoreLocation};
 use mnemograph::model::Filter;
@@ -356,7 +356,7 @@ impl Default for ToolCheck {
 
 /// A server of `profile` over an in-memory store holding the seed memories.
 async fn server(profile: Profile) -> MnemographServer {
-    let store = MemoryStore::open(Arc::new(MemoryBackend::new()), Limits::default())
+    let store = MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
         .await
         .expect("open the in-memory store");
     for (id, name) in SEED_IDS.iter().zip(SEED_NAMES) {

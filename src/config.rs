@@ -15,10 +15,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::backend::libsql::Primary;
+use crate::embed::EmbedderSpec;
 use crate::embed::openai::OpenAiConfig;
-use crate::embed::{ApiKey, EmbedderSpec};
+use crate::secret::Secret;
 use crate::store::Limits;
-use crate::sync::{DEFAULT_INTERVAL, Mode, Primary, SyncSettings};
+use crate::sync::{DEFAULT_INTERVAL, Mode, SyncSettings};
 
 /// Prefix of every environment variable mnemograph reads.
 pub const ENV_PREFIX: &str = "MNEMOGRAPH_";
@@ -506,7 +508,7 @@ fn resolve_remote(
         let templated = url.contains("{namespace}");
         Primary {
             url: url.replace("{namespace}", namespace),
-            auth_token: token.map(|(t, _)| ApiKey::new(t)),
+            auth_token: token.map(|(t, _)| Secret::new(t)),
             namespace: (!templated).then(|| namespace.to_owned()),
         }
     });
@@ -574,7 +576,7 @@ fn resolve_embedder(
             config.api_key = var("EMBED_API_KEY")
                 .map(|(key, _)| key)
                 .or_else(|| env("OPENAI_API_KEY").filter(|k| !k.is_empty()))
-                .map(ApiKey::new);
+                .map(Secret::new);
             config.dimension = match pick("EMBED_DIM", file.embed_dim.map(|d| d.to_string())) {
                 Some((raw, origin)) => {
                     Some(raw.trim().parse().map_err(|_| ConfigError::EmbedDim {

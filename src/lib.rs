@@ -13,6 +13,8 @@ pub mod error;
 pub mod graph;
 pub mod mcp;
 pub mod model;
+pub mod private_fs;
+pub mod secret;
 pub mod store;
 pub mod sync;
 pub mod text;

@@ -13,8 +13,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use mnemograph::Error;
+use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::backend::memory::MemoryBackend;
 use mnemograph::backend::{
     Cursor, EmbeddingChange, GraphBackend, ImportBatch, Imported, SkipReason, neighbours, subgraph,
 };
@@ -37,7 +37,7 @@ pub struct Harness {
 
 pub async fn memory_harness() -> Harness {
     Harness {
-        backend: Box::new(MemoryBackend::new()),
+        backend: Box::new(InMemoryBackend::new()),
         _dir: None,
     }
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mnemograph::backend::memory::MemoryBackend;
+use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::embed::openai::{OpenAiConfig, OpenAiEmbedder};
 use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle};
 use mnemograph::model::Filter;
@@ -124,7 +124,7 @@ async fn embeds_through_a_real_openai_compatible_server() {
 
     // Through the store: embedded on write, found by meaning.
     let store = MemoryStore::open_with_embedder(
-        Arc::new(MemoryBackend::new()),
+        Arc::new(InMemoryBackend::new()),
         Limits::default(),
         EmbedderHandle::ready(Arc::new(embedder)),
     )

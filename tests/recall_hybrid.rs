@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mnemograph::backend::memory::MemoryBackend;
+use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::embed::EmbedderHandle;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::model::Filter;
@@ -17,7 +17,7 @@ async fn store() -> MemoryStore {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm");
     let model = Model2VecEmbedder::load(&dir).expect("the shared model loads");
     MemoryStore::open_with_embedder(
-        Arc::new(MemoryBackend::new()),
+        Arc::new(InMemoryBackend::new()),
         Limits::default(),
         EmbedderHandle::ready(Arc::new(model)),
     )

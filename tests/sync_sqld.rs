@@ -11,9 +11,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mnemograph::backend::libsql::Primary;
 use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
-use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings};
+use mnemograph::sync::{self, Mode, Schedule, SyncSettings};
 use serde_json::json;
 use sqld::Sqld;
 

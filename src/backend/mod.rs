@@ -6,9 +6,8 @@
 //! [`walk`], on top of the one-hop primitive every backend provides.
 
 mod import;
+pub mod in_memory;
 pub mod libsql;
-pub mod memory;
-pub mod replica;
 mod walk;
 
 use async_trait::async_trait;

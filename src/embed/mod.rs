@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 
 pub use handle::{EmbedderHandle, EmbedderStatus};
-pub use spec::{ApiKey, EmbedderSpec};
+pub use spec::EmbedderSpec;
 
 /// Turns texts into vectors of one model.
 #[async_trait]

@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::spec::ApiKey;
 use super::{EmbedError, Embedder};
+use crate::secret::Secret;
 
 /// Where and how to reach the server.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,7 +23,7 @@ pub struct OpenAiConfig {
     /// `/v1/embeddings` path is completed as needed.
     pub url: String,
     pub model: String,
-    pub api_key: Option<ApiKey>,
+    pub api_key: Option<Secret>,
     /// Expected dimension; when `None` it is learnt from the first answer.
     pub dimension: Option<usize>,
     /// Most texts per request.

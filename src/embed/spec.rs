@@ -7,27 +7,6 @@ use super::model2vec::Model2VecEmbedder;
 use super::openai::{OpenAiConfig, OpenAiEmbedder};
 use super::{EmbedError, Embedder};
 
-/// A secret API key. It is never printed: `Debug` shows a placeholder.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Self {
-        ApiKey(key.into())
-    }
-
-    /// The key itself, for the one place that sends it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
 /// The configured embedder.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EmbedderSpec {
@@ -76,10 +55,11 @@ impl EmbedderSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secret::Secret;
 
     #[test]
     fn api_keys_never_print() {
-        let key = ApiKey::new("sk-secret");
+        let key = Secret::new("sk-secret");
         let mut config = OpenAiConfig::new("http://x", "m");
         config.api_key = Some(key.clone());
         let shown = format!("{:?}", EmbedderSpec::OpenAi(config));

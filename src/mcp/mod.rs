@@ -227,12 +227,12 @@ mod tests {
     use rmcp::model::JsonObject;
 
     use super::*;
-    use crate::backend::memory::MemoryBackend;
+    use crate::backend::in_memory::InMemoryBackend;
     use crate::store::Limits;
 
     /// A server over an in-memory store with one extra tool that panics.
     async fn server_with_a_panicking_tool() -> MnemographServer {
-        let store = MemoryStore::open(Arc::new(MemoryBackend::new()), Limits::default())
+        let store = MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
             .await
             .unwrap();
         let mut server = MnemographServer::new(

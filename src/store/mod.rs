@@ -26,7 +26,6 @@ pub use self::recall::{
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{FusedHit, HybridParams, ScoreParts};
 pub use self::validate::Limits;
-use crate::backend::replica::Refusal;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
@@ -36,6 +35,7 @@ use crate::model::{
     Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph, Traversal, VectorHit,
 };
 use crate::sync::SyncStatus;
+use crate::sync::replica::Refusal;
 use crate::sync::worker::Syncer;
 
 /// Importance of a memory when the writer gives none.

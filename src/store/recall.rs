@@ -574,11 +574,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::backend::memory::MemoryBackend;
+    use crate::backend::in_memory::InMemoryBackend;
     use crate::store::{Limits, NewMemory, NewRelationship};
 
     async fn store() -> MemoryStore {
-        MemoryStore::open(Arc::new(MemoryBackend::new()), Limits::default())
+        MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
             .await
             .unwrap()
     }

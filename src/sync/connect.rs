@@ -5,12 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::Mode;
+use super::replica::ReplicaBackend;
 use super::slot::Slot;
 use super::worker::{RemoteLink, Syncer};
-use super::{Mode, Primary};
 use crate::backend::GraphBackend;
-use crate::backend::libsql::LibsqlBackend;
-use crate::backend::replica::ReplicaBackend;
+use crate::backend::libsql::{LibsqlBackend, Primary};
 use crate::error::{Error, Result};
 
 /// How to reach the store, as configured.

@@ -10,6 +10,7 @@
 //! each process a replica file of its own, and [`worker`] is the loop itself.
 
 pub mod connect;
+pub mod replica;
 pub mod schedule;
 pub mod slot;
 pub mod status;
@@ -18,12 +19,9 @@ pub mod worker;
 use std::fmt;
 use std::time::Duration;
 
-use serde::Serialize;
-
-use crate::embed::ApiKey;
-
 pub use connect::{Connected, SyncSettings, connect};
 pub use schedule::Schedule;
+use serde::Serialize;
 pub use status::{SyncState, SyncStatus};
 
 /// Default time between two syncs of a replica.
@@ -68,45 +66,6 @@ impl fmt::Display for Mode {
     }
 }
 
-/// Where the primary is and how to reach it, for the replica and remote modes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Primary {
-    /// The primary's URL for this namespace (`{namespace}` already substituted).
-    pub url: String,
-    /// Sent as a bearer token; never printed.
-    pub auth_token: Option<ApiKey>,
-    /// The sqld namespace to address (its `x-namespace` header), when the URL does not
-    /// name a per-namespace database itself.
-    pub namespace: Option<String>,
-}
-
-impl Primary {
-    /// The token to send (empty when none is configured), for the one place that sends it.
-    pub fn token(&self) -> String {
-        self.auth_token
-            .as_ref()
-            .map(|t| t.expose().to_owned())
-            .unwrap_or_default()
-    }
-
-    /// The URL for display and logs: without any user-info part, which could hold a secret.
-    pub fn display_url(&self) -> String {
-        redact_url(&self.url)
-    }
-}
-
-/// `url` without a `user:password@` part.
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,16 +76,5 @@ mod tests {
         assert_eq!(Mode::parse("REMOTE"), Some(Mode::Remote));
         assert_eq!(Mode::parse("local"), Some(Mode::Local));
         assert_eq!(Mode::parse("cloud"), None);
-    }
-
-    #[test]
-    fn urls_lose_their_credentials_for_display() {
-        assert_eq!(
-            redact_url("https://user:s3cret@db.example.com/x"),
-            "https://db.example.com/x"
-        );
-        assert_eq!(redact_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
-        assert_eq!(redact_url("libsql://a@b@host"), "libsql://host");
-        assert_eq!(redact_url("not a url"), "not a url");
     }
 }

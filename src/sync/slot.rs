@@ -12,6 +12,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::private_fs;
 
 /// Most replica files per namespace: more concurrent processes than this is a mistake.
 pub const MAX_SLOTS: usize = 16;
@@ -31,11 +32,7 @@ impl FileLock {
             context: format!("cannot open the lock file {}", path.display()),
             source,
         };
-        let mut options = std::fs::OpenOptions::new();
-        options.create(true).truncate(false).write(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let file = options.open(path).map_err(io)?;
+        let file = private_fs::open_for_write(path).map_err(io)?;
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => Ok(Some(FileLock {
                 _file: file,
@@ -63,7 +60,7 @@ pub struct Slot {
 impl Slot {
     /// Takes the lowest free slot in `dir` (created owner-only if missing).
     pub fn acquire(dir: &Path) -> Result<Slot> {
-        create_private_dir(dir)?;
+        private_fs::create_dir(dir)?;
         for index in 0..MAX_SLOTS {
             if let Some(lock) = FileLock::try_acquire(&dir.join(format!("slot-{index}.lock")))? {
                 return Ok(Slot {
@@ -82,18 +79,6 @@ impl Slot {
             ),
         ))
     }
-}
-
-/// Creates `dir` and its parents, owner-only, when missing.
-pub fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir).map_err(|source| Error::Io {
-        context: format!("cannot create the directory {}", dir.display()),
-        source,
-    })
 }
 
 #[cfg(test)]

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::task::JoinHandle;
 
+use super::replica::{Refusal, ReplicaBackend};
 use super::{Schedule, SyncState, SyncStatus};
 use crate::backend::GraphBackend;
-use crate::backend::libsql::LibsqlBackend;
-use crate::backend::replica::{Refusal, ReplicaBackend};
+use crate::backend::libsql::{LibsqlBackend, Primary};
 use crate::error::Result;
 
 /// Something that syncs with a primary and reports how it went.
@@ -51,7 +51,7 @@ pub struct RemoteLink {
 }
 
 impl RemoteLink {
-    pub fn new(backend: LibsqlBackend, primary: &super::Primary) -> Self {
+    pub fn new(backend: LibsqlBackend, primary: &Primary) -> Self {
         RemoteLink {
             backend,
             state: SyncState::new(SyncStatus {

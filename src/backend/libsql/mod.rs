@@ -14,6 +14,7 @@ mod migrate;
 mod neighbourhood;
 mod pending;
 mod pool;
+mod primary;
 mod rows;
 mod vectors;
 
@@ -26,6 +27,7 @@ use chrono::{DateTime, Utc};
 use libsql::{Builder, Connection, Statement, Value};
 
 pub use migrate::{SCHEMA_VERSION, migrate_to};
+pub use primary::Primary;
 
 use self::filter::Clause;
 use self::pool::{Link, Pool, write_tx};
@@ -40,7 +42,7 @@ use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
     Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
-use crate::sync::Primary;
+use crate::private_fs;
 use crate::vector::to_blob;
 
 /// How long a unit of work waits for another process's write lock before giving up.
@@ -69,7 +71,7 @@ impl LibsqlBackend {
 
     /// [`LibsqlBackend::open_local`] with an explicit busy timeout.
     pub async fn open_local_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
-        prepare_file(path)?;
+        private_fs::create_file(path)?;
         let db = Builder::new_local(path).build().await?;
         let backend = Self::with_pool(Pool::new(db, Link::Local, busy_timeout), path.to_owned());
         backend
@@ -90,9 +92,7 @@ impl LibsqlBackend {
     /// No sync interval is given to libSQL: [`crate::sync::worker`] runs the timer, so that
     /// failures are counted, backed off and reported.
     pub async fn open_replica(path: &Path, primary: &Primary) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::sync::slot::create_private_dir(dir)?;
-        }
+        private_fs::create_parent(path)?;
         let mut builder = Builder::new_remote_replica(path, primary.url.clone(), primary.token())
             .read_your_writes(true);
         if let Some(namespace) = &primary.namespace {
@@ -102,7 +102,7 @@ impl LibsqlBackend {
             .build()
             .await
             .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
-        restrict_file(path)?;
+        private_fs::restrict(path)?;
         let backend = Self::with_pool(
             Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
             path.to_owned(),
@@ -219,47 +219,6 @@ pub struct Replicated {
 const CANNOT_OPEN: &str = "the store cannot be opened";
 /// What it means for a replica's first migration check.
 const NO_SCHEMA_YET: &str = "a replica that never reached its primary has no schema to serve yet";
-
-/// Makes an existing file owner-only: libSQL creates a replica's file itself.
-fn restrict_file(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if path.exists() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
-                |source| Error::Io {
-                    context: format!("cannot restrict the permissions of {}", path.display()),
-                    source,
-                },
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Creates the directory (owner-only) and the file (owner-read/write) when missing, so the
-/// store is private from the first byte; SQLite gives its -wal and -shm files the same mode.
-pub(crate) fn prepare_file(path: &Path) -> Result<()> {
-    let io = |context: String| move |source| Error::Io { context, source };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir).map_err(io(format!(
-            "cannot create the store directory {}",
-            dir.display()
-        )))?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.create(true).append(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-        .open(path)
-        .map_err(io(format!("cannot open the store file {}", path.display())))?;
-    Ok(())
-}
 
 async fn get_one(conn: &Connection, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");

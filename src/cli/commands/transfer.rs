@@ -115,22 +115,22 @@ impl Drop for OutputFile {
 
 /// Creates `path`, which must not exist (a symlink there counts as existing), owner-only.
 fn private_new_file(path: &Path) -> CliResult<File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
-            CliError::Exists {
-                path: path.to_owned(),
+    crate::private_fs::open_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|source| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                CliError::Exists {
+                    path: path.to_owned(),
+                }
+            } else {
+                CliError::Io {
+                    context: format!("cannot create {}", path.display()),
+                    source,
+                }
             }
-        } else {
-            CliError::Io {
-                context: format!("cannot create {}", path.display()),
-                source,
-            }
-        }
-    })
+        })
 }
 
 /// True when `path` names the store file or its -wal or -shm file. The last component is

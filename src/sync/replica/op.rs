@@ -226,7 +226,7 @@ fn already_at<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::memory::MemoryBackend;
+    use crate::backend::in_memory::InMemoryBackend;
 
     fn memory(id: &str) -> Memory {
         let at = Utc::now();
@@ -268,7 +268,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_replayed_update_is_applied_once() {
-        let target = MemoryBackend::new();
+        let target = InMemoryBackend::new();
         let m = memory("0192a000-0000-7000-8000-000000000001");
         target.create_memory(&m, None).await.unwrap();
         let op = Op::UpdateMemory {
@@ -295,7 +295,7 @@ mod tests {
 
     #[tokio::test]
     async fn replays_of_creates_and_deletes_are_idempotent() {
-        let target = MemoryBackend::new();
+        let target = InMemoryBackend::new();
         let m = memory("0192a000-0000-7000-8000-000000000002");
         let create = Op::CreateMemory {
             memory: m.clone(),
@@ -310,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_conflict_with_another_device_is_refused_not_retried() {
-        let target = MemoryBackend::new();
+        let target = InMemoryBackend::new();
         let m = memory("0192a000-0000-7000-8000-000000000003");
         target.create_memory(&m, None).await.unwrap();
         let other_device = MemoryPatch {

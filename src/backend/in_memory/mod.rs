@@ -1,6 +1,6 @@
 //! In-memory reference backend.
 //!
-//! [`MemoryBackend`] keeps every record in maps behind one mutex and answers every query by
+//! [`InMemoryBackend`] keeps every record in maps behind one mutex and answers every query by
 //! scanning them. It is slow on purpose and simple on purpose: it is the executable
 //! specification of [`GraphBackend`] that the conformance suite (`tests/conformance.rs`)
 //! compares the libSQL backend against, and a fast fake for tests of the layers above.
@@ -43,7 +43,7 @@ const BM25_B: f64 = 0.75;
 const COLUMN_WEIGHTS: [f64; 3] = [5.0, 1.0, 2.0];
 /// Tokens of context an excerpt shows around its matches.
 /// The in-memory reference implementation of [`GraphBackend`].
-pub struct MemoryBackend {
+pub struct InMemoryBackend {
     state: Mutex<State>,
 }
 
@@ -56,10 +56,10 @@ struct State {
     relationships: BTreeMap<String, Relationship>,
 }
 
-impl MemoryBackend {
+impl InMemoryBackend {
     /// An empty store with a fresh store id.
     pub fn new() -> Self {
-        MemoryBackend {
+        InMemoryBackend {
             state: Mutex::new(State {
                 meta: StoreMeta {
                     store_id: uuid::Uuid::now_v7().to_string(),
@@ -78,16 +78,16 @@ impl MemoryBackend {
     }
 }
 
-impl Default for MemoryBackend {
+impl Default for InMemoryBackend {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl std::fmt::Debug for MemoryBackend {
+impl std::fmt::Debug for InMemoryBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state();
-        f.debug_struct("MemoryBackend")
+        f.debug_struct("InMemoryBackend")
             .field("store_id", &state.meta.store_id)
             .field("memories", &state.memories.len())
             .field("relationships", &state.relationships.len())
@@ -491,7 +491,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 }
 
 #[async_trait]
-impl GraphBackend for MemoryBackend {
+impl GraphBackend for InMemoryBackend {
     async fn meta(&self) -> Result<StoreMeta> {
         Ok(self.state().meta.clone())
     }

@@ -54,7 +54,7 @@ async fn bm25_equals_fts5() {
         ),
         mem("d5", "upsilon", "alpha phi chi", &["psi", "omega"]),
     ];
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     for d in &docs {
         backend.create_memory(d, None).await.unwrap();
     }
@@ -129,7 +129,7 @@ async fn bm25_equals_fts5() {
 
 #[tokio::test]
 async fn keyword_ranks_best_first_ties_by_id() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     for d in [
         mem("b", "same words", "x", &[]),
         mem("a", "same words", "x", &[]),
@@ -160,7 +160,7 @@ async fn keyword_ranks_best_first_ties_by_id() {
 
 #[tokio::test]
 async fn timestamps_are_kept_to_the_microsecond() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     let mut m = mem("t", "t", "t", &[]);
     m.created_at = at(1, 123_456_789);
     m.updated_at = at(2, 999);
@@ -199,7 +199,7 @@ async fn timestamps_are_kept_to_the_microsecond() {
 
 #[tokio::test]
 async fn batch_validates_everything_before_writing() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     let a = mem("a", "a", "a", &[]);
     let b = mem("b", "b", "b", &[]);
     let mut b2 = b.clone();
@@ -219,7 +219,7 @@ async fn batch_validates_everything_before_writing() {
 
 #[tokio::test]
 async fn cursor_continues_after_ties() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     for id in ["a", "b", "c", "d"] {
         backend
             .create_memory(&mem(id, id, id, &[]), None)
@@ -244,13 +244,13 @@ async fn cursor_continues_after_ties() {
 
 #[tokio::test]
 async fn embedding_space_first_claim_wins() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     let meta = backend.meta().await.unwrap();
     assert_eq!(meta.schema_version, crate::backend::libsql::SCHEMA_VERSION);
     assert!(uuid::Uuid::parse_str(&meta.store_id).is_ok());
     assert_ne!(
         meta.store_id,
-        MemoryBackend::new().meta().await.unwrap().store_id
+        InMemoryBackend::new().meta().await.unwrap().store_id
     );
     assert_eq!(
         backend.claim_embedding_space("m", 4).await.unwrap(),
@@ -264,7 +264,7 @@ async fn embedding_space_first_claim_wins() {
 
 #[tokio::test]
 async fn vector_search_skips_other_models_and_lengths() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     let e = |model: &str, v: &[f32]| Embedding {
         model: model.to_owned(),
         vector: v.to_vec(),
@@ -300,7 +300,7 @@ async fn vector_search_skips_other_models_and_lengths() {
 
 #[tokio::test]
 async fn touch_counts_each_memory_once_per_call() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     backend
         .create_memory(&mem("a", "a", "a", &[]), None)
         .await
@@ -313,7 +313,7 @@ async fn touch_counts_each_memory_once_per_call() {
 
 #[tokio::test]
 async fn relationship_replay_compares_at_stored_precision() {
-    let backend = MemoryBackend::new();
+    let backend = InMemoryBackend::new();
     for id in ["a", "b"] {
         backend
             .create_memory(&mem(id, id, id, &[]), None)

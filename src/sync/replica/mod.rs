@@ -24,15 +24,17 @@ use self::op::{Applied, Op, Replayed, VectorChange};
 use self::outbox::Outbox;
 pub use self::outbox::Refusal;
 use self::overlay::Overlay;
-use super::libsql::LibsqlBackend;
-use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
+use super::slot::{FileLock, Slot};
+use super::{Mode, SyncState, SyncStatus};
+use crate::backend::libsql::{LibsqlBackend, Primary};
+use crate::backend::{
+    Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
     Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
-use crate::sync::slot::{FileLock, Slot};
-use crate::sync::{Primary, SyncState, SyncStatus};
 
 /// File names inside the namespace's replica directory.
 const OUTBOX_FILE: &str = "outbox.db";
@@ -65,7 +67,7 @@ impl ReplicaBackend {
     ) -> Result<Self> {
         let backend = ReplicaBackend {
             state: SyncState::new(SyncStatus {
-                mode: crate::sync::Mode::Replica,
+                mode: Mode::Replica,
                 primary: Some(primary.display_url()),
                 replica: Some(inner.path().display().to_string()),
                 ..SyncStatus::default()
@@ -568,7 +570,7 @@ impl GraphBackend for ReplicaBackend {
                 .expand(ids, direction, rel_types, valid_at, filter)
                 .await;
         }
-        super::expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
+        crate::backend::expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
     }
 
     async fn stats(&self) -> Result<Stats> {

@@ -10,7 +10,7 @@
 use std::collections::HashSet;
 
 use crate::backend::GraphBackend;
-use crate::backend::memory::MemoryBackend;
+use crate::backend::in_memory::InMemoryBackend;
 use crate::error::{Error, Result};
 use crate::model::Direction;
 
@@ -19,7 +19,7 @@ use super::op::{Applied, Op};
 #[derive(Default)]
 pub(super) struct Overlay {
     /// The touched rows, after the queued writes.
-    pending: MemoryBackend,
+    pending: InMemoryBackend,
     /// Ids of memories in `pending` (present or deleted there).
     memories: HashSet<String>,
     /// Ids of relationships in `pending` (present or deleted there).
@@ -35,7 +35,7 @@ impl Overlay {
         self.len == 0
     }
 
-    pub(super) fn pending(&self) -> &MemoryBackend {
+    pub(super) fn pending(&self) -> &InMemoryBackend {
         &self.pending
     }
 

@@ -50,7 +50,7 @@ pub struct Outbox {
 impl Outbox {
     /// Opens (creating, owner-only) the outbox file.
     pub async fn open(path: &Path) -> Result<Outbox> {
-        crate::backend::libsql::prepare_file(path)?;
+        crate::private_fs::create_file(path)?;
         let db = Builder::new_local(path).build().await?;
         let conn = db.connect()?;
         conn.busy_timeout(Duration::from_secs(10))?;
