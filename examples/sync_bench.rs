@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use mnemograph::app::App;
 use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::backend::libsql::Primary;
 use mnemograph::model::{Embedding, Filter};
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
-use mnemograph::sync::{self, Mode, Schedule, SyncSettings, worker::Syncer};
+use mnemograph::sync::{Mode, Schedule};
 
 #[allow(dead_code)] // the relationship types and queries serve the other benchmarks
 #[path = "support/corpus.rs"]
@@ -75,43 +75,21 @@ struct Args {
     dir: Option<PathBuf>,
 }
 
-/// One device: its own replica directory, so its own replica file and outbox.
+/// One device: its own replica directory, so its own replica file and outbox, opened
+/// through the composition root as the server and memctl open theirs.
 struct Device {
+    app: App,
     store: MemoryStore,
-    syncer: Arc<dyn Syncer>,
     libsql: LibsqlBackend,
 }
 
-fn settings(root: &Path, device: &str, sqld: &Sqld, namespace: &str) -> SyncSettings {
-    SyncSettings {
-        mode: Mode::Replica,
-        primary: Some(Primary {
-            url: sqld.url(),
-            auth_token: None,
-            namespace: Some(namespace.to_owned()),
-        }),
-        // The worker is started explicitly, with the interval under test.
-        interval: sync::DEFAULT_INTERVAL,
-        replica_dir: root.join(device).join(format!("{namespace}.replica")),
-    }
-}
-
 async fn device(root: &Path, name: &str, sqld: &Sqld, namespace: &str) -> Device {
-    let connected = sync::connect(
-        &settings(root, name, sqld, namespace),
-        &root.join(name).join("unused.db"),
-    )
-    .await
-    .expect("connect a device");
-    let syncer = connected.syncer.clone().expect("replica mode has a syncer");
-    let store = MemoryStore::open(connected.backend, Limits::default())
-        .await
-        .expect("open the device's store")
-        .with_syncer(connected.syncer);
+    let config = sqld.device_config(root, name, namespace, Mode::Replica);
+    let app = App::open(&config).await.expect("connect a device");
     Device {
-        store,
-        syncer,
-        libsql: connected.libsql,
+        store: app.store().clone(),
+        libsql: app.libsql().expect("a replica file").clone(),
+        app,
     }
 }
 
@@ -230,14 +208,14 @@ async fn writes(a: &Device, root: &Path, memories: &mut Memories, samples: usize
 
 /// Explicit sync on B: after A wrote one memory, and with nothing new.
 async fn explicit_sync(a: &Device, b: &Device, memories: &mut Memories, samples: usize) {
-    b.store.sync_now().await.expect("sync");
+    b.app.sync_now().await.expect("sync");
     let (mut changed, mut unchanged) = (Vec::new(), Vec::new());
     for _ in 0..samples {
         a.store.create(memories.fresh(false)).await.expect("create");
-        let (status, took) = timed(b.store.sync_now()).await;
+        let (status, took) = timed(b.app.sync_now()).await;
         status.expect("sync");
         changed.push(took);
-        let (status, took) = timed(b.store.sync_now()).await;
+        let (status, took) = timed(b.app.sync_now()).await;
         status.expect("sync");
         unchanged.push(took);
     }
@@ -272,7 +250,10 @@ async fn frames_per_memory(a: &Device, b: &Device, memories: &mut Memories, batc
 /// it. Each write waits a random part of the interval first, so writes fall at random
 /// points of B's cycle, as real ones do.
 async fn lag(a: &Device, b: &Device, memories: &mut Memories, interval: Duration, samples: usize) {
-    let worker = sync::worker::spawn(b.syncer.clone(), Schedule::new(interval));
+    let worker = b
+        .app
+        .spawn_sync_worker(Schedule::new(interval))
+        .expect("replica mode has a sync worker");
     let mut lags = Vec::with_capacity(samples);
     for _ in 0..samples {
         tokio::time::sleep(interval.mul_f64(fastrand::f64())).await;

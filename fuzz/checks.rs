@@ -16,13 +16,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mnemograph::Error;
+use mnemograph::app::{App, StoreLocation};
 use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::config::Profile;
-use mnemograph::mcp::{MnemographServer, StoreLocation};
+use mnemograph::mcp::MnemographServer;
 use mnemograph::model::Filter;
 use mnemograph::store::transfer::{Format, ImportOptions, Located, OnError};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
+use mnemograph::sync::Mode;
 use mnemograph::text;
 use rmcp::ServiceExt;
 use serde_json::{Map, Number, Value, json};
@@ -382,14 +384,14 @@ async fn server(profile: Profile) -> MnemographServer {
         })
         .await
         .expect("seed a relationship");
-    MnemographServer::new(
-        store,
-        StoreLocation {
-            path: PathBuf::from(":memory:"),
-            namespace: "fuzz".into(),
-        },
-        profile,
-    )
+    let location = StoreLocation {
+        mode: Mode::Local,
+        path: PathBuf::from(":memory:"),
+        namespace: "fuzz".into(),
+        primary: None,
+        created: true,
+    };
+    MnemographServer::new(App::over(store, location), profile)
 }
 
 /// One tool call in a session of its own, checked as [`ToolCheck`] says.

@@ -5,16 +5,19 @@
 //! every rule about memories and drives a [`backend::GraphBackend`] for storage and
 //! [`graph`] for answers computed over loaded subgraphs.
 
+pub mod app;
 pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod graph;
+pub mod logging;
 pub mod mcp;
 pub mod model;
 pub mod private_fs;
 pub mod secret;
+pub mod shutdown;
 pub mod store;
 pub mod sync;
 pub mod text;

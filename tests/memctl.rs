@@ -104,7 +104,19 @@ fn init_add_show_list_have_stable_json() {
     let init = json(d, &["init"]);
     assert_eq!(
         keys(&init),
-        ["created", "namespace", "path", "schema_version", "store_id"]
+        [
+            "created",
+            "mode",
+            "namespace",
+            "path",
+            "primary",
+            "schema_version",
+            "store_id"
+        ]
+    );
+    assert_eq!(
+        (&init["mode"], &init["primary"]),
+        (&json!("local"), &json!(null))
     );
     assert_eq!(init["created"], true);
     assert_eq!(json(d, &["init"])["created"], false);

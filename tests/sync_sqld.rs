@@ -8,54 +8,33 @@ mod common;
 mod sqld;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mnemograph::backend::libsql::Primary;
+use mnemograph::app::App;
+use mnemograph::config::Config;
 use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
-use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
-use mnemograph::sync::{self, Mode, Schedule, SyncSettings};
+use mnemograph::store::{MemoryStore, NewMemory, NewRelationship};
+use mnemograph::sync::{Mode, Schedule};
 use serde_json::json;
 use sqld::Sqld;
 
-/// One device: its own data directory, so its own replica files and outbox.
+/// One device: its own data and config directories, so its own replica files and outbox,
+/// opened through the composition root as the server and memctl open theirs.
 struct Device {
+    app: App,
     store: MemoryStore,
-    syncer: Arc<dyn sync::worker::Syncer>,
-}
-
-fn settings(root: &Path, device: &str, sqld: &Sqld, namespace: &str, mode: Mode) -> SyncSettings {
-    SyncSettings {
-        mode,
-        primary: Some(Primary {
-            url: sqld.url(),
-            auth_token: None,
-            namespace: Some(namespace.to_owned()),
-        }),
-        interval: Duration::from_secs(3600),
-        replica_dir: root.join(device).join(format!("{namespace}.replica")),
-    }
 }
 
 async fn device_in(root: &Path, name: &str, sqld: &Sqld, namespace: &str) -> Device {
-    open_device(
-        root,
-        name,
-        &settings(root, name, sqld, namespace, Mode::Replica),
-    )
-    .await
+    open_device(&sqld.device_config(root, name, namespace, Mode::Replica)).await
 }
 
-async fn open_device(root: &Path, name: &str, s: &SyncSettings) -> Device {
-    let connected = sync::connect(s, &root.join(name).join("unused.db"))
-        .await
-        .expect("connect");
-    let syncer = connected.syncer.clone().expect("replica mode has a syncer");
-    let store = MemoryStore::open(connected.backend, Limits::default())
-        .await
-        .unwrap()
-        .with_syncer(connected.syncer);
-    Device { store, syncer }
+async fn open_device(config: &Config) -> Device {
+    let app = App::open(config).await.expect("open a device");
+    Device {
+        store: app.store().clone(),
+        app,
+    }
 }
 
 async fn device(root: &Path, name: &str, sqld: &Sqld) -> Device {
@@ -124,7 +103,7 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
     // Read-your-writes on the writing device, before any explicit sync.
     assert_eq!(a.store.get(&fix.id).await.unwrap().title, "Raise pool size");
 
-    b.store.sync_now().await.unwrap();
+    b.app.sync_now().await.unwrap();
     assert_eq!(
         b.store.get(&cause.id).await.unwrap(),
         a.store.get(&cause.id).await.unwrap()
@@ -150,10 +129,10 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
 
     // And back: B's delete reaches A, taking the relationship with it.
     b.store.delete(&cause.id).await.unwrap();
-    a.store.sync_now().await.unwrap();
+    a.app.sync_now().await.unwrap();
     assert!(a.store.get(&cause.id).await.is_err());
     assert!(a.store.relationships(&fix.id).await.unwrap().is_empty());
-    let status = a.store.sync_status();
+    let status = a.app.sync_status();
     assert!(status.online && status.last_success.is_some(), "{status:?}");
     assert!(status.frame_no.is_some());
 }
@@ -168,10 +147,10 @@ async fn the_timer_alone_propagates_a_change() {
     let b = device(root.path(), "b", &sqld).await;
     // The device with the timer has written too: its replica has frames of its own.
     b.store.create(note("B was here", "first")).await.unwrap();
-    let worker = sync::worker::spawn(
-        Arc::clone(&b.syncer),
-        Schedule::new(Duration::from_millis(200)),
-    );
+    let worker = b
+        .app
+        .spawn_sync_worker(Schedule::new(Duration::from_millis(200)))
+        .expect("replica mode has a sync worker");
 
     let (m, _) = a
         .store
@@ -247,19 +226,16 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
     let listed = a.store.list(&Filter::default(), None, 50).await.unwrap();
     assert_eq!(listed.memories.len(), 5, "before + 4 kept offline writes");
     assert_eq!(a.store.relationships(&before.id).await.unwrap().len(), 1);
-    let status = a.store.sync_status();
+    let status = a.app.sync_status();
     assert_eq!(status.pending_writes, 8, "{status:?}");
     assert!(!status.online);
-    assert!(
-        a.store.sync_now().await.is_err(),
-        "the primary is still down"
-    );
+    assert!(a.app.sync_now().await.is_err(), "the primary is still down");
 
     sqld.restart();
-    a.store.sync_now().await.expect("sync after the outage");
-    assert_eq!(a.store.sync_status().pending_writes, 0);
+    a.app.sync_now().await.expect("sync after the outage");
+    assert_eq!(a.app.sync_status().pending_writes, 0);
     // A second replay finds nothing to do (and duplicates nothing).
-    a.store.sync_now().await.unwrap();
+    a.app.sync_now().await.unwrap();
 
     let b = device(root.path(), "b", &sqld).await;
     let all = b.store.list(&Filter::default(), None, 50).await.unwrap();
@@ -292,7 +268,7 @@ async fn a_queued_update_that_lost_to_another_device_is_reported() {
     let a = device(root.path(), "a", &sqld).await;
     let b = device(root.path(), "b", &sqld).await;
     let (m, _) = a.store.create(note("Shared", "v1")).await.unwrap();
-    b.store.sync_now().await.unwrap();
+    b.app.sync_now().await.unwrap();
 
     sqld.stop();
     let edit = |content: &str| MemoryPatch {
@@ -309,14 +285,14 @@ async fn a_queued_update_that_lost_to_another_device_is_reported() {
         .await
         .unwrap();
 
-    a.store.sync_now().await.unwrap();
-    let status = a.store.sync_status();
+    a.app.sync_now().await.unwrap();
+    let status = a.app.sync_status();
     assert_eq!(
         (status.pending_writes, status.conflicts),
         (0, 1),
         "{status:?}"
     );
-    let refused = a.store.sync_refusals().await.unwrap();
+    let refused = a.app.sync_refusals().await.unwrap();
     assert_eq!(refused.len(), 1);
     assert!(refused[0].write.contains(&m.id));
     assert!(
@@ -337,11 +313,8 @@ async fn two_devices_migrate_a_new_namespace_at_once() {
     sqld.create_namespace("fresh");
     // Two tasks, as two devices would be two processes.
     let start = |name: &'static str| {
-        let (root, s) = (
-            root.path().to_owned(),
-            settings(root.path(), name, &sqld, "fresh", Mode::Replica),
-        );
-        tokio::spawn(async move { open_device(&root, name, &s).await })
+        let config = sqld.device_config(root.path(), name, "fresh", Mode::Replica);
+        tokio::spawn(async move { open_device(&config).await })
     };
     let (a, b) = tokio::join!(start("a"), start("b"));
     let (a, b) = (a.unwrap(), b.unwrap());
@@ -356,7 +329,7 @@ async fn two_devices_migrate_a_new_namespace_at_once() {
         .create(note("After migration", "works"))
         .await
         .unwrap();
-    b.store.sync_now().await.unwrap();
+    b.app.sync_now().await.unwrap();
     assert!(b.store.get(&m.id).await.is_ok());
 }
 
@@ -375,7 +348,7 @@ async fn namespaces_are_separate_databases_on_the_primary() {
         .create(note("Alpha only", "secret to alpha"))
         .await
         .unwrap();
-    beta.store.sync_now().await.unwrap();
+    beta.app.sync_now().await.unwrap();
     assert!(beta.store.get(&m.id).await.is_err());
     assert_eq!(beta.store.stats().await.unwrap().memories, 0);
     assert_eq!(alpha.store.stats().await.unwrap().memories, 1);
@@ -387,15 +360,10 @@ async fn remote_mode_reads_and_writes_the_primary_directly() {
     let Some(sqld) = Sqld::start("remote", root.path()) else {
         return;
     };
-    let s = settings(root.path(), "ephemeral", &sqld, "default", Mode::Remote);
-    let connected = sync::connect(&s, &root.path().join("unused.db"))
-        .await
-        .unwrap();
-    let remote = MemoryStore::open(connected.backend, Limits::default())
-        .await
-        .unwrap()
-        .with_syncer(connected.syncer);
+    let remote =
+        open_device(&sqld.device_config(root.path(), "ephemeral", "default", Mode::Remote)).await;
     let (m, _) = remote
+        .store
         .create(note("Remote write", "no local file"))
         .await
         .unwrap();
@@ -408,7 +376,7 @@ async fn remote_mode_reads_and_writes_the_primary_directly() {
         replica.store.get(&m.id).await.unwrap().title,
         "Remote write"
     );
-    let status = remote.sync_now().await.unwrap();
+    let status = remote.app.sync_now().await.unwrap();
     assert_eq!((status.mode, status.online), (Mode::Remote, true));
 }
 
@@ -568,6 +536,7 @@ async fn a_damaged_replica_is_replaced_from_the_primary() {
     let slot = root
         .path()
         .join("a")
+        .join("data")
         .join("default.replica")
         .join("slot-0.db");
     // Two processes syncing one replica file left it "malformed" here; a zeroed header
@@ -584,5 +553,97 @@ async fn a_damaged_replica_is_replaced_from_the_primary() {
     assert!(
         slot.with_extension("db.damaged").exists(),
         "the damaged copy is kept aside"
+    );
+}
+
+/// `memctl init` and `memctl doctor` on a replica device talk about the replica and its
+/// primary: init creates this process's replica file and says so (it used to print "created
+/// …/default.db" and create nothing); doctor checks that file and reports the sync state (it
+/// used to fail looking for default.db and always said "local mode, sync not configured").
+#[test]
+fn init_and_doctor_describe_a_replica_device() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = Sqld::start("replica_init_doctor", root.path()) else {
+        return;
+    };
+    let url = sqld.url();
+    let memctl = |args: &[&str]| {
+        common::memctl(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = memctl(&["--json", "init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let replica = root.path().join("data/default.replica/slot-0.db");
+    assert_eq!(init["mode"], "replica", "{init}");
+    assert_eq!(init["path"], replica.display().to_string(), "{init}");
+    assert_eq!(init["primary"], sqld.url(), "{init}");
+    assert_eq!(init["created"], true, "{init}");
+    assert!(replica.exists(), "init made the replica file");
+    assert!(
+        !root.path().join("data/default.db").exists(),
+        "no local store file in replica mode"
+    );
+    let again: serde_json::Value =
+        serde_json::from_slice(&memctl(&["--json", "init"]).stdout).unwrap();
+    assert_eq!(again["created"], false, "{again}");
+
+    let text = String::from_utf8(memctl(&["init"]).stdout).unwrap();
+    assert!(
+        text.contains("replica exists at")
+            && text.contains(&format!("a replica of {}", sqld.url())),
+        "{text}"
+    );
+
+    let out = memctl(&["--json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{doctor}");
+    let check = |name: &str| {
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {doctor}"))
+            .clone()
+    };
+    assert_eq!(check("store")["detail"], replica.display().to_string());
+    assert_eq!(check("store file mode")["ok"], true);
+    let sync = check("sync");
+    let detail = sync["detail"].as_str().unwrap();
+    assert!(
+        sync["ok"] == true
+            && detail.starts_with(&format!("replica mode, primary {}", sqld.url()))
+            && detail.contains("last sync"),
+        "{sync}"
+    );
+
+    // With the primary gone, doctor still checks the replica and fails the sync check.
+    sqld.stop();
+    let out = memctl(&["--json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success(), "{doctor}");
+    let sync = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sync")
+        .unwrap()
+        .clone();
+    assert_eq!(sync["ok"], false, "{sync}");
+    assert!(
+        sync["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the last sync failed"),
+        "{sync}"
     );
 }

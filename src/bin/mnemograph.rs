@@ -2,22 +2,13 @@
 //!
 //! stdout carries JSON-RPC and nothing else; logs go to stderr (and optionally a file).
 
-use std::fs::OpenOptions;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
+use mnemograph::app::App;
 use mnemograph::config::{Config, ConfigArgs, Profile};
-use mnemograph::mcp::{MnemographServer, StoreLocation};
-use mnemograph::store::MemoryStore;
-use mnemograph::sync;
-use rmcp::ServiceExt;
-use rmcp::service::ServerInitializeError;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
+use mnemograph::mcp::{self, MnemographServer};
+use mnemograph::{logging, shutdown};
 
 /// A graph memory for AI coding assistants, served over MCP on stdio.
 ///
@@ -58,31 +49,21 @@ struct Cli {
     profile: Option<Profile>,
 }
 
-/// Longest a shutdown waits for tool calls in flight (a write waits at most the store's
-/// busy timeout for its lock, then commits quickly).
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// Why the server could not start.
+/// Why the server could not start or serve.
 #[derive(Debug, thiserror::Error)]
 enum StartError {
     #[error(transparent)]
     Config(#[from] mnemograph::config::ConfigError),
-    #[error("invalid log filter {filter:?}: {reason}")]
-    LogFilter { filter: String, reason: String },
-    #[error("cannot open the log file {path}: {source}")]
-    LogFile {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Logging(#[from] mnemograph::logging::LoggingError),
     #[error("cannot open the store {path}: {source}")]
     Store {
         path: String,
         #[source]
         source: mnemograph::Error,
     },
-    #[error("MCP session failed: {0}")]
-    Serve(String),
+    #[error(transparent)]
+    Serve(#[from] mnemograph::mcp::ServeError),
 }
 
 fn main() -> ExitCode {
@@ -98,7 +79,7 @@ fn main() -> ExitCode {
         }
     };
     let outcome = runtime.block_on(run(cli));
-    // `run` drained the calls in flight, so no write is cut short here. The runtime is not
+    // `serve` drained the calls in flight, so no write is cut short here. The runtime is not
     // dropped normally because that would wait for tokio's stdin reader, which blocks until
     // the client closes stdin: after a signal it may never do so.
     runtime.shutdown_background();
@@ -118,142 +99,20 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         ..cli.config
     };
     let config = Config::load(&args)?;
-    init_logging(&config)?;
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        store = %config.db_path.value.display(),
-        namespace = %config.namespace.value,
-        profile = config.profile.value.as_str(),
-        "starting"
-    );
-
+    logging::init(&config)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), store = %config.db_path.value.display(),
+        namespace = %config.namespace.value, profile = config.profile.value.as_str(), "starting");
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-
-    let path = &config.db_path.value;
-    let store_error = |source| StartError::Store {
-        path: path.display().to_string(),
-        source,
-    };
-    let connected = sync::connect(&config.sync, path)
+    let app = App::open(&config)
         .await
-        .map_err(store_error)?;
-    let path = &connected.location().to_owned();
-    if let Some(syncer) = &connected.syncer {
-        tracing::info!(mode = %config.sync.mode, store = %path.display(), "syncing with the primary");
-        sync::worker::spawn(
-            Arc::clone(syncer),
-            sync::Schedule::new(config.sync.interval),
-        );
-    }
-    let store = MemoryStore::open(connected.backend, config.limits.clone())
-        .await
-        .map_err(store_error)?
-        .with_syncer(connected.syncer);
-    // Loads the model (or probes the embedding server) in the background: the server answers
-    // `initialize` at once and searches by keyword until the embedder is ready.
-    store.start_embedder(config.embedder.value.clone());
-    let server = MnemographServer::new(
-        store,
-        StoreLocation {
-            path: path.clone(),
-            namespace: config.namespace.value.clone(),
-        },
-        config.profile.value,
-    );
-
-    let service = match server.clone().serve(rmcp::transport::stdio()).await {
-        Ok(service) => service,
-        // A client that closes stdin before initializing (a probe, or one that gave up) ends
-        // the session as a close after it would: normally, with nothing to drain.
-        Err(ServerInitializeError::ConnectionClosed(_)) => {
-            tracing::info!("stdin closed before the client initialized; stopped");
-            return Ok(());
-        }
-        Err(e) => return Err(StartError::Serve(e.to_string())),
-    };
-    let cancel = service.cancellation_token();
-    tokio::spawn(async move {
-        let signal = shutdown_signal().await;
-        tracing::info!(signal, "shutting down");
-        cancel.cancel();
-    });
-    let reason = service
-        .waiting()
-        .await
-        .map_err(|e| StartError::Serve(e.to_string()))?;
-    if tokio::time::timeout(DRAIN_TIMEOUT, server.drain())
-        .await
-        .is_err()
-    {
-        tracing::warn!("tool calls still running after {DRAIN_TIMEOUT:?}; exiting anyway");
-    }
-    tracing::info!(?reason, "stopped");
+        .map_err(|source| StartError::Store {
+            path: config.db_path.value.display().to_string(),
+            source,
+        })?;
+    app.start_background();
+    let server = MnemographServer::new(app, config.profile.value);
+    mcp::serve(server, rmcp::transport::stdio(), shutdown::signal()).await?;
     Ok(())
-}
-
-/// Logs to stderr, and to a file as well when one is configured.
-fn init_logging(config: &Config) -> Result<(), StartError> {
-    let filter = |spec: &str| {
-        EnvFilter::try_new(spec).map_err(|e| StartError::LogFilter {
-            filter: spec.to_owned(),
-            reason: e.to_string(),
-        })
-    };
-    let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_filter(filter(&config.log.value)?);
-    let file = match &config.log_file {
-        Some(setting) => {
-            let mut options = OpenOptions::new();
-            options.create(true).append(true);
-            // Logs may quote memory text: a new log file is private like the store.
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options
-                .open(&setting.value)
-                .map_err(|source| StartError::LogFile {
-                    path: setting.value.display().to_string(),
-                    source,
-                })?;
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(Arc::new(file))
-                    .with_ansi(false)
-                    .with_filter(filter(&config.log.value)?),
-            )
-        }
-        None => None,
-    };
-    // A second initialisation can only happen in tests that call this twice; ignore it.
-    let _ = tracing_subscriber::registry()
-        .with(stderr)
-        .with(file)
-        .try_init();
-    Ok(())
-}
-
-/// Resolves on SIGINT or SIGTERM (Ctrl-C elsewhere) with the signal's name.
-async fn shutdown_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => tokio::select! {
-                _ = tokio::signal::ctrl_c() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-            },
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                "SIGINT"
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "Ctrl-C"
-    }
 }

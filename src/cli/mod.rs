@@ -21,15 +21,15 @@ mod output;
 mod render;
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use tokio::sync::OnceCell;
 
-use crate::backend::libsql::LibsqlBackend;
+use crate::app::App;
 use crate::config::{Config, ConfigArgs, ConfigError};
 use crate::store::MemoryStore;
-use crate::sync::{self, Mode};
+use crate::sync::Mode;
 
 pub use output::Output;
 
@@ -68,7 +68,10 @@ pub struct Cli {
 enum Command {
     /// Create the store of the namespace if needed and show where it is.
     ///
-    /// JSON: {"path", "namespace", "created", "store_id", "schema_version"}
+    /// In replica mode this makes the device's replica file; in remote mode it checks the
+    /// primary.
+    ///
+    /// JSON: {"path", "mode", "primary", "namespace", "created", "store_id", "schema_version"}
     Init,
     /// Store a memory from flags, stdin (`--content -`) or $EDITOR (when no content is given
     /// on a terminal).
@@ -133,7 +136,7 @@ enum Command {
     /// "embedding_model"}
     Stats,
     /// List, create or remove namespaces (one store each).
-    Namespaces(commands::admin::NamespacesArgs),
+    Namespaces(commands::namespaces::NamespacesArgs),
     /// Export the store (native JSON Lines, lossless, streamed).
     ///
     /// JSON: {"path", "memories", "relationships", "embeddings"}
@@ -146,7 +149,7 @@ enum Command {
     /// Write a consistent copy of the store (VACUUM INTO), safe while servers run.
     ///
     /// JSON: {"path", "size_bytes"}
-    Backup(commands::admin::BackupArgs),
+    Backup(commands::maintenance::BackupArgs),
     /// Rebuild the full-text index and compact the store file.
     ///
     /// JSON: {"before_bytes", "after_bytes"}
@@ -217,37 +220,47 @@ pub struct Ctx {
     pub out: Output,
     /// `--yes` was given.
     pub yes: bool,
+    /// The store, once a command opened it: one open per command, so a replica takes one
+    /// replica file and syncs once.
+    app: OnceCell<App>,
 }
 
 impl Ctx {
-    /// Opens the configured store, which must exist (a local file must be there already; a
+    /// The configured store, which must exist (a local file must be there already; a
     /// primary is asked).
-    pub async fn store(&self) -> CliResult<MemoryStore> {
-        let path = &self.config.db_path.value;
-        if self.config.sync.mode == Mode::Local && !path.exists() {
+    pub async fn app(&self) -> CliResult<&App> {
+        if !App::exists(&self.config) {
             return Err(CliError::NoStore {
-                path: path.clone(),
+                path: self.config.db_path.value.clone(),
                 namespace: self.config.namespace.value.clone(),
             });
         }
-        self.store_or_create().await
+        self.app_or_create().await
     }
 
-    /// Opens the configured store, creating it when missing, in the configured mode.
+    /// The configured store, created when missing, in the configured mode.
+    pub async fn app_or_create(&self) -> CliResult<&App> {
+        self.app
+            .get_or_try_init(|| async {
+                let app = App::open(&self.config).await?;
+                // One command, one sync: a replica answers with what the primary has now or,
+                // when the primary is away, with what it had, saying so.
+                if let Err(err) = app.sync_now().await {
+                    eprintln!("memctl: warning: {err}");
+                }
+                Ok(app)
+            })
+            .await
+    }
+
+    /// The store of [`Ctx::app`].
+    pub async fn store(&self) -> CliResult<MemoryStore> {
+        Ok(self.app().await?.store().clone())
+    }
+
+    /// The store of [`Ctx::app_or_create`].
     pub async fn store_or_create(&self) -> CliResult<MemoryStore> {
-        let connected = sync::connect(&self.config.sync, &self.config.db_path.value).await?;
-        // One command, one sync: a replica answers with what the primary has now or, when
-        // the primary is away, with what it had, saying so.
-        if let Some(syncer) = &connected.syncer
-            && let Err(err) = syncer.sync_once().await
-        {
-            eprintln!("memctl: warning: {err}");
-        }
-        Ok(
-            MemoryStore::open(connected.backend, self.config.limits.clone())
-                .await?
-                .with_syncer(connected.syncer),
-        )
+        Ok(self.app_or_create().await?.store().clone())
     }
 
     /// Refuses a file-level `command` (backup, vacuum) outside local mode, where the primary,
@@ -261,14 +274,6 @@ impl Ctx {
                  or Turso), or `memctl export` for a portable copy"
             ))),
         }
-    }
-
-    /// Opens the store at `path` (creating it), with its backend for file-level operations.
-    pub async fn open_at(&self, path: &Path) -> CliResult<(LibsqlBackend, MemoryStore)> {
-        let backend = LibsqlBackend::open_local(path).await?;
-        let store =
-            MemoryStore::open(Arc::new(backend.clone()), self.config.limits.clone()).await?;
-        Ok((backend, store))
     }
 
     /// Asks `question` on the terminal; `--yes` answers for it. Off a terminal without `--yes`
@@ -307,6 +312,7 @@ pub async fn run(cli: Cli) -> CliResult {
         config,
         out: Output::detect(cli.json),
         yes: cli.yes,
+        app: OnceCell::new(),
     };
     use commands::*;
     match cli.command {
@@ -325,14 +331,14 @@ pub async fn run(cli: Cli) -> CliResult {
         Command::Explore(a) => graph::explore(&ctx, a).await,
         Command::Graph(a) => graph::graph(&ctx, a).await,
         Command::Stats => admin::stats(&ctx).await,
-        Command::Namespaces(a) => admin::namespaces(&ctx, a).await,
+        Command::Namespaces(a) => namespaces::namespaces(&ctx, a).await,
         Command::Export(a) => transfer::export(&ctx, a).await,
         Command::Import(a) => transfer::import(&ctx, a).await,
-        Command::Backup(a) => admin::backup(&ctx, a).await,
-        Command::Vacuum => admin::vacuum(&ctx).await,
+        Command::Backup(a) => maintenance::backup(&ctx, a).await,
+        Command::Vacuum => maintenance::vacuum(&ctx).await,
         Command::Sync(a) => admin::sync(&ctx, a).await,
         Command::Reembed(a) => reembed::reembed(&ctx, a).await,
-        Command::Doctor => admin::doctor(&ctx).await,
+        Command::Doctor => doctor::doctor(&ctx).await,
         Command::Config => admin::config(&ctx),
         Command::Completions(_) => unreachable!("handled before the configuration"),
     }

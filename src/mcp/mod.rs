@@ -12,9 +12,9 @@ mod format;
 pub(crate) mod params;
 mod resources;
 mod results;
+mod serve;
 mod tools;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -29,8 +29,11 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::RwLock;
 
+use crate::app::App;
 use crate::config::Profile;
 use crate::store::MemoryStore;
+
+pub use serve::{ServeError, serve};
 
 /// What the server teaches a model at initialisation: when to store, which kinds and
 /// relationship types to use, and to search before storing.
@@ -54,18 +57,12 @@ const MCP_METHODS: &[&str] = &[
     "logging/setLevel",
 ];
 
-/// Where the served store is, for `memory_stats`.
-#[derive(Debug, Clone)]
-pub struct StoreLocation {
-    pub path: PathBuf,
-    pub namespace: String,
-}
-
 /// The mnemograph MCP server. Cheap to clone: every call runs on its own clone.
 #[derive(Clone)]
 pub struct MnemographServer {
+    /// The open store and its sync link; `store` is its store, kept at hand for the tools.
+    app: App,
     store: MemoryStore,
-    location: Arc<StoreLocation>,
     router: Arc<ToolRouter<Self>>,
     profile: Profile,
     /// Each running tool call holds a read guard; [`MnemographServer::drain`] takes the write
@@ -74,15 +71,15 @@ pub struct MnemographServer {
 }
 
 impl MnemographServer {
-    /// A server offering the tool set of `profile`.
-    pub fn new(store: MemoryStore, location: StoreLocation, profile: Profile) -> Self {
+    /// A server over `app` offering the tool set of `profile`.
+    pub fn new(app: App, profile: Profile) -> Self {
         let router = match profile {
             Profile::Memory => Self::memory_tools(),
             Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
         };
         MnemographServer {
-            store,
-            location: Arc::new(location),
+            store: app.store().clone(),
+            app,
             router: Arc::new(router),
             profile,
             calls: Arc::new(RwLock::new(())),
@@ -227,22 +224,11 @@ mod tests {
     use rmcp::model::JsonObject;
 
     use super::*;
-    use crate::backend::in_memory::InMemoryBackend;
-    use crate::store::Limits;
 
-    /// A server over an in-memory store with one extra tool that panics.
-    async fn server_with_a_panicking_tool() -> MnemographServer {
-        let store = MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
-            .await
-            .unwrap();
-        let mut server = MnemographServer::new(
-            store,
-            StoreLocation {
-                path: PathBuf::from(":memory:"),
-                namespace: "test".into(),
-            },
-            Profile::Memory,
-        );
+    /// A server over a store in `dir` with one extra tool that panics.
+    async fn server_with_a_panicking_tool(dir: &std::path::Path) -> MnemographServer {
+        let app = crate::app::tests::open_in(dir).await;
+        let mut server = MnemographServer::new(app, Profile::Memory);
         let mut router = MnemographServer::memory_tools();
         let mut schema = JsonObject::new();
         schema.insert("type".into(), "object".into());
@@ -256,7 +242,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_call_fails_alone_and_the_server_keeps_serving() {
-        let server = server_with_a_panicking_tool().await;
+        let dir = tempfile::tempdir().unwrap();
+        let server = server_with_a_panicking_tool(dir.path()).await;
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         let running =
             tokio::spawn(async move { server.serve(server_io).await.unwrap().waiting().await });

@@ -635,8 +635,8 @@ impl MnemographServer {
             by_kind: stats.by_kind.into_iter().collect(),
             by_rel_type: stats.by_rel_type.into_iter().collect(),
             size_bytes: stats.size_bytes,
-            store_path: self.location.path.display().to_string(),
-            namespace: self.location.namespace.clone(),
+            store_path: self.app.path().display().to_string(),
+            namespace: self.app.location().namespace.clone(),
             store_id: meta.store_id,
             schema_version: meta.schema_version,
             embedder: embedder.model.unwrap_or(embedder.provider),
@@ -644,7 +644,7 @@ impl MnemographServer {
             embedder_detail: embedder.detail,
             embedding_dim: embedder.dimension,
             pending_embeddings: embedding.pending,
-            sync: SyncOut::from(&self.store.sync_status()),
+            sync: SyncOut::from(&self.app.sync_status()),
         };
         Ok(Reply {
             text: format::stats(&data),
@@ -661,10 +661,10 @@ impl MnemographServer {
     )]
     async fn sync(&self) -> ToolResult<SyncOut> {
         // A failed sync is an answer, not a tool error: the status says what failed.
-        if let Err(err) = self.store.sync_now().await {
+        if let Err(err) = self.app.sync_now().await {
             tracing::debug!(%err, "sync requested over MCP failed");
         }
-        let status = self.store.sync_status();
+        let status = self.app.sync_status();
         Ok(Reply {
             text: status.to_string(),
             data: SyncOut::from(&status),
@@ -673,7 +673,7 @@ impl MnemographServer {
 
     /// The reply to a write, telling the model when the write waits for the primary.
     fn written<T>(&self, text: String, data: T) -> ToolResult<T> {
-        let status = self.store.sync_status();
+        let status = self.app.sync_status();
         let text = match status.pending_writes {
             0 => text,
             n => format!(

@@ -193,34 +193,54 @@ impl MemoryStore {
     /// server that cannot be reached, a model other than the store's) is reported through
     /// [`MemoryStore::embedder`] rather than stopping anything.
     pub fn start_embedder(&self, spec: EmbedderSpec) -> tokio::task::JoinHandle<()> {
-        let provider = spec.provider();
-        if spec == EmbedderSpec::None {
-            self.embedder.set_off();
-        } else {
-            self.embedder.set_loading(provider);
-        }
+        self.mark_loading(&spec);
         let store = self.clone();
         tokio::spawn(async move {
-            let embedder = match spec.build().await {
-                Ok(Some(embedder)) => embedder,
-                Ok(None) => return,
-                Err(err) => {
-                    tracing::warn!(%err, "the embedder is unavailable; search is keyword-only");
-                    store.embedder.set_failed(provider, err.to_string());
-                    return;
-                }
-            };
-            let (model, dim) = (embedder.model_id().to_owned(), embedder.dimension());
-            if let Err(err) = store.activate(provider, embedder).await {
-                tracing::warn!(%err, "the embedder does not fit this store; search is keyword-only");
+            let Some((model, dim)) = store.activate_spec(&spec).await else {
                 return;
-            }
+            };
             // Load the vector index now rather than inside the first search.
             if let Err(err) = store.backend.warm_up_vectors(&model, dim).await {
                 tracing::warn!(%err, "could not prepare vector search ahead of time");
             }
             store.run_embedding_worker().await;
         })
+    }
+
+    /// Builds the embedder of `spec` now and makes it the store's when it fits, for a
+    /// one-shot command; like [`MemoryStore::start_embedder`], a failure is recorded in
+    /// [`MemoryStore::embedder`] and search stays keyword-only.
+    pub async fn load_embedder(&self, spec: &EmbedderSpec) {
+        self.mark_loading(spec);
+        self.activate_spec(spec).await;
+    }
+
+    fn mark_loading(&self, spec: &EmbedderSpec) {
+        if *spec == EmbedderSpec::None {
+            self.embedder.set_off();
+        } else {
+            self.embedder.set_loading(spec.provider());
+        }
+    }
+
+    /// Builds and activates the embedder of `spec`: its model and dimension once ready.
+    async fn activate_spec(&self, spec: &EmbedderSpec) -> Option<(String, usize)> {
+        let provider = spec.provider();
+        let embedder = match spec.build().await {
+            Ok(Some(embedder)) => embedder,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(%err, "the embedder is unavailable; search is keyword-only");
+                self.embedder.set_failed(provider, err.to_string());
+                return None;
+            }
+        };
+        let space = (embedder.model_id().to_owned(), embedder.dimension());
+        if let Err(err) = self.activate(provider, embedder).await {
+            tracing::warn!(%err, "the embedder does not fit this store; search is keyword-only");
+            return None;
+        }
+        Some(space)
     }
 
     /// Makes `embedder` the store's, if its vectors belong to the store's embedding space.

@@ -34,9 +34,6 @@ use crate::model::{
     Context, Created, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Neighbour,
     Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph, Traversal, VectorHit,
 };
-use crate::sync::SyncStatus;
-use crate::sync::replica::Refusal;
-use crate::sync::worker::Syncer;
 
 /// Importance of a memory when the writer gives none.
 pub const DEFAULT_IMPORTANCE: f32 = 0.5;
@@ -97,8 +94,6 @@ pub struct MemoryStore {
     space: Arc<RwLock<Option<(String, usize)>>>,
     /// Embeds on write and for semantic search, once ready; see `embedding.rs`.
     embedder: EmbedderHandle,
-    /// Syncs with (and reports on) the primary; `None` for a local store.
-    syncer: Option<Arc<dyn Syncer>>,
 }
 
 /// Now, at the microsecond precision the store keeps.
@@ -116,38 +111,7 @@ impl MemoryStore {
             limits,
             space: Arc::new(RwLock::new(space)),
             embedder: EmbedderHandle::off(),
-            syncer: None,
         })
-    }
-
-    /// This store, reporting on and syncing with a primary through `syncer`.
-    pub fn with_syncer(mut self, syncer: Option<Arc<dyn Syncer>>) -> Self {
-        self.syncer = syncer;
-        self
-    }
-
-    /// The sync status: mode, last sync, lag, writes waiting for the primary.
-    pub fn sync_status(&self) -> SyncStatus {
-        self.syncer
-            .as_ref()
-            .map_or_else(SyncStatus::local, |s| s.state().snapshot())
-    }
-
-    /// Syncs now (replica: pull and replay queued writes; remote: check the primary) and
-    /// returns the status after. A local store has nothing to sync: its status as is.
-    pub async fn sync_now(&self) -> Result<SyncStatus> {
-        if let Some(syncer) = &self.syncer {
-            syncer.sync_once().await?;
-        }
-        Ok(self.sync_status())
-    }
-
-    /// Writes queued offline that the primary refused on replay, newest first.
-    pub async fn sync_refusals(&self) -> Result<Vec<Refusal>> {
-        match &self.syncer {
-            Some(syncer) => syncer.refusals().await,
-            None => Ok(Vec::new()),
-        }
     }
 
     /// A store that embeds with `embedder`. A ready embedder must belong to the store's

@@ -32,6 +32,8 @@ pub struct Connected {
     pub libsql: LibsqlBackend,
     /// Reports on (and syncs with) the primary; `None` in local mode.
     pub syncer: Option<Arc<dyn Syncer>>,
+    /// Whether this process's replica file was made (downloaded) by this open.
+    pub created_replica: bool,
 }
 
 impl Connected {
@@ -63,11 +65,13 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
                 backend: Arc::new(libsql.clone()),
                 libsql,
                 syncer: None,
+                created_replica: false,
             })
         }
         Mode::Replica => {
             let primary = primary()?;
             let slot = Slot::acquire(&settings.replica_dir)?;
+            let created_replica = !slot.db.exists();
             let libsql = match LibsqlBackend::open_replica(&slot.db, primary).await {
                 // The primary holds every memory and the outbox is a file of its own: a
                 // damaged replica is set aside and downloaded again, losing nothing.
@@ -86,6 +90,7 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
                 backend: replica.clone(),
                 libsql,
                 syncer: Some(replica),
+                created_replica,
             })
         }
         Mode::Remote => {
@@ -95,6 +100,7 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
                 backend: Arc::new(libsql.clone()),
                 syncer: Some(Arc::new(RemoteLink::new(libsql.clone(), primary))),
                 libsql,
+                created_replica: false,
             })
         }
     }

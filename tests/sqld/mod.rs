@@ -6,10 +6,14 @@
 
 #![allow(dead_code)] // Each test crate uses a different subset.
 
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use mnemograph::config::{Config, ConfigArgs, PlatformDirs};
+use mnemograph::sync::Mode;
 
 /// A running (or stopped, restartable) sqld with namespaces enabled.
 pub struct Sqld {
@@ -39,6 +43,29 @@ impl Sqld {
         };
         sqld.restart();
         Some(sqld)
+    }
+
+    /// The configuration of a device of this primary in `root/<device>` (its own data and
+    /// config directories, so its own replica files and outbox), as its environment would
+    /// give it: keyword search only, and a sync interval long enough that only the test syncs.
+    pub fn device_config(&self, root: &Path, device: &str, namespace: &str, mode: Mode) -> Config {
+        let env: HashMap<&str, String> = HashMap::from([
+            ("MNEMOGRAPH_PRIMARY_URL", self.url()),
+            ("MNEMOGRAPH_MODE", mode.as_str().to_owned()),
+            ("MNEMOGRAPH_NAMESPACE", namespace.to_owned()),
+            ("MNEMOGRAPH_SYNC_INTERVAL", "3600".to_owned()),
+            ("MNEMOGRAPH_EMBEDDER", "none".to_owned()),
+        ]);
+        let dirs = PlatformDirs {
+            config_dir: Some(root.join(device).join("config")),
+            data_dir: Some(root.join(device).join("data")),
+        };
+        Config::resolve(
+            &ConfigArgs::default(),
+            &|name| env.get(name).cloned(),
+            &dirs,
+        )
+        .expect("a device's configuration")
     }
 
     /// The URL devices use.

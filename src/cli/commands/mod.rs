@@ -2,8 +2,11 @@
 //! prints the answer.
 
 pub mod admin;
+pub mod doctor;
 pub mod find;
 pub mod graph;
+pub mod maintenance;
 pub mod memory;
+pub mod namespaces;
 pub mod reembed;
 pub mod transfer;

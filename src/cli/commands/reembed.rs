@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::backend::IntegrityCheck;
 use crate::cli::output::Style;
 use crate::cli::{CliError, CliResult, Ctx};
-use crate::embed::{EmbedError, Embedder, EmbedderHandle};
+use crate::embed::{EmbedError, Embedder};
 use crate::model::{Stats, StoreMeta};
 use crate::store::{DEFAULT_REEMBED_BATCH, MemoryStore, ReembedOptions, ReembedReport};
 
@@ -45,26 +45,9 @@ pub async fn configured_embedder(ctx: &Ctx) -> Result<Option<Arc<dyn Embedder>>,
 /// of another model than the store's vectors, the embedder is reported as unavailable (with
 /// why and what to do) and the store searches by keyword.
 pub async fn embedded_store(ctx: &Ctx) -> CliResult<MemoryStore> {
-    let backend = Arc::clone(ctx.store().await?.backend());
-    let limits = ctx.config.limits.clone();
-    let provider = ctx.config.embedder.value.provider();
-    let handle = EmbedderHandle::off();
-    match configured_embedder(ctx).await {
-        Ok(None) => {}
-        Err(err) => handle.set_failed(provider, err.to_string()),
-        Ok(Some(embedder)) => {
-            let ready = EmbedderHandle::ready(embedder);
-            match MemoryStore::open_with_embedder(Arc::clone(&backend), limits.clone(), ready).await
-            {
-                Ok(store) => return Ok(store),
-                Err(err @ crate::Error::ModelMismatch { .. }) => {
-                    handle.set_failed(provider, err.to_string())
-                }
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-    Ok(MemoryStore::open_with_embedder(backend, limits, handle).await?)
+    let app = ctx.app().await?;
+    app.load_embedder().await;
+    Ok(app.store().clone())
 }
 
 /// A bar on stderr when it is a terminal; hidden otherwise.
