@@ -6,7 +6,6 @@
 //! `model_based` (in `tests/conformance/`) then drives both backends with random operation
 //! sequences and checks that they agree on every outcome.
 
-#[path = "conformance/model_based.rs"]
 mod model_based;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -20,7 +20,7 @@ use mnemograph::graph::PathCost;
 use mnemograph::model::{Direction, Embedding, Filter, Traversal};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, PathQuery};
 
-#[path = "support/corpus.rs"]
+#[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 
 use corpus::{REL_TYPES, Rng};

@@ -28,7 +28,7 @@ use mnemograph::store::{Limits, MemoryStore};
 #[path = "support/server.rs"]
 mod server;
 #[allow(dead_code)] // the crash test uses the rest
-#[path = "support/workload.rs"]
+#[path = "../tests/integration/support/workload.rs"]
 mod workload;
 
 use server::{release_binary, server_command};

@@ -1,13 +1,15 @@
 //! The `mnemograph` binary driven over MCP on its stdio, as an assistant drives it.
 
-mod common;
+mod abuse;
+mod embedder;
+mod knowledge_graph;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Client, call, err, ok, spawn, text, validate};
+use crate::support::{self, Client, call, err, ok, spawn, text, validate};
 use rmcp::model::{ReadResourceRequestParams, Tool};
 use serde_json::{Value, json};
 
@@ -723,7 +725,7 @@ async fn concurrent_servers_lose_no_acknowledged_write() {
 
 /// Spawns the server with plain pipes, initialises it by hand and returns the child.
 fn spawn_raw(dir: &std::path::Path) -> std::process::Child {
-    let cmd = common::command(dir);
+    let cmd = support::command(dir);
     let mut cmd: Command = cmd.into_std();
     let mut child = cmd
         .stdin(Stdio::piped())
@@ -846,7 +848,7 @@ fn help_explains_configuration_and_version_works() {
 #[test]
 fn bad_configuration_fails_fast_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = common::command(dir.path()).into_std();
+    let mut cmd = support::command(dir.path()).into_std();
     let output = cmd
         .env("MNEMOGRAPH_NAMESPACE", "../escape")
         .stdin(Stdio::null())

@@ -3,18 +3,16 @@
 //! embedder in memory_stats. Without a model directory it keeps working by keyword and says
 //! what to configure.
 
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Client, ok};
+use crate::support::{self, Client, ok};
 use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
 async fn spawn_with_model(dir: &Path, model_dir: Option<&Path>) -> Client {
-    let mut cmd = common::command(dir);
+    let mut cmd = support::command(dir);
     cmd.env("MNEMOGRAPH_EMBEDDER", "model2vec");
     match model_dir {
         Some(m) => cmd.env("MNEMOGRAPH_MODEL_DIR", m),
@@ -109,7 +107,7 @@ async fn without_a_model_directory_the_server_works_by_keyword_and_says_why() {
     let found = ok(&client, "search_memories", json!({"query": "kept"})).await;
     assert_eq!(found["mode"], "keyword");
     assert_eq!(found["hits"].as_array().unwrap().len(), 1);
-    let message = common::err(
+    let message = support::err(
         &client,
         "search_memories",
         json!({"query": "kept", "mode": "semantic"}),

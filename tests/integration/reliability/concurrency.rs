@@ -6,18 +6,14 @@
 //! ends at version 1 + its acknowledged updates. `examples/soak.rs` runs the same workload for
 //! as long as asked.
 
-mod common;
-
-#[allow(dead_code)] // the soak example uses the rest
-#[path = "../examples/support/workload.rs"]
-mod workload;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::store::{Limits, MemoryStore};
-use workload::{
+use support::workload::{
     Endpoint, Gone, Kind, Ledger, Memctl, Server, Tally, Worker, create_contested, lock_errors,
     verify,
 };
@@ -37,7 +33,7 @@ async fn open(db: &Path) -> MemoryStore {
 
 /// `memctl` on `db`, isolated like the servers of `dir` (same environment).
 fn memctl(dir: &Path, db: &Path) -> tokio::process::Command {
-    let server = common::command(dir);
+    let server = support::command(dir);
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_memctl"));
     for (key, value) in server.as_std().get_envs() {
         match value {
@@ -57,11 +53,11 @@ async fn servers_and_memctl_on_one_store_lose_nothing_and_report_conflicts() {
 
     let mut starting = Vec::new();
     for i in 0..SERVERS {
-        let mut cmd = common::command(dir.path());
+        let mut cmd = support::command(dir.path());
         cmd.arg("--db")
             .arg(&db)
             .env("MNEMOGRAPH_EMBEDDER", "model2vec")
-            .env("MNEMOGRAPH_MODEL_DIR", common::model_dir());
+            .env("MNEMOGRAPH_MODEL_DIR", support::model_dir());
         starting.push((format!("s{i}"), tokio::spawn(Server::spawn(cmd))));
     }
     let mut endpoints = Vec::new();

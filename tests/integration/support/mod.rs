@@ -1,6 +1,7 @@
 //! Helpers for tests that drive the real binaries, and a test embedding space.
 
-#![allow(dead_code)] // Each test crate uses a different subset.
+pub mod sqld;
+pub mod workload;
 
 use std::path::Path;
 

@@ -10,11 +10,7 @@
 //! The seed is printed; `MNEMOGRAPH_CRASH_SEED=<seed>` replays the same rounds (each kill
 //! comes after the same delay, which lands on a nearby instruction, not the same one).
 
-mod common;
-
-#[allow(dead_code)] // the soak example uses the rest
-#[path = "../examples/support/workload.rs"]
-mod workload;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -28,7 +24,7 @@ use mnemograph::embed::{Embedder, memory_text};
 use mnemograph::model::Filter;
 use mnemograph::store::{Limits, MemoryStore};
 use mnemograph::vector::cosine;
-use workload::{Endpoint, Gone, Ledger, Rng, Server, Worker, create_contested, verify};
+use support::workload::{Endpoint, Gone, Ledger, Rng, Server, Worker, create_contested, verify};
 
 const ROUNDS: u64 = 16;
 /// When the kill comes, after the handshake or after the embedder is ready.
@@ -60,11 +56,11 @@ async fn open(db: &Path) -> MemoryStore {
 }
 
 async fn spawn(dir: &Path, db: &Path) -> Server {
-    let mut cmd = common::command(dir);
+    let mut cmd = support::command(dir);
     cmd.arg("--db")
         .arg(db)
         .env("MNEMOGRAPH_EMBEDDER", "model2vec")
-        .env("MNEMOGRAPH_MODEL_DIR", common::model_dir());
+        .env("MNEMOGRAPH_MODEL_DIR", support::model_dir());
     Server::spawn(cmd).await
 }
 
@@ -137,7 +133,7 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
     println!("crash seed {seed}: MNEMOGRAPH_CRASH_SEED={seed} replays these rounds");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let model = Model2VecEmbedder::load(&common::model_dir()).expect("the shared model loads");
+    let model = Model2VecEmbedder::load(&support::model_dir()).expect("the shared model loads");
     let contested = create_contested(&open(&db).await, SHARED).await;
     let follower = LibsqlBackend::open_local(&db).await.unwrap();
 

@@ -4,8 +4,7 @@
 //! Runs when `MNEMOGRAPH_TEST_SQLD` names an sqld binary; each test prints a skip line
 //! otherwise.
 
-mod common;
-mod sqld;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
 use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings};
 use serde_json::json;
-use sqld::Sqld;
+use support::sqld::Sqld;
 
 /// One device: its own data directory, so its own replica files and outbox.
 struct Device {
@@ -419,12 +418,12 @@ async fn a_server_and_memctl_share_a_device() {
     let Some(sqld) = Sqld::start("processes", root.path()) else {
         return;
     };
-    let mut cmd = common::command(root.path());
+    let mut cmd = support::command(root.path());
     cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
         .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
     let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
     let client = rmcp::ServiceExt::serve((), transport).await.unwrap();
-    let stored = common::ok(
+    let stored = support::ok(
         &client,
         "store_memory",
         json!({"kind": "decision", "title": "Use sqld", "content": "one primary for all devices"}),
@@ -433,7 +432,7 @@ async fn a_server_and_memctl_share_a_device() {
     let id = stored["id"].as_str().unwrap().to_owned();
 
     let memctl = |args: &[&str]| {
-        let out = common::memctl(root.path())
+        let out = support::memctl(root.path())
             .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
             .args(args)
             .output()
@@ -460,7 +459,7 @@ async fn a_server_and_memctl_share_a_device() {
     // The server's own timer brings memctl's write into its replica.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let got = common::ok(&client, "list_memories", json!({})).await;
+        let got = support::ok(&client, "list_memories", json!({})).await;
         if got["memories"]
             .as_array()
             .unwrap()
@@ -486,7 +485,7 @@ async fn a_server_and_memctl_share_a_device() {
         2,
         "one replica file per process: {replicas:?}"
     );
-    let stats = common::ok(&client, "memory_stats", json!({})).await;
+    let stats = support::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(stats["sync"]["mode"], "replica");
     assert_eq!(stats["sync"]["online"], true);
     client.cancel().await.unwrap();
@@ -500,39 +499,39 @@ async fn the_server_reports_queued_writes_and_delivers_them() {
     let Some(mut sqld) = Sqld::start("server_outage", root.path()) else {
         return;
     };
-    let mut cmd = common::command(root.path());
+    let mut cmd = support::command(root.path());
     cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
         .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
     let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
     let client = rmcp::ServiceExt::serve((), transport).await.unwrap();
 
     sqld.stop();
-    let result = common::call(
+    let result = support::call(
         &client,
         "store_memory",
         json!({"kind": "fix", "title": "Written offline", "content": "on a plane"}),
     )
     .await;
-    assert_ne!(result.is_error, Some(true), "{}", common::text(&result));
+    assert_ne!(result.is_error, Some(true), "{}", support::text(&result));
     assert!(
-        common::text(&result).contains("queued"),
+        support::text(&result).contains("queued"),
         "{}",
-        common::text(&result)
+        support::text(&result)
     );
     let id = result.structured_content.as_ref().unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let got = common::ok(&client, "get_memory", json!({"ids": [id]})).await;
+    let got = support::ok(&client, "get_memory", json!({"ids": [id]})).await;
     assert_eq!(got["memories"][0]["title"], "Written offline");
-    let stats = common::ok(&client, "memory_stats", json!({})).await;
+    let stats = support::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(stats["sync"]["pending_writes"], 1);
     assert_eq!(stats["sync"]["online"], false);
 
     sqld.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let synced = common::ok(&client, "sync", json!({})).await;
+        let synced = support::ok(&client, "sync", json!({})).await;
         if synced["pending_writes"] == 0 && synced["online"] == true {
             break;
         }

@@ -41,7 +41,7 @@ const LINK_BUDGET: Duration = Duration::from_secs(60);
 const SPAWN_TARGET_MS: f64 = 50.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 
-#[path = "support/corpus.rs"]
+#[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 #[path = "support/server.rs"]
 mod server;

@@ -2,6 +2,8 @@
 //! vector index following other writers, keyword ranking at scale, paths, and concurrent
 //! writers. Backend-level behaviour shared with the reference backend is in conformance.rs.
 
+mod recall_hybrid;
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! paths, JSON shapes, import/export round trips, the foreign formats, and working on a store
 //! an `mnemograph` server is writing to.
 
-mod common;
+use crate::support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/fixtures");
 
 fn fixture(name: &str) -> String {
     format!("{FIXTURES}/{name}")
@@ -738,8 +738,8 @@ async fn imported_entities_answer_to_the_servers_knowledge_graph_tools() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
     ok(&d, &["import", &fixture("server_memory.jsonl")]);
-    let client = common::spawn_with(&d, &["--profile", "knowledge-graph"]).await;
-    let graph = common::ok(&client, "read_graph", json!({})).await;
+    let client = support::spawn_with(&d, &["--profile", "knowledge-graph"]).await;
+    let graph = support::ok(&client, "read_graph", json!({})).await;
     let names: Vec<&str> = graph["entities"]
         .as_array()
         .unwrap()
@@ -840,7 +840,7 @@ fn backup_and_vacuum() {
 async fn memctl_works_while_a_server_writes_to_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
     let d: PathBuf = dir.path().to_owned();
-    let client = common::spawn(&d).await;
+    let client = support::spawn(&d).await;
     // The peer handle can be moved into a task; the running service stays here.
     let peer = client.peer().clone();
     let writer = tokio::spawn(async move {
@@ -872,7 +872,7 @@ async fn memctl_works_while_a_server_writes_to_the_same_store() {
     writer.await.unwrap();
     let stats = json(&d, &["stats"]);
     assert_eq!(stats["memories"], 50);
-    let served = common::ok(&client, "memory_stats", json!({})).await;
+    let served = support::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(served["memories"], 50);
     assert_eq!(json(&d, &["doctor"])["ok"], true);
     client.cancel().await.unwrap();
@@ -1050,7 +1050,7 @@ async fn reembed_switches_a_store_from_another_model() {
         let backend = mnemograph::backend::libsql::LibsqlBackend::open_local(&db)
             .await
             .unwrap();
-        let old = common::Truncated(std::sync::Arc::new(
+        let old = support::Truncated(std::sync::Arc::new(
             Model2VecEmbedder::load(&model_dir()).unwrap(),
         ));
         let store = MemoryStore::open_with_embedder(

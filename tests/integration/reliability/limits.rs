@@ -3,7 +3,7 @@
 //! `memctl`: input at the limit is accepted, input just over it is refused with a message that
 //! names the field and the limit, and a refused call writes nothing.
 
-mod common;
+use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -420,15 +420,15 @@ async fn counts(dir: &Path) -> (u64, u64) {
 
 /// Runs one request; `Ok` with the answer or `Err` with the error message.
 async fn request(
-    client: &common::Client,
+    client: &support::Client,
     dir: &Path,
     case: &Case,
     call: &Call,
 ) -> Result<String, String> {
     match call {
         Call::Tool(name, args) => {
-            let result = common::call(client, name, args.clone()).await;
-            let text = common::text(&result);
+            let result = support::call(client, name, args.clone()).await;
+            let text = support::text(&result);
             if result.is_error == Some(true) {
                 Err(text)
             } else {
@@ -436,7 +436,7 @@ async fn request(
             }
         }
         Call::Memctl(args) => {
-            let mut cmd = common::memctl(dir);
+            let mut cmd = support::memctl(dir);
             configure(&mut cmd, case);
             let out = cmd.args(args).output().unwrap();
             if out.status.success() {
@@ -465,11 +465,11 @@ async fn check(case: &Case) {
         .unwrap();
     }
     let seed = seed_file(d);
-    let mut import = common::memctl(d);
+    let mut import = support::memctl(d);
     let out = import.args(["import", &seed]).output().unwrap();
     assert!(out.status.success(), "{name}: seeding failed: {out:?}");
 
-    let mut cmd = common::command(d);
+    let mut cmd = support::command(d);
     cmd.args(["--profile", case.profile]);
     configure(cmd.as_std_mut(), case);
     let transport = TokioChildProcess::new(cmd).unwrap();

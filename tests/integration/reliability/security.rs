@@ -2,7 +2,7 @@
 //! permissions, secrets never printed or logged, and output files (export, backup, graph) that
 //! never overwrite without `--force` and never write through a symlink.
 
-mod common;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -20,7 +20,10 @@ fn mode(path: &Path) -> u32 {
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    common::memctl(dir).args(args).output().expect("run memctl")
+    support::memctl(dir)
+        .args(args)
+        .output()
+        .expect("run memctl")
 }
 
 /// Runs memctl, which must succeed, and returns its stdout.
@@ -42,8 +45,8 @@ fn store_path(dir: &Path) -> PathBuf {
 async fn the_server_makes_the_store_and_its_log_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let client = common::spawn_with(dir.path(), &["--log-file", log.to_str().unwrap()]).await;
-    common::ok(
+    let client = support::spawn_with(dir.path(), &["--log-file", log.to_str().unwrap()]).await;
+    support::ok(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "private", "content": "not for others"}),
@@ -163,7 +166,10 @@ fn args(cmd: &[String], extra: &[&str]) -> Vec<String> {
 }
 
 fn run_args(dir: &Path, args: &[String]) -> Output {
-    common::memctl(dir).args(args).output().expect("run memctl")
+    support::memctl(dir)
+        .args(args)
+        .output()
+        .expect("run memctl")
 }
 
 #[test]
@@ -324,7 +330,7 @@ async fn server_keeps_secrets(url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
     let stderr_path = dir.path().join("stderr.txt");
-    let mut cmd = common::command(dir.path());
+    let mut cmd = support::command(dir.path());
     cmd.env("MNEMOGRAPH_EMBEDDER", "openai")
         .env("MNEMOGRAPH_EMBED_URL", url)
         .args(["--log", "debug", "--log-file", log.to_str().unwrap()]);
@@ -338,7 +344,7 @@ async fn server_keeps_secrets(url: &str) {
     let client = ().serve(transport).await.expect("initialize");
 
     let mut answers = Vec::new();
-    let stored = common::ok(
+    let stored = support::ok(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "a memory", "content": "embedding it fails"}),
@@ -358,8 +364,8 @@ async fn server_keeps_secrets(url: &str) {
         ("memory_stats", json!({})),
         ("recall", json!({"query": "memory"})),
     ] {
-        let result = common::call(&client, tool, args).await;
-        answers.push(common::text(&result));
+        let result = support::call(&client, tool, args).await;
+        answers.push(support::text(&result));
         answers.push(format!("{:?}", result.structured_content));
     }
     client.cancel().await.unwrap();
@@ -405,7 +411,7 @@ fn memctl_never_prints_secrets() {
             &["recall", "memory"],
             &["add", "-k", "note", "-t", "another", "-c", "content"],
         ] {
-            let mut cmd = common::memctl(d);
+            let mut cmd = support::memctl(d);
             cmd.env("MNEMOGRAPH_EMBEDDER", "openai")
                 .env("MNEMOGRAPH_EMBED_URL", &endpoint)
                 .env("MNEMOGRAPH_LOG", "debug")
@@ -451,7 +457,7 @@ fn the_primary_token_never_appears_when_sync_fails() {
             let dir = tempfile::tempdir().unwrap();
             let log = dir.path().join("server.log");
             let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_mnemograph"));
-            let mut memctl = common::memctl(dir.path());
+            let mut memctl = support::memctl(dir.path());
             memctl.args(["sync", "status"]);
             server
                 .env("MNEMOGRAPH_DATA_DIR", dir.path().join("data"))

@@ -4,8 +4,6 @@
 //! The binary is not in any package registry: tests run when `MNEMOGRAPH_TEST_SQLD` names it,
 //! and print a skip line otherwise (see README "Sync" for building it).
 
-#![allow(dead_code)] // Each test crate uses a different subset.
-
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,15 +28,21 @@ impl Sqld {
             );
             return None;
         };
+        Some(Sqld::start_binary(Path::new(&binary), dir))
+    }
+
+    /// Starts `binary` in `dir` (for callers that name the binary themselves, like the sync
+    /// benchmark's `--sqld`).
+    pub fn start_binary(binary: &Path, dir: &Path) -> Sqld {
         let mut sqld = Sqld {
-            binary: PathBuf::from(binary),
+            binary: binary.to_owned(),
             dir: dir.to_owned(),
             http: free_port(),
             admin: free_port(),
             child: None,
         };
         sqld.restart();
-        Some(sqld)
+        sqld
     }
 
     /// The URL devices use.
@@ -48,13 +52,19 @@ impl Sqld {
 
     /// Creates a namespace (a database of its own) through the admin API.
     pub fn create_namespace(&self, name: &str) {
+        self.create_namespace_with(name, &serde_json::json!({}));
+    }
+
+    /// Creates a namespace with the admin API's options in `body` (e.g. `dump_url`, a
+    /// database to start from).
+    pub fn create_namespace_with(&self, name: &str, body: &serde_json::Value) {
         let url = format!(
             "http://127.0.0.1:{}/v1/namespaces/{name}/create",
             self.admin
         );
         ureq::post(&url)
             .header("Content-Type", "application/json")
-            .send("{}")
+            .send(body.to_string())
             .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
     }
 
@@ -113,35 +123,4 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
-}
-
-impl Sqld {
-    /// Starts `binary` in `dir` (for callers that name the binary themselves, like the sync
-    /// benchmark's `--sqld`).
-    pub fn start_binary(binary: &Path, dir: &Path) -> Sqld {
-        let mut sqld = Sqld {
-            binary: binary.to_owned(),
-            dir: dir.to_owned(),
-            http: free_port(),
-            admin: free_port(),
-            child: None,
-        };
-        sqld.restart();
-        sqld
-    }
-
-    /// Creates a namespace holding the database that the SQL text file `dump` (as written by
-    /// `sqlite3 … .dump`) builds: sqld runs it in one transaction, far faster than the same
-    /// rows written through a client one round trip per statement.
-    pub fn create_namespace_from_dump(&self, name: &str, dump: &Path) {
-        let url = format!(
-            "http://127.0.0.1:{}/v1/namespaces/{name}/create",
-            self.admin
-        );
-        let body = serde_json::json!({ "dump_url": format!("file://{}", dump.display()) });
-        ureq::post(&url)
-            .header("Content-Type", "application/json")
-            .send(body.to_string())
-            .unwrap_or_else(|e| panic!("create namespace {name} from {}: {e}", dump.display()));
-    }
 }

@@ -5,7 +5,7 @@
 //! (crashes found while fuzzing, fixed, and kept so they stay fixed). The checks are the fuzz
 //! crate's own, compiled here from the same file (see fuzz/checks.rs for why it lives there).
 
-#[path = "../fuzz/checks.rs"]
+#[path = "../../../fuzz/checks.rs"]
 mod checks;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

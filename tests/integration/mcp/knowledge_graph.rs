@@ -1,10 +1,8 @@
 //! `--profile knowledge-graph`: the reference MCP memory server's tools over this store.
 
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::{Client, err, ok, spawn, spawn_with, text, validate};
+use crate::support::{self, Client, err, ok, spawn, spawn_with, text, validate};
 use serde_json::{Value, json};
 
 const TOOLS: [&str; 9] = [
@@ -168,7 +166,7 @@ async fn the_reference_tools_work_over_the_store() {
     );
 
     // The text is the JSON the reference server prints.
-    let result = common::call(&client, "open_nodes", json!({"names": ["John Smith"]})).await;
+    let result = support::call(&client, "open_nodes", json!({"names": ["John Smith"]})).await;
     let printed: Value = serde_json::from_str(&text(&result)).unwrap();
     assert_eq!(printed, result.structured_content.unwrap());
 

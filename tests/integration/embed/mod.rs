@@ -3,7 +3,7 @@
 //! missing or corrupt model directories, wrong dimensions, a failing provider, a store of
 //! another model. Keyword search keeps working and no memory is lost in every one of them.
 
-mod common;
+mod openai;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle, EmbedderSpec, embe
 use mnemograph::model::{Filter, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, ReembedOptions, SearchMode};
 
-use common::Truncated;
+use crate::support::Truncated;
 
 /// The shared test model, relative to the crate root.
 fn model_dir() -> PathBuf {
