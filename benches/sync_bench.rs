@@ -26,12 +26,11 @@ use clap::Parser;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::model::{Embedding, Filter};
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
-use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings, worker::Syncer};
+use mnemograph::sync::{self, Mode, Schedule, SyncSettings, worker::Syncer};
 
 #[allow(dead_code)] // the relationship types and queries serve the other benchmarks
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
-#[allow(dead_code)] // the tests' sqld; this benchmark names the binary itself (--sqld)
 #[path = "../tests/integration/support/sqld.rs"]
 mod sqld;
 
@@ -85,11 +84,7 @@ struct Device {
 fn settings(root: &Path, device: &str, sqld: &Sqld, namespace: &str) -> SyncSettings {
     SyncSettings {
         mode: Mode::Replica,
-        primary: Some(Primary {
-            url: sqld.url(),
-            auth_token: None,
-            namespace: Some(namespace.to_owned()),
-        }),
+        primary: Some(sqld.primary(namespace)),
         // The worker is started explicitly, with the interval under test.
         interval: sync::DEFAULT_INTERVAL,
         replica_dir: root.join(device).join(format!("{namespace}.replica")),
@@ -427,7 +422,7 @@ async fn main() {
     let temp = tempfile::tempdir().expect("temp dir");
     let root = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&root).expect("create the data dir");
-    let sqld = Sqld::start_binary(&args.sqld, &root);
+    let sqld = Sqld::start(&args.sqld, &root);
     sqld.create_namespace("bench");
     println!("sqld {} at {}", args.sqld.display(), sqld.url());
 

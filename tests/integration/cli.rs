@@ -2,87 +2,16 @@
 //! paths, JSON shapes, import/export round trips, the foreign formats, and working on a store
 //! an `mnemograph` server is writing to.
 
-use crate::support;
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use rmcp::model::CallToolRequestParams;
 use serde_json::{Value, json};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/integration/fixtures");
-
-fn fixture(name: &str) -> String {
-    format!("{FIXTURES}/{name}")
-}
-
-/// A `memctl` command isolated in `dir` (data dir, no config file, no colour).
-fn memctl(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_memctl"));
-    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    for var in [
-        "MNEMOGRAPH_DB",
-        "MNEMOGRAPH_NAMESPACE",
-        "MNEMOGRAPH_CONFIG",
-        "MNEMOGRAPH_LOG_FILE",
-        "VISUAL",
-        "EDITOR",
-        "MNEMOGRAPH_EMBEDDER",
-        "MNEMOGRAPH_MODEL_DIR",
-        "MNEMOGRAPH_MODE",
-        "MNEMOGRAPH_PRIMARY_URL",
-        "TURSO_DATABASE_URL",
-        "MNEMOGRAPH_EMBED_URL",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    memctl(dir).args(args).output().expect("run memctl")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs a command that must succeed and returns its stdout.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let o = run(dir, args);
-    assert!(o.status.success(), "memctl {args:?} failed: {}", stderr(&o));
-    stdout(&o)
-}
-
-/// Runs a command with `--json` that must succeed and returns the document.
-fn json(dir: &Path, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let text = ok(dir, &all);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("memctl {args:?}: {e}\n{text}"))
-}
-
-/// Runs a command that must fail with one line on stderr, and returns that line.
-fn fails(dir: &Path, args: &[&str]) -> String {
-    let o = run(dir, args);
-    assert!(
-        !o.status.success(),
-        "memctl {args:?} should fail: {}",
-        stdout(&o)
-    );
-    let err = stderr(&o);
-    let last = err.lines().last().unwrap_or_default().to_owned();
-    assert!(last.starts_with("memctl: "), "{err}");
-    last
-}
+use crate::support::memctl::{command as memctl, fails, json, ok, run, stderr, stdout};
+use crate::support::store::written_by_the_old_model;
+use crate::support::{self, client, fixture, memory_ids};
 
 fn add(dir: &Path, kind: &str, title: &str, content: &str) -> String {
     json(dir, &["add", "-k", kind, "-t", title, "-c", content])["id"]
@@ -350,13 +279,10 @@ fn search_recall_and_the_graph_commands() {
     assert!(fails(d, &["recall", "x", "--max-chars", "10"]).contains("max_chars"));
 
     let related = json(d, &["related", &error, "--depth", "2"]);
-    let ids: Vec<&str> = related["neighbours"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["memory"]["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [fix.as_str(), note.as_str()]);
+    assert_eq!(
+        memory_ids(&related["neighbours"]),
+        [fix.as_str(), note.as_str()]
+    );
     assert_eq!(
         json(d, &["related", &error, "--direction", "outgoing"])["neighbours"],
         json!([])
@@ -738,8 +664,8 @@ async fn imported_entities_answer_to_the_servers_knowledge_graph_tools() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_owned();
     ok(&d, &["import", &fixture("server_memory.jsonl")]);
-    let client = support::spawn_with(&d, &["--profile", "knowledge-graph"]).await;
-    let graph = support::ok(&client, "read_graph", json!({})).await;
+    let client = client::spawn_with(&d, &["--profile", "knowledge-graph"]).await;
+    let graph = client::ok(&client, "read_graph", json!({})).await;
     let names: Vec<&str> = graph["entities"]
         .as_array()
         .unwrap()
@@ -840,7 +766,7 @@ fn backup_and_vacuum() {
 async fn memctl_works_while_a_server_writes_to_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
     let d: PathBuf = dir.path().to_owned();
-    let client = support::spawn(&d).await;
+    let client = client::spawn(&d).await;
     // The peer handle can be moved into a task; the running service stays here.
     let peer = client.peer().clone();
     let writer = tokio::spawn(async move {
@@ -872,22 +798,15 @@ async fn memctl_works_while_a_server_writes_to_the_same_store() {
     writer.await.unwrap();
     let stats = json(&d, &["stats"]);
     assert_eq!(stats["memories"], 50);
-    let served = support::ok(&client, "memory_stats", json!({})).await;
+    let served = client::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(served["memories"], 50);
     assert_eq!(json(&d, &["doctor"])["ok"], true);
     client.cancel().await.unwrap();
 }
 
-/// The shared Model2Vec test model, relative to the crate root.
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
-}
-
 /// A `memctl` command with the built-in embedder on the shared model.
 fn with_model(dir: &Path, args: &[&str]) -> Output {
-    memctl(dir)
-        .env("MNEMOGRAPH_EMBEDDER", "model2vec")
-        .env("MNEMOGRAPH_MODEL_DIR", model_dir())
+    support::with_model(&mut memctl(dir))
         .args(args)
         .output()
         .expect("run memctl")
@@ -900,15 +819,6 @@ fn json_with_model(dir: &Path, args: &[&str]) -> Value {
     let o = with_model(dir, &all);
     assert!(o.status.success(), "memctl {args:?} failed: {}", stderr(&o));
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("memctl {args:?}: {e}"))
-}
-
-fn hit_ids(page: &Value) -> Vec<&str> {
-    page["hits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["memory"]["id"].as_str().unwrap())
-        .collect()
 }
 
 fn embeddings_check(doctor: &Value) -> String {
@@ -1010,9 +920,9 @@ fn reembed_embeds_memories_written_without_an_embedder() {
         ],
     );
     assert_eq!(page["mode"], "semantic");
-    assert_eq!(hit_ids(&page)[0], lock.as_str());
+    assert_eq!(memory_ids(&page["hits"])[0], lock.as_str());
     let page = json_with_model(d, &["search", "sqlite writers", "--mode", "hybrid"]);
-    assert_eq!(hit_ids(&page)[0], lock.as_str());
+    assert_eq!(memory_ids(&page["hits"])[0], lock.as_str());
 
     // Again: nothing to do.
     let again = json_with_model(d, &["reembed"]);
@@ -1036,52 +946,12 @@ fn reembed_embeds_memories_written_without_an_embedder() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reembed_switches_a_store_from_another_model() {
-    use mnemograph::embed::EmbedderHandle;
-    use mnemograph::embed::model2vec::Model2VecEmbedder;
-    use mnemograph::store::{Limits, MemoryStore, NewMemory};
-    use std::sync::Arc;
-
     let dir = tempfile::tempdir().unwrap();
     let d: PathBuf = dir.path().to_owned();
     ok(&d, &["init"]);
     // The old model writes the memories (embedded on write) through the library.
     let db = d.join("data/default.db");
-    let lock = {
-        let backend = mnemograph::backend::libsql::LibsqlBackend::open_local(&db)
-            .await
-            .unwrap();
-        let old = support::Truncated(std::sync::Arc::new(
-            Model2VecEmbedder::load(&model_dir()).unwrap(),
-        ));
-        let store = MemoryStore::open_with_embedder(
-            Arc::new(backend),
-            Limits::default(),
-            EmbedderHandle::ready(Arc::new(old)),
-        )
-        .await
-        .unwrap();
-        let note = |title: &str, content: &str| NewMemory {
-            kind: "note".into(),
-            title: title.into(),
-            content: content.into(),
-            ..Default::default()
-        };
-        let (lock, _) = store
-            .create(note(
-                "SQLite database is locked",
-                "two processes write at once; use a busy timeout",
-            ))
-            .await
-            .unwrap();
-        store
-            .create_many(vec![
-                note("Borrow checker", "E0502 in the parser"),
-                note("Cats", "my cat sleeps in the sun"),
-            ])
-            .await
-            .unwrap();
-        lock.id
-    };
+    let lock = written_by_the_old_model(&db).await;
 
     let d2 = d.clone();
     let lock2 = lock.clone();
@@ -1104,7 +974,10 @@ async fn reembed_switches_a_store_from_another_model() {
         assert!(!o.status.success());
         assert!(stderr(&o).contains("memctl reembed"), "{}", stderr(&o));
         // Keyword search is unaffected.
-        assert_eq!(hit_ids(&json(d, &["search", "sqlite"]))[0], lock2.as_str());
+        assert_eq!(
+            memory_ids(&json(d, &["search", "sqlite"])["hits"])[0],
+            lock2.as_str()
+        );
 
         let report = json_with_model(d, &["reembed"]);
         assert_eq!(report["previous_model"], "test/m2v-minilm-64d");
@@ -1130,7 +1003,7 @@ async fn reembed_switches_a_store_from_another_model() {
                 "semantic",
             ],
         );
-        assert_eq!(hit_ids(&page)[0], lock2.as_str());
+        assert_eq!(memory_ids(&page["hits"])[0], lock2.as_str());
         assert_eq!(json_with_model(d, &["reembed"])["embedded"], 0);
     })
     .await

@@ -1,10 +1,8 @@
 //! Multi-device sync against a real sqld: devices are separate data directories (separate
 //! replica files), the primary is started, stopped and restarted by the test.
 //!
-//! Runs when `MNEMOGRAPH_TEST_SQLD` names an sqld binary; each test prints a skip line
+//! Runs when `MNEMOGRAPH_TEST_SQLD` names an sqld binary; each test says it is `SKIPPED`
 //! otherwise.
-
-use crate::support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,9 +10,11 @@ use std::time::{Duration, Instant};
 
 use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
-use mnemograph::sync::{self, Mode, Primary, Schedule, SyncSettings};
+use mnemograph::sync::{self, Mode, Schedule, SyncSettings};
 use serde_json::json;
-use support::sqld::Sqld;
+
+use crate::support::sqld::Sqld;
+use crate::support::{self, client};
 
 /// One device: its own data directory, so its own replica files and outbox.
 struct Device {
@@ -25,11 +25,7 @@ struct Device {
 fn settings(root: &Path, device: &str, sqld: &Sqld, namespace: &str, mode: Mode) -> SyncSettings {
     SyncSettings {
         mode,
-        primary: Some(Primary {
-            url: sqld.url(),
-            auth_token: None,
-            namespace: Some(namespace.to_owned()),
-        }),
+        primary: Some(sqld.primary(namespace)),
         interval: Duration::from_secs(3600),
         replica_dir: root.join(device).join(format!("{namespace}.replica")),
     }
@@ -89,7 +85,7 @@ async fn embedded(store: &MemoryStore, title: &str, content: &str, v: [f32; 4]) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_see_each_others_memories_relationships_and_search() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("two_devices", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     let a = device(root.path(), "laptop", &sqld).await;
@@ -159,7 +155,7 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_timer_alone_propagates_a_change() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("timer", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     let a = device(root.path(), "a", &sqld).await;
@@ -190,7 +186,7 @@ async fn the_timer_alone_propagates_a_change() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() {
     let root = tempfile::tempdir().unwrap();
-    let Some(mut sqld) = Sqld::start("outage", root.path()) else {
+    let Some(mut sqld) = support::sqld(root.path()) else {
         return;
     };
     let a = device(root.path(), "a", &sqld).await;
@@ -284,7 +280,7 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_update_that_lost_to_another_device_is_reported() {
     let root = tempfile::tempdir().unwrap();
-    let Some(mut sqld) = Sqld::start("conflict", root.path()) else {
+    let Some(mut sqld) = support::sqld(root.path()) else {
         return;
     };
     let a = device(root.path(), "a", &sqld).await;
@@ -329,7 +325,7 @@ async fn a_queued_update_that_lost_to_another_device_is_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_migrate_a_new_namespace_at_once() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("migrate", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     sqld.create_namespace("fresh");
@@ -361,7 +357,7 @@ async fn two_devices_migrate_a_new_namespace_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_are_separate_databases_on_the_primary() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("namespaces", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     sqld.create_namespace("alpha");
@@ -382,7 +378,7 @@ async fn namespaces_are_separate_databases_on_the_primary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_mode_reads_and_writes_the_primary_directly() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("remote", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     let s = settings(root.path(), "ephemeral", &sqld, "default", Mode::Remote);
@@ -415,15 +411,14 @@ async fn remote_mode_reads_and_writes_the_primary_directly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_and_memctl_share_a_device() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("processes", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     let mut cmd = support::command(root.path());
     cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
         .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
-    let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
-    let client = rmcp::ServiceExt::serve((), transport).await.unwrap();
-    let stored = support::ok(
+    let client = client::connect(cmd).await;
+    let stored = client::ok(
         &client,
         "store_memory",
         json!({"kind": "decision", "title": "Use sqld", "content": "one primary for all devices"}),
@@ -432,7 +427,7 @@ async fn a_server_and_memctl_share_a_device() {
     let id = stored["id"].as_str().unwrap().to_owned();
 
     let memctl = |args: &[&str]| {
-        let out = support::memctl(root.path())
+        let out = support::memctl::command(root.path())
             .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
             .args(args)
             .output()
@@ -459,7 +454,7 @@ async fn a_server_and_memctl_share_a_device() {
     // The server's own timer brings memctl's write into its replica.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let got = support::ok(&client, "list_memories", json!({})).await;
+        let got = client::ok(&client, "list_memories", json!({})).await;
         if got["memories"]
             .as_array()
             .unwrap()
@@ -485,7 +480,7 @@ async fn a_server_and_memctl_share_a_device() {
         2,
         "one replica file per process: {replicas:?}"
     );
-    let stats = support::ok(&client, "memory_stats", json!({})).await;
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(stats["sync"]["mode"], "replica");
     assert_eq!(stats["sync"]["online"], true);
     client.cancel().await.unwrap();
@@ -496,42 +491,41 @@ async fn a_server_and_memctl_share_a_device() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_reports_queued_writes_and_delivers_them() {
     let root = tempfile::tempdir().unwrap();
-    let Some(mut sqld) = Sqld::start("server_outage", root.path()) else {
+    let Some(mut sqld) = support::sqld(root.path()) else {
         return;
     };
     let mut cmd = support::command(root.path());
     cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
         .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
-    let transport = rmcp::transport::TokioChildProcess::new(cmd).unwrap();
-    let client = rmcp::ServiceExt::serve((), transport).await.unwrap();
+    let client = client::connect(cmd).await;
 
     sqld.stop();
-    let result = support::call(
+    let result = client::call(
         &client,
         "store_memory",
         json!({"kind": "fix", "title": "Written offline", "content": "on a plane"}),
     )
     .await;
-    assert_ne!(result.is_error, Some(true), "{}", support::text(&result));
+    assert_ne!(result.is_error, Some(true), "{}", client::text(&result));
     assert!(
-        support::text(&result).contains("queued"),
+        client::text(&result).contains("queued"),
         "{}",
-        support::text(&result)
+        client::text(&result)
     );
     let id = result.structured_content.as_ref().unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let got = support::ok(&client, "get_memory", json!({"ids": [id]})).await;
+    let got = client::ok(&client, "get_memory", json!({"ids": [id]})).await;
     assert_eq!(got["memories"][0]["title"], "Written offline");
-    let stats = support::ok(&client, "memory_stats", json!({})).await;
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(stats["sync"]["pending_writes"], 1);
     assert_eq!(stats["sync"]["online"], false);
 
     sqld.restart();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let synced = support::ok(&client, "sync", json!({})).await;
+        let synced = client::ok(&client, "sync", json!({})).await;
         if synced["pending_writes"] == 0 && synced["online"] == true {
             break;
         }
@@ -551,7 +545,7 @@ async fn the_server_reports_queued_writes_and_delivers_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_replica_is_replaced_from_the_primary() {
     let root = tempfile::tempdir().unwrap();
-    let Some(sqld) = Sqld::start("damaged_replica", root.path()) else {
+    let Some(sqld) = support::sqld(root.path()) else {
         return;
     };
     let id = {

@@ -1,14 +1,18 @@
 //! Conformance suite: one set of scenarios, written once against `&dyn GraphBackend`, run
-//! against every backend (the in-memory reference and libSQL on a real database file).
+//! against every backend: the in-memory reference, libSQL on a real database file, and a
+//! replica of a real sqld primary.
 //!
-//! `conformance!` instantiates each scenario in `mod memory` and `mod libsql`, so a failure
-//! names the backend and the scenario (`memory::delete_cascades`, `libsql::delete_cascades`).
-//! `model_based` (in `tests/conformance/`) then drives both backends with random operation
-//! sequences and checks that they agree on every outcome.
+//! `conformance!` instantiates each scenario in `mod memory`, `mod libsql` and `mod replica`,
+//! so a failure names the backend and the scenario (`memory::delete_cascades`,
+//! `replica::delete_cascades`). The replica scenarios run when `MNEMOGRAPH_TEST_SQLD` names an
+//! sqld binary and say they are `SKIPPED` otherwise. `model_based` then drives the reference
+//! and libSQL with random operation sequences and checks that they agree on every outcome.
 
 mod model_based;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mnemograph::Error;
@@ -21,23 +25,28 @@ use mnemograph::model::{
     Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
     RelationshipPatch, Traversal,
 };
+use mnemograph::sync::{self, Mode, SyncSettings};
 use mnemograph::text::query_terms;
 use serde_json::{Map, Value, json};
 use tempfile::TempDir;
 
+use crate::support::{self, SharedSqld};
+
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-/// A backend under test and whatever must outlive it.
+/// A backend under test and whatever must outlive it (dropped after it, in field order).
 pub struct Harness {
-    pub backend: Box<dyn GraphBackend>,
+    pub backend: Arc<dyn GraphBackend>,
     _dir: Option<TempDir>,
+    _primary: Option<Arc<SharedSqld>>,
 }
 
 pub async fn memory_harness() -> Harness {
     Harness {
-        backend: Box::new(MemoryBackend::new()),
+        backend: Arc::new(MemoryBackend::new()),
         _dir: None,
+        _primary: None,
     }
 }
 
@@ -47,26 +56,53 @@ pub async fn libsql_harness() -> Harness {
         .await
         .expect("open a libSQL store");
     Harness {
-        backend: Box::new(backend),
+        backend: Arc::new(backend),
         _dir: Some(dir),
+        _primary: None,
     }
+}
+
+/// A replica-mode store, as `mnemograph` opens one, on a namespace of its own on the shared
+/// sqld (so a fresh, empty database); `None` when no sqld is configured (the skip is said).
+pub async fn replica_harness() -> Option<Harness> {
+    let primary = support::shared_sqld()?;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let settings = SyncSettings {
+        mode: Mode::Replica,
+        primary: Some(primary.new_namespace()),
+        // The scenarios sync through their own writes (read-your-writes), never on a timer.
+        interval: Duration::from_secs(3600),
+        replica_dir: dir.path().join("replica"),
+    };
+    let connected = sync::connect(&settings, &dir.path().join("unused.db"))
+        .await
+        .expect("open a replica");
+    Some(Harness {
+        backend: connected.backend,
+        _dir: Some(dir),
+        _primary: Some(primary),
+    })
 }
 
 /// Instantiates every scenario once per backend.
 macro_rules! conformance {
     ($($name:ident),+ $(,)?) => {
         mod memory {
-            $(conformance!(@test $name, memory_harness);)+
+            $(conformance!(@test $name, async { Some(super::memory_harness().await) });)+
         }
         mod libsql {
-            $(conformance!(@test $name, libsql_harness);)+
+            $(conformance!(@test $name, async { Some(super::libsql_harness().await) });)+
+        }
+        mod replica {
+            $(conformance!(@test $name, super::replica_harness());)+
         }
     };
-    (@test $name:ident, $harness:ident) => {
+    (@test $name:ident, $harness:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            let harness = super::$harness().await;
-            super::$name(&*harness.backend).await;
+            if let Some(harness) = $harness.await {
+                super::$name(&*harness.backend).await;
+            }
         }
     };
 }

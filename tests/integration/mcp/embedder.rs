@@ -6,20 +6,19 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::support::{self, Client, ok};
-use rmcp::ServiceExt;
-use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
-async fn spawn_with_model(dir: &Path, model_dir: Option<&Path>) -> Client {
+use crate::support;
+use crate::support::client::{self, Client, ok};
+
+/// The server with the built-in embedder, on the shared model or on none.
+async fn spawn_with_model(dir: &Path, model: bool) -> Client {
     let mut cmd = support::command(dir);
-    cmd.env("MNEMOGRAPH_EMBEDDER", "model2vec");
-    match model_dir {
-        Some(m) => cmd.env("MNEMOGRAPH_MODEL_DIR", m),
-        None => cmd.env_remove("MNEMOGRAPH_MODEL_DIR"),
-    };
-    let transport = TokioChildProcess::new(cmd).expect("spawn mnemograph");
-    ().serve(transport).await.expect("initialize")
+    support::with_model(cmd.as_std_mut());
+    if !model {
+        cmd.env_remove("MNEMOGRAPH_MODEL_DIR");
+    }
+    client::connect(cmd).await
 }
 
 /// memory_stats once the embedder has left the loading state.
@@ -37,8 +36,7 @@ async fn settled_stats(client: &Client) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_embeds_and_searches_hybrid_once_the_model_is_loaded() {
     let dir = tempfile::tempdir().unwrap();
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm");
-    let client = spawn_with_model(dir.path(), Some(&model)).await;
+    let client = spawn_with_model(dir.path(), true).await;
     let stats = settled_stats(&client).await;
     assert_eq!(stats["embedder_state"], "ready", "{stats}");
     assert_eq!(stats["embedding_dim"], 256);
@@ -88,7 +86,7 @@ async fn the_server_embeds_and_searches_hybrid_once_the_model_is_loaded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_model_directory_the_server_works_by_keyword_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let client = spawn_with_model(dir.path(), None).await;
+    let client = spawn_with_model(dir.path(), false).await;
     let stats = settled_stats(&client).await;
     assert_eq!(stats["embedder_state"], "failed");
     assert_eq!(stats["embedder"], "model2vec");
@@ -107,7 +105,7 @@ async fn without_a_model_directory_the_server_works_by_keyword_and_says_why() {
     let found = ok(&client, "search_memories", json!({"query": "kept"})).await;
     assert_eq!(found["mode"], "keyword");
     assert_eq!(found["hits"].as_array().unwrap().len(), 1);
-    let message = support::err(
+    let message = client::err(
         &client,
         "search_memories",
         json!({"query": "kept", "mode": "semantic"}),

@@ -2,8 +2,10 @@
 
 use std::collections::BTreeSet;
 
-use crate::support::{self, Client, err, ok, spawn, spawn_with, text, validate};
 use serde_json::{Value, json};
+
+use crate::support::client::{self, Client, err, ok, spawn, spawn_with, text};
+use crate::support::schema::validate;
 
 const TOOLS: [&str; 9] = [
     "add_observations",
@@ -166,7 +168,7 @@ async fn the_reference_tools_work_over_the_store() {
     );
 
     // The text is the JSON the reference server prints.
-    let result = support::call(&client, "open_nodes", json!({"names": ["John Smith"]})).await;
+    let result = client::call(&client, "open_nodes", json!({"names": ["John Smith"]})).await;
     let printed: Value = serde_json::from_str(&text(&result)).unwrap();
     assert_eq!(printed, result.structured_content.unwrap());
 

@@ -9,9 +9,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{self, Client, call, err, ok, spawn, text, validate};
 use rmcp::model::{ReadResourceRequestParams, Tool};
 use serde_json::{Value, json};
+
+use crate::support::client::{Client, call, err, ok, spawn, text};
+use crate::support::schema::validate;
+use crate::support::{self, memory_ids};
 
 const TOOLS: [&str; 15] = [
     "create_relationship",
@@ -350,13 +353,10 @@ async fn every_tool_works_on_its_happy_path() {
     assert_eq!(cleared["relationship"]["valid_to"], Value::Null);
 
     let related = checked(c, t, "get_related", json!({"id": error_id, "depth": 2})).await;
-    let ids: Vec<&str> = related["neighbours"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["memory"]["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, [fix_id.as_str(), note.as_str()]);
+    assert_eq!(
+        memory_ids(&related["neighbours"]),
+        [fix_id.as_str(), note.as_str()]
+    );
 
     let path = checked(
         c,

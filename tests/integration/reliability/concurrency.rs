@@ -6,14 +6,11 @@
 //! ends at version 1 + its acknowledged updates. `examples/soak.rs` runs the same workload for
 //! as long as asked.
 
-use crate::support;
-
 use std::path::Path;
-use std::sync::Arc;
 
-use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::store::{Limits, MemoryStore};
-use support::workload::{
+use crate::support;
+use crate::support::store::open;
+use crate::support::workload::{
     Endpoint, Gone, Kind, Ledger, Memctl, Server, Tally, Worker, create_contested, lock_errors,
     verify,
 };
@@ -23,13 +20,6 @@ const MEMCTLS: usize = 2;
 /// Operations per process.
 const OPS: usize = 80;
 const SHARED: usize = 2;
-
-async fn open(db: &Path) -> MemoryStore {
-    let backend = LibsqlBackend::open_local(db).await.expect("open the store");
-    MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .expect("open the store")
-}
 
 /// `memctl` on `db`, isolated like the servers of `dir` (same environment).
 fn memctl(dir: &Path, db: &Path) -> tokio::process::Command {
@@ -54,10 +44,7 @@ async fn servers_and_memctl_on_one_store_lose_nothing_and_report_conflicts() {
     let mut starting = Vec::new();
     for i in 0..SERVERS {
         let mut cmd = support::command(dir.path());
-        cmd.arg("--db")
-            .arg(&db)
-            .env("MNEMOGRAPH_EMBEDDER", "model2vec")
-            .env("MNEMOGRAPH_MODEL_DIR", support::model_dir());
+        support::with_model(cmd.as_std_mut()).arg("--db").arg(&db);
         starting.push((format!("s{i}"), tokio::spawn(Server::spawn(cmd))));
     }
     let mut endpoints = Vec::new();

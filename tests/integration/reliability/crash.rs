@@ -10,11 +10,8 @@
 //! The seed is printed; `MNEMOGRAPH_CRASH_SEED=<seed>` replays the same rounds (each kill
 //! comes after the same delay, which lands on a nearby instruction, not the same one).
 
-use crate::support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use mnemograph::backend::GraphBackend;
@@ -22,9 +19,14 @@ use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::embed::{Embedder, memory_text};
 use mnemograph::model::Filter;
-use mnemograph::store::{Limits, MemoryStore};
+use mnemograph::store::MemoryStore;
 use mnemograph::vector::cosine;
-use support::workload::{Endpoint, Gone, Ledger, Rng, Server, Worker, create_contested, verify};
+
+use crate::support;
+use crate::support::store::open;
+use crate::support::workload::{
+    Endpoint, Gone, Ledger, Rng, Server, Worker, create_contested, verify,
+};
 
 const ROUNDS: u64 = 16;
 /// When the kill comes, after the handshake or after the embedder is ready.
@@ -46,21 +48,9 @@ fn seed() -> u64 {
     }
 }
 
-async fn open(db: &Path) -> MemoryStore {
-    let backend = LibsqlBackend::open_local(db)
-        .await
-        .expect("reopen the store");
-    MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .expect("open the store")
-}
-
 async fn spawn(dir: &Path, db: &Path) -> Server {
     let mut cmd = support::command(dir);
-    cmd.arg("--db")
-        .arg(db)
-        .env("MNEMOGRAPH_EMBEDDER", "model2vec")
-        .env("MNEMOGRAPH_MODEL_DIR", support::model_dir());
+    support::with_model(cmd.as_std_mut()).arg("--db").arg(db);
     Server::spawn(cmd).await
 }
 
@@ -133,7 +123,7 @@ async fn acknowledged_writes_survive_sigkill_at_random_points() {
     println!("crash seed {seed}: MNEMOGRAPH_CRASH_SEED={seed} replays these rounds");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("crash.db");
-    let model = Model2VecEmbedder::load(&support::model_dir()).expect("the shared model loads");
+    let model = support::store::model();
     let contested = create_contested(&open(&db).await, SHARED).await;
     let follower = LibsqlBackend::open_local(&db).await.unwrap();
 

@@ -7,8 +7,6 @@
 //! be searched as plain words; afterwards every table is still there, every row is present and
 //! the integrity checks pass.
 
-use crate::support;
-
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::Arc;
@@ -21,6 +19,8 @@ use mnemograph::store::{
     Limits, MemoryStore, NewMemory, NewRelationship, PathQuery, RecallQuery, SearchMode,
 };
 use serde_json::{Map, Value, json};
+
+use crate::support::client;
 
 /// SQL injection, FTS5 query syntax, NUL bytes, LIKE wildcards and unusual Unicode.
 const PAYLOADS: &[&str] = &[
@@ -415,11 +415,11 @@ async fn hostile_text_round_trips_and_never_runs_as_sql_in_the_store() {
 #[tokio::test]
 async fn hostile_text_through_the_mcp_server_is_plain_data() {
     let dir = tempfile::tempdir().unwrap();
-    let client = support::spawn(dir.path()).await;
+    let client = client::spawn(dir.path()).await;
     let payloads = [PAYLOADS[0], PAYLOADS[2], PAYLOADS[8], PAYLOADS[15]];
     let mut ids = Vec::new();
     for p in payloads {
-        let stored = support::ok(
+        let stored = client::ok(
             &client,
             "store_memory",
             json!({"kind": "note", "title": format!("title {p}"), "content": p, "tags": [p],
@@ -427,39 +427,39 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
         )
         .await;
         let id = stored["id"].as_str().unwrap().to_owned();
-        let got = support::ok(&client, "get_memory", json!({"ids": [id]})).await;
+        let got = client::ok(&client, "get_memory", json!({"ids": [id]})).await;
         let memory = &got["memories"][0];
         assert_eq!(memory["content"], json!(p));
         assert_eq!(memory["title"], json!(format!("title {p}")));
         assert_eq!(memory["tags"], json!([p.to_lowercase()]));
         assert_eq!(memory["context"]["project"], json!(p));
 
-        let found = support::ok(
+        let found = client::ok(
             &client,
             "search_memories",
             json!({"query": p, "mode": "keyword", "project": p, "tags": [p]}),
         )
         .await;
         assert_eq!(found["hits"][0]["id"], json!(id), "{p:?}");
-        support::ok(&client, "recall", json!({"query": p})).await;
-        support::ok(&client, "explore", json!({"query": p})).await;
-        support::ok(&client, "list_memories", json!({"project": p})).await;
+        client::ok(&client, "recall", json!({"query": p})).await;
+        client::ok(&client, "explore", json!({"query": p})).await;
+        client::ok(&client, "list_memories", json!({"project": p})).await;
 
         for (args, field) in [
             (json!({"query": "x", "kinds": [p]}), "kind"),
             (json!({"query": "x", "since": p}), "since"),
             (json!({"query": "x", "cursor": p}), "cursor"),
         ] {
-            let message = support::err(&client, "search_memories", args).await;
+            let message = client::err(&client, "search_memories", args).await;
             assert!(message.contains(field), "{p:?}: {message}");
         }
-        let message = support::err(&client, "list_memories", json!({"cursor": p})).await;
+        let message = client::err(&client, "list_memories", json!({"cursor": p})).await;
         assert!(message.contains("cursor"), "{message}");
-        support::err(&client, "get_memory", json!({"ids": [p]})).await;
-        support::err(&client, "delete_memory", json!({"id": p})).await;
-        support::err(&client, "get_related", json!({"id": p})).await;
-        support::err(&client, "find_path", json!({"from_id": p, "to_id": id})).await;
-        let message = support::err(
+        client::err(&client, "get_memory", json!({"ids": [p]})).await;
+        client::err(&client, "delete_memory", json!({"id": p})).await;
+        client::err(&client, "get_related", json!({"id": p})).await;
+        client::err(&client, "find_path", json!({"from_id": p, "to_id": id})).await;
+        let message = client::err(
             &client,
             "store_memory",
             json!({"kind": p, "title": "t", "content": "c"}),
@@ -470,7 +470,7 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
     }
     for pair in ids.windows(2) {
         let p = payloads[0];
-        let rel = support::ok(
+        let rel = client::ok(
             &client,
             "create_relationship",
             json!({"source_id": pair[0], "target_id": pair[1], "rel_type": "RELATED_TO",
@@ -478,7 +478,7 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
         )
         .await;
         assert_eq!(rel["relationship"]["note"], json!(p));
-        let message = support::err(
+        let message = client::err(
             &client,
             "create_relationship",
             json!({"source_id": pair[0], "target_id": pair[1], "rel_type": p}),
@@ -488,7 +488,7 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
     }
     // NUL: refused in text, kept in JSON.
     let nul = PAYLOADS[6];
-    let message = support::err(
+    let message = client::err(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "t", "content": nul}),
@@ -498,16 +498,16 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
         message.contains("content") && message.contains("U+0000"),
         "{message}"
     );
-    let stored = support::ok(
+    let stored = client::ok(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "t", "content": "c", "context": {"project": nul}}),
     )
     .await;
-    let got = support::ok(&client, "get_memory", json!({"ids": [stored["id"]]})).await;
+    let got = client::ok(&client, "get_memory", json!({"ids": [stored["id"]]})).await;
     assert_eq!(got["memories"][0]["context"]["project"], json!(nul));
 
-    let stats = support::ok(&client, "memory_stats", json!({})).await;
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
     assert_eq!(stats["memories"], json!(payloads.len() + 1));
     assert_eq!(stats["relationships"], json!(payloads.len() - 1));
     client.cancel().await.unwrap();

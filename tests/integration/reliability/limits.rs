@@ -3,16 +3,12 @@
 //! `memctl`: input at the limit is accepted, input just over it is refused with a message that
 //! names the field and the limit, and a refused call writes nothing.
 
-use crate::support;
-
 use std::path::Path;
-use std::sync::Arc;
 
-use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::store::{Limits, MemoryStore};
-use rmcp::ServiceExt;
-use rmcp::transport::TokioChildProcess;
+use mnemograph::store::Limits;
 use serde_json::{Value, json};
+
+use crate::support::{self, client};
 
 /// How a case sets its limit.
 #[derive(Debug, Clone, Copy)]
@@ -408,27 +404,22 @@ fn configure(cmd: &mut std::process::Command, case: &Case) {
 
 /// Memories and relationships in the store, read beside the running server.
 async fn counts(dir: &Path) -> (u64, u64) {
-    let backend = LibsqlBackend::open_local(&dir.join("data").join("default.db"))
-        .await
-        .unwrap();
-    let store = MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .unwrap();
+    let store = support::store::open(&dir.join("data").join("default.db")).await;
     let stats = store.stats().await.unwrap();
     (stats.memories, stats.relationships)
 }
 
 /// Runs one request; `Ok` with the answer or `Err` with the error message.
 async fn request(
-    client: &support::Client,
+    client: &client::Client,
     dir: &Path,
     case: &Case,
     call: &Call,
 ) -> Result<String, String> {
     match call {
         Call::Tool(name, args) => {
-            let result = support::call(client, name, args.clone()).await;
-            let text = support::text(&result);
+            let result = client::call(client, name, args.clone()).await;
+            let text = client::text(&result);
             if result.is_error == Some(true) {
                 Err(text)
             } else {
@@ -436,7 +427,7 @@ async fn request(
             }
         }
         Call::Memctl(args) => {
-            let mut cmd = support::memctl(dir);
+            let mut cmd = support::memctl::command(dir);
             configure(&mut cmd, case);
             let out = cmd.args(args).output().unwrap();
             if out.status.success() {
@@ -465,15 +456,14 @@ async fn check(case: &Case) {
         .unwrap();
     }
     let seed = seed_file(d);
-    let mut import = support::memctl(d);
+    let mut import = support::memctl::command(d);
     let out = import.args(["import", &seed]).output().unwrap();
     assert!(out.status.success(), "{name}: seeding failed: {out:?}");
 
     let mut cmd = support::command(d);
     cmd.args(["--profile", case.profile]);
     configure(cmd.as_std_mut(), case);
-    let transport = TokioChildProcess::new(cmd).unwrap();
-    let client = ().serve(transport).await.expect("initialize");
+    let client = client::connect(cmd).await;
 
     if let Err(message) = request(&client, d, case, &case.at).await {
         panic!("{name}: input at the limit was refused: {message}");

@@ -2,8 +2,6 @@
 //! permissions, secrets never printed or logged, and output files (export, backup, graph) that
 //! never overwrite without `--force` and never write through a symlink.
 
-use crate::support;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{PermissionsExt, symlink};
@@ -15,26 +13,11 @@ use rmcp::ServiceExt;
 use rmcp::transport::TokioChildProcess;
 use serde_json::{Value, json};
 
+use crate::support::memctl::{ok, run};
+use crate::support::{self, client};
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-}
-
-fn run(dir: &Path, args: &[&str]) -> Output {
-    support::memctl(dir)
-        .args(args)
-        .output()
-        .expect("run memctl")
-}
-
-/// Runs memctl, which must succeed, and returns its stdout.
-fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = run(dir, args);
-    assert!(
-        out.status.success(),
-        "memctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 fn store_path(dir: &Path) -> PathBuf {
@@ -45,8 +28,8 @@ fn store_path(dir: &Path) -> PathBuf {
 async fn the_server_makes_the_store_and_its_log_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("server.log");
-    let client = support::spawn_with(dir.path(), &["--log-file", log.to_str().unwrap()]).await;
-    support::ok(
+    let client = client::spawn_with(dir.path(), &["--log-file", log.to_str().unwrap()]).await;
+    client::ok(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "private", "content": "not for others"}),
@@ -166,7 +149,7 @@ fn args(cmd: &[String], extra: &[&str]) -> Vec<String> {
 }
 
 fn run_args(dir: &Path, args: &[String]) -> Output {
-    support::memctl(dir)
+    support::memctl::command(dir)
         .args(args)
         .output()
         .expect("run memctl")
@@ -344,7 +327,7 @@ async fn server_keeps_secrets(url: &str) {
     let client = ().serve(transport).await.expect("initialize");
 
     let mut answers = Vec::new();
-    let stored = support::ok(
+    let stored = client::ok(
         &client,
         "store_memory",
         json!({"kind": "note", "title": "a memory", "content": "embedding it fails"}),
@@ -364,8 +347,8 @@ async fn server_keeps_secrets(url: &str) {
         ("memory_stats", json!({})),
         ("recall", json!({"query": "memory"})),
     ] {
-        let result = support::call(&client, tool, args).await;
-        answers.push(support::text(&result));
+        let result = client::call(&client, tool, args).await;
+        answers.push(client::text(&result));
         answers.push(format!("{:?}", result.structured_content));
     }
     client.cancel().await.unwrap();
@@ -411,7 +394,7 @@ fn memctl_never_prints_secrets() {
             &["recall", "memory"],
             &["add", "-k", "note", "-t", "another", "-c", "content"],
         ] {
-            let mut cmd = support::memctl(d);
+            let mut cmd = support::memctl::command(d);
             cmd.env("MNEMOGRAPH_EMBEDDER", "openai")
                 .env("MNEMOGRAPH_EMBED_URL", &endpoint)
                 .env("MNEMOGRAPH_LOG", "debug")
@@ -457,7 +440,7 @@ fn the_primary_token_never_appears_when_sync_fails() {
             let dir = tempfile::tempdir().unwrap();
             let log = dir.path().join("server.log");
             let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_mnemograph"));
-            let mut memctl = support::memctl(dir.path());
+            let mut memctl = support::memctl::command(dir.path());
             memctl.args(["sync", "status"]);
             server
                 .env("MNEMOGRAPH_DATA_DIR", dir.path().join("data"))

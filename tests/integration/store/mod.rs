@@ -5,7 +5,6 @@
 mod recall_hybrid;
 
 use std::path::Path;
-use std::sync::Arc;
 
 use mnemograph::Error;
 use mnemograph::backend::libsql::{LibsqlBackend, SCHEMA_VERSION, migrate_to};
@@ -14,26 +13,12 @@ use mnemograph::model::{Created, Direction, Embedding, Filter, MemoryPatch, Trav
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, PathQuery};
 use tempfile::TempDir;
 
-async fn open(path: &Path) -> MemoryStore {
-    let backend = LibsqlBackend::open_local(path).await.expect("open store");
-    MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .expect("open store")
-}
+use crate::support::store::{note, open};
 
 async fn temp_store() -> (TempDir, MemoryStore) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir.path().join("store.db")).await;
     (dir, store)
-}
-
-fn note(title: &str, content: &str) -> NewMemory {
-    NewMemory {
-        kind: "note".into(),
-        title: title.into(),
-        content: content.into(),
-        ..NewMemory::default()
-    }
 }
 
 fn embedding(v: &[f32]) -> Embedding {

@@ -2,24 +2,22 @@
 //! relationships, and the identifiers of coding memories (snake_case, paths, error codes,
 //! CamelCase) found by their parts.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use mnemograph::backend::memory::MemoryBackend;
 use mnemograph::embed::EmbedderHandle;
-use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::model::Filter;
 use mnemograph::store::{
     Limits, MemoryStore, NewMemory, NewRelationship, RecallQuery, RecallReason, SearchMode,
 };
 
+use crate::support::store::model;
+
 async fn store() -> MemoryStore {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm");
-    let model = Model2VecEmbedder::load(&dir).expect("the shared model loads");
     MemoryStore::open_with_embedder(
         Arc::new(MemoryBackend::new()),
         Limits::default(),
-        EmbedderHandle::ready(Arc::new(model)),
+        EmbedderHandle::ready(model()),
     )
     .await
     .unwrap()

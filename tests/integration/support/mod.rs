@@ -1,17 +1,23 @@
-//! Helpers for tests that drive the real binaries, and a test embedding space.
+//! Helpers the layers share: the real binaries isolated from the user's configuration, an MCP
+//! client, `memctl` runners, the library opened directly, a real sqld, and the mixed workload
+//! of the reliability tests (which the soak benchmark includes too).
 
+pub mod client;
+pub mod memctl;
+pub mod schema;
 pub mod sqld;
+pub mod store;
 pub mod workload;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
-use rmcp::model::{CallToolRequestParams, CallToolResult};
-use rmcp::service::RunningService;
-use rmcp::transport::TokioChildProcess;
-use rmcp::{RoleClient, ServiceExt};
-use serde_json::{Map, Value};
+use serde_json::Value;
+use tempfile::TempDir;
 
-pub type Client = RunningService<RoleClient, ()>;
+use sqld::Sqld;
+pub use sqld::free_port;
 
 /// A `mnemograph` command isolated in `dir`: its data dir, and a config dir with no file, so
 /// the user's own configuration never leaks in.
@@ -20,8 +26,8 @@ pub fn command(dir: &Path) -> tokio::process::Command {
     cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
         .env("XDG_CONFIG_HOME", dir.join("config"))
         .env("MNEMOGRAPH_LOG", "warn")
-        // Keyword search only, whatever embedder the user configured; tests/embed_mcp.rs
-        // runs the server with the built-in one.
+        // Keyword search only, whatever embedder the user configured; `with_model` gives a
+        // command the built-in one.
         .env("MNEMOGRAPH_EMBEDDER", "none");
     for var in USER_SETTINGS {
         cmd.env_remove(var);
@@ -30,12 +36,13 @@ pub fn command(dir: &Path) -> tokio::process::Command {
 }
 
 /// Variables of the user's environment that would point a test's process at another store,
-/// model, embedding server or primary.
-const USER_SETTINGS: [&str; 13] = [
+/// profile, model, embedding server or primary.
+const USER_SETTINGS: [&str; 14] = [
     "MNEMOGRAPH_DB",
     "MNEMOGRAPH_NAMESPACE",
     "MNEMOGRAPH_CONFIG",
     "MNEMOGRAPH_LOG_FILE",
+    "MNEMOGRAPH_PROFILE",
     "MNEMOGRAPH_MODEL_DIR",
     "MNEMOGRAPH_EMBED_URL",
     "MNEMOGRAPH_MODE",
@@ -47,215 +54,99 @@ const USER_SETTINGS: [&str; 13] = [
     "EDITOR",
 ];
 
-/// Spawns the server on the store in `dir` and completes the MCP handshake.
-pub async fn spawn(dir: &Path) -> Client {
-    spawn_with(dir, &[]).await
-}
-
-/// [`spawn`] with extra command-line arguments.
-pub async fn spawn_with(dir: &Path, args: &[&str]) -> Client {
-    let mut cmd = command(dir);
-    cmd.args(args);
-    let transport = TokioChildProcess::new(cmd).expect("spawn mnemograph");
-    ().serve(transport).await.expect("initialize")
-}
-
-/// Calls a tool; a protocol error fails the test (tool errors are returned).
-pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
-    let Value::Object(args) = args else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
-        .await
-        .unwrap_or_else(|e| panic!("{tool}: protocol error {e}"))
-}
-
-/// Calls a tool that must succeed and returns its structured content.
-pub async fn ok(client: &Client, tool: &str, args: Value) -> Value {
-    let result = call(client, tool, args).await;
-    assert_eq!(
-        result.is_error,
-        Some(false),
-        "{tool} failed: {}",
-        text(&result)
-    );
-    assert!(!text(&result).is_empty(), "{tool} returned no text");
-    result
-        .structured_content
-        .unwrap_or_else(|| panic!("{tool} returned no structured content"))
-}
-
-/// Calls a tool that must fail with a tool error and returns its message.
-pub async fn err(client: &Client, tool: &str, args: Value) -> String {
-    let result = call(client, tool, args).await;
-    assert_eq!(
-        result.is_error,
-        Some(true),
-        "{tool} should have failed: {}",
-        text(&result)
-    );
-    text(&result)
-}
-
-/// The text content of a result.
-pub fn text(result: &CallToolResult) -> String {
-    result
-        .content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Checks `value` against a JSON Schema as schemars writes them: `type`, `properties`,
-/// `required`, `items`, `additionalProperties`, `enum`/`const`, `anyOf`/`oneOf` and local
-/// `$ref`s. Returns the first mismatch as a path and a reason.
-pub fn validate(value: &Value, schema: &Map<String, Value>) -> Result<(), String> {
-    let defs = schema
-        .get("$defs")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    check(value, &Value::Object(schema.clone()), &defs, "$")
-}
-
-fn check(value: &Value, schema: &Value, defs: &Map<String, Value>, at: &str) -> Result<(), String> {
-    let Some(schema) = schema.as_object() else {
-        // `true` accepts anything.
-        return Ok(());
-    };
-    if let Some(Value::String(r)) = schema.get("$ref") {
-        let name = r.trim_start_matches("#/$defs/");
-        let target = defs.get(name).ok_or(format!("{at}: unknown $ref {r}"))?;
-        return check(value, target, defs, at);
-    }
-    for key in ["anyOf", "oneOf"] {
-        if let Some(Value::Array(options)) = schema.get(key)
-            && !options.iter().any(|o| check(value, o, defs, at).is_ok())
-        {
-            return Err(format!("{at}: {value} matches none of {key}"));
-        }
-    }
-    if let Some(c) = schema.get("const")
-        && c != value
-    {
-        return Err(format!("{at}: {value} is not {c}"));
-    }
-    if let Some(Value::Array(options)) = schema.get("enum")
-        && !options.contains(value)
-    {
-        return Err(format!("{at}: {value} not in enum"));
-    }
-    if let Some(ty) = schema.get("type") {
-        let types: Vec<&str> = match ty {
-            Value::String(t) => vec![t.as_str()],
-            Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
-            _ => return Err(format!("{at}: bad type {ty}")),
-        };
-        let actual = match value {
-            Value::Null => "null",
-            Value::Bool(_) => "boolean",
-            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-            Value::Number(_) => "number",
-            Value::String(_) => "string",
-            Value::Array(_) => "array",
-            Value::Object(_) => "object",
-        };
-        let fits = types
-            .iter()
-            .any(|t| *t == actual || (*t == "number" && actual == "integer"));
-        if !fits {
-            return Err(format!("{at}: {actual} is not {types:?}"));
-        }
-    }
-    if let Value::Object(object) = value {
-        let properties = schema.get("properties").and_then(Value::as_object);
-        if let Some(Value::Array(required)) = schema.get("required") {
-            for key in required.iter().filter_map(Value::as_str) {
-                if !object.contains_key(key) {
-                    return Err(format!("{at}: missing required {key}"));
-                }
-            }
-        }
-        for (key, v) in object {
-            match properties.and_then(|p| p.get(key)) {
-                Some(s) => check(v, s, defs, &format!("{at}.{key}"))?,
-                None => match schema.get("additionalProperties") {
-                    Some(Value::Bool(false)) => {
-                        return Err(format!("{at}: unexpected property {key}"));
-                    }
-                    Some(s @ Value::Object(_)) => check(v, s, defs, &format!("{at}.{key}"))?,
-                    _ if properties.is_some() && schema.get("additionalProperties").is_none() => {
-                        // schemars lists every property a struct writes: an unknown key
-                        // means the schema and the output disagree.
-                        return Err(format!("{at}: property {key} is not in the schema"));
-                    }
-                    _ => {}
-                },
-            }
-        }
-    }
-    if let (Value::Array(items), Some(item_schema)) = (value, schema.get("items")) {
-        for (i, item) in items.iter().enumerate() {
-            check(item, item_schema, defs, &format!("{at}[{i}]"))?;
-        }
-    }
-    Ok(())
-}
-
-/// An embedder cut to the first 64 dimensions of another and renormalised: a real embedding
-/// space of its own (another model id and dimension), standing in for "the old model".
-pub struct Truncated(pub std::sync::Arc<dyn mnemograph::embed::Embedder>);
-
-#[async_trait::async_trait]
-impl mnemograph::embed::Embedder for Truncated {
-    fn model_id(&self) -> &str {
-        "test/m2v-minilm-64d"
-    }
-
-    fn dimension(&self) -> usize {
-        64
-    }
-
-    async fn embed(
-        &self,
-        texts: &[String],
-    ) -> Result<Vec<Vec<f32>>, mnemograph::embed::EmbedError> {
-        let vectors = self.0.embed(texts).await?;
-        Ok(vectors
-            .into_iter()
-            .map(|v| {
-                let mut v = v[..64].to_vec();
-                let norm = v
-                    .iter()
-                    .map(|x| x * x)
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(f32::EPSILON);
-                v.iter_mut().for_each(|x| *x /= norm);
-                v
-            })
-            .collect())
-    }
-}
-
-/// A `memctl` command isolated in `dir` like [`command`]: its data dir, no config file, no
-/// colour, no embedder, stdin closed.
-pub fn memctl(dir: &Path) -> std::process::Command {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_memctl"));
-    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("NO_COLOR", "1")
-        .env("MNEMOGRAPH_EMBEDDER", "none")
-        .stdin(std::process::Stdio::null());
-    for var in USER_SETTINGS {
-        cmd.env_remove(var);
-    }
-    cmd
+/// Gives a server or `memctl` command the built-in embedder on the shared model (for a tokio
+/// command, pass `cmd.as_std_mut()`).
+pub fn with_model(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("MNEMOGRAPH_EMBEDDER", "model2vec")
+        .env("MNEMOGRAPH_MODEL_DIR", model_dir())
 }
 
 /// The shared Model2Vec model (256 dimensions) that tests embed with.
-pub fn model_dir() -> std::path::PathBuf {
+pub fn model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
+}
+
+/// A file of `tests/integration/fixtures`.
+pub fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/integration/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// Says that the running test passes without having run, and why, on one line that starts
+/// with `SKIPPED` and names the test (the harness names each test's thread after it). The line
+/// goes to the process's stderr itself: the harness captures `println!` and `eprintln!` of
+/// passing tests, and a skip must be seen.
+pub fn skip(reason: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("a test");
+    // One write, so that the line is not interleaved with the harness's own output.
+    let line = format!("SKIPPED {test}: {reason}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// The sqld binary `MNEMOGRAPH_TEST_SQLD` names, or `None` after saying the test is skipped:
+/// sqld is in no package registry (README "Sync" says where to get it).
+fn sqld_binary() -> Option<PathBuf> {
+    let binary = std::env::var_os("MNEMOGRAPH_TEST_SQLD").map(PathBuf::from);
+    if binary.is_none() {
+        skip("set MNEMOGRAPH_TEST_SQLD to an sqld binary to run it");
+    }
+    binary
+}
+
+/// A sqld of the test's own, with its data in `dir`, for tests that stop and restart the
+/// primary; `None` when there is no sqld to run (the skip is said).
+pub fn sqld(dir: &Path) -> Option<Sqld> {
+    Some(Sqld::start(&sqld_binary()?, dir))
+}
+
+/// A sqld that the tests running at the same time share, each in namespaces of its own
+/// ([`SharedSqld::new_namespace`]); `None` when there is no sqld to run (the skip is said). The
+/// first test to ask starts it and the last one to let go of it stops it, so no sqld outlives
+/// the tests (a static would never be dropped).
+pub fn shared_sqld() -> Option<Arc<SharedSqld>> {
+    static SHARED: Mutex<Weak<SharedSqld>> = Mutex::new(Weak::new());
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(running) = shared.upgrade() {
+        return Some(running);
+    }
+    let binary = sqld_binary()?;
+    let dir = tempfile::tempdir().expect("a directory for sqld");
+    let started = Arc::new(SharedSqld {
+        sqld: Sqld::start(&binary, dir.path()),
+        _dir: dir,
+    });
+    *shared = Arc::downgrade(&started);
+    Some(started)
+}
+
+/// See [`shared_sqld`].
+pub struct SharedSqld {
+    sqld: Sqld,
+    /// Removed after `sqld` is stopped (fields drop in order).
+    _dir: TempDir,
+}
+
+impl SharedSqld {
+    /// A new, empty namespace (a database of its own) and how to reach it.
+    pub fn new_namespace(&self) -> mnemograph::sync::Primary {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.sqld.create_namespace(&name);
+        self.sqld.primary(&name)
+    }
+}
+
+/// The memory ids of a list of search hits or walk neighbours (`[{"memory": {"id": …}}, …]`),
+/// in order: the shape the server and `memctl --json` share.
+pub fn memory_ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|item| item["memory"]["id"].as_str().unwrap())
+        .collect()
 }

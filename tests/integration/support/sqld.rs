@@ -1,8 +1,9 @@
-//! A real `sqld` (the libSQL server) for sync tests, started on 127.0.0.1 with free ports and
-//! a temporary directory, stopped when dropped.
+//! A real `sqld` (the libSQL server), started on 127.0.0.1 with free ports and its data in a
+//! given directory, stopped when dropped. Which binary to run is the caller's: the tests take
+//! it from `MNEMOGRAPH_TEST_SQLD` (see `support::sqld`), the sync benchmark from `--sqld`.
 //!
-//! The binary is not in any package registry: tests run when `MNEMOGRAPH_TEST_SQLD` names it,
-//! and print a skip line otherwise (see README "Sync" for building it).
+//! This file stands alone (nothing from `super`): the sync benchmark includes it with
+//! `#[path]`.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -19,21 +20,8 @@ pub struct Sqld {
 }
 
 impl Sqld {
-    /// Starts sqld in `dir`, or returns `None` (after printing why) when
-    /// `MNEMOGRAPH_TEST_SQLD` is not set.
-    pub fn start(test: &str, dir: &Path) -> Option<Sqld> {
-        let Some(binary) = std::env::var_os("MNEMOGRAPH_TEST_SQLD") else {
-            eprintln!(
-                "skipping {test}: set MNEMOGRAPH_TEST_SQLD to an sqld binary to run the sync tests"
-            );
-            return None;
-        };
-        Some(Sqld::start_binary(Path::new(&binary), dir))
-    }
-
-    /// Starts `binary` in `dir` (for callers that name the binary themselves, like the sync
-    /// benchmark's `--sqld`).
-    pub fn start_binary(binary: &Path, dir: &Path) -> Sqld {
+    /// Starts the sqld `binary` with its data in `dir`, and waits until it answers.
+    pub fn start(binary: &Path, dir: &Path) -> Sqld {
         let mut sqld = Sqld {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
@@ -48,6 +36,15 @@ impl Sqld {
     /// The URL devices use.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// How a device reaches `namespace` on this server (no token: it runs without auth).
+    pub fn primary(&self, namespace: &str) -> mnemograph::sync::Primary {
+        mnemograph::sync::Primary {
+            url: self.url(),
+            auth_token: None,
+            namespace: Some(namespace.to_owned()),
+        }
     }
 
     /// Creates a namespace (a database of its own) through the admin API.
@@ -117,8 +114,8 @@ impl Drop for Sqld {
     }
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
+/// A loopback port nobody listens on right now (bound, then released for a server to take).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use mnemograph::Error;
 use mnemograph::model::Filter;
 use mnemograph::store::MemoryStore;
-use rmcp::model::CallToolRequestParams;
+use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
@@ -307,16 +307,8 @@ impl Endpoint {
                     .call_tool(CallToolRequestParams::new(tool).with_arguments(args))
                     .await
                     .map_err(|e| Gone(e.to_string()))?;
-                let text = || {
-                    result
-                        .content
-                        .iter()
-                        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                };
                 Ok(match result.is_error {
-                    Some(true) => Outcome::error(text()),
+                    Some(true) => Outcome::error(text(&result)),
                     _ => Outcome::Done(result.structured_content.clone().unwrap_or_default()),
                 })
             }
@@ -944,6 +936,16 @@ async fn settle(store: &MemoryStore, contested: &[String], ledger: &mut Ledger, 
         }
         Op::Get { .. } | Op::Search { .. } => false,
     }
+}
+
+/// The text content of a tool result.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The lines of `text` that mention a locked or busy database.
