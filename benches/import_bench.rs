@@ -15,6 +15,9 @@ use mnemograph::store::transfer::{Format, ImportOptions, native};
 use mnemograph::store::{Limits, MemoryStore};
 use serde_json::json;
 
+#[path = "support/args.rs"]
+mod args;
+
 /// Peak resident set size in KiB (`VmHWM`), where /proc tells it.
 fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -58,7 +61,9 @@ fn write_input(path: &std::path::Path, n: usize) -> std::io::Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let n: usize = std::env::args().nth(1).map_or(Ok(100_000), |a| a.parse())?;
+    let n: usize = args::command_line()
+        .get(1)
+        .map_or(Ok(100_000), |a| a.parse())?;
     let dir = tempfile::tempdir()?;
     let input = dir.path().join("input.jsonl");
     write_input(&input, n)?;

@@ -27,6 +27,9 @@ use mnemograph::model::Filter;
 use mnemograph::store::{HybridParams, Limits, MemoryStore, NewMemory};
 use serde_json::Value;
 
+#[path = "support/args.rs"]
+mod args;
+
 /// Results scored per question.
 const K: usize = 10;
 /// Texts per call in the batch throughput measurement.
@@ -251,8 +254,8 @@ async fn throughput(embedder: &dyn Embedder, texts: &[String]) -> Result<(f64, f
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
-    let data = std::env::args()
-        .nth(1)
+    let data = args::command_line()
+        .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
     let conversations = load(&data.join("locomo/locomo10.json"))?;

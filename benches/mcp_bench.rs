@@ -41,13 +41,16 @@ const LINK_BUDGET: Duration = Duration::from_secs(60);
 const SPAWN_TARGET_MS: f64 = 50.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 #[path = "support/server.rs"]
 mod server;
 
+use args::command_line;
 use corpus::{Corpus, REL_TYPES, Rng};
-use server::{release_binary, server_command};
+use server::server_command;
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -337,8 +340,8 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 /// server it measures.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let exe = release_binary("mcp_bench", "mnemograph");
-    let sizes: Vec<usize> = match std::env::args().skip(1).collect::<Vec<_>>() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
+    let sizes: Vec<usize> = match command_line().split_off(1) {
         args if args.is_empty() => vec![10_000, 100_000],
         args => args
             .iter()
@@ -351,6 +354,6 @@ async fn main() {
     println!("server: {}", exe.display());
     let corpus = Corpus::new();
     for n in sizes {
-        run(&exe, &dir, n, &corpus).await;
+        run(exe, &dir, n, &corpus).await;
     }
 }

@@ -25,13 +25,16 @@ use clap::Parser;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::store::{Limits, MemoryStore};
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "support/server.rs"]
 mod server;
-#[allow(dead_code)] // the crash test uses the rest
+#[allow(dead_code)] // the crash test kills servers; a soak stops them
 #[path = "../tests/integration/support/workload.rs"]
 mod workload;
 
-use server::{release_binary, server_command};
+use args::command_line;
+use server::server_command;
 use workload::{
     Endpoint, Gone, Ledger, Memctl, Server, Tally, Worker, create_contested, lock_errors, verify,
 };
@@ -49,12 +52,12 @@ struct Args {
     /// Clients running `memctl` once per operation, beside the servers
     #[arg(long, default_value_t = 1)]
     memctl: usize,
-    /// The server binary [default: target/release/mnemograph]
-    #[arg(long)]
-    server: Option<PathBuf>,
-    /// The memctl binary [default: target/release/memctl]
-    #[arg(long)]
-    memctl_bin: Option<PathBuf>,
+    /// The server binary [default: the one `cargo bench` built]
+    #[arg(long, default_value = env!("CARGO_BIN_EXE_mnemograph"), hide_default_value = true)]
+    server: PathBuf,
+    /// The memctl binary [default: the one `cargo bench` built]
+    #[arg(long, default_value = env!("CARGO_BIN_EXE_memctl"), hide_default_value = true)]
+    memctl_bin: PathBuf,
     /// A Model2Vec model directory: the servers embed what they store [default: no embedder]
     #[arg(long)]
     model_dir: Option<PathBuf>,
@@ -98,11 +101,8 @@ fn load_average() -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
-    let exe = args
-        .server
-        .clone()
-        .unwrap_or_else(|| release_binary("soak", "mnemograph"));
+    let args = Args::parse_from(command_line());
+    let exe = args.server.clone();
     let temp = tempfile::tempdir().expect("temp dir");
     let dir = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&dir).expect("store directory");
@@ -134,10 +134,7 @@ async fn main() -> ExitCode {
     }
     let mut endpoints = servers;
     if args.memctl > 0 {
-        let memctl = args
-            .memctl_bin
-            .clone()
-            .unwrap_or_else(|| release_binary("soak", "memctl"));
+        let memctl = args.memctl_bin.clone();
         for _ in 0..args.memctl {
             let (exe, db, config) = (memctl.clone(), db.clone(), dir.join("config"));
             // memctl takes the server's flags and environment.

@@ -20,6 +20,8 @@ use mnemograph::graph::PathCost;
 use mnemograph::model::{Direction, Embedding, Filter, Traversal};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, PathQuery};
 
+#[path = "support/args.rs"]
+mod args;
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 
@@ -381,7 +383,7 @@ async fn serve(path: &Path, n: usize) {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args = args::command_line().split_off(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -28,6 +28,8 @@ use mnemograph::model::{Embedding, Filter};
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
 use mnemograph::sync::{self, Mode, Schedule, SyncSettings, worker::Syncer};
 
+#[path = "support/args.rs"]
+mod args;
 #[allow(dead_code)] // the relationship types and queries serve the other benchmarks
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
@@ -418,7 +420,7 @@ async fn bootstrap(root: &Path, sqld: &Sqld, n: usize, sqlite3: &Path) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let args = Args::parse();
+    let args = Args::parse_from(args::command_line());
     let temp = tempfile::tempdir().expect("temp dir");
     let root = args.dir.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&root).expect("create the data dir");

@@ -9,14 +9,10 @@ use serde_json::Value;
 /// no colour, no embedder, stdin closed.
 pub fn command(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_memctl"));
-    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
+    super::isolate(&mut cmd, &dir.join("config"))
+        .env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
         .env("NO_COLOR", "1")
-        .env("MNEMOGRAPH_EMBEDDER", "none")
         .stdin(Stdio::null());
-    for var in super::USER_SETTINGS {
-        cmd.env_remove(var);
-    }
     cmd
 }
 

@@ -3,6 +3,7 @@
 //! of the reliability tests (which the soak benchmark includes too).
 
 pub mod client;
+mod isolation;
 pub mod memctl;
 pub mod schema;
 pub mod sqld;
@@ -16,43 +17,19 @@ use std::sync::{Arc, Mutex, Weak};
 use serde_json::Value;
 use tempfile::TempDir;
 
+use isolation::isolate;
 use sqld::Sqld;
 pub use sqld::free_port;
 
 /// A `mnemograph` command isolated in `dir`: its data dir, and a config dir with no file, so
-/// the user's own configuration never leaks in.
+/// the user's own configuration never leaks in; keyword search only (see [`with_model`]).
 pub fn command(dir: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mnemograph"));
-    cmd.env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
-        .env("XDG_CONFIG_HOME", dir.join("config"))
-        .env("MNEMOGRAPH_LOG", "warn")
-        // Keyword search only, whatever embedder the user configured; `with_model` gives a
-        // command the built-in one.
-        .env("MNEMOGRAPH_EMBEDDER", "none");
-    for var in USER_SETTINGS {
-        cmd.env_remove(var);
-    }
+    isolate(cmd.as_std_mut(), &dir.join("config"))
+        .env("MNEMOGRAPH_DATA_DIR", dir.join("data"))
+        .env("MNEMOGRAPH_LOG", "warn");
     cmd
 }
-
-/// Variables of the user's environment that would point a test's process at another store,
-/// profile, model, embedding server or primary.
-const USER_SETTINGS: [&str; 14] = [
-    "MNEMOGRAPH_DB",
-    "MNEMOGRAPH_NAMESPACE",
-    "MNEMOGRAPH_CONFIG",
-    "MNEMOGRAPH_LOG_FILE",
-    "MNEMOGRAPH_PROFILE",
-    "MNEMOGRAPH_MODEL_DIR",
-    "MNEMOGRAPH_EMBED_URL",
-    "MNEMOGRAPH_MODE",
-    "MNEMOGRAPH_PRIMARY_URL",
-    "MNEMOGRAPH_AUTH_TOKEN",
-    "TURSO_DATABASE_URL",
-    "TURSO_AUTH_TOKEN",
-    "VISUAL",
-    "EDITOR",
-];
 
 /// Gives a server or `memctl` command the built-in embedder on the shared model (for a tokio
 /// command, pass `cmd.as_std_mut()`).
