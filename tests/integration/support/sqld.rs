@@ -1,0 +1,150 @@
+//! A real `sqld` (the libSQL server), started on 127.0.0.1 with free ports and its data in a
+//! given directory, stopped when dropped. Which binary to run is the caller's: the tests take
+//! it from `MNEMOGRAPH_TEST_SQLD` (see `support::sqld`), the sync benchmark from `--sqld`.
+//!
+//! This file stands alone (nothing from `super`): the sync benchmark includes it with
+//! `#[path]`.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mnemograph::config::{Config, ConfigArgs, PlatformDirs};
+use mnemograph::sync::Mode;
+
+/// A running (or stopped, restartable) sqld with namespaces enabled.
+pub struct Sqld {
+    binary: PathBuf,
+    dir: PathBuf,
+    http: u16,
+    admin: u16,
+    child: Option<Child>,
+}
+
+impl Sqld {
+    /// Starts the sqld `binary` with its data in `dir`, and waits until it answers.
+    pub fn start(binary: &Path, dir: &Path) -> Sqld {
+        let mut sqld = Sqld {
+            binary: binary.to_owned(),
+            dir: dir.to_owned(),
+            http: free_port(),
+            admin: free_port(),
+            child: None,
+        };
+        sqld.restart();
+        sqld
+    }
+
+    /// The configuration of a device of this primary in `root/<device>` (its own data and
+    /// config directories, so its own replica files and outbox), as its environment would
+    /// give it: keyword search only, and a sync interval long enough that only the test syncs.
+    pub fn device_config(&self, root: &Path, device: &str, namespace: &str, mode: Mode) -> Config {
+        let env: HashMap<&str, String> = HashMap::from([
+            ("MNEMOGRAPH_PRIMARY_URL", self.url()),
+            ("MNEMOGRAPH_MODE", mode.as_str().to_owned()),
+            ("MNEMOGRAPH_NAMESPACE", namespace.to_owned()),
+            ("MNEMOGRAPH_SYNC_INTERVAL", "3600".to_owned()),
+            ("MNEMOGRAPH_EMBEDDER", "none".to_owned()),
+        ]);
+        let dirs = PlatformDirs {
+            config_dir: Some(root.join(device).join("config")),
+            data_dir: Some(root.join(device).join("data")),
+        };
+        Config::resolve(
+            &ConfigArgs::default(),
+            &|name| env.get(name).cloned(),
+            &dirs,
+        )
+        .expect("a device's configuration")
+    }
+
+    /// The URL devices use.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// How a device reaches `namespace` on this server (no token: it runs without auth).
+    pub fn primary(&self, namespace: &str) -> mnemograph::backend::libsql::Primary {
+        mnemograph::backend::libsql::Primary {
+            url: self.url(),
+            auth_token: None,
+            namespace: Some(namespace.to_owned()),
+        }
+    }
+
+    /// Creates a namespace (a database of its own) through the admin API.
+    pub fn create_namespace(&self, name: &str) {
+        self.create_namespace_with(name, &serde_json::json!({}));
+    }
+
+    /// Creates a namespace with the admin API's options in `body` (e.g. `dump_url`, a
+    /// database to start from).
+    pub fn create_namespace_with(&self, name: &str, body: &serde_json::Value) {
+        let url = format!(
+            "http://127.0.0.1:{}/v1/namespaces/{name}/create",
+            self.admin
+        );
+        ureq::post(&url)
+            .header("Content-Type", "application/json")
+            .send(body.to_string())
+            .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+    }
+
+    /// Kills the server (SIGKILL: an outage, not a clean shutdown).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same ports and data, and waits until it answers.
+    pub fn restart(&mut self) {
+        self.stop();
+        let log = std::fs::File::create(self.dir.join("sqld.log")).expect("sqld log");
+        let child = Command::new(&self.binary)
+            .arg("--db-path")
+            .arg(self.dir.join("primary"))
+            .args(["--http-listen-addr", &format!("127.0.0.1:{}", self.http)])
+            .args(["--admin-listen-addr", &format!("127.0.0.1:{}", self.admin)])
+            .arg("--enable-namespaces")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start sqld");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let health = format!("{}/health", self.url());
+        while ureq::get(&health).call().is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "sqld did not come up: see {}",
+                self.dir.join("sqld.log").display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The default namespace exists after the first start; later starts find it there.
+        let _ = ureq::post(&format!(
+            "http://127.0.0.1:{}/v1/namespaces/default/create",
+            self.admin
+        ))
+        .header("Content-Type", "application/json")
+        .send("{}");
+    }
+}
+
+impl Drop for Sqld {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A loopback port nobody listens on right now (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}

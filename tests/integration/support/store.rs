@@ -1,0 +1,96 @@
+//! The library used directly: a store on a libSQL file, memories to put in it, and embedders.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mnemograph::backend::libsql::LibsqlBackend;
+use mnemograph::embed::EmbedderHandle;
+use mnemograph::embed::model2vec::Model2VecEmbedder;
+use mnemograph::store::{Limits, MemoryStore, NewMemory};
+
+/// The store in the libSQL file `path` (created if absent), with the default limits and no
+/// embedder.
+pub async fn open(path: &Path) -> MemoryStore {
+    open_with(path, EmbedderHandle::off())
+        .await
+        .expect("open the store")
+}
+
+/// [`open`] with `embedder`, which may be refused (a store keeps one embedding space).
+pub async fn open_with(path: &Path, embedder: EmbedderHandle) -> mnemograph::Result<MemoryStore> {
+    let backend = LibsqlBackend::open_local(path).await?;
+    MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder).await
+}
+
+/// A note: the kind most tests do not care about.
+pub fn note(title: &str, content: &str) -> NewMemory {
+    NewMemory {
+        kind: "note".into(),
+        title: title.into(),
+        content: content.into(),
+        ..NewMemory::default()
+    }
+}
+
+/// A store in `path` written by "the old model" ([`Truncated`]: every memory embedded on
+/// write), with three memories; returns the id of the one about a locked SQLite database.
+pub async fn written_by_the_old_model(path: &Path) -> String {
+    let old = EmbedderHandle::ready(Arc::new(Truncated(model())));
+    let store = open_with(path, old).await.expect("open the store");
+    let (lock, _) = store
+        .create(note(
+            "SQLite database is locked",
+            "two processes write at once; use a busy timeout",
+        ))
+        .await
+        .expect("create");
+    store
+        .create_many(vec![
+            note("Borrow checker", "E0502 in the parser"),
+            note("Cats", "my cat sleeps in the sun"),
+        ])
+        .await
+        .expect("create");
+    lock.id
+}
+
+/// The built-in embedder on the shared model (see [`super::model_dir`]).
+pub fn model() -> Arc<Model2VecEmbedder> {
+    Arc::new(Model2VecEmbedder::load(&super::model_dir()).expect("the shared model loads"))
+}
+
+/// An embedder cut to the first 64 dimensions of another and renormalised: a real embedding
+/// space of its own (another model id and dimension), standing in for "the old model".
+pub struct Truncated(pub std::sync::Arc<dyn mnemograph::embed::Embedder>);
+
+#[async_trait::async_trait]
+impl mnemograph::embed::Embedder for Truncated {
+    fn model_id(&self) -> &str {
+        "test/m2v-minilm-64d"
+    }
+
+    fn dimension(&self) -> usize {
+        64
+    }
+
+    async fn embed(
+        &self,
+        texts: &[String],
+    ) -> Result<Vec<Vec<f32>>, mnemograph::embed::EmbedError> {
+        let vectors = self.0.embed(texts).await?;
+        Ok(vectors
+            .into_iter()
+            .map(|v| {
+                let mut v = v[..64].to_vec();
+                let norm = v
+                    .iter()
+                    .map(|x| x * x)
+                    .sum::<f32>()
+                    .sqrt()
+                    .max(f32::EPSILON);
+                v.iter_mut().for_each(|x| *x /= norm);
+                v
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,646 @@
+//! Multi-device sync against a real sqld: devices are separate data directories (separate
+//! replica files), the primary is started, stopped and restarted by the test.
+//!
+//! Runs when `MNEMOGRAPH_TEST_SQLD` names an sqld binary; each test says it is `SKIPPED`
+//! otherwise.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mnemograph::app::App;
+use mnemograph::config::Config;
+use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
+use mnemograph::store::{MemoryStore, NewMemory, NewRelationship};
+use mnemograph::sync::{Mode, Schedule};
+use serde_json::json;
+
+use crate::support::sqld::Sqld;
+use crate::support::{self, client};
+
+/// One device: its own data and config directories, so its own replica files and outbox,
+/// opened through the composition root as the server and memctl open theirs.
+struct Device {
+    app: App,
+    store: MemoryStore,
+}
+
+async fn device_in(root: &Path, name: &str, sqld: &Sqld, namespace: &str) -> Device {
+    open_device(&sqld.device_config(root, name, namespace, Mode::Replica)).await
+}
+
+async fn open_device(config: &Config) -> Device {
+    let app = App::open(config).await.expect("open a device");
+    Device {
+        store: app.store().clone(),
+        app,
+    }
+}
+
+async fn device(root: &Path, name: &str, sqld: &Sqld) -> Device {
+    device_in(root, name, sqld, "default").await
+}
+
+fn note(title: &str, content: &str) -> NewMemory {
+    NewMemory {
+        kind: "fix".into(),
+        title: title.into(),
+        content: content.into(),
+        tags: vec!["sync".into()],
+        ..Default::default()
+    }
+}
+
+fn unit(v: [f32; 4]) -> Embedding {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    Embedding {
+        model: "test/4d".into(),
+        vector: v.iter().map(|x| x / norm).collect(),
+    }
+}
+
+async fn embedded(store: &MemoryStore, title: &str, content: &str, v: [f32; 4]) -> Memory {
+    let new = NewMemory {
+        embedding: Some(unit(v)),
+        ..note(title, content)
+    };
+    store.create(new).await.unwrap().0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_see_each_others_memories_relationships_and_search() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "laptop", &sqld).await;
+    let b = device(root.path(), "desktop", &sqld).await;
+
+    let cause = embedded(
+        &a.store,
+        "Pool exhausted under load",
+        "the connection pool ran dry at 50 clients",
+        [1.0, 0.0, 0.0, 0.0],
+    )
+    .await;
+    let fix = embedded(
+        &a.store,
+        "Raise pool size",
+        "set max_connections to 200 and add a queue",
+        [0.0, 1.0, 0.0, 0.0],
+    )
+    .await;
+    let (rel, _) = a
+        .store
+        .link(NewRelationship {
+            source_id: fix.id.clone(),
+            target_id: cause.id.clone(),
+            rel_type: "SOLVES".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Read-your-writes on the writing device, before any explicit sync.
+    assert_eq!(a.store.get(&fix.id).await.unwrap().title, "Raise pool size");
+
+    b.app.sync_now().await.unwrap();
+    assert_eq!(
+        b.store.get(&cause.id).await.unwrap(),
+        a.store.get(&cause.id).await.unwrap()
+    );
+    let rels = b.store.relationships(&cause.id).await.unwrap();
+    assert_eq!(rels.len(), 1);
+    assert_eq!(rels[0].id, rel.id);
+    let hits = b
+        .store
+        .keyword_search("connection pool", &Filter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        hits.first().map(|h| h.memory.id.as_str()),
+        Some(cause.id.as_str())
+    );
+    let near = b
+        .store
+        .vector_search(&unit([0.1, 1.0, 0.0, 0.0]), &Filter::default(), 1)
+        .await
+        .unwrap();
+    assert_eq!(near[0].memory.id, fix.id);
+
+    // And back: B's delete reaches A, taking the relationship with it.
+    b.store.delete(&cause.id).await.unwrap();
+    a.app.sync_now().await.unwrap();
+    assert!(a.store.get(&cause.id).await.is_err());
+    assert!(a.store.relationships(&fix.id).await.unwrap().is_empty());
+    let status = a.app.sync_status();
+    assert!(status.online && status.last_success.is_some(), "{status:?}");
+    assert!(status.frame_no.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timer_alone_propagates_a_change() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let b = device(root.path(), "b", &sqld).await;
+    // The device with the timer has written too: its replica has frames of its own.
+    b.store.create(note("B was here", "first")).await.unwrap();
+    let worker = b
+        .app
+        .spawn_sync_worker(Schedule::new(Duration::from_millis(200)))
+        .expect("replica mode has a sync worker");
+
+    let (m, _) = a
+        .store
+        .create(note("Timer sync", "arrives without asking"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while b.store.get(&m.id).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the timer never brought the memory over"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    worker.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let (before, _) = a
+        .store
+        .create(note("Before the outage", "online"))
+        .await
+        .unwrap();
+
+    sqld.stop();
+    let mut queued = Vec::new();
+    for i in 0..5 {
+        let (m, _) = a
+            .store
+            .create(note(&format!("Offline {i}"), "queued while down"))
+            .await
+            .expect("an offline write is accepted");
+        queued.push(m.id);
+    }
+    let updated = a
+        .store
+        .update(
+            &before.id,
+            MemoryPatch {
+                content: Some("edited offline".into()),
+                ..Default::default()
+            },
+            None,
+            Some(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.version, 2);
+    a.store
+        .link(NewRelationship {
+            source_id: queued[0].clone(),
+            target_id: before.id.clone(),
+            rel_type: "RELATED_TO".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    a.store.delete(&queued[4]).await.unwrap();
+
+    // Visible on this device at once, and reported as pending.
+    assert_eq!(a.store.get(&queued[2]).await.unwrap().title, "Offline 2");
+    assert_eq!(
+        a.store.get(&before.id).await.unwrap().content,
+        "edited offline"
+    );
+    assert!(a.store.get(&queued[4]).await.is_err());
+    let listed = a.store.list(&Filter::default(), None, 50).await.unwrap();
+    assert_eq!(listed.memories.len(), 5, "before + 4 kept offline writes");
+    assert_eq!(a.store.relationships(&before.id).await.unwrap().len(), 1);
+    let status = a.app.sync_status();
+    assert_eq!(status.pending_writes, 8, "{status:?}");
+    assert!(!status.online);
+    assert!(a.app.sync_now().await.is_err(), "the primary is still down");
+
+    sqld.restart();
+    a.app.sync_now().await.expect("sync after the outage");
+    assert_eq!(a.app.sync_status().pending_writes, 0);
+    // A second replay finds nothing to do (and duplicates nothing).
+    a.app.sync_now().await.unwrap();
+
+    let b = device(root.path(), "b", &sqld).await;
+    let all = b.store.list(&Filter::default(), None, 50).await.unwrap();
+    let mut titles: Vec<_> = all.memories.iter().map(|m| m.title.clone()).collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [
+            "Before the outage",
+            "Offline 0",
+            "Offline 1",
+            "Offline 2",
+            "Offline 3"
+        ]
+    );
+    let edited = b.store.get(&before.id).await.unwrap();
+    assert_eq!(
+        (edited.content.as_str(), edited.version),
+        ("edited offline", 2)
+    );
+    assert_eq!(b.store.relationships(&before.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_update_that_lost_to_another_device_is_reported() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let b = device(root.path(), "b", &sqld).await;
+    let (m, _) = a.store.create(note("Shared", "v1")).await.unwrap();
+    b.app.sync_now().await.unwrap();
+
+    sqld.stop();
+    let edit = |content: &str| MemoryPatch {
+        content: Some(content.into()),
+        ..Default::default()
+    };
+    a.store
+        .update(&m.id, edit("a's offline edit"), None, Some(1))
+        .await
+        .unwrap();
+    sqld.restart();
+    b.store
+        .update(&m.id, edit("b's edit"), None, Some(1))
+        .await
+        .unwrap();
+
+    a.app.sync_now().await.unwrap();
+    let status = a.app.sync_status();
+    assert_eq!(
+        (status.pending_writes, status.conflicts),
+        (0, 1),
+        "{status:?}"
+    );
+    let refused = a.app.sync_refusals().await.unwrap();
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].write.contains(&m.id));
+    assert!(
+        refused[0].reason.contains("version conflict"),
+        "{}",
+        refused[0].reason
+    );
+    // The winner stands everywhere; the loser was reported, not merged or dropped silently.
+    assert_eq!(a.store.get(&m.id).await.unwrap().content, "b's edit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_devices_migrate_a_new_namespace_at_once() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    sqld.create_namespace("fresh");
+    // Two tasks, as two devices would be two processes.
+    let start = |name: &'static str| {
+        let config = sqld.device_config(root.path(), name, "fresh", Mode::Replica);
+        tokio::spawn(async move { open_device(&config).await })
+    };
+    let (a, b) = tokio::join!(start("a"), start("b"));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let (meta_a, meta_b) = (a.store.meta().await.unwrap(), b.store.meta().await.unwrap());
+    assert_eq!(meta_a.store_id, meta_b.store_id, "one store, migrated once");
+    assert_eq!(
+        meta_a.schema_version,
+        mnemograph::backend::libsql::SCHEMA_VERSION
+    );
+    let (m, _) = a
+        .store
+        .create(note("After migration", "works"))
+        .await
+        .unwrap();
+    b.app.sync_now().await.unwrap();
+    assert!(b.store.get(&m.id).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaces_are_separate_databases_on_the_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    sqld.create_namespace("alpha");
+    sqld.create_namespace("beta");
+    let alpha = device_in(root.path(), "a", &sqld, "alpha").await;
+    let beta = device_in(root.path(), "a", &sqld, "beta").await;
+    let (m, _) = alpha
+        .store
+        .create(note("Alpha only", "secret to alpha"))
+        .await
+        .unwrap();
+    beta.app.sync_now().await.unwrap();
+    assert!(beta.store.get(&m.id).await.is_err());
+    assert_eq!(beta.store.stats().await.unwrap().memories, 0);
+    assert_eq!(alpha.store.stats().await.unwrap().memories, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_mode_reads_and_writes_the_primary_directly() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let remote =
+        open_device(&sqld.device_config(root.path(), "ephemeral", "default", Mode::Remote)).await;
+    let (m, _) = remote
+        .store
+        .create(note("Remote write", "no local file"))
+        .await
+        .unwrap();
+    assert!(
+        !root.path().join("ephemeral").exists(),
+        "remote mode keeps nothing on disk"
+    );
+    let replica = device(root.path(), "b", &sqld).await;
+    assert_eq!(
+        replica.store.get(&m.id).await.unwrap().title,
+        "Remote write"
+    );
+    let status = remote.app.sync_now().await.unwrap();
+    assert_eq!((status.mode, status.online), (Mode::Remote, true));
+}
+
+/// Several processes on one device in replica mode: a server over MCP and memctl at once,
+/// each on its own replica file of the same namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_and_memctl_share_a_device() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let mut cmd = support::command(root.path());
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+        .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
+    let client = client::connect(cmd).await;
+    let stored = client::ok(
+        &client,
+        "store_memory",
+        json!({"kind": "decision", "title": "Use sqld", "content": "one primary for all devices"}),
+    )
+    .await;
+    let id = stored["id"].as_str().unwrap().to_owned();
+
+    let memctl = |args: &[&str]| {
+        let out = support::memctl::command(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "memctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let shown = memctl(&["--json", "show", &id]);
+    assert_eq!(shown["memories"][0]["title"], "Use sqld", "{shown}");
+    let added = memctl(&[
+        "--json",
+        "add",
+        "--title",
+        "From memctl",
+        "--content",
+        "same device",
+    ]);
+    let other = added["id"].as_str().unwrap().to_owned();
+
+    // The server's own timer brings memctl's write into its replica.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = client::ok(&client, "list_memories", json!({})).await;
+        if got["memories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == other.as_str())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw memctl's write"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replicas: Vec<_> = std::fs::read_dir(root.path().join("data").join("default.replica"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".db") && n.starts_with("slot-"))
+        .collect();
+    assert_eq!(
+        replicas.len(),
+        2,
+        "one replica file per process: {replicas:?}"
+    );
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
+    assert_eq!(stats["sync"]["mode"], "replica");
+    assert_eq!(stats["sync"]["online"], true);
+    client.cancel().await.unwrap();
+}
+
+/// Over MCP, a write made while the primary is down says it is queued, `memory_stats` counts
+/// it, and the server's own timer delivers it when the primary is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_reports_queued_writes_and_delivers_them() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let mut cmd = support::command(root.path());
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+        .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
+    let client = client::connect(cmd).await;
+
+    sqld.stop();
+    let result = client::call(
+        &client,
+        "store_memory",
+        json!({"kind": "fix", "title": "Written offline", "content": "on a plane"}),
+    )
+    .await;
+    assert_ne!(result.is_error, Some(true), "{}", client::text(&result));
+    assert!(
+        client::text(&result).contains("queued"),
+        "{}",
+        client::text(&result)
+    );
+    let id = result.structured_content.as_ref().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let got = client::ok(&client, "get_memory", json!({"ids": [id]})).await;
+    assert_eq!(got["memories"][0]["title"], "Written offline");
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
+    assert_eq!(stats["sync"]["pending_writes"], 1);
+    assert_eq!(stats["sync"]["online"], false);
+
+    sqld.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let synced = client::ok(&client, "sync", json!({})).await;
+        if synced["pending_writes"] == 0 && synced["online"] == true {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the queued write was never delivered: {synced}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.cancel().await.unwrap();
+    let other = device(root.path(), "other", &sqld).await;
+    assert_eq!(other.store.get(&id).await.unwrap().title, "Written offline");
+}
+
+/// A damaged replica file is set aside and downloaded again on the next open: the primary has
+/// every memory, and queued writes live in the outbox, so nothing is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_replica_is_replaced_from_the_primary() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let id = {
+        let a = device(root.path(), "a", &sqld).await;
+        a.store
+            .create(note("Survives", "a damaged replica"))
+            .await
+            .unwrap()
+            .0
+            .id
+    };
+    let slot = root
+        .path()
+        .join("a")
+        .join("data")
+        .join("default.replica")
+        .join("slot-0.db");
+    // Two processes syncing one replica file left it "malformed" here; a zeroed header
+    // is damage SQLite reports at once.
+    let mut bytes = std::fs::read(&slot).unwrap();
+    bytes[..100].fill(0);
+    std::fs::write(&slot, bytes).unwrap();
+    for suffix in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", slot.display()));
+    }
+
+    let a = device(root.path(), "a", &sqld).await;
+    assert_eq!(a.store.get(&id).await.unwrap().title, "Survives");
+    assert!(
+        slot.with_extension("db.damaged").exists(),
+        "the damaged copy is kept aside"
+    );
+}
+
+/// `memctl init` and `memctl doctor` on a replica device talk about the replica and its
+/// primary: init creates this process's replica file and says so (it used to print "created
+/// …/default.db" and create nothing); doctor checks that file and reports the sync state (it
+/// used to fail looking for default.db and always said "local mode, sync not configured").
+#[test]
+fn init_and_doctor_describe_a_replica_device() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let url = sqld.url();
+    let memctl = |args: &[&str]| {
+        support::memctl::command(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = memctl(&["--json", "init"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let init: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let replica = root.path().join("data/default.replica/slot-0.db");
+    assert_eq!(init["mode"], "replica", "{init}");
+    assert_eq!(init["path"], replica.display().to_string(), "{init}");
+    assert_eq!(init["primary"], sqld.url(), "{init}");
+    assert_eq!(init["created"], true, "{init}");
+    assert!(replica.exists(), "init made the replica file");
+    assert!(
+        !root.path().join("data/default.db").exists(),
+        "no local store file in replica mode"
+    );
+    let again: serde_json::Value =
+        serde_json::from_slice(&memctl(&["--json", "init"]).stdout).unwrap();
+    assert_eq!(again["created"], false, "{again}");
+
+    let text = String::from_utf8(memctl(&["init"]).stdout).unwrap();
+    assert!(
+        text.contains("replica exists at")
+            && text.contains(&format!("a replica of {}", sqld.url())),
+        "{text}"
+    );
+
+    let out = memctl(&["--json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{doctor}");
+    let check = |name: &str| {
+        doctor["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} check in {doctor}"))
+            .clone()
+    };
+    assert_eq!(check("store")["detail"], replica.display().to_string());
+    assert_eq!(check("store file mode")["ok"], true);
+    let sync = check("sync");
+    let detail = sync["detail"].as_str().unwrap();
+    assert!(
+        sync["ok"] == true
+            && detail.starts_with(&format!("replica mode, primary {}", sqld.url()))
+            && detail.contains("last sync"),
+        "{sync}"
+    );
+
+    // With the primary gone, doctor still checks the replica and fails the sync check.
+    sqld.stop();
+    let out = memctl(&["--json", "doctor"]);
+    let doctor: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert!(!out.status.success(), "{doctor}");
+    let sync = doctor["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "sync")
+        .unwrap()
+        .clone();
+    assert_eq!(sync["ok"], false, "{sync}");
+    assert!(
+        sync["detail"]
+            .as_str()
+            .unwrap()
+            .contains("the last sync failed"),
+        "{sync}"
+    );
+}
