@@ -64,3 +64,53 @@ where
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rmcp::ServiceExt;
+    use rmcp::model::CallToolRequestParams;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::config::Profile;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_runs_in_process_until_shutdown_resolves() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = MnemographServer::new(
+            crate::app::tests::open_in(dir.path()).await,
+            Profile::Memory,
+        );
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serving = tokio::spawn(serve(server, server_io, async move {
+            let _ = stopped.await;
+            "test"
+        }));
+        let client = ().serve(client_io).await.unwrap();
+        let stats = client
+            .call_tool(CallToolRequestParams::new("memory_stats"))
+            .await
+            .unwrap();
+        assert_eq!(stats.is_error, Some(false));
+        stop.send(()).unwrap();
+        serving
+            .await
+            .unwrap()
+            .expect("a shutdown ends the session cleanly");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_leaves_before_initializing_ends_the_session_normally() {
+        let dir = tempfile::tempdir().unwrap();
+        let server = MnemographServer::new(
+            crate::app::tests::open_in(dir.path()).await,
+            Profile::Memory,
+        );
+        let (server_io, client_io) = tokio::io::duplex(1024);
+        drop(client_io);
+        serve(server, server_io, std::future::pending())
+            .await
+            .expect("nothing to serve is not a failure");
+    }
+}
