@@ -4,6 +4,7 @@
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
 mod embedding;
+mod fusion;
 mod path;
 mod recall;
 mod reembed;
@@ -18,13 +19,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::embedding::EmbeddingReport;
+pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
-pub use self::recall::{
-    MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
-    SearchPage,
-};
+pub use self::recall::{MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled};
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
-pub use self::search::{FusedHit, HybridParams, ScoreParts};
+pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::Limits;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;
