@@ -9,6 +9,8 @@ mod path;
 mod recall;
 mod reembed;
 mod search;
+#[cfg(test)]
+mod testing;
 pub mod transfer;
 mod validate;
 

@@ -338,38 +338,8 @@ fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::backend::in_memory::InMemoryBackend;
-    use crate::store::{Limits, NewMemory, NewRelationship};
-
-    async fn store() -> MemoryStore {
-        MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
-            .await
-            .unwrap()
-    }
-
-    async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> String {
-        let new = NewMemory {
-            kind: kind.into(),
-            title: title.into(),
-            content: content.into(),
-            ..Default::default()
-        };
-        store.create(new).await.unwrap().0.id
-    }
-
-    async fn link(store: &MemoryStore, source: &str, target: &str, rel: &str, strength: f32) {
-        let new = NewRelationship {
-            source_id: source.into(),
-            target_id: target.into(),
-            rel_type: rel.into(),
-            strength: Some(strength),
-            ..Default::default()
-        };
-        store.link(new).await.unwrap();
-    }
+    use crate::store::testing::{add, link, store};
 
     fn query(text: &str, max_chars: usize) -> RecallQuery {
         RecallQuery {

@@ -229,27 +229,8 @@ fn explain(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::backend::in_memory::InMemoryBackend;
-    use crate::store::{Limits, NewMemory};
-
-    async fn store() -> MemoryStore {
-        MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
-            .await
-            .unwrap()
-    }
-
-    async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> String {
-        let new = NewMemory {
-            kind: kind.into(),
-            title: title.into(),
-            content: content.into(),
-            ..Default::default()
-        };
-        store.create(new).await.unwrap().0.id
-    }
+    use crate::store::testing::{add, store};
 
     #[tokio::test]
     async fn search_pages_with_cursors_and_explains_matches() {
