@@ -50,8 +50,8 @@ use self::vectors::VectorCache;
 use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
-    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
 /// A store in a libSQL database.
@@ -121,14 +121,16 @@ impl GraphBackend for LibsqlBackend {
             .await
     }
 
-    async fn create_memory(
+    async fn create_linked_memory(
         &self,
         memory: &Memory,
         embedding: Option<&Embedding>,
-    ) -> Result<(Memory, Created)> {
+        relationships: &[Relationship],
+    ) -> Result<LinkedMemory> {
         let (memory, embedding) = (memory.clone(), embedding.cloned());
+        let relationships = relationships.to_vec();
         self.run(move |conn| async move {
-            write::create_memory(&conn, &memory, embedding.as_ref()).await
+            write::create_linked_memory(&conn, &memory, embedding.as_ref(), &relationships).await
         })
         .await
     }

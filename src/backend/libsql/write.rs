@@ -13,7 +13,9 @@ use super::rows::{
     placeholders, relationship_params, to_json,
 };
 use crate::error::{Error, Result};
-use crate::model::{Created, Embedding, Memory, MemoryPatch, Relationship, RelationshipPatch};
+use crate::model::{
+    Created, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship, RelationshipPatch,
+};
 use crate::vector::to_blob;
 
 pub(super) const UPSERT_VECTOR: &str = "INSERT INTO memory_vectors (memory_id, model, embedding) \
@@ -86,14 +88,26 @@ impl MemoryWriter {
     }
 }
 
-pub(super) async fn create_memory(
+/// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
+/// rolls back all of them.
+pub(super) async fn create_linked_memory(
     conn: &Connection,
     memory: &Memory,
     embedding: Option<&Embedding>,
-) -> Result<(Memory, Created)> {
+    relationships: &[Relationship],
+) -> Result<LinkedMemory> {
     write_tx(conn, || async {
         let mut writer = MemoryWriter::prepare(conn).await?;
-        writer.insert(conn, memory, embedding).await
+        let (memory, created) = writer.insert(conn, memory, embedding).await?;
+        let mut linked = Vec::with_capacity(relationships.len());
+        for rel in relationships {
+            linked.push(insert_relationship(conn, rel).await?);
+        }
+        Ok(LinkedMemory {
+            memory,
+            created,
+            relationships: linked,
+        })
     })
     .await
 }
@@ -192,53 +206,59 @@ pub(super) async fn create_relationship(
     conn: &Connection,
     rel: &Relationship,
 ) -> Result<(Relationship, Created)> {
-    write_tx(conn, || async {
-        for id in [&rel.source_id, &rel.target_id] {
-            if version_of(conn, "memories", id).await?.is_none() {
-                return Err(Error::UnknownEndpoint { id: id.clone() });
-            }
+    write_tx(conn, || insert_relationship(conn, rel)).await
+}
+
+/// Inserts a relationship inside the caller's transaction; a replay by id is accepted, an
+/// unknown endpoint, a clash of ids or a second edge of one (source, target, type) not.
+async fn insert_relationship(
+    conn: &Connection,
+    rel: &Relationship,
+) -> Result<(Relationship, Created)> {
+    for id in [&rel.source_id, &rel.target_id] {
+        if version_of(conn, "memories", id).await?.is_none() {
+            return Err(Error::UnknownEndpoint { id: id.clone() });
         }
-        if let Some(existing) = get_relationship(conn, &rel.id).await? {
-            return if existing.same_content(rel) {
-                Ok((existing, Created::Existing))
-            } else {
-                Err(Error::IdConflict {
-                    what: "relationship",
-                    id: rel.id.clone(),
-                })
-            };
-        }
-        let inserted = conn
-            .execute(
-                &format!(
-                    "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
-                     VALUES ({}) ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
-                    placeholders(13)
-                ),
-                relationship_params(rel),
+    }
+    if let Some(existing) = get_relationship(conn, &rel.id).await? {
+        return if existing.same_content(rel) {
+            Ok((existing, Created::Existing))
+        } else {
+            Err(Error::IdConflict {
+                what: "relationship",
+                id: rel.id.clone(),
+            })
+        };
+    }
+    let inserted = conn
+        .execute(
+            &format!(
+                "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
+                 VALUES ({}) ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
+                placeholders(13)
+            ),
+            relationship_params(rel),
+        )
+        .await?;
+    if inserted == 0 {
+        let mut rows = conn
+            .query(
+                "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
+                (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
             )
             .await?;
-        if inserted == 0 {
-            let mut rows = conn
-                .query(
-                    "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
-                    (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
-                )
-                .await?;
-            let id = match rows.next().await? {
-                Some(row) => row.get(0)?,
-                None => String::new(),
-            };
-            return Err(Error::RelationshipExists {
-                id,
-                source_id: rel.source_id.clone(),
-                target_id: rel.target_id.clone(),
-                rel_type: rel.rel_type.clone(),
-            });
-        }
-        Ok((rel.clone(), Created::New))
-    })
-    .await
+        let id = match rows.next().await? {
+            Some(row) => row.get(0)?,
+            None => String::new(),
+        };
+        return Err(Error::RelationshipExists {
+            id,
+            source_id: rel.source_id.clone(),
+            target_id: rel.target_id.clone(),
+            rel_type: rel.rel_type.clone(),
+        });
+    }
+    Ok((rel.clone(), Created::New))
 }
 
 pub(super) async fn update_relationship(
