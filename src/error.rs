@@ -18,6 +18,12 @@ pub enum Error {
     UnknownEndpoint { id: String },
 
     #[error(
+        "memory {id} to link to not found; check the id (search or list memories to find it); \
+         nothing was stored"
+    )]
+    LinkTargetNotFound { id: String },
+
+    #[error(
         "version conflict on {what} {id}: expected version {expected}, but it is now {actual}; \
          read it again, reapply the change and retry with the new version"
     )]

@@ -388,6 +388,16 @@ pub enum Created {
     Existing,
 }
 
+/// What creating a memory together with its relationships did, record by record: each is new,
+/// or the same record found already there (a replay).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkedMemory {
+    pub memory: Memory,
+    pub created: Created,
+    /// The relationships, in the order given.
+    pub relationships: Vec<(Relationship, Created)>,
+}
+
 /// Counts and sizes of a store.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {

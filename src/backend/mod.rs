@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
-    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
 pub use import::{
@@ -148,14 +148,30 @@ pub trait GraphBackend: Send + Sync + 'static {
         dim: usize,
     ) -> Result<Option<(String, usize)>>;
 
-    /// Inserts a memory, or accepts a replay: when a memory with the same id and the same
-    /// content exists, returns it with [`Created::Existing`]; different content with the same id
-    /// is [`crate::Error::IdConflict`].
+    /// Inserts a memory and relationships from or to it in one transaction: all of it, or
+    /// nothing when any part fails.
+    ///
+    /// The memory is inserted, or accepted as a replay: when a memory with the same id and the
+    /// same content exists, it is returned with [`Created::Existing`]; different content with
+    /// the same id is [`crate::Error::IdConflict`]. Each relationship is then created as
+    /// [`GraphBackend::create_relationship`] does (its endpoints must exist, the new memory
+    /// included; one per (source, target, type); a replay by id is accepted).
+    async fn create_linked_memory(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+        relationships: &[Relationship],
+    ) -> Result<LinkedMemory>;
+
+    /// [`GraphBackend::create_linked_memory`] without relationships.
     async fn create_memory(
         &self,
         memory: &Memory,
         embedding: Option<&Embedding>,
-    ) -> Result<(Memory, Created)>;
+    ) -> Result<(Memory, Created)> {
+        let linked = self.create_linked_memory(memory, embedding, &[]).await?;
+        Ok((linked.memory, linked.created))
+    }
 
     /// [`GraphBackend::create_memory`] for many memories in one transaction: all or none.
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>>;

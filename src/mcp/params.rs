@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{Context, Direction, Filter};
-use crate::store::SearchMode;
+use crate::store::{LinkDirection, NewLink, SearchMode};
 
 /// Where a memory applies. All fields are optional.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -47,17 +47,6 @@ impl From<ContextParam> for Context {
     }
 }
 
-/// Which way a link made with a new memory points.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LinkDirection {
-    /// new memory → target, e.g. the new fix SOLVES the target error.
-    #[default]
-    Outgoing,
-    /// target → new memory, e.g. the target error is CAUSED by ... (target CAUSES new).
-    Incoming,
-}
-
 /// A relationship to create together with a new memory.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct LinkParam {
@@ -75,6 +64,19 @@ pub struct LinkParam {
     pub strength: Option<f32>,
     /// Why the two are related, in a sentence.
     pub note: Option<String>,
+}
+
+impl From<LinkParam> for NewLink {
+    fn from(l: LinkParam) -> Self {
+        NewLink {
+            id: None,
+            target_id: l.target_id,
+            direction: l.direction,
+            rel_type: l.rel_type,
+            strength: l.strength,
+            note: l.note,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

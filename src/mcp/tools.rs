@@ -15,8 +15,8 @@ use super::MnemographServer;
 use super::format;
 use super::params::{
     CreateRelationshipParams, ExploreParams, FindPathParams, GetMemoryParams, GetRelatedParams,
-    IdParam, LinkDirection, ListParams, RecallParams, SearchParams, StoreMemoryParams,
-    UpdateMemoryParams, UpdateRelationshipParams, parse_time,
+    IdParam, ListParams, RecallParams, SearchParams, StoreMemoryParams, UpdateMemoryParams,
+    UpdateRelationshipParams, parse_time,
 };
 use super::results::{
     CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
@@ -26,7 +26,7 @@ use super::results::{
 };
 use crate::error::Error;
 use crate::graph::PathCost;
-use crate::model::{Direction, Filter, MemoryPatch, RelationshipPatch, Traversal};
+use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
 use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason};
 
 /// Near-duplicates reported by store_memory.
@@ -50,25 +50,6 @@ impl MnemographServer {
         Parameters(p): Parameters<StoreMemoryParams>,
     ) -> ToolResult<StoreMemoryOut> {
         let store = &self.store;
-        // Check the links before storing, so a bad link does not leave a memory half made.
-        let limits = store.limits();
-        limits.batch("links", p.links.len())?;
-        let mut targets = Vec::with_capacity(p.links.len());
-        for link in &p.links {
-            limits.rel_type(&link.rel_type)?;
-            if let Some(note) = &link.note {
-                limits.note(note)?;
-            }
-            if let Some(strength) = link.strength {
-                limits.unit("strength", strength)?;
-            }
-            targets.push(
-                store
-                    .get(&link.target_id)
-                    .await
-                    .map_err(|e| ToolError(format!("{e}; nothing was stored")))?,
-            );
-        }
         let new = NewMemory {
             kind: p.kind,
             title: p.title,
@@ -79,29 +60,12 @@ impl MnemographServer {
             confidence: p.confidence,
             ..Default::default()
         };
-        let (memory, created) = store.create(new).await?;
-        let mut links = Vec::with_capacity(p.links.len());
-        for (link, target) in p.links.into_iter().zip(targets) {
-            let (source_id, target_id) = match link.direction {
-                LinkDirection::Outgoing => (memory.id.clone(), target.id),
-                LinkDirection::Incoming => (target.id, memory.id.clone()),
-            };
-            let new = NewRelationship {
-                source_id,
-                target_id,
-                rel_type: link.rel_type,
-                strength: link.strength,
-                note: link.note,
-                ..Default::default()
-            };
-            let (rel, _) = store.link(new).await.map_err(|e| {
-                ToolError(format!(
-                    "memory {} was stored, but a link failed: {e}",
-                    memory.id
-                ))
-            })?;
-            links.push(RelationshipOut::from(rel));
-        }
+        let links = p.links.into_iter().map(Into::into).collect();
+        let LinkedMemory {
+            memory,
+            created,
+            relationships,
+        } = store.create_with_links(new, links).await?;
         let similar = match store.similar(&memory, SIMILAR_SHOWN).await {
             Ok(hits) => hits,
             Err(err) => {
@@ -114,7 +78,10 @@ impl MnemographServer {
             id: memory.id,
             version: memory.version,
             created: created.into(),
-            links,
+            links: relationships
+                .into_iter()
+                .map(|(rel, _)| RelationshipOut::from(rel))
+                .collect(),
             similar: similar
                 .into_iter()
                 .map(|h| SimilarOut {

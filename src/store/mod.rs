@@ -4,10 +4,13 @@
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
 mod embedding;
+mod fusion;
 mod path;
 mod recall;
 mod reembed;
 mod search;
+#[cfg(test)]
+mod testing;
 pub mod transfer;
 mod validate;
 
@@ -18,21 +21,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::embedding::EmbeddingReport;
+pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
-pub use self::recall::{
-    MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled, SearchHit, SearchMode,
-    SearchPage,
-};
+pub use self::recall::{MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled};
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
-pub use self::search::{FusedHit, HybridParams, ScoreParts};
+pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::Limits;
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
 use crate::graph::{Cycle, GraphView};
 use crate::model::{
-    Context, Created, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Neighbour,
-    Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph, Traversal, VectorHit,
+    Context, Created, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    MemorySummary, Neighbour, Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph,
+    Traversal, VectorHit,
 };
 
 /// Importance of a memory when the writer gives none.
@@ -73,6 +75,32 @@ pub struct NewRelationship {
     pub properties: Map<String, Value>,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_to: Option<DateTime<Utc>>,
+}
+
+// The MCP tools read this type as is, so its documentation is what a model reads in their
+// schema; it has no `Serialize`, which would add a default there.
+/// Which way a link made with a new memory points.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkDirection {
+    /// new memory → target, e.g. the new fix SOLVES the target error.
+    #[default]
+    Outgoing,
+    /// target → new memory, e.g. the target error is CAUSED by ... (target CAUSES new).
+    Incoming,
+}
+
+/// A relationship made together with a new memory, between it and an existing memory.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewLink {
+    /// Writer-made id for replays; a new UUIDv7 when absent.
+    pub id: Option<String>,
+    /// The existing memory at the other end.
+    pub target_id: String,
+    pub direction: LinkDirection,
+    pub rel_type: String,
+    pub strength: Option<f32>,
+    pub note: Option<String>,
 }
 
 /// The subgraph around some memories with its central memories and clusters.
@@ -218,13 +246,72 @@ impl MemoryStore {
     /// Stores a memory. Replaying the same create (same id and content) returns the stored
     /// memory with [`Created::Existing`] instead of failing or duplicating.
     pub async fn create(&self, new: NewMemory) -> Result<(Memory, Created)> {
-        let (memory, embedding) = self.prepare(new, now()).await?;
+        let linked = self.create_with_links(new, Vec::new()).await?;
+        Ok((linked.memory, linked.created))
+    }
+
+    /// Stores a memory and relationships between it and existing memories: all of it in one
+    /// transaction, or nothing. Every input is checked before anything is written: the
+    /// memory's fields, each link by the rules of [`MemoryStore::link`], each relationship
+    /// given once, and every link target existing. A replay of the same create (same memory
+    /// and relationship ids, same content) answers [`Created::Existing`] for each record.
+    pub async fn create_with_links(
+        &self,
+        new: NewMemory,
+        links: Vec<NewLink>,
+    ) -> Result<LinkedMemory> {
+        self.limits.batch("links", links.len())?;
+        let at = now();
+        let (memory, embedding) = self.prepare(new, at).await?;
+        let mut relationships: Vec<Relationship> = Vec::with_capacity(links.len());
+        for link in links {
+            let other = self.limits.id("target_id", &link.target_id)?;
+            let (source_id, target_id) = match link.direction {
+                LinkDirection::Outgoing => (memory.id.clone(), other),
+                LinkDirection::Incoming => (other, memory.id.clone()),
+            };
+            let rel = self.relationship(
+                NewRelationship {
+                    id: link.id,
+                    source_id,
+                    target_id,
+                    rel_type: link.rel_type,
+                    strength: link.strength,
+                    note: link.note,
+                    ..Default::default()
+                },
+                at,
+            )?;
+            if relationships.iter().any(|r| {
+                (&r.source_id, &r.target_id, &r.rel_type)
+                    == (&rel.source_id, &rel.target_id, &rel.rel_type)
+            }) {
+                return Err(Error::invalid(
+                    "links",
+                    format!(
+                        "give each relationship once: {} -{}-> {} is given twice",
+                        rel.source_id, rel.rel_type, rel.target_id
+                    ),
+                ));
+            }
+            relationships.push(rel);
+        }
+        let targets: Vec<String> = relationships
+            .iter()
+            .map(|r| r.other_end(&memory.id).to_owned())
+            .collect();
+        if !targets.is_empty() {
+            let found = self.backend.summaries(&targets, &Filter::default()).await?;
+            if let Some(id) = targets.iter().find(|t| !found.iter().any(|s| &s.id == *t)) {
+                return Err(Error::LinkTargetNotFound { id: id.clone() });
+            }
+        }
         let embedding = match embedding {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
         self.backend
-            .create_memory(&memory, embedding.as_ref())
+            .create_linked_memory(&memory, embedding.as_ref(), &relationships)
             .await
     }
 
@@ -375,6 +462,12 @@ impl MemoryStore {
 
     /// Creates a typed relationship. Replays are accepted like memory creates.
     pub async fn link(&self, new: NewRelationship) -> Result<(Relationship, Created)> {
+        let rel = self.relationship(new, now())?;
+        self.backend.create_relationship(&rel).await
+    }
+
+    /// Validates `new` into a full record made at `at`: the rules of every relationship.
+    fn relationship(&self, new: NewRelationship, at: DateTime<Utc>) -> Result<Relationship> {
         let l = &self.limits;
         let source_id = l.id("source_id", &new.source_id)?;
         let target_id = l.id("target_id", &new.target_id)?;
@@ -386,8 +479,7 @@ impl MemoryStore {
         }
         check_validity(new.valid_from, new.valid_to)?;
         l.json_size("properties", &new.properties)?;
-        let at = now();
-        let rel = Relationship {
+        Ok(Relationship {
             id: match &new.id {
                 Some(id) => l.id("id", id)?,
                 None => uuid::Uuid::now_v7().to_string(),
@@ -409,8 +501,7 @@ impl MemoryStore {
             created_at: at,
             updated_at: at,
             version: 1,
-        };
-        self.backend.create_relationship(&rel).await
+        })
     }
 
     pub async fn get_relationship(&self, id: &str) -> Result<Relationship> {

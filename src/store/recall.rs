@@ -1,6 +1,6 @@
-//! Finding what helps: ranked search with modes and pages, near-duplicate hints, recall
-//! (matches expanded through the graph, ranked and cut to a size budget) and exploring the
-//! graph around a query.
+//! Recall: what helps with a task. Ranked matches (see `search.rs`) expanded one hop through
+//! the graph, ranked again and cut to a size budget as a briefing; and exploring the graph
+//! around a query.
 //!
 //! These are use cases both front ends share, so the ranking and the briefing format live
 //! here once rather than in the MCP server and again in `memctl`.
@@ -10,61 +10,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
-use super::search::{HybridParams, ScoreParts};
+use super::search::SearchHit;
 use super::{Exploration, MemoryStore};
-use crate::error::{Error, Result};
-use crate::model::{Direction, Filter, KeywordHit, Memory, Relationship, Traversal};
-use crate::text::{query_terms, tokens};
-
-/// How a search finds memories.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum SearchMode {
-    /// Full-text BM25 over title, content and tags.
-    #[default]
-    Keyword,
-    /// Nearest vectors to the query's embedding.
-    Semantic,
-    /// Keyword and semantic scores fused (see `store/search.rs`); the default when an
-    /// embedder is ready.
-    Hybrid,
-}
-
-impl SearchMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SearchMode::Keyword => "keyword",
-            SearchMode::Semantic => "semantic",
-            SearchMode::Hybrid => "hybrid",
-        }
-    }
-}
-
-/// A search hit with the reasons it matched.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchHit {
-    pub memory: Memory,
-    pub score: f64,
-    /// A short excerpt with matched terms wrapped in `[` `]`.
-    pub snippet: String,
-    /// Query terms the memory contains.
-    pub matched_terms: Vec<String>,
-    /// Fields those terms were found in: `title`, `tags`, `content`.
-    pub matched_fields: Vec<String>,
-    /// The keyword and semantic scores behind `score`.
-    pub parts: ScoreParts,
-}
-
-/// One page of search results.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SearchPage {
-    pub mode: SearchMode,
-    pub hits: Vec<SearchHit>,
-    /// Pass back to get the next page; `None` on the last one.
-    pub next_cursor: Option<String>,
-}
+use crate::error::Result;
+use crate::model::{Direction, Filter, Memory, Relationship, Traversal};
+use crate::text::excerpt;
 
 /// Why a memory is in a recall.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,127 +74,10 @@ const MIN_SEMANTIC_SEED: f64 = 0.5;
 const RECALL_SEEDS: usize = 10;
 /// Smallest briefing a recall accepts: one memory's header and a line of it.
 pub const MIN_BRIEFING_CHARS: usize = 200;
-/// Prefix of the search cursors this module makes.
-const SEARCH_CURSOR_PREFIX: &str = "s1.";
 /// Memories whose relationships are asked for in one backend query.
 const RELATIONSHIP_CHUNK: usize = 500;
 
-/// Words of a new memory's content, after its title, that near-duplicate hints search for.
-const SIMILAR_CONTENT_WORDS: usize = 8;
-
 impl MemoryStore {
-    /// Ranked search. With no mode, hybrid search runs when the embedder is ready and keyword
-    /// search otherwise; semantic or hybrid asked for explicitly without a ready embedder fail
-    /// with an error that says why and suggests keyword mode.
-    pub async fn search(
-        &self,
-        query: &str,
-        mode: Option<SearchMode>,
-        filter: &Filter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<SearchPage> {
-        let mode = mode.unwrap_or_else(|| self.default_mode());
-        let limit = self.limits.limit(limit)?;
-        let offset = cursor.map(decode_search_cursor).transpose()?.unwrap_or(0);
-        let max = self.limits.max_results;
-        if offset >= max {
-            return Ok(SearchPage {
-                mode,
-                hits: Vec::new(),
-                next_cursor: None,
-            });
-        }
-        // One extra hit tells whether another page exists.
-        let wanted = (offset + limit + 1).min(max);
-        let hits = self.ranked(query, mode, filter, wanted).await?;
-        let more = hits.len() > offset + limit;
-        let hits: Vec<SearchHit> = hits.into_iter().skip(offset).take(limit).collect();
-        Ok(SearchPage {
-            mode,
-            next_cursor: more.then(|| format!("{SEARCH_CURSOR_PREFIX}{}", offset + limit)),
-            hits,
-        })
-    }
-
-    /// Hybrid when the embedder is ready, keyword otherwise.
-    pub fn default_mode(&self) -> SearchMode {
-        if self.embedder.get().is_some() {
-            SearchMode::Hybrid
-        } else {
-            SearchMode::Keyword
-        }
-    }
-
-    /// The best `limit` hits of `mode`, explained.
-    async fn ranked(
-        &self,
-        query: &str,
-        mode: SearchMode,
-        filter: &Filter,
-        limit: usize,
-    ) -> Result<Vec<SearchHit>> {
-        let terms = query_terms(query);
-        Ok(match mode {
-            SearchMode::Keyword => self
-                .keyword_search(query, filter, limit)
-                .await?
-                .into_iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let parts = ScoreParts {
-                        keyword: Some(h.score),
-                        keyword_rank: Some(i + 1),
-                        ..ScoreParts::default()
-                    };
-                    explain(h.memory, h.score, h.snippet, parts, &terms)
-                })
-                .collect(),
-            SearchMode::Semantic => self
-                .semantic_search(query, filter, limit)
-                .await?
-                .into_iter()
-                .enumerate()
-                .map(|(i, h)| {
-                    let parts = ScoreParts {
-                        semantic: Some(h.similarity),
-                        semantic_rank: Some(i + 1),
-                        ..ScoreParts::default()
-                    };
-                    let snippet = excerpt(&h.memory.content, SNIPPET_CHARS);
-                    explain(h.memory, f64::from(h.similarity), snippet, parts, &terms)
-                })
-                .collect(),
-            SearchMode::Hybrid => self
-                .hybrid_search(query, filter, limit, &HybridParams::default())
-                .await?
-                .into_iter()
-                .map(|h| explain(h.memory, h.score, h.snippet, h.parts, &terms))
-                .collect(),
-        })
-    }
-
-    /// Existing memories that look like near-duplicates of `memory`: the best keyword matches
-    /// for its title and the opening of its content, itself excluded. Near-duplicates share
-    /// their subject, which the title and first words carry; searching the whole content would
-    /// cost a term count per word for no better hint.
-    pub async fn similar(&self, memory: &Memory, limit: usize) -> Result<Vec<KeywordHit>> {
-        let opening: Vec<&str> = memory
-            .content
-            .split_whitespace()
-            .take(SIMILAR_CONTENT_WORDS)
-            .collect();
-        let text = format!("{} {}", memory.title, opening.join(" "));
-        let hits = self
-            .keyword_search(&text, &Filter::default(), limit + 1)
-            .await?;
-        Ok(hits
-            .into_iter()
-            .filter(|h| h.memory.id != memory.id)
-            .take(limit)
-            .collect())
-    }
-
     /// Recall: keyword matches expanded one hop through currently valid relationships (so a
     /// matched error brings the fix that SOLVES it), ranked, de-duplicated and rendered as a
     /// briefing within `max_chars`. Recalled memories have their access recorded.
@@ -429,21 +262,6 @@ impl MemoryStore {
     }
 }
 
-fn decode_search_cursor(cursor: &str) -> Result<usize> {
-    cursor
-        .strip_prefix(SEARCH_CURSOR_PREFIX)
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| {
-            Error::invalid(
-                "cursor",
-                "is not a search cursor; pass the next_cursor of the previous page unchanged",
-            )
-        })
-}
-
-/// Characters of content shown for a hit that no query term matched.
-const SNIPPET_CHARS: usize = 160;
-
 /// How much a linked memory is worth through a relationship of `rel_type`, seen from the
 /// matched memory (`Outgoing`: the linked memory points at the match). What answers or
 /// explains a match (the fix that SOLVES it, the cause) counts fully; a newer memory that
@@ -457,40 +275,6 @@ fn link_weight(rel_type: &str, direction: Direction) -> f64 {
         ("CONTRADICTS", _) => 0.9,
         ("DEPENDS_ON" | "PART_OF" | "USES" | "EXAMPLE_OF", _) => 0.75,
         _ => 0.6,
-    }
-}
-
-/// A hit with the query terms it contains, and where.
-fn explain(
-    memory: Memory,
-    score: f64,
-    snippet: String,
-    parts: ScoreParts,
-    terms: &[String],
-) -> SearchHit {
-    let m = &memory;
-    let fields: [(&'static str, Vec<String>); 3] = [
-        ("title", tokens(&m.title).collect()),
-        ("tags", m.tags.iter().flat_map(|t| tokens(t)).collect()),
-        ("content", tokens(&m.content).collect()),
-    ];
-    let matched_terms: Vec<String> = terms
-        .iter()
-        .filter(|t| fields.iter().any(|(_, words)| words.contains(t)))
-        .cloned()
-        .collect();
-    let matched_fields = fields
-        .iter()
-        .filter(|(_, words)| matched_terms.iter().any(|t| words.contains(t)))
-        .map(|(name, _)| (*name).to_owned())
-        .collect();
-    SearchHit {
-        score,
-        snippet,
-        memory,
-        matched_terms,
-        matched_fields,
-        parts,
     }
 }
 
@@ -552,57 +336,10 @@ fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize
     (out, shown)
 }
 
-/// The content on one line, cut at a word boundary to at most `max` characters.
-pub(super) fn excerpt(content: &str, max: usize) -> String {
-    let flat = content.split_whitespace().collect::<Vec<_>>().join(" ");
-    if flat.chars().count() <= max {
-        return flat;
-    }
-    if max < 2 {
-        return String::new();
-    }
-    let cut: String = flat.chars().take(max - 1).collect();
-    let cut = match cut.rfind(' ') {
-        Some(space) if space > cut.len() / 2 => &cut[..space],
-        _ => &cut,
-    };
-    format!("{cut}…")
-}
-
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::backend::in_memory::InMemoryBackend;
-    use crate::store::{Limits, NewMemory, NewRelationship};
-
-    async fn store() -> MemoryStore {
-        MemoryStore::open(Arc::new(InMemoryBackend::new()), Limits::default())
-            .await
-            .unwrap()
-    }
-
-    async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> String {
-        let new = NewMemory {
-            kind: kind.into(),
-            title: title.into(),
-            content: content.into(),
-            ..Default::default()
-        };
-        store.create(new).await.unwrap().0.id
-    }
-
-    async fn link(store: &MemoryStore, source: &str, target: &str, rel: &str, strength: f32) {
-        let new = NewRelationship {
-            source_id: source.into(),
-            target_id: target.into(),
-            rel_type: rel.into(),
-            strength: Some(strength),
-            ..Default::default()
-        };
-        store.link(new).await.unwrap();
-    }
+    use crate::store::testing::{add, link, store};
 
     fn query(text: &str, max_chars: usize) -> RecallQuery {
         RecallQuery {
@@ -705,67 +442,5 @@ mod tests {
         assert_eq!(recall.items.len() + recall.omitted.len(), 8);
         assert!(recall.briefing.contains("more relevant memories not shown"));
         assert!(s.recall(&query("parser", 10)).await.is_err());
-    }
-
-    #[tokio::test]
-    async fn search_pages_with_cursors_and_explains_matches() {
-        let s = store().await;
-        for i in 0..5 {
-            add(
-                &s,
-                "note",
-                &format!("tokio runtime {i}"),
-                "about the executor",
-            )
-            .await;
-        }
-        let first = s
-            .search("tokio executor", None, &Filter::default(), 3, None)
-            .await
-            .unwrap();
-        assert_eq!(first.hits.len(), 3);
-        assert_eq!(first.hits[0].matched_terms, ["tokio", "executor"]);
-        assert_eq!(first.hits[0].matched_fields, ["title", "content"]);
-        let cursor = first.next_cursor.unwrap();
-        let second = s
-            .search("tokio executor", None, &Filter::default(), 3, Some(&cursor))
-            .await
-            .unwrap();
-        assert_eq!(second.hits.len(), 2);
-        assert!(second.next_cursor.is_none());
-        let err = s
-            .search(
-                "tokio",
-                Some(SearchMode::Hybrid),
-                &Filter::default(),
-                3,
-                None,
-            )
-            .await
-            .unwrap_err();
-        assert!(err.to_string().contains("keyword"), "{err}");
-        assert!(
-            s.search("x", None, &Filter::default(), 3, Some("bogus"))
-                .await
-                .is_err()
-        );
-    }
-
-    #[tokio::test]
-    async fn similar_excludes_the_memory_itself() {
-        let s = store().await;
-        let a = add(&s, "fix", "Retry sqlite busy errors", "use busy_timeout").await;
-        let b = add(&s, "fix", "Retry on sqlite busy", "set a busy timeout").await;
-        let memory = s.get(&b).await.unwrap();
-        let similar = s.similar(&memory, 3).await.unwrap();
-        assert_eq!(similar.len(), 1);
-        assert_eq!(similar[0].memory.id, a);
-    }
-
-    #[test]
-    fn excerpts_cut_at_words() {
-        assert_eq!(excerpt("one  two\nthree", 50), "one two three");
-        assert_eq!(excerpt("alpha beta gamma delta", 12), "alpha beta…");
-        assert_eq!(excerpt("alpha", 1), "");
     }
 }

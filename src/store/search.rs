@@ -1,285 +1,289 @@
-//! Semantic and hybrid search.
+//! Ranked search: modes (keyword, semantic, hybrid), hits explained by the terms and fields
+//! they matched, pages with cursors, and near-duplicate hints for a new memory.
 //!
-//! Hybrid search fuses the keyword (BM25) and semantic (cosine) rankings. Plain reciprocal
-//! rank fusion treats both lists as equally good and throws away how far apart the scores
-//! are: on LoCoMo it ranks *below* BM25 alone. Here the candidates of both sides are scored on
-//! both sides (keyword hits the vector search did not reach have their stored vectors compared
-//! exactly; semantic hits no query term matched score 0 on BM25), each side's scores are
-//! turned into standard scores over the candidates, and the two are added with weights that
-//! favour the keyword side. Standard scores keep what a margin means: a memory far above the
-//! other candidates on one side wins even when the other side is lukewarm, and a side whose
-//! scores are all alike (a query whose words appear everywhere) decides little.
-//!
-//! The keyword weight (0.6) and depth (50 per side) were chosen on LoCoMo, where they lift
-//! recall@10 from BM25's 0.627 to 0.666 with the built-in embedder, and they suit coding
-//! memories as well: identifiers, paths and error codes are matched exactly by the keyword
-//! side, which stays the stronger voice; meaning decides among similar keyword scores and
-//! brings in memories that say the same thing in other words.
-
-use std::collections::HashMap;
+//! Hybrid mode fuses the two rankings as `fusion.rs` describes. Recall (`recall.rs`) builds
+//! on the same ranking and adds the graph; nothing here knows about recall.
 
 use serde::{Deserialize, Serialize};
 
 use super::MemoryStore;
-use crate::error::Result;
-use crate::model::{Filter, Memory, VectorHit};
-use crate::vector::cosine;
+use super::fusion::{HybridParams, SEMANTIC_SNIPPET_CHARS, ScoreParts};
+use crate::error::{Error, Result};
+use crate::model::{Filter, KeywordHit, Memory};
+use crate::text::{excerpt, query_terms, tokens};
 
-/// How one hit scored on each side. Both parts are present when both sides found it or
-/// when its vector could be compared with the query's.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ScoreParts {
-    /// BM25 relevance (higher is better); `None` when no query term matched it.
-    pub keyword: Option<f64>,
-    /// 1-based rank in the keyword results.
-    pub keyword_rank: Option<usize>,
-    /// Cosine similarity to the query in -1..=1; `None` when it has no vector.
-    pub semantic: Option<f32>,
-    /// 1-based rank among the candidates by similarity.
-    pub semantic_rank: Option<usize>,
+/// How a search finds memories.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Full-text BM25 over title, content and tags.
+    #[default]
+    Keyword,
+    /// Nearest vectors to the query's embedding.
+    Semantic,
+    /// Keyword and semantic scores fused (see `store/search.rs`); the default when an
+    /// embedder is ready.
+    Hybrid,
 }
 
-/// A fused hit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FusedHit {
+impl SearchMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchMode::Keyword => "keyword",
+            SearchMode::Semantic => "semantic",
+            SearchMode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// A search hit with the reasons it matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
     pub memory: Memory,
-    /// The fused score in 0..1, higher is better: 0.5 is an average candidate.
     pub score: f64,
-    /// Excerpt with matched terms in brackets (keyword side), or the content's start.
+    /// A short excerpt with matched terms wrapped in `[` `]`.
     pub snippet: String,
+    /// Query terms the memory contains.
+    pub matched_terms: Vec<String>,
+    /// Fields those terms were found in: `title`, `tags`, `content`.
+    pub matched_fields: Vec<String>,
+    /// The keyword and semantic scores behind `score`.
     pub parts: ScoreParts,
 }
 
-/// Weights and depths of the fusion.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HybridParams {
-    /// Weight of the normalised keyword score; the semantic score gets the rest.
-    pub keyword_weight: f64,
-    /// Candidates taken from each side, at least.
-    pub candidates: usize,
+/// One page of search results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPage {
+    pub mode: SearchMode,
+    pub hits: Vec<SearchHit>,
+    /// Pass back to get the next page; `None` on the last one.
+    pub next_cursor: Option<String>,
 }
 
-impl Default for HybridParams {
-    fn default() -> Self {
-        HybridParams {
-            keyword_weight: 0.6,
-            candidates: 50,
-        }
-    }
-}
-
-/// One candidate's raw scores.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct Candidate {
-    keyword: Option<f64>,
-    keyword_rank: Option<usize>,
-    semantic: Option<f32>,
-}
+/// Prefix of the search cursors this module makes.
+const SEARCH_CURSOR_PREFIX: &str = "s1.";
+/// Words of a new memory's content, after its title, that near-duplicate hints search for.
+const SIMILAR_CONTENT_WORDS: usize = 8;
 
 impl MemoryStore {
-    /// Nearest memories to the query's embedding.
-    pub async fn semantic_search(
+    /// Ranked search. With no mode, hybrid search runs when the embedder is ready and keyword
+    /// search otherwise; semantic or hybrid asked for explicitly without a ready embedder fail
+    /// with an error that says why and suggests keyword mode.
+    pub async fn search(
         &self,
         query: &str,
+        mode: Option<SearchMode>,
         filter: &Filter,
         limit: usize,
-    ) -> Result<Vec<VectorHit>> {
-        self.limits.query(query)?;
-        let embedding = self.embed_query(query).await?;
-        self.vector_search(&embedding, filter, limit).await
+        cursor: Option<&str>,
+    ) -> Result<SearchPage> {
+        let mode = mode.unwrap_or_else(|| self.default_mode());
+        let limit = self.limits.limit(limit)?;
+        let offset = cursor.map(decode_search_cursor).transpose()?.unwrap_or(0);
+        let max = self.limits.max_results;
+        if offset >= max {
+            return Ok(SearchPage {
+                mode,
+                hits: Vec::new(),
+                next_cursor: None,
+            });
+        }
+        // One extra hit tells whether another page exists.
+        let wanted = (offset + limit + 1).min(max);
+        let hits = self.ranked(query, mode, filter, wanted).await?;
+        let more = hits.len() > offset + limit;
+        let hits: Vec<SearchHit> = hits.into_iter().skip(offset).take(limit).collect();
+        Ok(SearchPage {
+            mode,
+            next_cursor: more.then(|| format!("{SEARCH_CURSOR_PREFIX}{}", offset + limit)),
+            hits,
+        })
     }
 
-    /// Keyword and semantic search fused (see the module doc), best first.
-    pub async fn hybrid_search(
+    /// Hybrid when the embedder is ready, keyword otherwise.
+    pub fn default_mode(&self) -> SearchMode {
+        if self.embedder.get().is_some() {
+            SearchMode::Hybrid
+        } else {
+            SearchMode::Keyword
+        }
+    }
+
+    /// The best `limit` hits of `mode`, explained.
+    pub(super) async fn ranked(
         &self,
         query: &str,
+        mode: SearchMode,
         filter: &Filter,
         limit: usize,
-        params: &HybridParams,
-    ) -> Result<Vec<FusedHit>> {
-        let limit = self.limits.limit(limit)?;
-        let depth = params.candidates.max(limit).min(self.limits.max_results);
-        let embedding = self.embed_query(query).await?;
-        let keyword = self.keyword_search(query, filter, depth).await?;
-        let semantic = self.vector_search(&embedding, filter, depth).await?;
-
-        let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
-        let mut candidates: HashMap<String, Candidate> = HashMap::new();
-        for (rank, hit) in keyword.into_iter().enumerate() {
-            candidates.insert(
-                hit.memory.id.clone(),
-                Candidate {
-                    keyword: Some(hit.score),
-                    keyword_rank: Some(rank + 1),
-                    semantic: None,
-                },
-            );
-            memories.insert(hit.memory.id.clone(), (hit.memory, hit.snippet));
-        }
-        for hit in semantic {
-            candidates
-                .entry(hit.memory.id.clone())
-                .or_default()
-                .semantic = Some(hit.similarity);
-            memories
-                .entry(hit.memory.id.clone())
-                .or_insert_with(|| (hit.memory.clone(), String::new()));
-        }
-        // Keyword hits the vector search did not reach: compare their vectors exactly.
-        let unscored: Vec<String> = candidates
-            .iter()
-            .filter(|(_, c)| c.semantic.is_none())
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !unscored.is_empty() {
-            for (id, stored) in self.backend.embeddings(&unscored).await? {
-                if stored.model == embedding.model
-                    && let Some(c) = candidates.get_mut(&id)
-                {
-                    c.semantic = Some(cosine(&embedding.vector, &stored.vector));
-                }
-            }
-        }
-
-        let mut fused = fuse(&candidates, params);
-        fused.truncate(limit);
-        Ok(fused
-            .into_iter()
-            .filter_map(|(id, score, parts)| {
-                let (memory, snippet) = memories.remove(&id)?;
-                let snippet = if snippet.is_empty() {
-                    super::recall::excerpt(&memory.content, SEMANTIC_SNIPPET_CHARS)
-                } else {
-                    snippet
-                };
-                Some(FusedHit {
-                    memory,
-                    score,
-                    snippet,
-                    parts,
+    ) -> Result<Vec<SearchHit>> {
+        let terms = query_terms(query);
+        Ok(match mode {
+            SearchMode::Keyword => self
+                .keyword_search(query, filter, limit)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let parts = ScoreParts {
+                        keyword: Some(h.score),
+                        keyword_rank: Some(i + 1),
+                        ..ScoreParts::default()
+                    };
+                    explain(h.memory, h.score, h.snippet, parts, &terms)
                 })
-            })
+                .collect(),
+            SearchMode::Semantic => self
+                .semantic_search(query, filter, limit)
+                .await?
+                .into_iter()
+                .enumerate()
+                .map(|(i, h)| {
+                    let parts = ScoreParts {
+                        semantic: Some(h.similarity),
+                        semantic_rank: Some(i + 1),
+                        ..ScoreParts::default()
+                    };
+                    let snippet = excerpt(&h.memory.content, SEMANTIC_SNIPPET_CHARS);
+                    explain(h.memory, f64::from(h.similarity), snippet, parts, &terms)
+                })
+                .collect(),
+            SearchMode::Hybrid => self
+                .hybrid_search(query, filter, limit, &HybridParams::default())
+                .await?
+                .into_iter()
+                .map(|h| explain(h.memory, h.score, h.snippet, h.parts, &terms))
+                .collect(),
+        })
+    }
+
+    /// Existing memories that look like near-duplicates of `memory`: the best keyword matches
+    /// for its title and the opening of its content, itself excluded. Near-duplicates share
+    /// their subject, which the title and first words carry; searching the whole content would
+    /// cost a term count per word for no better hint.
+    pub async fn similar(&self, memory: &Memory, limit: usize) -> Result<Vec<KeywordHit>> {
+        let opening: Vec<&str> = memory
+            .content
+            .split_whitespace()
+            .take(SIMILAR_CONTENT_WORDS)
+            .collect();
+        let text = format!("{} {}", memory.title, opening.join(" "));
+        let hits = self
+            .keyword_search(&text, &Filter::default(), limit + 1)
+            .await?;
+        Ok(hits
+            .into_iter()
+            .filter(|h| h.memory.id != memory.id)
+            .take(limit)
             .collect())
     }
 }
 
-/// Characters of content shown for a hit no query term matched.
-const SEMANTIC_SNIPPET_CHARS: usize = 160;
-
-/// What a memory with no vector scores on the semantic side, in standard deviations: below
-/// nearly every candidate that has one, without erasing a strong keyword score.
-const NO_VECTOR_Z: f64 = -3.0;
-
-/// Mean and standard deviation (floored, so a side whose scores are all equal adds nothing).
-fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let values: Vec<f64> = values.collect();
-    let n = values.len().max(1) as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
-    (mean, var.sqrt().max(1e-9))
+fn decode_search_cursor(cursor: &str) -> Result<usize> {
+    cursor
+        .strip_prefix(SEARCH_CURSOR_PREFIX)
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "is not a search cursor; pass the next_cursor of the previous page unchanged",
+            )
+        })
 }
 
-/// Scores every candidate and sorts them, best first (ties by id).
-fn fuse(
-    candidates: &HashMap<String, Candidate>,
-    params: &HybridParams,
-) -> Vec<(String, f64, ScoreParts)> {
-    let (kw_mean, kw_sd) = mean_sd(candidates.values().map(|c| c.keyword.unwrap_or(0.0)));
-    let (sem_mean, sem_sd) = mean_sd(
-        candidates
-            .values()
-            .filter_map(|c| c.semantic.map(f64::from)),
-    );
-    let mut by_similarity: Vec<(&String, f32)> = candidates
+/// A hit with the query terms it contains, and where.
+fn explain(
+    memory: Memory,
+    score: f64,
+    snippet: String,
+    parts: ScoreParts,
+    terms: &[String],
+) -> SearchHit {
+    let m = &memory;
+    let fields: [(&'static str, Vec<String>); 3] = [
+        ("title", tokens(&m.title).collect()),
+        ("tags", m.tags.iter().flat_map(|t| tokens(t)).collect()),
+        ("content", tokens(&m.content).collect()),
+    ];
+    let matched_terms: Vec<String> = terms
         .iter()
-        .filter_map(|(id, c)| c.semantic.map(|s| (id, s)))
+        .filter(|t| fields.iter().any(|(_, words)| words.contains(t)))
+        .cloned()
         .collect();
-    by_similarity.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-    let semantic_rank: HashMap<&String, usize> = by_similarity
+    let matched_fields = fields
         .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (*id, i + 1))
+        .filter(|(_, words)| matched_terms.iter().any(|t| words.contains(t)))
+        .map(|(name, _)| (*name).to_owned())
         .collect();
-
-    let w = params.keyword_weight.clamp(0.0, 1.0);
-    let mut out: Vec<(String, f64, ScoreParts)> = candidates
-        .iter()
-        .map(|(id, c)| {
-            let kw = (c.keyword.unwrap_or(0.0) - kw_mean) / kw_sd;
-            let sem = c
-                .semantic
-                .map_or(NO_VECTOR_Z, |s| (f64::from(s) - sem_mean) / sem_sd);
-            let z = w * kw + (1.0 - w) * sem;
-            let parts = ScoreParts {
-                keyword: c.keyword,
-                keyword_rank: c.keyword_rank,
-                semantic: c.semantic,
-                semantic_rank: semantic_rank.get(id).copied(),
-            };
-            (id.clone(), 1.0 / (1.0 + (-z).exp()), parts)
-        })
-        .collect();
-    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    out
+    SearchHit {
+        score,
+        snippet,
+        memory,
+        matched_terms,
+        matched_fields,
+        parts,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::testing::{add, store};
 
-    fn candidate(keyword: Option<f64>, semantic: Option<f32>) -> Candidate {
-        Candidate {
-            keyword,
-            keyword_rank: None,
-            semantic,
+    #[tokio::test]
+    async fn search_pages_with_cursors_and_explains_matches() {
+        let s = store().await;
+        for i in 0..5 {
+            add(
+                &s,
+                "note",
+                &format!("tokio runtime {i}"),
+                "about the executor",
+            )
+            .await;
         }
+        let first = s
+            .search("tokio executor", None, &Filter::default(), 3, None)
+            .await
+            .unwrap();
+        assert_eq!(first.hits.len(), 3);
+        assert_eq!(first.hits[0].matched_terms, ["tokio", "executor"]);
+        assert_eq!(first.hits[0].matched_fields, ["title", "content"]);
+        let cursor = first.next_cursor.unwrap();
+        let second = s
+            .search("tokio executor", None, &Filter::default(), 3, Some(&cursor))
+            .await
+            .unwrap();
+        assert_eq!(second.hits.len(), 2);
+        assert!(second.next_cursor.is_none());
+        let err = s
+            .search(
+                "tokio",
+                Some(SearchMode::Hybrid),
+                &Filter::default(),
+                3,
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("keyword"), "{err}");
+        assert!(
+            s.search("x", None, &Filter::default(), 3, Some("bogus"))
+                .await
+                .is_err()
+        );
     }
 
-    fn order(candidates: &[(&str, Candidate)], weight: f64) -> Vec<String> {
-        let map = candidates
-            .iter()
-            .map(|(id, c)| ((*id).to_owned(), *c))
-            .collect();
-        let params = HybridParams {
-            keyword_weight: weight,
-            ..HybridParams::default()
-        };
-        fuse(&map, &params).into_iter().map(|(id, ..)| id).collect()
-    }
-
-    #[test]
-    fn a_standout_on_one_side_beats_a_lukewarm_pair() {
-        let candidates = [
-            ("exact", candidate(Some(12.0), Some(0.30))),
-            ("both", candidate(Some(3.0), Some(0.50))),
-            ("meaning", candidate(None, Some(0.55))),
-            ("noise", candidate(Some(2.5), Some(0.20))),
-        ];
-        assert_eq!(order(&candidates, 0.6)[0], "exact");
-        // Meaning alone decides with no keyword weight.
-        assert_eq!(order(&candidates, 0.0)[0], "meaning");
-    }
-
-    #[test]
-    fn scores_are_probabilities_and_parts_are_kept() {
-        let mut map = HashMap::new();
-        map.insert("a".to_owned(), candidate(Some(5.0), None));
-        map.insert("b".to_owned(), candidate(None, Some(0.9)));
-        let fused = fuse(&map, &HybridParams::default());
-        assert!(fused.iter().all(|(_, s, _)| (0.0..1.0).contains(s)));
-        let a = fused.iter().find(|(id, ..)| id == "a").unwrap();
-        assert_eq!(a.2.keyword, Some(5.0));
-        assert_eq!(a.2.semantic_rank, None);
-        let b = fused.iter().find(|(id, ..)| id == "b").unwrap();
-        assert_eq!(b.2.semantic_rank, Some(1));
-    }
-
-    #[test]
-    fn equal_scores_on_one_side_leave_the_other_to_decide() {
-        let candidates = [
-            ("x", candidate(Some(4.0), Some(0.2))),
-            ("y", candidate(Some(4.0), Some(0.8))),
-        ];
-        assert_eq!(order(&candidates, 0.9), ["y", "x"]);
+    #[tokio::test]
+    async fn similar_excludes_the_memory_itself() {
+        let s = store().await;
+        let a = add(&s, "fix", "Retry sqlite busy errors", "use busy_timeout").await;
+        let b = add(&s, "fix", "Retry on sqlite busy", "set a busy timeout").await;
+        let memory = s.get(&b).await.unwrap();
+        let similar = s.similar(&memory, 3).await.unwrap();
+        assert_eq!(similar.len(), 1);
+        assert_eq!(similar[0].memory.id, a);
     }
 }

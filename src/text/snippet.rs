@@ -121,9 +121,33 @@ pub fn loosely_matches(token: &str, term: &str) -> bool {
     common >= 3 && token.chars().count() - common <= 4 && term.chars().count() - common <= 4
 }
 
+/// The content on one line, cut at a word boundary to at most `max` characters.
+pub fn excerpt(content: &str, max: usize) -> String {
+    let flat = content.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    if max < 2 {
+        return String::new();
+    }
+    let cut: String = flat.chars().take(max - 1).collect();
+    let cut = match cut.rfind(' ') {
+        Some(space) if space > cut.len() / 2 => &cut[..space],
+        _ => &cut,
+    };
+    format!("{cut}…")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn excerpts_cut_at_words() {
+        assert_eq!(excerpt("one  two\nthree", 50), "one two three");
+        assert_eq!(excerpt("alpha beta gamma delta", 12), "alpha beta…");
+        assert_eq!(excerpt("alpha", 1), "");
+    }
 
     fn texts(title: &str, content: &str, tags: &str) -> [String; 3] {
         [title.to_owned(), content.to_owned(), tags.to_owned()]

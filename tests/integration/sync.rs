@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mnemograph::app::App;
 use mnemograph::config::Config;
 use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
-use mnemograph::store::{MemoryStore, NewMemory, NewRelationship};
+use mnemograph::store::{LinkDirection, MemoryStore, NewLink, NewMemory, NewRelationship};
 use mnemograph::sync::{Mode, Schedule};
 use serde_json::json;
 
@@ -214,6 +214,28 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         .await
         .unwrap();
     a.store.delete(&queued[4]).await.unwrap();
+    // A memory with its links is one queued write.
+    let linked = a
+        .store
+        .create_with_links(
+            note("Offline fix", "made with its links"),
+            vec![
+                NewLink {
+                    target_id: before.id.clone(),
+                    rel_type: "SOLVES".into(),
+                    ..Default::default()
+                },
+                NewLink {
+                    target_id: queued[1].clone(),
+                    direction: LinkDirection::Incoming,
+                    rel_type: "CAUSES".into(),
+                    ..Default::default()
+                },
+            ],
+        )
+        .await
+        .expect("an offline create with links is accepted");
+    let fix = linked.memory.id;
 
     // Visible on this device at once, and reported as pending.
     assert_eq!(a.store.get(&queued[2]).await.unwrap().title, "Offline 2");
@@ -223,10 +245,11 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
     );
     assert!(a.store.get(&queued[4]).await.is_err());
     let listed = a.store.list(&Filter::default(), None, 50).await.unwrap();
-    assert_eq!(listed.memories.len(), 5, "before + 4 kept offline writes");
-    assert_eq!(a.store.relationships(&before.id).await.unwrap().len(), 1);
+    assert_eq!(listed.memories.len(), 6, "before + 5 kept offline writes");
+    assert_eq!(a.store.relationships(&before.id).await.unwrap().len(), 2);
+    assert_eq!(a.store.relationships(&fix).await.unwrap().len(), 2);
     let status = a.app.sync_status();
-    assert_eq!(status.pending_writes, 8, "{status:?}");
+    assert_eq!(status.pending_writes, 9, "{status:?}");
     assert!(!status.online);
     assert!(a.app.sync_now().await.is_err(), "the primary is still down");
 
@@ -247,7 +270,8 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
             "Offline 0",
             "Offline 1",
             "Offline 2",
-            "Offline 3"
+            "Offline 3",
+            "Offline fix"
         ]
     );
     let edited = b.store.get(&before.id).await.unwrap();
@@ -255,7 +279,8 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         (edited.content.as_str(), edited.version),
         ("edited offline", 2)
     );
-    assert_eq!(b.store.relationships(&before.id).await.unwrap().len(), 1);
+    assert_eq!(b.store.relationships(&before.id).await.unwrap().len(), 2);
+    assert_eq!(b.store.relationships(&fix).await.unwrap().len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,8 +28,8 @@ mod import;
 use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
-    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 use crate::text::{Token, fields, snippet, token_spans};
 
@@ -73,7 +73,8 @@ impl InMemoryBackend {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // Every mutation validates before it writes, so a panic cannot leave half a change.
+        // Every mutation validates before it writes (or takes back what it wrote when a later
+        // part fails) and none panics midway, so a poisoned lock holds no half a change.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -366,6 +367,44 @@ impl State {
         Ok((stored, Created::New))
     }
 
+    /// Creates the memory, then each relationship; on the first failure, takes back what it
+    /// made, so the store is as it was (the lock is held throughout, so no reader sees it).
+    fn create_linked_memory(
+        &mut self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+        relationships: &[Relationship],
+    ) -> Result<LinkedMemory> {
+        let (memory, created) = if self.check_create(memory)? {
+            (self.insert_memory(memory, embedding), Created::New)
+        } else {
+            (self.memories[&memory.id].clone(), Created::Existing)
+        };
+        let mut linked: Vec<(Relationship, Created)> = Vec::with_capacity(relationships.len());
+        for rel in relationships {
+            match self.create_relationship(rel) {
+                Ok(made) => linked.push(made),
+                Err(err) => {
+                    for (made, outcome) in &linked {
+                        if *outcome == Created::New {
+                            self.relationships.remove(&made.id);
+                        }
+                    }
+                    if created == Created::New {
+                        self.memories.remove(&memory.id);
+                        self.vectors.remove(&memory.id);
+                    }
+                    return Err(err);
+                }
+            }
+        }
+        Ok(LinkedMemory {
+            memory,
+            created,
+            relationships: linked,
+        })
+    }
+
     fn update_relationship(
         &mut self,
         id: &str,
@@ -522,17 +561,14 @@ impl GraphBackend for InMemoryBackend {
         Ok(previous)
     }
 
-    async fn create_memory(
+    async fn create_linked_memory(
         &self,
         memory: &Memory,
         embedding: Option<&Embedding>,
-    ) -> Result<(Memory, Created)> {
-        let mut state = self.state();
-        if state.check_create(memory)? {
-            Ok((state.insert_memory(memory, embedding), Created::New))
-        } else {
-            Ok((state.memories[&memory.id].clone(), Created::Existing))
-        }
+        relationships: &[Relationship],
+    ) -> Result<LinkedMemory> {
+        self.state()
+            .create_linked_memory(memory, embedding, relationships)
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {

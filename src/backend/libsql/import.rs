@@ -9,10 +9,12 @@
 
 use libsql::{Connection, Value};
 
+use super::read::{get_one, get_relationship};
+use super::rows::IN_CHUNK;
 use super::rows::{
     INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params,
 };
-use super::{IN_CHUNK, UPSERT_VECTOR, get_one, get_relationship, vector_params};
+use super::write::{UPSERT_VECTOR, vector_params};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use libsql::Connection;
 
-use super::{LibsqlBackend, count};
+use super::LibsqlBackend;
+use super::meta::count;
 use crate::backend::IntegrityCheck;
 use crate::error::Result;
 

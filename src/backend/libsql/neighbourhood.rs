@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use libsql::{Connection, Value};
 
-use super::IN_CHUNK;
 use super::filter::Clause;
+use super::rows::IN_CHUNK;
 use super::rows::{self, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, collect, micros, placeholders};
 use crate::error::Result;
 use crate::model::{Direction, Filter, MemorySummary, Relationship};
@@ -63,7 +63,7 @@ pub(super) async fn summaries(
     ids: &[String],
     filter: &Filter,
 ) -> Result<Vec<MemorySummary>> {
-    let ids = super::distinct(ids);
+    let ids = super::rows::distinct(ids);
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
         let mut clause = Clause::from_filter(filter);

@@ -112,6 +112,18 @@ pub(super) async fn collect<T>(mut rows: Rows, decode: fn(&Row) -> Result<T>) ->
     Ok(out)
 }
 
+/// Most ids bound in one `IN (…)` list; longer lists are split.
+pub(super) const IN_CHUNK: usize = 500;
+
+/// `ids` without repeats, first occurrence kept: chunked `IN` lists must not see an id twice.
+pub(super) fn distinct(ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// Builds `?, ?, ?` for an `IN (…)` list of `n` values.
 pub(super) fn placeholders(n: usize) -> String {
     let mut s = String::with_capacity(n * 3);

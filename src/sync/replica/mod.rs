@@ -32,8 +32,8 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, Memory, MemoryPatch, MemorySummary, Page,
-    Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
 /// File names inside the namespace's replica directory.
@@ -245,19 +245,22 @@ impl ReplicaBackend {
     }
 }
 
-fn expect_memory(applied: Applied) -> Result<(Memory, Created)> {
+/// An op answered with another kind of result than its kind makes: a bug, reported as such.
+fn unexpected(expected: &str, got: Applied) -> Error {
+    Error::Task(format!("expected {expected}, got {got:?}"))
+}
+
+fn expect_memory(applied: Applied) -> Result<Memory> {
     match applied {
-        Applied::Memory(m, c) => Ok((m, c)),
-        other => Err(Error::Task(format!("expected a memory, got {other:?}"))),
+        Applied::Memory(m) => Ok(m),
+        other => Err(unexpected("a memory", other)),
     }
 }
 
 fn expect_relationship(applied: Applied) -> Result<(Relationship, Created)> {
     match applied {
         Applied::Relationship(r, c) => Ok((r, c)),
-        other => Err(Error::Task(format!(
-            "expected a relationship, got {other:?}"
-        ))),
+        other => Err(unexpected("a relationship", other)),
     }
 }
 
@@ -290,18 +293,21 @@ impl GraphBackend for ReplicaBackend {
             .map_err(|e| self.needs_primary(e))
     }
 
-    async fn create_memory(
+    async fn create_linked_memory(
         &self,
         memory: &Memory,
         embedding: Option<&Embedding>,
-    ) -> Result<(Memory, Created)> {
-        expect_memory(
-            self.submit(Op::CreateMemory {
-                memory: memory.clone(),
-                embedding: embedding.cloned(),
-            })
-            .await?,
-        )
+        relationships: &[Relationship],
+    ) -> Result<LinkedMemory> {
+        let op = Op::CreateMemory {
+            memory: memory.clone(),
+            embedding: embedding.cloned(),
+            relationships: relationships.to_vec(),
+        };
+        match self.submit(op).await? {
+            Applied::Created(linked) => Ok(linked),
+            other => Err(unexpected("a created memory", other)),
+        }
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
@@ -356,7 +362,7 @@ impl GraphBackend for ReplicaBackend {
             base_version: self.memory_version(id).await?,
             now,
         };
-        expect_memory(self.submit(op).await?).map(|(m, _)| m)
+        expect_memory(self.submit(op).await?)
     }
 
     async fn delete_memory(&self, id: &str) -> Result<()> {

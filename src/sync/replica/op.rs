@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{EmbeddingChange, GraphBackend};
 use crate::error::{Error, Result};
-use crate::model::{Created, Embedding, Memory, MemoryPatch, Relationship, RelationshipPatch};
+use crate::model::{
+    Created, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship, RelationshipPatch,
+};
 
 /// An owned [`EmbeddingChange`], for storage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -43,9 +45,14 @@ impl VectorChange {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
+    /// A memory created with its relationships, in one transaction on the primary.
     CreateMemory {
         memory: Memory,
         embedding: Option<Embedding>,
+        /// Absent from ops queued before memories were created with their links, which read
+        /// back as creates without any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        relationships: Vec<Relationship>,
     },
     UpdateMemory {
         id: String,
@@ -78,7 +85,9 @@ pub enum Op {
 /// What applying a write produced: the answer its caller gets.
 #[derive(Debug)]
 pub enum Applied {
-    Memory(Memory, Created),
+    Created(LinkedMemory),
+    /// An updated memory.
+    Memory(Memory),
     Relationship(Relationship, Created),
     Deleted,
 }
@@ -111,10 +120,15 @@ impl Op {
     /// Does this write on `target`, as the one backend call it stands for.
     pub async fn apply(&self, target: &dyn GraphBackend) -> Result<Applied> {
         Ok(match self {
-            Op::CreateMemory { memory, embedding } => {
-                let (m, created) = target.create_memory(memory, embedding.as_ref()).await?;
-                Applied::Memory(m, created)
-            }
+            Op::CreateMemory {
+                memory,
+                embedding,
+                relationships,
+            } => Applied::Created(
+                target
+                    .create_linked_memory(memory, embedding.as_ref(), relationships)
+                    .await?,
+            ),
             Op::UpdateMemory {
                 id,
                 patch,
@@ -126,7 +140,6 @@ impl Op {
                 target
                     .update_memory(id, patch, vector.as_change(), *expected_version, *now)
                     .await?,
-                Created::New,
             ),
             Op::DeleteMemory { id } => {
                 target.delete_memory(id).await?;
@@ -300,12 +313,68 @@ mod tests {
         let create = Op::CreateMemory {
             memory: m.clone(),
             embedding: None,
+            relationships: Vec::new(),
         };
         let delete = Op::DeleteMemory { id: m.id.clone() };
         for op in [&create, &create, &delete, &delete] {
             assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
         }
         assert!(target.get_memories(&[m.id]).await.unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_create_queued_before_links_existed_reads_back_and_is_written_the_same() {
+        let m = memory("0192a000-0000-7000-8000-000000000004");
+        let old = serde_json::json!({"op": "create_memory", "memory": m, "embedding": null});
+        let op: Op = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!(
+            op,
+            Op::CreateMemory {
+                memory: m,
+                embedding: None,
+                relationships: Vec::new(),
+            }
+        );
+        assert_eq!(serde_json::to_value(&op).unwrap(), old);
+    }
+
+    #[tokio::test]
+    async fn a_replayed_create_with_links_is_applied_once() {
+        let target = InMemoryBackend::new();
+        let error = memory("0192a000-0000-7000-8000-000000000005");
+        target.create_memory(&error, None).await.unwrap();
+        let fix = memory("0192a000-0000-7000-8000-000000000006");
+        let at = Utc::now();
+        let solves = Relationship {
+            id: "0192a000-0000-7000-8000-000000000007".into(),
+            source_id: fix.id.clone(),
+            target_id: error.id.clone(),
+            rel_type: "SOLVES".into(),
+            strength: 0.5,
+            confidence: 1.0,
+            note: None,
+            properties: Default::default(),
+            valid_from: None,
+            valid_to: None,
+            created_at: at,
+            updated_at: at,
+            version: 1,
+        };
+        let op = Op::CreateMemory {
+            memory: fix.clone(),
+            embedding: None,
+            relationships: vec![solves],
+        };
+        let op: Op = serde_json::from_str(&serde_json::to_string(&op).unwrap()).unwrap();
+        for _ in 0..2 {
+            assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
+        }
+        let rels = target
+            .relationships_of(&[fix.id], crate::model::Direction::Both, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(rels.len(), 1);
+        assert_eq!(target.stats().await.unwrap().memories, 2);
     }
 
     #[tokio::test]

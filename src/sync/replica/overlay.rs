@@ -53,7 +53,17 @@ impl Overlay {
     pub(super) async fn apply(&mut self, op: &Op, base: &dyn GraphBackend) -> Result<Applied> {
         let mut cascaded = Vec::new();
         match op {
-            Op::CreateMemory { memory, .. } => self.adopt_memory(&memory.id, base).await?,
+            Op::CreateMemory {
+                memory,
+                relationships,
+                ..
+            } => {
+                self.adopt_memory(&memory.id, base).await?;
+                for rel in relationships {
+                    self.adopt_memory(&rel.source_id, base).await?;
+                    self.adopt_memory(&rel.target_id, base).await?;
+                }
+            }
             Op::UpdateMemory { id, .. } => self.adopt_memory(id, base).await?,
             Op::DeleteMemory { id } => {
                 self.adopt_memory(id, base).await?;
@@ -78,6 +88,10 @@ impl Overlay {
                     self.relationships.insert(rel.id.clone());
                     self.deleted_relationships.insert(rel.id);
                 }
+            }
+            Op::CreateMemory { relationships, .. } => {
+                self.relationships
+                    .extend(relationships.iter().map(|r| r.id.clone()));
             }
             Op::CreateRelationship { relationship } => {
                 self.relationships.insert(relationship.id.clone());

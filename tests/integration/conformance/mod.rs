@@ -113,6 +113,7 @@ conformance!(
     get_memories_order_duplicates_unknown,
     replay_is_idempotent_and_conflicts_detected,
     batch_create_is_all_or_nothing,
+    linked_create_is_one_transaction,
     update_applies_patch_and_bumps_version,
     update_changes_embedding,
     stale_version_conflicts,
@@ -467,6 +468,82 @@ async fn batch_create_is_all_or_nothing(b: &dyn GraphBackend) {
         .unwrap();
     let hits: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
     assert_eq!(hits, ["bc"]);
+}
+
+async fn linked_create_is_one_transaction(b: &dyn GraphBackend) {
+    create_all(
+        b,
+        &[mem("la", "error", "E0502"), mem("lb", "cause", "a loan")],
+    )
+    .await;
+    let fix = mem("lf", "fix", "clone first");
+    let solves = rel("lf-solves", "lf", "la", "SOLVES");
+    let causes = rel("lb-causes", "lb", "lf", "CAUSES");
+    let e = embedding("m", &v8(&[1.0]));
+    let linked = b
+        .create_linked_memory(&fix, Some(&e), &[solves.clone(), causes.clone()])
+        .await
+        .unwrap();
+    assert_eq!((&linked.memory, linked.created), (&fix, Created::New));
+    assert_eq!(
+        linked.relationships,
+        [
+            (solves.clone(), Created::New),
+            (causes.clone(), Created::New)
+        ]
+    );
+    let around = b
+        .relationships_of(&ids(&["lf"]), Direction::Both, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(rel_ids(&around), BTreeSet::from(["lf-solves", "lb-causes"]));
+    assert_eq!(b.embeddings(&ids(&["lf"])).await.unwrap().len(), 1);
+
+    // The same create again (same ids, same content) is a replay of every record.
+    let again = b
+        .create_linked_memory(&fix, Some(&e), &[solves.clone(), causes.clone()])
+        .await
+        .unwrap();
+    assert_eq!(again.created, Created::Existing);
+    assert!(
+        again
+            .relationships
+            .iter()
+            .all(|(_, c)| *c == Created::Existing)
+    );
+
+    // A failure on a later part takes back the earlier parts: a second edge of one
+    // (source, target, type) after a good one, an unknown endpoint, a memory id clash.
+    let lost = mem("lx", "lost", "never stored");
+    let ok = rel("lx-uses", "lx", "la", "USES");
+    let twice = rel("lx-uses-2", "lx", "la", "USES");
+    let err = b
+        .create_linked_memory(&lost, Some(&e), &[ok.clone(), twice])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RelationshipExists { .. }), "{err:?}");
+    let nowhere = rel("lx-nowhere", "lx", "l-missing", "USES");
+    let err = b
+        .create_linked_memory(&lost, None, &[ok.clone(), nowhere])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::UnknownEndpoint { .. }), "{err:?}");
+    let mut clash = fix.clone();
+    clash.title = "another fix".into();
+    let err = b
+        .create_linked_memory(&clash, None, &[rel("lf-uses", "lf", "lb", "USES")])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::IdConflict { .. }), "{err:?}");
+
+    assert_eq!(get_one(b, "lx").await, None);
+    assert!(b.embeddings(&ids(&["lx"])).await.unwrap().is_empty());
+    for gone in ["lx-uses", "lf-uses"] {
+        let err = b.get_relationship(gone).await.unwrap_err();
+        assert!(matches!(err, Error::RelationshipNotFound { .. }), "{err:?}");
+    }
+    let stats = b.stats().await.unwrap();
+    assert_eq!((stats.memories, stats.relationships), (3, 2));
 }
 
 async fn update_applies_patch_and_bumps_version(b: &dyn GraphBackend) {

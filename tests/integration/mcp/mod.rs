@@ -557,6 +557,91 @@ async fn failures_are_tool_errors_that_say_what_to_do() {
 }
 
 #[tokio::test]
+async fn store_memory_makes_the_memory_and_its_links_together_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let c = &client;
+    let error = store(
+        c,
+        "error",
+        "E0502 in the parser",
+        "cannot borrow as mutable",
+    )
+    .await;
+    let cause = store(
+        c,
+        "problem",
+        "A loan across the loop",
+        "the iterator borrows",
+    )
+    .await;
+    let counts = || async {
+        let stats = ok(c, "memory_stats", json!({})).await;
+        (stats["memories"].as_u64(), stats["relationships"].as_u64())
+    };
+    let before = counts().await;
+    let fix = |links: Value| json!({"kind": "fix", "title": "Clone first", "content": "take a copy", "links": links});
+
+    // Each of these used to store the memory (and the links before the bad one) and then
+    // fail; now nothing is stored.
+    let unknown = "0190c0c0-0000-7000-8000-00000000beef";
+    for (links, expect) in [
+        (
+            json!([{"target_id": error, "rel_type": "SOLVES"}, {"target_id": unknown, "rel_type": "SOLVES"}]),
+            "nothing was stored",
+        ),
+        (
+            json!([{"target_id": error, "rel_type": "SOLVES"}, {"target_id": error, "rel_type": "solves"}]),
+            "twice",
+        ),
+        (
+            json!([{"target_id": error, "rel_type": "SOLVES"}, {"target_id": cause, "rel_type": "1BAD"}]),
+            "rel_type",
+        ),
+    ] {
+        let message = err(c, "store_memory", fix(links)).await;
+        assert!(message.contains(expect), "{message}");
+        assert_eq!(counts().await, before, "after {message}");
+    }
+
+    let made = ok(
+        c,
+        "store_memory",
+        fix(json!([
+            {"target_id": error, "rel_type": "SOLVES", "note": "the fix"},
+            {"target_id": cause, "rel_type": "CAUSES", "direction": "incoming"}
+        ])),
+    )
+    .await;
+    let id = made["id"].as_str().unwrap();
+    let links: Vec<(&str, &str, &str)> = made["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["source_id"].as_str().unwrap(),
+                l["rel_type"].as_str().unwrap(),
+                l["target_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        links,
+        [
+            (id, "SOLVES", error.as_str()),
+            (cause.as_str(), "CAUSES", id)
+        ]
+    );
+    let (memories, relationships) = before;
+    assert_eq!(
+        counts().await,
+        (memories.map(|n| n + 1), relationships.map(|n| n + 2))
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn get_related_walks_as_deep_as_asked() {
     let dir = tempfile::tempdir().unwrap();
     let client = spawn(dir.path()).await;

@@ -10,7 +10,9 @@ use mnemograph::Error;
 use mnemograph::backend::libsql::{LibsqlBackend, SCHEMA_VERSION, migrate_to};
 use mnemograph::graph::PathCost;
 use mnemograph::model::{Created, Direction, Embedding, Filter, MemoryPatch, Traversal};
-use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, PathQuery};
+use mnemograph::store::{
+    Limits, LinkDirection, MemoryStore, NewLink, NewMemory, NewRelationship, PathQuery,
+};
 use tempfile::TempDir;
 
 use crate::support::store::{note, open};
@@ -320,6 +322,138 @@ async fn replays_are_idempotent_and_stale_versions_conflict() {
         "{err}"
     );
     assert_eq!(store.stats().await.unwrap().memories, 1);
+}
+
+/// The field an [`Error::Invalid`] names.
+fn invalid_field(err: &Error) -> Option<&'static str> {
+    match err {
+        Error::Invalid { field, .. } => Some(field),
+        _ => None,
+    }
+}
+
+fn solves(target: &str) -> NewLink {
+    NewLink {
+        target_id: target.into(),
+        rel_type: "SOLVES".into(),
+        ..NewLink::default()
+    }
+}
+
+#[tokio::test]
+async fn a_memory_and_its_links_are_stored_together_or_not_at_all() {
+    let (_dir, store) = temp_store().await;
+    let error = add(&store, "E0502 in the parser").await;
+    let cause = add(&store, "A loan across the loop").await;
+    let before = store.stats().await.unwrap();
+
+    // Every rule is checked before anything is written: a link to a missing memory, a link
+    // breaking a relationship rule, the same relationship twice, a link to the memory itself.
+    let missing = uuid::Uuid::now_v7().to_string();
+    let err = store
+        .create_with_links(
+            note("Fix", "clone first"),
+            vec![solves(&error), solves(&missing)],
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::LinkTargetNotFound { id } if *id == missing),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("nothing was stored"), "{err}");
+    let bad_strength = NewLink {
+        strength: Some(1.5),
+        ..solves(&error)
+    };
+    let err = store
+        .create_with_links(note("Fix", "clone first"), vec![bad_strength])
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(&err), Some("strength"), "{err:?}");
+    // Spelled two ways, still the same relationship.
+    let err = store
+        .create_with_links(
+            note("Fix", "clone first"),
+            vec![solves(&error), solves(&error.to_uppercase())],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(&err), Some("links"), "{err:?}");
+    let id = uuid::Uuid::now_v7().to_string();
+    let to_itself = NewMemory {
+        id: Some(id.clone()),
+        ..note("Fix", "clone first")
+    };
+    let err = store
+        .create_with_links(to_itself, vec![solves(&id)])
+        .await
+        .unwrap_err();
+    assert_eq!(invalid_field(&err), Some("target_id"), "{err:?}");
+    assert_eq!(store.stats().await.unwrap(), before);
+
+    // All good: the memory and both links, one each way, normalised like any relationship.
+    let id = uuid::Uuid::now_v7().to_string();
+    let new = NewMemory {
+        id: Some(id.clone()),
+        ..note("Clone before the loop", "take a copy first")
+    };
+    let links = vec![
+        NewLink {
+            id: Some(uuid::Uuid::now_v7().to_string()),
+            rel_type: "solves".into(),
+            strength: Some(0.9),
+            note: Some("the fix".into()),
+            ..solves(&error)
+        },
+        NewLink {
+            id: Some(uuid::Uuid::now_v7().to_string()),
+            target_id: cause.clone(),
+            direction: LinkDirection::Incoming,
+            rel_type: "causes".into(),
+            ..NewLink::default()
+        },
+    ];
+    let linked = store
+        .create_with_links(new.clone(), links.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (linked.memory.id.as_str(), linked.created),
+        (id.as_str(), Created::New)
+    );
+    let made: Vec<(&str, &str, &str, Created)> = linked
+        .relationships
+        .iter()
+        .map(|(r, c)| {
+            (
+                r.source_id.as_str(),
+                r.rel_type.as_str(),
+                r.target_id.as_str(),
+                *c,
+            )
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            (id.as_str(), "SOLVES", error.as_str(), Created::New),
+            (cause.as_str(), "CAUSES", id.as_str(), Created::New),
+        ]
+    );
+    assert_eq!(linked.relationships[0].0.strength, 0.9);
+    assert_eq!(store.relationships(&id).await.unwrap().len(), 2);
+
+    // The same create replayed (its acknowledgement lost) is recognised record by record.
+    let again = store.create_with_links(new, links).await.unwrap();
+    assert_eq!(again.created, Created::Existing);
+    let replayed: Vec<Created> = again.relationships.iter().map(|(_, c)| *c).collect();
+    assert_eq!(replayed, [Created::Existing; 2]);
+    let after = store.stats().await.unwrap();
+    assert_eq!(
+        (after.memories, after.relationships),
+        (before.memories + 1, before.relationships + 2)
+    );
 }
 
 #[tokio::test]

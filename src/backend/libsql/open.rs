@@ -1,0 +1,145 @@
+//! Opening a store: a local file, an embedded replica of a primary, or the primary over HTTP;
+//! each migrates the schema at open when it is behind. Also the replica's pull from its
+//! primary, which only an opener's kind of database can do.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use libsql::Builder;
+
+use super::pool::{Link, Pool};
+use super::vectors::VectorCache;
+use super::{Inner, LibsqlBackend, Primary, migrate};
+use crate::error::{Error, Result};
+use crate::private_fs;
+
+/// How long a unit of work waits for another process's write lock before giving up.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl LibsqlBackend {
+    /// Opens (creating if needed) the store at `path`, migrating its schema.
+    pub async fn open_local(path: &Path) -> Result<Self> {
+        Self::open_local_with(path, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    /// [`LibsqlBackend::open_local`] with an explicit busy timeout.
+    pub async fn open_local_with(path: &Path, busy_timeout: Duration) -> Result<Self> {
+        private_fs::create_file(path)?;
+        let db = Builder::new_local(path).build().await?;
+        let backend = Self::with_pool(Pool::new(db, Link::Local, busy_timeout), path.to_owned());
+        backend
+            .run(|conn| async move {
+                // WAL lets readers proceed while one writer commits; the mode is persistent.
+                conn.query("PRAGMA journal_mode = WAL", ()).await?;
+                Ok(())
+            })
+            .await?;
+        backend.migrate().await?;
+        Ok(backend)
+    }
+
+    /// Opens the embedded replica at `path` of `primary`: syncs once (a replica that cannot
+    /// reach its primary still opens, and serves what it has), then migrates the schema on the
+    /// primary if it is behind.
+    ///
+    /// No sync interval is given to libSQL: [`crate::sync::worker`] runs the timer, so that
+    /// failures are counted, backed off and reported.
+    pub async fn open_replica(path: &Path, primary: &Primary) -> Result<Self> {
+        private_fs::create_parent(path)?;
+        let mut builder = Builder::new_remote_replica(path, primary.url.clone(), primary.token())
+            .read_your_writes(true);
+        if let Some(namespace) = &primary.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        let db = builder
+            .build()
+            .await
+            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
+        private_fs::restrict(path)?;
+        let backend = Self::with_pool(
+            Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
+            path.to_owned(),
+        );
+        // A replica that already has the current schema opens at once: the sync worker
+        // pulls in the background, so an unreachable primary never delays a start. A new or
+        // outdated replica syncs first, to learn whether the primary needs migrating.
+        if !backend.is_current().await? {
+            if let Err(err) = backend.sync().await {
+                tracing::warn!(primary = %primary.display_url(), error = %err,
+                    "cannot sync the replica on open; serving the local copy");
+            }
+            backend
+                .migrate()
+                .await
+                .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
+        }
+        Ok(backend)
+    }
+
+    /// Opens the store on `primary` itself, with no local copy: every statement is a request.
+    pub async fn open_remote(primary: &Primary) -> Result<Self> {
+        let mut builder = Builder::new_remote(primary.url.clone(), primary.token());
+        if let Some(namespace) = &primary.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        let db = builder
+            .build()
+            .await
+            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
+        let backend = Self::with_pool(
+            Pool::new(db, Link::Remote, DEFAULT_BUSY_TIMEOUT),
+            PathBuf::from(primary.display_url()),
+        );
+        backend
+            .migrate()
+            .await
+            .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
+        Ok(backend)
+    }
+
+    fn with_pool(pool: Pool, path: PathBuf) -> Self {
+        LibsqlBackend {
+            inner: Arc::new(Inner {
+                pool,
+                vectors: VectorCache::default(),
+                path,
+            }),
+        }
+    }
+
+    /// Whether the schema is at this build's version, read without writing anything.
+    async fn is_current(&self) -> Result<bool> {
+        self.run(|conn| async move { migrate::is_current(&conn).await })
+            .await
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let name = self.inner.path.display().to_string();
+        self.run(move |conn| async move { migrate::migrate(&conn, &name).await })
+            .await
+    }
+
+    /// Pulls the primary's new frames into this replica; an error in other modes.
+    pub async fn sync(&self) -> Result<Replicated> {
+        let replicated = self.inner.pool.database().sync().await?;
+        Ok(Replicated {
+            frame_no: replicated.frame_no(),
+            frames_synced: replicated.frames_synced() as u64,
+        })
+    }
+}
+
+/// What one sync of a replica did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replicated {
+    /// The primary's frame number the replica has reached, if it has any frame.
+    pub frame_no: Option<u64>,
+    /// Frames applied by this sync.
+    pub frames_synced: u64,
+}
+
+/// What an unreachable primary means for opening a store.
+const CANNOT_OPEN: &str = "the store cannot be opened";
+/// What it means for a replica's first migration check.
+const NO_SCHEMA_YET: &str = "a replica that never reached its primary has no schema to serve yet";

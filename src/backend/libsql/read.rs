@@ -1,0 +1,61 @@
+//! Reads of whole records: memories and relationships by id, and pages of memories in
+//! listing order. Searches and neighbourhoods have rooms of their own.
+
+use libsql::Connection;
+
+use super::filter::Clause;
+use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, placeholders};
+use crate::backend::Cursor;
+use crate::error::Result;
+use crate::model::{Memory, Page, Relationship};
+
+pub(super) async fn get_one(conn: &Connection, id: &str) -> Result<Option<Memory>> {
+    let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
+    let rows = conn.query(&sql, [id]).await?;
+    Ok(collect(rows, rows::memory).await?.pop())
+}
+
+pub(super) async fn get_relationship(conn: &Connection, id: &str) -> Result<Option<Relationship>> {
+    let sql = format!("SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.id = ?");
+    let rows = conn.query(&sql, [id]).await?;
+    Ok(collect(rows, rows::relationship).await?.pop())
+}
+
+/// The memories that exist among `ids`, in the order asked.
+pub(super) async fn get_memories(conn: &Connection, ids: &[String]) -> Result<Vec<Memory>> {
+    if let [id] = ids {
+        return Ok(get_one(conn, id).await?.into_iter().collect());
+    }
+    let mut found = std::collections::HashMap::new();
+    for chunk in ids.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
+            placeholders(chunk.len())
+        );
+        let rows = conn.query(&sql, chunk.to_vec()).await?;
+        for m in collect(rows, rows::memory).await? {
+            found.insert(m.id.clone(), m);
+        }
+    }
+    Ok(ids.iter().filter_map(|id| found.get(id).cloned()).collect())
+}
+
+/// A page of the memories `clause` selects, newest first, after the cursor already in it.
+pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usize) -> Result<Page> {
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+        clause.sql
+    );
+    let mut params = clause.params;
+    params.push((limit as i64 + 1).into());
+    let mut memories = collect(conn.query(&sql, params).await?, rows::memory).await?;
+    let next_cursor = (memories.len() > limit).then(|| {
+        memories.truncate(limit);
+        Cursor::after(memories.last().expect("limit > 0 when more rows exist")).encode()
+    });
+    Ok(Page {
+        memories,
+        next_cursor,
+    })
+}

@@ -1,0 +1,323 @@
+//! Writes of memories and relationships: create (accepting replays), update under the
+//! optimistic-concurrency rule, delete, and access bookkeeping. Each function is one unit of
+//! work on the connection it is given; those that read before they write run in an
+//! IMMEDIATE transaction ([`write_tx`]).
+
+use chrono::{DateTime, Utc};
+use libsql::{Connection, Statement, Value};
+
+use super::pool::write_tx;
+use super::read::{get_one, get_relationship};
+use super::rows::{
+    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, micros, opt_micros,
+    placeholders, relationship_params, to_json,
+};
+use crate::error::{Error, Result};
+use crate::model::{
+    Created, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship, RelationshipPatch,
+};
+use crate::vector::to_blob;
+
+pub(super) const UPSERT_VECTOR: &str = "INSERT INTO memory_vectors (memory_id, model, embedding) \
+    VALUES (?, ?, ?) ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
+    embedding = excluded.embedding";
+
+pub(super) fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
+    vec![
+        id.into(),
+        embedding.model.clone().into(),
+        to_blob(&embedding.vector).into(),
+    ]
+}
+
+async fn set_vector(conn: &Connection, id: &str, embedding: &Embedding) -> Result<()> {
+    conn.execute(UPSERT_VECTOR, vector_params(id, embedding))
+        .await?;
+    Ok(())
+}
+
+/// The statements of a memory insert, prepared once per transaction: preparing a statement
+/// whose table has triggers costs more than running it, which matters for bulk imports.
+struct MemoryWriter {
+    insert: Statement,
+    vector: Statement,
+}
+
+impl MemoryWriter {
+    async fn prepare(conn: &Connection) -> Result<Self> {
+        Ok(MemoryWriter {
+            insert: conn.prepare(INSERT_MEMORY).await?,
+            vector: conn.prepare(UPSERT_VECTOR).await?,
+        })
+    }
+
+    /// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
+    async fn insert(
+        &mut self,
+        conn: &Connection,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+    ) -> Result<(Memory, Created)> {
+        let inserted = self.insert.execute(memory_params(memory)).await;
+        self.insert.reset();
+        if inserted? == 0 {
+            let existing =
+                get_one(conn, &memory.id)
+                    .await?
+                    .ok_or_else(|| Error::MemoryNotFound {
+                        id: memory.id.clone(),
+                    })?;
+            return if existing.same_content(memory) {
+                Ok((existing, Created::Existing))
+            } else {
+                Err(Error::IdConflict {
+                    what: "memory",
+                    id: memory.id.clone(),
+                })
+            };
+        }
+        if let Some(embedding) = embedding {
+            let done = self
+                .vector
+                .execute(vector_params(&memory.id, embedding))
+                .await;
+            self.vector.reset();
+            done?;
+        }
+        Ok((memory.clone(), Created::New))
+    }
+}
+
+/// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
+/// rolls back all of them.
+pub(super) async fn create_linked_memory(
+    conn: &Connection,
+    memory: &Memory,
+    embedding: Option<&Embedding>,
+    relationships: &[Relationship],
+) -> Result<LinkedMemory> {
+    write_tx(conn, || async {
+        let mut writer = MemoryWriter::prepare(conn).await?;
+        let (memory, created) = writer.insert(conn, memory, embedding).await?;
+        let mut linked = Vec::with_capacity(relationships.len());
+        for rel in relationships {
+            linked.push(insert_relationship(conn, rel).await?);
+        }
+        Ok(LinkedMemory {
+            memory,
+            created,
+            relationships: linked,
+        })
+    })
+    .await
+}
+
+pub(super) async fn create_memories(
+    conn: &Connection,
+    batch: &[(Memory, Option<Embedding>)],
+) -> Result<Vec<Created>> {
+    write_tx(conn, || async {
+        let mut writer = MemoryWriter::prepare(conn).await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for (memory, embedding) in batch {
+            out.push(writer.insert(conn, memory, embedding.as_ref()).await?.1);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// What an update does to the vector: `None` keeps it, `Some(None)` drops it, `Some(Some(e))`
+/// replaces it (an owned [`crate::backend::EmbeddingChange`], to cross into a unit of work).
+pub(super) type VectorUpdate = Option<Option<Embedding>>;
+
+pub(super) async fn update_memory(
+    conn: &Connection,
+    id: &str,
+    patch: &MemoryPatch,
+    embedding: &VectorUpdate,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Memory> {
+    write_tx(conn, || async {
+        let actual = version_of(conn, "memories", id).await?;
+        let actual = actual.ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })?;
+        crate::backend::expect_version("memory", id, actual, expected_version)?;
+        conn.execute(
+            "UPDATE memories SET kind = coalesce(?, kind), title = coalesce(?, title), \
+             content = coalesce(?, content), tags = coalesce(?, tags), \
+             context = coalesce(?, context), importance = coalesce(?, importance), \
+             confidence = coalesce(?, confidence), updated_at = ?, version = version + 1 \
+             WHERE id = ?",
+            vec![
+                Value::from(patch.kind.clone()),
+                patch.title.clone().into(),
+                patch.content.clone().into(),
+                patch.tags.as_ref().map(to_json).into(),
+                patch.context.as_ref().map(to_json).into(),
+                patch.importance.map(f64::from).into(),
+                patch.confidence.map(f64::from).into(),
+                micros(now).into(),
+                id.into(),
+            ],
+        )
+        .await?;
+        match embedding {
+            None => {}
+            Some(None) => {
+                conn.execute("DELETE FROM memory_vectors WHERE memory_id = ?", [id])
+                    .await?;
+            }
+            Some(Some(e)) => set_vector(conn, id, e).await?,
+        }
+        get_one(conn, id)
+            .await?
+            .ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
+    })
+    .await
+}
+
+pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<()> {
+    match delete_by_id(conn, "memories", id).await? {
+        true => Ok(()),
+        false => Err(Error::MemoryNotFound { id: id.to_owned() }),
+    }
+}
+
+/// Records access of the (distinct) memories `ids` at `at`.
+pub(super) async fn touch(conn: &Connection, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+    write_tx(conn, || async {
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "UPDATE memories SET accessed_at = ?, access_count = access_count + 1 \
+                 WHERE id IN ({})",
+                placeholders(chunk.len())
+            );
+            let mut params: Vec<Value> = vec![micros(at).into()];
+            params.extend(chunk.iter().map(|id| Value::from(id.clone())));
+            conn.execute(&sql, params).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+pub(super) async fn create_relationship(
+    conn: &Connection,
+    rel: &Relationship,
+) -> Result<(Relationship, Created)> {
+    write_tx(conn, || insert_relationship(conn, rel)).await
+}
+
+/// Inserts a relationship inside the caller's transaction; a replay by id is accepted, an
+/// unknown endpoint, a clash of ids or a second edge of one (source, target, type) not.
+async fn insert_relationship(
+    conn: &Connection,
+    rel: &Relationship,
+) -> Result<(Relationship, Created)> {
+    for id in [&rel.source_id, &rel.target_id] {
+        if version_of(conn, "memories", id).await?.is_none() {
+            return Err(Error::UnknownEndpoint { id: id.clone() });
+        }
+    }
+    if let Some(existing) = get_relationship(conn, &rel.id).await? {
+        return if existing.same_content(rel) {
+            Ok((existing, Created::Existing))
+        } else {
+            Err(Error::IdConflict {
+                what: "relationship",
+                id: rel.id.clone(),
+            })
+        };
+    }
+    let inserted = conn
+        .execute(
+            &format!(
+                "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
+                 VALUES ({}) ON CONFLICT (source_id, target_id, rel_type) DO NOTHING",
+                placeholders(13)
+            ),
+            relationship_params(rel),
+        )
+        .await?;
+    if inserted == 0 {
+        let mut rows = conn
+            .query(
+                "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
+                (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
+            )
+            .await?;
+        let id = match rows.next().await? {
+            Some(row) => row.get(0)?,
+            None => String::new(),
+        };
+        return Err(Error::RelationshipExists {
+            id,
+            source_id: rel.source_id.clone(),
+            target_id: rel.target_id.clone(),
+            rel_type: rel.rel_type.clone(),
+        });
+    }
+    Ok((rel.clone(), Created::New))
+}
+
+pub(super) async fn update_relationship(
+    conn: &Connection,
+    id: &str,
+    patch: &RelationshipPatch,
+    expected_version: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<Relationship> {
+    let not_found = || Error::RelationshipNotFound { id: id.to_owned() };
+    write_tx(conn, || async {
+        let actual = version_of(conn, "relationships", id).await?;
+        let actual = actual.ok_or_else(not_found)?;
+        crate::backend::expect_version("relationship", id, actual, expected_version)?;
+        let current = get_relationship(conn, id).await?.ok_or_else(not_found)?;
+        let note = patch.note.clone().unwrap_or(current.note);
+        let valid_from = patch.valid_from.unwrap_or(current.valid_from);
+        let valid_to = patch.valid_to.unwrap_or(current.valid_to);
+        conn.execute(
+            "UPDATE relationships SET strength = coalesce(?, strength), \
+             confidence = coalesce(?, confidence), note = ?, \
+             properties = coalesce(?, properties), valid_from = ?, valid_to = ?, \
+             updated_at = ?, version = version + 1 WHERE id = ?",
+            vec![
+                Value::from(patch.strength.map(f64::from)),
+                patch.confidence.map(f64::from).into(),
+                note.into(),
+                patch.properties.as_ref().map(to_json).into(),
+                opt_micros(valid_from),
+                opt_micros(valid_to),
+                micros(now).into(),
+                id.into(),
+            ],
+        )
+        .await?;
+        get_relationship(conn, id).await?.ok_or_else(not_found)
+    })
+    .await
+}
+
+pub(super) async fn delete_relationship(conn: &Connection, id: &str) -> Result<()> {
+    match delete_by_id(conn, "relationships", id).await? {
+        true => Ok(()),
+        false => Err(Error::RelationshipNotFound { id: id.to_owned() }),
+    }
+}
+
+/// Deletes the row of `table` (a constant) with `id`; false when there was none.
+async fn delete_by_id(conn: &Connection, table: &str, id: &str) -> Result<bool> {
+    let sql = format!("DELETE FROM {table} WHERE id = ?");
+    Ok(conn.execute(&sql, [id]).await? > 0)
+}
+
+/// The version of a row, or `None` when it does not exist.
+async fn version_of(conn: &Connection, table: &str, id: &str) -> Result<Option<i64>> {
+    let sql = format!("SELECT version FROM {table} WHERE id = ?");
+    let mut rows = conn.query(&sql, [id]).await?;
+    Ok(match rows.next().await? {
+        Some(row) => Some(row.get(0)?),
+        None => None,
+    })
+}

@@ -1,0 +1,287 @@
+//! Semantic search, and the fusion behind hybrid search.
+//!
+//! Hybrid search fuses the keyword (BM25) and semantic (cosine) rankings. Plain reciprocal
+//! rank fusion treats both lists as equally good and throws away how far apart the scores
+//! are: on LoCoMo it ranks *below* BM25 alone. Here the candidates of both sides are scored on
+//! both sides (keyword hits the vector search did not reach have their stored vectors compared
+//! exactly; semantic hits no query term matched score 0 on BM25), each side's scores are
+//! turned into standard scores over the candidates, and the two are added with weights that
+//! favour the keyword side. Standard scores keep what a margin means: a memory far above the
+//! other candidates on one side wins even when the other side is lukewarm, and a side whose
+//! scores are all alike (a query whose words appear everywhere) decides little.
+//!
+//! The keyword weight (0.6) and depth (50 per side) were chosen on LoCoMo, where they lift
+//! recall@10 from BM25's 0.627 to 0.666 with the built-in embedder, and they suit coding
+//! memories as well: identifiers, paths and error codes are matched exactly by the keyword
+//! side, which stays the stronger voice; meaning decides among similar keyword scores and
+//! brings in memories that say the same thing in other words.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::model::{Filter, Memory, VectorHit};
+use crate::store::MemoryStore;
+use crate::text::excerpt;
+use crate::vector::cosine;
+
+/// How one hit scored on each side. Both parts are present when both sides found it or
+/// when its vector could be compared with the query's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScoreParts {
+    /// BM25 relevance (higher is better); `None` when no query term matched it.
+    pub keyword: Option<f64>,
+    /// 1-based rank in the keyword results.
+    pub keyword_rank: Option<usize>,
+    /// Cosine similarity to the query in -1..=1; `None` when it has no vector.
+    pub semantic: Option<f32>,
+    /// 1-based rank among the candidates by similarity.
+    pub semantic_rank: Option<usize>,
+}
+
+/// A fused hit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FusedHit {
+    pub memory: Memory,
+    /// The fused score in 0..1, higher is better: 0.5 is an average candidate.
+    pub score: f64,
+    /// Excerpt with matched terms in brackets (keyword side), or the content's start.
+    pub snippet: String,
+    pub parts: ScoreParts,
+}
+
+/// Weights and depths of the fusion.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HybridParams {
+    /// Weight of the normalised keyword score; the semantic score gets the rest.
+    pub keyword_weight: f64,
+    /// Candidates taken from each side, at least.
+    pub candidates: usize,
+}
+
+impl Default for HybridParams {
+    fn default() -> Self {
+        HybridParams {
+            keyword_weight: 0.6,
+            candidates: 50,
+        }
+    }
+}
+
+/// One candidate's raw scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Candidate {
+    keyword: Option<f64>,
+    keyword_rank: Option<usize>,
+    semantic: Option<f32>,
+}
+
+impl MemoryStore {
+    /// Nearest memories to the query's embedding.
+    pub async fn semantic_search(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        self.limits.query(query)?;
+        let embedding = self.embed_query(query).await?;
+        self.vector_search(&embedding, filter, limit).await
+    }
+
+    /// Keyword and semantic search fused (see the module doc), best first.
+    pub async fn hybrid_search(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+        params: &HybridParams,
+    ) -> Result<Vec<FusedHit>> {
+        let limit = self.limits.limit(limit)?;
+        let depth = params.candidates.max(limit).min(self.limits.max_results);
+        let embedding = self.embed_query(query).await?;
+        let keyword = self.keyword_search(query, filter, depth).await?;
+        let semantic = self.vector_search(&embedding, filter, depth).await?;
+
+        let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
+        let mut candidates: HashMap<String, Candidate> = HashMap::new();
+        for (rank, hit) in keyword.into_iter().enumerate() {
+            candidates.insert(
+                hit.memory.id.clone(),
+                Candidate {
+                    keyword: Some(hit.score),
+                    keyword_rank: Some(rank + 1),
+                    semantic: None,
+                },
+            );
+            memories.insert(hit.memory.id.clone(), (hit.memory, hit.snippet));
+        }
+        for hit in semantic {
+            candidates
+                .entry(hit.memory.id.clone())
+                .or_default()
+                .semantic = Some(hit.similarity);
+            memories
+                .entry(hit.memory.id.clone())
+                .or_insert_with(|| (hit.memory.clone(), String::new()));
+        }
+        // Keyword hits the vector search did not reach: compare their vectors exactly.
+        let unscored: Vec<String> = candidates
+            .iter()
+            .filter(|(_, c)| c.semantic.is_none())
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !unscored.is_empty() {
+            for (id, stored) in self.backend.embeddings(&unscored).await? {
+                if stored.model == embedding.model
+                    && let Some(c) = candidates.get_mut(&id)
+                {
+                    c.semantic = Some(cosine(&embedding.vector, &stored.vector));
+                }
+            }
+        }
+
+        let mut fused = fuse(&candidates, params);
+        fused.truncate(limit);
+        Ok(fused
+            .into_iter()
+            .filter_map(|(id, score, parts)| {
+                let (memory, snippet) = memories.remove(&id)?;
+                let snippet = if snippet.is_empty() {
+                    excerpt(&memory.content, SEMANTIC_SNIPPET_CHARS)
+                } else {
+                    snippet
+                };
+                Some(FusedHit {
+                    memory,
+                    score,
+                    snippet,
+                    parts,
+                })
+            })
+            .collect())
+    }
+}
+
+/// Characters of content shown for a hit no query term matched: the opening of its content
+/// stands in for the excerpt around matched words that such a hit cannot have.
+pub(super) const SEMANTIC_SNIPPET_CHARS: usize = 160;
+
+/// What a memory with no vector scores on the semantic side, in standard deviations: below
+/// nearly every candidate that has one, without erasing a strong keyword score.
+const NO_VECTOR_Z: f64 = -3.0;
+
+/// Mean and standard deviation (floored, so a side whose scores are all equal adds nothing).
+fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let values: Vec<f64> = values.collect();
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt().max(1e-9))
+}
+
+/// Scores every candidate and sorts them, best first (ties by id).
+fn fuse(
+    candidates: &HashMap<String, Candidate>,
+    params: &HybridParams,
+) -> Vec<(String, f64, ScoreParts)> {
+    let (kw_mean, kw_sd) = mean_sd(candidates.values().map(|c| c.keyword.unwrap_or(0.0)));
+    let (sem_mean, sem_sd) = mean_sd(
+        candidates
+            .values()
+            .filter_map(|c| c.semantic.map(f64::from)),
+    );
+    let mut by_similarity: Vec<(&String, f32)> = candidates
+        .iter()
+        .filter_map(|(id, c)| c.semantic.map(|s| (id, s)))
+        .collect();
+    by_similarity.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    let semantic_rank: HashMap<&String, usize> = by_similarity
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (*id, i + 1))
+        .collect();
+
+    let w = params.keyword_weight.clamp(0.0, 1.0);
+    let mut out: Vec<(String, f64, ScoreParts)> = candidates
+        .iter()
+        .map(|(id, c)| {
+            let kw = (c.keyword.unwrap_or(0.0) - kw_mean) / kw_sd;
+            let sem = c
+                .semantic
+                .map_or(NO_VECTOR_Z, |s| (f64::from(s) - sem_mean) / sem_sd);
+            let z = w * kw + (1.0 - w) * sem;
+            let parts = ScoreParts {
+                keyword: c.keyword,
+                keyword_rank: c.keyword_rank,
+                semantic: c.semantic,
+                semantic_rank: semantic_rank.get(id).copied(),
+            };
+            (id.clone(), 1.0 / (1.0 + (-z).exp()), parts)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(keyword: Option<f64>, semantic: Option<f32>) -> Candidate {
+        Candidate {
+            keyword,
+            keyword_rank: None,
+            semantic,
+        }
+    }
+
+    fn order(candidates: &[(&str, Candidate)], weight: f64) -> Vec<String> {
+        let map = candidates
+            .iter()
+            .map(|(id, c)| ((*id).to_owned(), *c))
+            .collect();
+        let params = HybridParams {
+            keyword_weight: weight,
+            ..HybridParams::default()
+        };
+        fuse(&map, &params).into_iter().map(|(id, ..)| id).collect()
+    }
+
+    #[test]
+    fn a_standout_on_one_side_beats_a_lukewarm_pair() {
+        let candidates = [
+            ("exact", candidate(Some(12.0), Some(0.30))),
+            ("both", candidate(Some(3.0), Some(0.50))),
+            ("meaning", candidate(None, Some(0.55))),
+            ("noise", candidate(Some(2.5), Some(0.20))),
+        ];
+        assert_eq!(order(&candidates, 0.6)[0], "exact");
+        // Meaning alone decides with no keyword weight.
+        assert_eq!(order(&candidates, 0.0)[0], "meaning");
+    }
+
+    #[test]
+    fn scores_are_probabilities_and_parts_are_kept() {
+        let mut map = HashMap::new();
+        map.insert("a".to_owned(), candidate(Some(5.0), None));
+        map.insert("b".to_owned(), candidate(None, Some(0.9)));
+        let fused = fuse(&map, &HybridParams::default());
+        assert!(fused.iter().all(|(_, s, _)| (0.0..1.0).contains(s)));
+        let a = fused.iter().find(|(id, ..)| id == "a").unwrap();
+        assert_eq!(a.2.keyword, Some(5.0));
+        assert_eq!(a.2.semantic_rank, None);
+        let b = fused.iter().find(|(id, ..)| id == "b").unwrap();
+        assert_eq!(b.2.semantic_rank, Some(1));
+    }
+
+    #[test]
+    fn equal_scores_on_one_side_leave_the_other_to_decide() {
+        let candidates = [
+            ("x", candidate(Some(4.0), Some(0.2))),
+            ("y", candidate(Some(4.0), Some(0.8))),
+        ];
+        assert_eq!(order(&candidates, 0.9), ["y", "x"]);
+    }
+}
