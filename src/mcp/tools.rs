@@ -264,6 +264,7 @@ impl MnemographServer {
                 .unwrap_or_else(|| 4000.min(self.store.limits().max_briefing_chars)),
         };
         let recall = self.store.recall(&query).await?;
+        let briefing = format::briefing(&recall);
         let items = recall
             .items
             .into_iter()
@@ -303,7 +304,7 @@ impl MnemographServer {
             })
             .collect();
         let data = RecallOut {
-            briefing: recall.briefing,
+            briefing,
             items,
             omitted: recall.omitted,
         };

@@ -53,6 +53,33 @@ pub struct Recall {
     pub briefing: String,
 }
 
+/// Most characters a front end may append to a briefing (a hint naming its own commands or
+/// tools, see [`Recall::hint`]) without going over the requested size: the briefing keeps
+/// room for them. The store's text names no front end's commands.
+pub const HINT_CHARS: usize = 60;
+
+impl Recall {
+    /// Which hint a front end may append to the briefing, if any.
+    pub fn hint(&self) -> Option<BriefingHint> {
+        if self.items.is_empty() {
+            Some(BriefingHint::NothingFound)
+        } else if !self.omitted.is_empty() {
+            Some(BriefingHint::SomeOmitted)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a front end may add to a briefing, in its own words (tool or command names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BriefingHint {
+    /// Nothing matched: say how to store something.
+    NothingFound,
+    /// The budget left memories out: say how to see them.
+    SomeOmitted,
+}
+
 /// What a recall asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecallQuery {
@@ -283,13 +310,11 @@ fn link_weight(rel_type: &str, direction: Direction) -> f64 {
 /// the rest are named in a closing line so the caller can fetch them.
 fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize) {
     if items.is_empty() {
-        return (
-            format!("Nothing stored matches {query:?}. Store what you learn with store_memory."),
-            0,
-        );
+        return (format!("Nothing stored matches {query:?}."), 0);
     }
-    // Room kept for the closing line about omitted memories.
-    const FOOTER: usize = 120;
+    // Room kept for the closing line about omitted memories, and a front end's hint after
+    // it (at most [`HINT_CHARS`]).
+    const FOOTER: usize = 60 + HINT_CHARS;
     let budget = max_chars.saturating_sub(FOOTER);
     let share = (budget / items.len()).clamp(160, 1200);
     let mut out = format!("Memories relevant to {query:?}:\n");
@@ -329,7 +354,7 @@ fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize
     }
     if shown < items.len() {
         out.push_str(&format!(
-            "\n({} more relevant memories not shown; raise max_chars or get_memory them by id.)",
+            "\n({} more relevant memories not shown.)",
             items.len() - shown
         ));
     }
@@ -441,6 +466,9 @@ mod tests {
         assert!(!recall.omitted.is_empty());
         assert_eq!(recall.items.len() + recall.omitted.len(), 8);
         assert!(recall.briefing.contains("more relevant memories not shown"));
+        assert_eq!(recall.hint(), Some(BriefingHint::SomeOmitted));
+        let hinted = format!("{} {}", recall.briefing, "h".repeat(HINT_CHARS - 1));
+        assert!(hinted.chars().count() <= 600, "a hint fits in the budget");
         assert!(s.recall(&query("parser", 10)).await.is_err());
     }
 }

@@ -289,6 +289,15 @@ fn search_recall_and_the_graph_commands() {
     assert_eq!(recall["items"][1]["memory"]["id"], fix.as_str());
     assert_eq!(recall["items"][1]["reason"]["kind"], "linked");
     assert!(fails(d, &["recall", "x", "--max-chars", "10"]).contains("max_chars"));
+    // People get memctl's words, not the MCP tools' names.
+    assert_eq!(
+        ok(d, &["recall", "zzqx"]).trim(),
+        "Nothing stored matches \"zzqx\". Store what you learn with `memctl add`."
+    );
+    assert_eq!(
+        json(d, &["recall", "zzqx"])["briefing"],
+        "Nothing stored matches \"zzqx\"."
+    );
 
     let related = json(d, &["related", &error, "--depth", "2"]);
     assert_eq!(

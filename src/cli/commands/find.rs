@@ -6,7 +6,7 @@ use crate::cli::args::FilterArgs;
 use crate::cli::output::{Style, cut};
 use crate::cli::{CliResult, Ctx};
 use crate::model::Direction;
-use crate::store::{RecallQuery, RecallReason, SearchMode};
+use crate::store::{BriefingHint, RecallQuery, RecallReason, SearchMode};
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -126,6 +126,11 @@ pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
         .await?;
     ctx.out.print(&recall, |out| {
         let mut text = recall.briefing.clone();
+        text.push_str(match recall.hint() {
+            Some(BriefingHint::NothingFound) => " Store what you learn with `memctl add`.",
+            Some(BriefingHint::SomeOmitted) => " Raise --max-chars, or `memctl show` them by id.",
+            None => "",
+        });
         if !recall.items.is_empty() {
             text.push_str("\n\n");
             for item in &recall.items {

@@ -336,6 +336,12 @@ async fn every_tool_works_on_its_happy_path() {
             .iter()
             .any(|i| i["reason"] == "linked" && i["rel_type"] == "SOLVES")
     );
+    // The store's briefing names no tool; the server adds its own hint.
+    let nothing = checked(c, t, "recall", json!({"query": "zzqx"})).await;
+    assert_eq!(
+        nothing["briefing"],
+        "Nothing stored matches \"zzqx\". Store what you learn with store_memory."
+    );
 
     let rel = checked(c, t, "update_relationship", json!({
         "id": rel_id, "expected_version": 1, "strength": 0.3, "note": "same topic", "valid_to": "2999-01-01"
