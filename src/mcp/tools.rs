@@ -16,7 +16,7 @@ use super::format;
 use super::params::{
     CreateRelationshipParams, ExploreParams, FindPathParams, GetMemoryParams, GetRelatedParams,
     IdParam, ListParams, RecallParams, SearchParams, StoreMemoryParams, UpdateMemoryParams,
-    UpdateRelationshipParams, parse_time,
+    UpdateRelationshipParams,
 };
 use super::results::{
     CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
@@ -27,7 +27,7 @@ use super::results::{
 use crate::error::Error;
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
-use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason};
+use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, parse_time};
 
 /// Near-duplicates reported by store_memory.
 const SIMILAR_SHOWN: usize = 3;
