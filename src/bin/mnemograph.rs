@@ -26,13 +26,12 @@ use mnemograph::{logging, shutdown};
 ///     [limits]
 ///     max_content_bytes = 131072
 ///
-/// Search by meaning (semantic and hybrid modes) needs an embedder, loaded in the background
-/// after startup: the built-in one reads a Model2Vec model directory named by
-/// MNEMOGRAPH_MODEL_DIR (config.json, tokenizer.json, model.safetensors: clone a
-/// minishlab/potion-* model from the Hugging Face hub, or distil one with the model2vec Python
-/// package); MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL, MNEMOGRAPH_EMBED_MODEL and a
-/// key in MNEMOGRAPH_EMBED_API_KEY (or OPENAI_API_KEY) uses an OpenAI-compatible server;
-/// MNEMOGRAPH_EMBEDDER=none keeps search keyword-only.
+/// Search by meaning (semantic and hybrid modes, hybrid by default) uses an embedder loaded in
+/// the background after startup: by default the model compiled into this binary (offline, no
+/// download); MNEMOGRAPH_MODEL_DIR names another Model2Vec model directory (config.json,
+/// tokenizer.json, model.safetensors); MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL,
+/// MNEMOGRAPH_EMBED_MODEL and a key in MNEMOGRAPH_EMBED_API_KEY (or OPENAI_API_KEY) uses an
+/// OpenAI-compatible server; MNEMOGRAPH_EMBEDDER=none keeps search keyword-only.
 ///
 /// stdout carries the MCP protocol only; logs go to stderr and, with --log-file, to a file.
 /// The server stops when stdin closes or on SIGINT/SIGTERM, after finishing writes in flight.

@@ -96,7 +96,7 @@ enum Command {
     ///
     /// JSON: {"memories": [Memory], "next_cursor": string|null}
     List(commands::memory::ListArgs),
-    /// Search memories by keywords (semantic and hybrid need an embedder).
+    /// Search memories by keywords and meaning (hybrid when the embedder is ready).
     ///
     /// JSON: {"mode", "hits": [{"memory", "score", "snippet", "matched_terms",
     /// "matched_fields"}], "next_cursor"}
@@ -162,7 +162,8 @@ enum Command {
     /// when the store's vectors come from another one (with a progress bar on a terminal).
     /// Resumable; a no-op when every memory has a vector of the model.
     ///
-    /// Example: MNEMOGRAPH_MODEL_DIR=~/models/potion-base-8M memctl reembed
+    /// Example: MNEMOGRAPH_MODEL_DIR=~/models/potion-base-8M memctl reembed (or plain `memctl
+    /// reembed` for the built-in model)
     ///
     /// JSON: {"model", "dimension", "previous_model", "previous_dimension", "total",
     /// "embedded", "failed", "skipped"}

@@ -42,15 +42,9 @@ pub trait Embedder: Send + Sync + 'static {
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error(
-        "the built-in embedder needs a Model2Vec model directory: set MNEMOGRAPH_MODEL_DIR \
-         (or model_dir in the config file) to a directory holding config.json, tokenizer.json \
-         and model.safetensors, e.g. a clone of a minishlab/potion-* model from the Hugging \
-         Face hub, or one distilled with the model2vec Python package; until then search is \
-         keyword-only"
+        "cannot load the Model2Vec model in {dir}: {reason}; fix MNEMOGRAPH_MODEL_DIR (or \
+         model_dir in the config file), or unset it to use the built-in model"
     )]
-    NoModelDir,
-
-    #[error("cannot load the Model2Vec model in {dir}: {reason}")]
     Model { dir: PathBuf, reason: String },
 
     #[error(

@@ -1,10 +1,10 @@
-//! The built-in offline embedder: a Model2Vec static model read from a local directory.
+//! The built-in offline embedder: a Model2Vec static model, compiled into the binary (see
+//! `model/README.md`) or read from a directory that configuration names.
 //!
 //! A static model embeds a text by looking up one vector per token and averaging them: no
 //! neural network runs, so it embeds tens of thousands of short texts a second on one core
 //! and can embed on every write. Quality is below a transformer's, which hybrid ranking makes
-//! up for (see `store/search.rs`). Models are never downloaded here: the directory is given by
-//! configuration (see [`EmbedError::NoModelDir`] for where to get one).
+//! up for (see `store/fusion.rs`). Models are never downloaded.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -13,6 +13,13 @@ use async_trait::async_trait;
 use model2vec_rs::model::StaticModel;
 
 use super::{EmbedError, Embedder};
+
+/// The model compiled into the binary: all-MiniLM-L6-v2 distilled to 256 dimensions with
+/// model2vec, its weights quantized to int8 (`model/quantize.py`).
+const BUILTIN_NAME: &str = "m2v-minilm-int8";
+const BUILTIN_CONFIG: &[u8] = include_bytes!("../../model/m2v-minilm-int8/config.json");
+const BUILTIN_TOKENIZER: &[u8] = include_bytes!("../../model/m2v-minilm-int8/tokenizer.json");
+const BUILTIN_WEIGHTS: &[u8] = include_bytes!("../../model/m2v-minilm-int8/model.safetensors");
 
 /// Files a Model2Vec model directory holds.
 const FILES: [&str; 3] = ["config.json", "tokenizer.json", "model.safetensors"];
@@ -38,11 +45,8 @@ impl std::fmt::Debug for Model2VecEmbedder {
 }
 
 impl Model2VecEmbedder {
-    /// Loads the model in `dir`. Blocking (it reads megabytes): call it off the async workers.
-    ///
-    /// The model id is the directory's name and a fingerprint of the weights, so a store
-    /// notices a different model even under the same name, and the same model moved or
-    /// copied to another machine is still recognised.
+    /// Loads the model in `dir`, named after the directory. Blocking (it reads megabytes):
+    /// call it off the async workers.
     pub fn load(dir: &Path) -> Result<Self, EmbedError> {
         let fail = |reason: String| EmbedError::Model {
             dir: dir.to_owned(),
@@ -71,26 +75,55 @@ impl Model2VecEmbedder {
             read("tokenizer.json")?,
             read("model.safetensors")?,
         );
-        let model = catch_unwind(AssertUnwindSafe(|| {
-            StaticModel::from_bytes(&tokenizer, &weights, &config, None)
-        }))
-        .map_err(|_| fail("the model files are corrupt (loading them panicked)".into()))?
-        .map_err(|e| fail(format!("{e:#}")))?;
-        let dim = model.dim();
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "model".into());
-        Ok(Model2VecEmbedder {
-            id: format!("model2vec/{name}@{:016x}", fingerprint(&weights)),
-            model,
-            dim,
+        Self::from_bytes(&name, &config, &tokenizer, &weights).map_err(fail)
+    }
+
+    /// The model compiled into the binary: semantic search with no download and no
+    /// configuration. Blocking (it decodes megabytes): call it off the async workers.
+    pub fn builtin() -> Result<Self, EmbedError> {
+        Self::from_bytes(
+            BUILTIN_NAME,
+            BUILTIN_CONFIG,
+            BUILTIN_TOKENIZER,
+            BUILTIN_WEIGHTS,
+        )
+        .map_err(|reason| EmbedError::Failed {
+            model: format!("built-in {BUILTIN_NAME}"),
+            reason,
         })
     }
 
-    /// The directory named by configuration, or the error saying one is needed.
+    /// The model in the directory configuration names, else the built-in one.
     pub fn load_configured(dir: Option<&PathBuf>) -> Result<Self, EmbedError> {
-        Self::load(dir.ok_or(EmbedError::NoModelDir)?)
+        match dir {
+            Some(dir) => Self::load(dir),
+            None => Self::builtin(),
+        }
+    }
+
+    /// A model from the bytes of its three files. The model id is `name` and a fingerprint
+    /// of the weights, so a store notices a different model even under the same name, and
+    /// the same model moved or copied to another machine is still recognised.
+    fn from_bytes(
+        name: &str,
+        config: &[u8],
+        tokenizer: &[u8],
+        weights: &[u8],
+    ) -> Result<Self, String> {
+        let model = catch_unwind(AssertUnwindSafe(|| {
+            StaticModel::from_bytes(tokenizer, weights, config, None)
+        }))
+        .map_err(|_| "the model files are corrupt (loading them panicked)".to_owned())?
+        .map_err(|e| format!("{e:#}"))?;
+        Ok(Model2VecEmbedder {
+            id: format!("model2vec/{name}@{:016x}", fingerprint(weights)),
+            dim: model.dim(),
+            model,
+        })
     }
 
     /// Embeds on the current thread.
@@ -147,7 +180,51 @@ fn fingerprint(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::fingerprint;
+    use super::*;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    #[test]
+    fn the_builtin_model_loads_and_embeds_by_meaning() {
+        let model = Model2VecEmbedder::builtin().unwrap();
+        assert_eq!(model.dim, 256);
+        assert!(
+            model.id.starts_with("model2vec/m2v-minilm-int8@"),
+            "{}",
+            model.id
+        );
+        let texts = [
+            "the sqlite database is locked",
+            "SQLITE_BUSY: lock contention between two writers",
+            "a recipe for lemon cake",
+        ]
+        .map(String::from);
+        let v = model.encode(&texts).unwrap();
+        let norm = cosine(&v[0], &v[0]);
+        assert!((norm - 1.0).abs() < 1e-4, "normalised output: {norm}");
+        assert!(
+            cosine(&v[0], &v[1]) > cosine(&v[0], &v[2]) + 0.2,
+            "related texts are closer: {} vs {}",
+            cosine(&v[0], &v[1]),
+            cosine(&v[0], &v[2])
+        );
+    }
+
+    #[test]
+    fn a_model_directory_overrides_the_builtin_one() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("model/m2v-minilm-int8");
+        let from_dir = Model2VecEmbedder::load_configured(Some(&dir)).unwrap();
+        let builtin = Model2VecEmbedder::load_configured(None).unwrap();
+        // Same weights, so the same fingerprint: only the name tells them apart.
+        assert_eq!(from_dir.id, builtin.id);
+        let missing = Model2VecEmbedder::load(&dir.join("nope")).unwrap_err();
+        assert!(
+            missing.to_string().contains("no such directory"),
+            "{missing}"
+        );
+    }
 
     #[test]
     fn fingerprints_differ_for_different_bytes() {

@@ -94,7 +94,8 @@ impl MemoryStore {
                 "embedder",
                 format!(
                     "re-embedding needs a ready embedder, and {}; configure one \
-                     (MNEMOGRAPH_EMBEDDER=model2vec with MNEMOGRAPH_MODEL_DIR, or \
+                     (MNEMOGRAPH_EMBEDDER=model2vec for the built-in model, with \
+                     MNEMOGRAPH_MODEL_DIR for another Model2Vec model, or \
                      MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL and \
                      MNEMOGRAPH_EMBED_MODEL)",
                     self.embedder

@@ -914,7 +914,7 @@ fn reembed_embeds_memories_written_without_an_embedder() {
         ]
     );
     let model = report["model"].as_str().unwrap().to_owned();
-    assert!(model.starts_with("model2vec/m2v-minilm@"), "{model}");
+    assert!(model.starts_with("model2vec/m2v-minilm-int8@"), "{model}");
     assert_eq!(report["dimension"], 256);
     assert_eq!(report["previous_model"], Value::Null);
     assert_eq!(
@@ -1098,4 +1098,38 @@ fn backup_and_vacuum_are_for_local_stores() {
             .unwrap()
             .contains("MNEMOGRAPH_PRIMARY_URL")
     );
+}
+
+/// With nothing configured, memctl searches and recalls by meaning too, as the server does;
+/// `--mode keyword` still skips the model.
+#[test]
+fn search_and_recall_are_hybrid_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let builtin = |args: &[&str]| {
+        let o = memctl(d)
+            .env_remove("MNEMOGRAPH_EMBEDDER")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "memctl {args:?}: {}", stderr(&o));
+        serde_json::from_slice::<Value>(&o.stdout).unwrap()
+    };
+    builtin(&[
+        "--json",
+        "add",
+        "-k",
+        "fix",
+        "-t",
+        "Retry when SQLite reports busy",
+        "-c",
+        "A busy timeout lets a writer wait for the lock.",
+    ]);
+    let found = builtin(&["--json", "search", "database locked by another process"]);
+    assert_eq!(found["mode"], "hybrid", "{found}");
+    assert_eq!(found["hits"].as_array().unwrap().len(), 1, "{found}");
+    let recalled = builtin(&["--json", "recall", "database locked by another process"]);
+    assert_eq!(recalled["items"].as_array().unwrap().len(), 1, "{recalled}");
+    let keyword = builtin(&["--json", "search", "busy", "--mode", "keyword"]);
+    assert_eq!(keyword["mode"], "keyword", "{keyword}");
 }

@@ -12,7 +12,8 @@ use crate::store::{BriefingHint, RecallQuery, RecallReason, SearchMode};
 pub struct SearchArgs {
     /// What to look for, in plain words
     query: String,
-    /// keyword, semantic or hybrid (semantic and hybrid need an embedder) [default: keyword]
+    /// keyword, semantic or hybrid (semantic and hybrid need an embedder) [default: hybrid
+    /// when the embedder is ready, else keyword]
     #[arg(long, value_enum)]
     mode: Option<SearchModeArg>,
     /// Show how each hit scored: the score and which terms matched in which fields
@@ -48,11 +49,9 @@ impl From<SearchModeArg> for SearchMode {
 
 pub async fn search(ctx: &Ctx, a: SearchArgs) -> CliResult {
     let store = match a.mode {
-        // Search by meaning loads the configured embedder; keyword search needs none.
-        Some(SearchModeArg::Semantic | SearchModeArg::Hybrid) => {
-            super::reembed::embedded_store(ctx).await?
-        }
-        _ => ctx.store().await?,
+        // Keyword search needs no embedder; any other search loads it, as the server does.
+        Some(SearchModeArg::Keyword) => ctx.store().await?,
+        _ => super::reembed::embedded_store(ctx).await?,
     };
     let page = store
         .search(
@@ -113,7 +112,7 @@ pub struct RecallArgs {
 }
 
 pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
-    let store = ctx.store().await?;
+    let store = super::reembed::embedded_store(ctx).await?;
     let recall = store
         .recall(&RecallQuery {
             query: a.query,

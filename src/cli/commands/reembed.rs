@@ -14,9 +14,10 @@ use crate::model::{Stats, StoreMeta};
 use crate::store::{DEFAULT_REEMBED_BATCH, MemoryStore, ReembedOptions, ReembedReport};
 
 /// What to do when no embedder is configured.
-pub const CONFIGURE_EMBEDDER: &str = "configure one: MNEMOGRAPH_EMBEDDER=model2vec with \
-    MNEMOGRAPH_MODEL_DIR=<a Model2Vec model directory> (or embedder/model_dir in the config \
-    file), or MNEMOGRAPH_EMBEDDER=openai with MNEMOGRAPH_EMBED_URL and MNEMOGRAPH_EMBED_MODEL";
+pub const CONFIGURE_EMBEDDER: &str = "configure one: MNEMOGRAPH_EMBEDDER=model2vec (the \
+    default) for the built-in model, with MNEMOGRAPH_MODEL_DIR=<a Model2Vec model directory> \
+    for another one (or embedder/model_dir in the config file), or MNEMOGRAPH_EMBEDDER=openai \
+    with MNEMOGRAPH_EMBED_URL and MNEMOGRAPH_EMBED_MODEL";
 
 #[derive(Debug, Args)]
 pub struct ReembedArgs {

@@ -38,7 +38,7 @@ async fn model2vec_embeds_normalised_deterministic_256d_vectors() {
     let m = model();
     assert_eq!(m.dimension(), 256);
     assert!(
-        m.model_id().starts_with("model2vec/m2v-minilm@"),
+        m.model_id().starts_with("model2vec/m2v-minilm-int8@"),
         "{}",
         m.model_id()
     );
@@ -69,15 +69,17 @@ async fn model2vec_embeds_normalised_deterministic_256d_vectors() {
 
 #[test]
 fn missing_and_corrupt_model_directories_fail_clearly() {
-    let err = Model2VecEmbedder::load_configured(None).unwrap_err();
-    assert!(matches!(err, EmbedError::NoModelDir));
-    assert!(err.to_string().contains("MNEMOGRAPH_MODEL_DIR"), "{err}");
+    // No directory configured: the built-in model.
+    let builtin = Model2VecEmbedder::load_configured(None).unwrap();
+    assert!(builtin.model_id().starts_with("model2vec/m2v-minilm-int8@"));
 
     let dir = tempfile::tempdir().unwrap();
     let absent = dir.path().join("absent");
     let err = Model2VecEmbedder::load(&absent).unwrap_err().to_string();
     assert!(
-        err.contains("no such directory") && err.contains("absent"),
+        err.contains("no such directory")
+            && err.contains("absent")
+            && err.contains("unset it to use the built-in model"),
         "{err}"
     );
 
@@ -347,7 +349,7 @@ async fn a_store_never_mixes_the_vectors_of_two_models() {
 }
 
 #[tokio::test]
-async fn without_a_model_directory_search_is_keyword_only_and_says_why() {
+async fn with_a_broken_model_directory_search_is_keyword_only_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let store = libsql_store(dir.path(), EmbedderHandle::off())
         .await
@@ -358,7 +360,9 @@ async fn without_a_model_directory_search_is_keyword_only_and_says_why() {
     );
     store.create(note("First", "kept")).await.unwrap();
     store
-        .start_embedder(EmbedderSpec::Model2Vec { model_dir: None })
+        .start_embedder(EmbedderSpec::Model2Vec {
+            model_dir: Some(dir.path().join("absent")),
+        })
         .await
         .unwrap();
     let status = store.embedder().status();

@@ -11,12 +11,13 @@ use serde_json::{Value, json};
 use crate::support;
 use crate::support::client::{self, Client, ok};
 
-/// The server with the built-in embedder, on the shared model or on none.
+/// The server with the Model2Vec embedder: the built-in model, or a model directory that
+/// does not exist.
 async fn spawn_with_model(dir: &Path, model: bool) -> Client {
     let mut cmd = support::command(dir);
     support::with_model(cmd.as_std_mut());
     if !model {
-        cmd.env_remove("MNEMOGRAPH_MODEL_DIR");
+        cmd.env("MNEMOGRAPH_MODEL_DIR", dir.join("no-such-model"));
     }
     client::connect(cmd).await
 }
@@ -44,7 +45,7 @@ async fn the_server_embeds_and_searches_hybrid_once_the_model_is_loaded() {
         stats["embedder"]
             .as_str()
             .unwrap()
-            .starts_with("model2vec/m2v-minilm@")
+            .starts_with("model2vec/m2v-minilm-int8@")
     );
 
     let stored = ok(
@@ -84,7 +85,7 @@ async fn the_server_embeds_and_searches_hybrid_once_the_model_is_loaded() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_model_directory_the_server_works_by_keyword_and_says_why() {
+async fn with_a_broken_model_directory_the_server_works_by_keyword_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let client = spawn_with_model(dir.path(), false).await;
     let stats = settled_stats(&client).await;
@@ -112,5 +113,43 @@ async fn without_a_model_directory_the_server_works_by_keyword_and_says_why() {
     )
     .await;
     assert!(message.contains("MNEMOGRAPH_MODEL_DIR"), "{message}");
+    client.cancel().await.unwrap();
+}
+
+/// With nothing configured — no embedder setting, no model directory, no download — the
+/// server embeds with the model compiled into it and searches hybrid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_configuration_the_built_in_model_searches_by_meaning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = support::command(dir.path());
+    cmd.env_remove("MNEMOGRAPH_EMBEDDER");
+    let client = client::connect(cmd).await;
+    let stats = settled_stats(&client).await;
+    assert_eq!(stats["embedder_state"], "ready", "{stats}");
+    assert!(
+        stats["embedder"]
+            .as_str()
+            .unwrap()
+            .starts_with("model2vec/m2v-minilm-int8@"),
+        "{stats}"
+    );
+    ok(
+        &client,
+        "store_memory",
+        json!({"kind": "fix", "title": "Retry when SQLite reports busy",
+               "content": "A busy timeout lets a writer wait for the lock."}),
+    )
+    .await;
+    let found = ok(
+        &client,
+        "search_memories",
+        json!({"query": "database locked by another process"}),
+    )
+    .await;
+    assert_eq!(found["mode"], "hybrid", "{found}");
+    assert!(
+        found["hits"][0]["semantic_score"].as_f64().unwrap() > 0.0,
+        "{found}"
+    );
     client.cancel().await.unwrap();
 }

@@ -31,16 +31,16 @@ pub fn command(dir: &Path) -> tokio::process::Command {
     cmd
 }
 
-/// Gives a server or `memctl` command the built-in embedder on the shared model (for a tokio
-/// command, pass `cmd.as_std_mut()`).
+/// Gives a server or `memctl` command the built-in embedder (for a tokio command, pass
+/// `cmd.as_std_mut()`).
 pub fn with_model(cmd: &mut std::process::Command) -> &mut std::process::Command {
     cmd.env("MNEMOGRAPH_EMBEDDER", "model2vec")
-        .env("MNEMOGRAPH_MODEL_DIR", model_dir())
 }
 
-/// The shared Model2Vec model (256 dimensions) that tests embed with.
+/// The directory the built-in model is compiled from (in the repository), for tests that
+/// need a model directory of their own.
 pub fn model_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/models/m2v-minilm")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("model/m2v-minilm-int8")
 }
 
 /// A file of `tests/integration/fixtures`.

@@ -54,9 +54,9 @@ pub async fn written_by_the_old_model(path: &Path) -> String {
     lock.id
 }
 
-/// The built-in embedder on the shared model (see [`super::model_dir`]).
+/// The built-in embedder.
 pub fn model() -> Arc<Model2VecEmbedder> {
-    Arc::new(Model2VecEmbedder::load(&super::model_dir()).expect("the shared model loads"))
+    Arc::new(Model2VecEmbedder::builtin().expect("the built-in model loads"))
 }
 
 /// An embedder cut to the first 64 dimensions of another and renormalised: a real embedding
