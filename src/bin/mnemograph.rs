@@ -2,6 +2,7 @@
 //!
 //! stdout carries JSON-RPC and nothing else; logs go to stderr (and optionally a file).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -98,6 +99,12 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         ..cli.config
     };
     let config = Config::load(&args)?;
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "mnemograph: waiting for an MCP client on stdin (JSON-RPC); an assistant starts \
+             this for you, see `mnemograph --help`. Ctrl-C quits."
+        );
+    }
     logging::init(&config)?;
     tracing::info!(version = env!("CARGO_PKG_VERSION"), store = %config.db_path.value.display(),
         namespace = %config.namespace.value, profile = config.profile.value.as_str(), "starting");

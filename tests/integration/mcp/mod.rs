@@ -953,3 +953,60 @@ fn bad_configuration_fails_fast_with_one_clear_line() {
         "{stderr}"
     );
 }
+
+/// Started by hand in a terminal, the server says on stderr what it is waiting for; started
+/// by a client (stdin a pipe, every other test) it says nothing there.
+#[test]
+fn started_in_a_terminal_the_server_says_it_waits_for_a_client() {
+    use std::io::Read;
+    let Ok(script) = which_script() else {
+        support::skip("the server's terminal hint: `script` (util-linux) is not installed");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(script);
+    support::isolate(&mut cmd, &dir.path().join("config"));
+    // `script` runs the server on a new pseudo-terminal and copies what it prints to stdout.
+    let mut child = cmd
+        .env("MNEMOGRAPH_DATA_DIR", dir.path().join("data"))
+        .args([
+            "-q",
+            "-e",
+            "-c",
+            env!("CARGO_BIN_EXE_mnemograph"),
+            "/dev/null",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Ctrl-C quits") {
+        let n = out.read(&mut buf).unwrap();
+        assert!(
+            n > 0,
+            "the server ended without the hint: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..n]);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        text.contains("waiting for an MCP client on stdin"),
+        "{text}"
+    );
+}
+
+fn which_script() -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join("script"))
+                .find(|p| p.is_file())
+        })
+        .ok_or(())
+}

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use serde_json::Value;
 use tempfile::TempDir;
 
-use isolation::isolate;
+pub use isolation::isolate;
 use sqld::Sqld;
 pub use sqld::free_port;
 
