@@ -636,6 +636,12 @@ async fn store_memory_makes_the_memory_and_its_links_together_or_not_at_all() {
         counts().await,
         (memories.map(|n| n + 1), relationships.map(|n| n + 2))
     );
+
+    // Deleting it reports the relationships the delete itself removed, both directions.
+    let deleted = ok(c, "delete_memory", json!({"id": id.to_uppercase()})).await;
+    assert_eq!(deleted["deleted"], id);
+    assert_eq!(deleted["relationships_removed"], 2);
+    assert_eq!(counts().await, before);
     client.cancel().await.unwrap();
 }
 

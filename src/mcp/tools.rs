@@ -180,12 +180,10 @@ impl MnemographServer {
         annotations(title = "Delete a memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_memory(&self, Parameters(p): Parameters<IdParam>) -> ToolResult<DeletedOut> {
-        let memory = self.store.get(&p.id).await?;
-        let removed = self.store.relationships(&memory.id).await?.len();
-        self.store.delete(&memory.id).await?;
+        let deleted = self.store.delete(&p.id).await?;
         let data = DeletedOut {
-            deleted: memory.id,
-            relationships_removed: removed,
+            deleted: deleted.id,
+            relationships_removed: deleted.relationships.len(),
         };
         self.written(format::deleted(&data), data)
     }

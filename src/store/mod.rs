@@ -106,6 +106,15 @@ pub struct NewLink {
     pub note: Option<String>,
 }
 
+/// What deleting a memory removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedMemory {
+    /// The memory's id, in the store's spelling.
+    pub id: String,
+    /// The relationships removed with it, by id.
+    pub relationships: Vec<Relationship>,
+}
+
 /// The subgraph around some memories with its central memories and clusters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Exploration {
@@ -443,13 +452,15 @@ impl MemoryStore {
         Ok(memory)
     }
 
-    /// Deletes a memory with its relationships and vector.
-    pub async fn delete(&self, id: &str) -> Result<()> {
+    /// Deletes a memory with its relationships and vector, and says what went: the answer
+    /// comes from the delete itself, so no other writer's change can make it wrong.
+    pub async fn delete(&self, id: &str) -> Result<DeletedMemory> {
         let id = self
             .limits
             .id("id", id)
             .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
-        self.backend.delete_memory(&id).await
+        let relationships = self.backend.delete_memory(&id).await?;
+        Ok(DeletedMemory { id, relationships })
     }
 
     /// Records that memories were recalled.

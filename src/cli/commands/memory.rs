@@ -374,8 +374,7 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     ))?;
     let mut removed = 0;
     for memory in &found {
-        removed += store.relationships(&memory.id).await?.len();
-        store.delete(&memory.id).await?;
+        removed += store.delete(&memory.id).await?.relationships.len();
     }
     let ids: Vec<&str> = found.iter().map(|m| m.id.as_str()).collect();
     ctx.out.print(
