@@ -646,6 +646,38 @@ async fn store_memory_makes_the_memory_and_its_links_together_or_not_at_all() {
 }
 
 #[tokio::test]
+async fn get_memory_finds_an_id_however_it_is_spelled_and_lists_only_the_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let c = &client;
+    let id = store(c, "note", "Spelled three ways", "one memory").await;
+    let braces = format!("{{{}}}", id.to_uppercase());
+    let bare = id.replace('-', "");
+    let unknown = "0190c0c0-0000-7000-8000-00000000beef";
+    let got = ok(
+        c,
+        "get_memory",
+        json!({"ids": [braces, bare, unknown, "not-an-id"]}),
+    )
+    .await;
+    let found: Vec<&str> = got["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, [id.as_str(), id.as_str()]);
+    // Found ids are not reported missing as well, whatever their spelling.
+    assert_eq!(got["missing"], json!([unknown, "not-an-id"]));
+    let message = err(c, "get_memory", json!({"ids": [unknown, "not-an-id"]})).await;
+    assert!(
+        message.contains(unknown) && message.contains("not-an-id"),
+        "{message}"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn get_related_walks_as_deep_as_asked() {
     let dir = tempfile::tempdir().unwrap();
     let client = spawn(dir.path()).await;

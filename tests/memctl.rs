@@ -196,6 +196,30 @@ fn failures_are_one_line_with_a_non_zero_exit() {
 }
 
 #[test]
+fn show_finds_ids_however_spelled_and_names_every_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let added = json(d, &["add", "-t", "Spelled two ways", "-c", "one memory"]);
+    let id = added["id"].as_str().unwrap();
+    let braces = format!("{{{}}}", id.to_uppercase());
+    let shown = json(d, &["show", &braces, &id.replace('-', "")]);
+    let ids: Vec<&str> = shown["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id, id]);
+    let unknown = "01900000-0000-7000-8000-00000000dead";
+    let message = fails(d, &["show", id, unknown, "not-an-id"]);
+    assert!(
+        message.contains(unknown) && message.contains("not-an-id") && !message.contains(id),
+        "{message}"
+    );
+}
+
+#[test]
 fn add_reads_stdin_and_edit_uses_flags_or_the_editor() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -5,8 +5,6 @@
 //! rmcp's `Json`, so that the text beside the structured content is compact rather than a
 //! second copy of the JSON.
 
-use std::collections::HashSet;
-
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{tool, tool_router};
@@ -24,7 +22,6 @@ use super::results::{
     RelationshipResultOut, Reply, SearchHitOut, SearchOut, SimilarOut, StatsOut, StoreMemoryOut,
     SyncOut, ToolError, ToolResult,
 };
-use crate::error::Error;
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
 use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason};
@@ -107,25 +104,14 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<GetMemoryParams>,
     ) -> ToolResult<GetMemoryOut> {
-        let found = self.store.get_many(&p.ids).await?;
-        let present: HashSet<String> = found.iter().map(|m| m.id.clone()).collect();
-        let missing: Vec<String> = p
-            .ids
-            .iter()
-            .filter(|id| !present.contains(&id.trim().to_lowercase()))
-            .cloned()
-            .collect();
-        if found.is_empty() {
-            return Err(match missing.as_slice() {
-                [one] => Error::MemoryNotFound { id: one.clone() }.into(),
-                many => ToolError(format!(
-                    "none of these memories exist: {}; check the ids (search or list memories to find them)",
-                    many.join(", ")
-                )),
-            });
+        let fetched = self.store.get_many(&p.ids).await?;
+        if fetched.memories.is_empty()
+            && let Some(err) = fetched.missing_error()
+        {
+            return Err(err.into());
         }
-        let mut memories = Vec::with_capacity(found.len());
-        for memory in found {
+        let mut memories = Vec::with_capacity(fetched.memories.len());
+        for memory in fetched.memories {
             let relationships = if p.with_relationships {
                 let rels = self.store.relationships(&memory.id).await?;
                 Some(rels.into_iter().map(Into::into).collect())
@@ -137,7 +123,10 @@ impl MnemographServer {
                 ..memory.into()
             });
         }
-        let data = GetMemoryOut { memories, missing };
+        let data = GetMemoryOut {
+            memories,
+            missing: fetched.missing,
+        };
         Ok(Reply {
             text: format::got(&data),
             data,

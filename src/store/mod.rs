@@ -14,6 +14,7 @@ mod testing;
 pub mod transfer;
 mod validate;
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -104,6 +105,28 @@ pub struct NewLink {
     pub rel_type: String,
     pub strength: Option<f32>,
     pub note: Option<String>,
+}
+
+/// Memories asked for by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// The memories found, in the order asked.
+    pub memories: Vec<Memory>,
+    /// The ids not found, as they were asked for.
+    pub missing: Vec<String>,
+}
+
+impl Fetched {
+    /// The error that names the ids not found, if any.
+    pub fn missing_error(&self) -> Option<Error> {
+        match self.missing.as_slice() {
+            [] => None,
+            [id] => Some(Error::MemoryNotFound { id: id.clone() }),
+            ids => Some(Error::MemoriesNotFound {
+                ids: ids.join(", "),
+            }),
+        }
+    }
 }
 
 /// What deleting a memory removed.
@@ -390,14 +413,23 @@ impl MemoryStore {
             .ok_or(Error::MemoryNotFound { id })
     }
 
-    /// The memories that exist among `ids`, in the order asked; unknown ids are skipped.
-    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Memory>> {
+    /// The memories among `ids`, in the order asked, and the ids not found. An id is looked
+    /// up in the store's spelling (a UUID in braces, without hyphens or in upper case finds
+    /// its memory); one that is not a memory id at all is not found.
+    pub async fn get_many(&self, ids: &[String]) -> Result<Fetched> {
         self.limits.batch("ids", ids.len())?;
-        let ids: Vec<String> = ids
+        let normalised: Vec<Option<String>> =
+            ids.iter().map(|id| self.limits.id("id", id).ok()).collect();
+        let wanted: Vec<String> = normalised.iter().flatten().cloned().collect();
+        let memories = self.backend.get_memories(&wanted).await?;
+        let found: HashSet<&str> = memories.iter().map(|m| m.id.as_str()).collect();
+        let missing = ids
             .iter()
-            .filter_map(|id| self.limits.id("id", id).ok())
+            .zip(&normalised)
+            .filter(|(_, id)| id.as_deref().is_none_or(|id| !found.contains(id)))
+            .map(|(asked, _)| asked.clone())
             .collect();
-        self.backend.get_memories(&ids).await
+        Ok(Fetched { memories, missing })
     }
 
     /// Applies a partial update. New text without a new vector drops the old vector, so a

@@ -178,9 +178,12 @@ struct Shown {
 
 pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     let store = ctx.store().await?;
-    let mut shown = Vec::with_capacity(a.ids.len());
-    for id in &a.ids {
-        let memory = store.get(id).await?;
+    let fetched = store.get_many(&a.ids).await?;
+    if let Some(err) = fetched.missing_error() {
+        return Err(err.into());
+    }
+    let mut shown = Vec::with_capacity(fetched.memories.len());
+    for memory in fetched.memories {
         let relationships = store.relationships(&memory.id).await?;
         shown.push(Shown {
             memory,
