@@ -24,14 +24,7 @@ use super::results::{
 };
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
-use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason};
-
-/// Near-duplicates reported by store_memory.
-const SIMILAR_SHOWN: usize = 3;
-/// Central memories reported by explore.
-const CENTRAL_SHOWN: usize = 5;
-/// Matches a query-based explore starts from.
-const EXPLORE_SEEDS: usize = 5;
+use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults};
 
 #[tool_router(router = memory_tools, vis = "pub(super)")]
 impl MnemographServer {
@@ -63,7 +56,7 @@ impl MnemographServer {
             created,
             relationships,
         } = store.create_with_links(new, links).await?;
-        let similar = match store.similar(&memory, SIMILAR_SHOWN).await {
+        let similar = match store.similar(&memory, defaults::SIMILAR_SHOWN).await {
             Ok(hits) => hits,
             Err(err) => {
                 // The memory is stored; hints are a nicety.
@@ -195,7 +188,7 @@ impl MnemographServer {
                 &p.query,
                 p.mode,
                 &filter,
-                self.store.limits().page(p.limit, 10)?,
+                self.store.limits().page(p.limit, defaults::SEARCH_LIMIT)?,
                 p.cursor.as_deref(),
             )
             .await?;
@@ -244,11 +237,8 @@ impl MnemographServer {
         let query = RecallQuery {
             query: p.query,
             filter: p.filter.into_filter()?,
-            limit: self.store.limits().page(p.limit, 8)?,
-            // The store checks a given budget against its limit; the default fits any limit.
-            max_chars: p
-                .max_chars
-                .unwrap_or_else(|| 4000.min(self.store.limits().max_briefing_chars)),
+            limit: self.store.limits().page(p.limit, defaults::RECALL_LIMIT)?,
+            max_chars: p.max_chars,
         };
         let recall = self.store.recall(&query).await?;
         let items = recall
@@ -414,11 +404,11 @@ impl MnemographServer {
         let traversal = Traversal {
             direction: p.direction.into(),
             rel_types: p.types,
-            depth: p.depth.unwrap_or(1),
+            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
             include_expired: p.include_expired,
             filter: Filter::default(),
             // The cap counts the start too.
-            max_nodes: p.limit.unwrap_or(50) + 1,
+            max_nodes: p.limit.unwrap_or(defaults::RELATED_LIMIT) + 1,
         };
         let neighbours = self.store.neighbours(&p.id, &traversal).await?;
         let data = RelatedOut {
@@ -447,7 +437,7 @@ impl MnemographServer {
     )]
     async fn find_path(&self, Parameters(p): Parameters<FindPathParams>) -> ToolResult<PathOut> {
         let query = PathQuery {
-            max_hops: p.max_hops.unwrap_or(4),
+            max_hops: p.max_hops.unwrap_or(defaults::PATH_MAX_HOPS),
             rel_types: p.types,
             cost: if p.strongest {
                 PathCost::Strength
@@ -487,15 +477,15 @@ impl MnemographServer {
         let traversal = Traversal {
             direction: Direction::Both,
             rel_types: p.types,
-            depth: p.depth.unwrap_or(2),
+            depth: p.depth.unwrap_or(defaults::EXPLORE_DEPTH),
             include_expired: false,
             filter: Filter::default(),
-            max_nodes: p.max_nodes.unwrap_or(100),
+            max_nodes: p.max_nodes.unwrap_or(defaults::EXPLORE_MAX_NODES),
         };
         let exploration = match (p.ids.is_empty(), p.query.as_deref().map(str::trim)) {
             (false, _) => {
                 self.store
-                    .explore(&p.ids, &traversal, CENTRAL_SHOWN)
+                    .explore(&p.ids, &traversal, defaults::CENTRAL_SHOWN)
                     .await?
             }
             (true, Some(query)) if !query.is_empty() => {
@@ -503,9 +493,9 @@ impl MnemographServer {
                     .explore_query(
                         query,
                         &Filter::default(),
-                        EXPLORE_SEEDS,
+                        defaults::EXPLORE_SEEDS,
                         &traversal,
-                        CENTRAL_SHOWN,
+                        defaults::CENTRAL_SHOWN,
                     )
                     .await?
             }
@@ -557,7 +547,7 @@ impl MnemographServer {
             .list(
                 &filter,
                 p.cursor.as_deref(),
-                self.store.limits().page(p.limit, 20)?,
+                self.store.limits().page(p.limit, defaults::LIST_LIMIT)?,
             )
             .await?;
         let data = ListOut {

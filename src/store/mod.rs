@@ -3,6 +3,7 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+pub mod defaults;
 mod embedding;
 mod fusion;
 mod path;
@@ -40,11 +41,6 @@ use crate::model::{
 use crate::sync::SyncStatus;
 use crate::sync::replica::Refusal;
 use crate::sync::worker::Syncer;
-
-/// Importance of a memory when the writer gives none.
-pub const DEFAULT_IMPORTANCE: f32 = 0.5;
-/// Strength of a relationship when the writer gives none.
-pub const DEFAULT_STRENGTH: f32 = 0.5;
 
 /// A memory to create. Only kind, title and content are required.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -300,8 +296,8 @@ impl MemoryStore {
             content: l.content(&new.content)?,
             tags: l.tags(&new.tags)?,
             context: l.context(new.context)?,
-            importance: l.unit("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?,
-            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            importance: l.unit("importance", new.importance.unwrap_or(defaults::IMPORTANCE))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(defaults::CONFIDENCE))?,
             created_at,
             updated_at: created_at,
             accessed_at: None,
@@ -566,8 +562,8 @@ impl MemoryStore {
             source_id,
             target_id,
             rel_type: l.rel_type(&new.rel_type)?,
-            strength: l.unit("strength", new.strength.unwrap_or(DEFAULT_STRENGTH))?,
-            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            strength: l.unit("strength", new.strength.unwrap_or(defaults::STRENGTH))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(defaults::CONFIDENCE))?,
             note: new
                 .note
                 .as_deref()

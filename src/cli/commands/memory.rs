@@ -11,7 +11,7 @@ use crate::cli::editor::Draft;
 use crate::cli::output::{Style, cut, table};
 use crate::cli::{CliError, CliResult, Ctx, Output};
 use crate::model::{Context, Created, Memory, MemoryPatch, Relationship};
-use crate::store::{DEFAULT_IMPORTANCE, NewMemory};
+use crate::store::{NewMemory, defaults};
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -123,8 +123,8 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
                 kind: a.kind,
                 title: title.unwrap_or_default(),
                 tags: a.tags,
-                importance: a.importance.unwrap_or(DEFAULT_IMPORTANCE),
-                confidence: a.confidence.unwrap_or(1.0),
+                importance: a.importance.unwrap_or(defaults::IMPORTANCE),
+                confidence: a.confidence.unwrap_or(defaults::CONFIDENCE),
                 project: a.context.project.clone(),
                 content: content.unwrap_or_default(),
             }
@@ -391,7 +391,7 @@ pub struct ListArgs {
     #[command(flatten)]
     filter: FilterArgs,
     /// Memories per page
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::LIST_LIMIT)]
     limit: usize,
     /// The next_cursor of the previous page
     #[arg(long)]
