@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 
-use crate::mcp::params::parse_time;
 use crate::model::{Direction, Filter};
+use crate::store::parse_time;
 
 /// Parses `--since` and validity times: RFC 3339 or a date, like the MCP tools accept.
 pub fn time(text: &str) -> Result<DateTime<Utc>, String> {

@@ -4,13 +4,12 @@
 //! give an example. Few fields are required; bounds are in the schema so a client can check
 //! them, and the store checks them again (a schema is advice, not a guarantee).
 
-use chrono::{DateTime, NaiveDate, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::model::{Context, Direction, Filter};
-use crate::store::{LinkDirection, NewLink, SearchMode};
+use crate::store::{LinkDirection, NewLink, SearchMode, parse_time};
 
 /// Where a memory applies. All fields are optional.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -357,36 +356,4 @@ pub struct ListParams {
     pub limit: Option<usize>,
     /// The next_cursor of the previous page.
     pub cursor: Option<String>,
-}
-
-/// Parses a timestamp a model wrote: RFC 3339, or a plain date meaning its midnight UTC.
-pub fn parse_time(field: &'static str, text: &str) -> crate::Result<DateTime<Utc>> {
-    let text = text.trim();
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| {
-            NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
-        })
-        .map_err(|_| {
-            crate::Error::invalid(
-                field,
-                format!("{text:?} is not a time; use RFC 3339 like 2025-06-01T12:00:00Z or a date like 2025-06-01"),
-            )
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_accept_rfc3339_and_dates() {
-        let t = parse_time("since", "2025-06-01").unwrap();
-        assert_eq!(t.to_rfc3339(), "2025-06-01T00:00:00+00:00");
-        let t = parse_time("since", "2025-06-01T12:00:00+02:00").unwrap();
-        assert_eq!(t.to_rfc3339(), "2025-06-01T10:00:00+00:00");
-        let err = parse_time("valid_to", "yesterday").unwrap_err();
-        assert!(err.to_string().contains("valid_to"));
-    }
 }

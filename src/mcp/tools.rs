@@ -14,7 +14,7 @@ use super::format;
 use super::params::{
     CreateRelationshipParams, ExploreParams, FindPathParams, GetMemoryParams, GetRelatedParams,
     IdParam, ListParams, RecallParams, SearchParams, StoreMemoryParams, UpdateMemoryParams,
-    UpdateRelationshipParams, parse_time,
+    UpdateRelationshipParams,
 };
 use super::results::{
     CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
@@ -24,7 +24,9 @@ use super::results::{
 };
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
-use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults};
+use crate::store::{
+    NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults, parse_time,
+};
 
 #[tool_router(router = memory_tools, vis = "pub(super)")]
 impl MnemographServer {

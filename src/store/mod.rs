@@ -28,7 +28,7 @@ pub use self::path::{FoundPath, PathQuery};
 pub use self::recall::{MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled};
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
-pub use self::validate::Limits;
+pub use self::validate::{Limits, parse_time};
 use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};

@@ -3,6 +3,7 @@
 //! Every check returns [`Error::Invalid`] naming the field and what to change, before anything
 //! is written, so a rejected request leaves the store untouched.
 
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -432,9 +433,37 @@ fn no_nul(field: &'static str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Parses a time a caller wrote (a model or a person: every front end accepts the same):
+/// RFC 3339, or a plain date meaning its midnight UTC.
+pub fn parse_time(field: &'static str, text: &str) -> Result<DateTime<Utc>> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        })
+        .map_err(|_| {
+            Error::invalid(
+                field,
+                format!("{text:?} is not a time; use RFC 3339 like 2025-06-01T12:00:00Z or a date like 2025-06-01"),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_accept_rfc3339_and_dates() {
+        let t = parse_time("since", "2025-06-01").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-06-01T00:00:00+00:00");
+        let t = parse_time("since", "2025-06-01T12:00:00+02:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-06-01T10:00:00+00:00");
+        let err = parse_time("valid_to", "yesterday").unwrap_err();
+        assert!(err.to_string().contains("valid_to"));
+    }
 
     #[test]
     fn rel_types_normalise_to_upper_snake() {
