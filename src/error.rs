@@ -7,6 +7,12 @@ pub enum Error {
     #[error("memory {id} not found; check the id (search or list memories to find it)")]
     MemoryNotFound { id: String },
 
+    #[error("memories {ids} not found; check the ids (search or list memories to find them)")]
+    MemoriesNotFound {
+        /// The ids, comma-separated, as they were asked for.
+        ids: String,
+    },
+
     #[error(
         "relationship {id} not found; check the id (get the memory's relationships to find it)"
     )]

@@ -190,8 +190,9 @@ pub trait GraphBackend: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<Memory>;
 
-    /// Deletes a memory, its relationships (both directions) and its vector.
-    async fn delete_memory(&self, id: &str) -> Result<()>;
+    /// Deletes a memory, its relationships (both directions) and its vector, in one unit of
+    /// work; returns the relationships removed with it, by id.
+    async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>>;
 
     /// Records that the memories were recalled: `accessed_at = at`, `access_count += 1`.
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()>;

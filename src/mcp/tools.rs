@@ -5,8 +5,6 @@
 //! rmcp's `Json`, so that the text beside the structured content is compact rather than a
 //! second copy of the JSON.
 
-use std::collections::HashSet;
-
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::{tool, tool_router};
@@ -24,17 +22,11 @@ use super::results::{
     RelationshipResultOut, Reply, SearchHitOut, SearchOut, SimilarOut, StatsOut, StoreMemoryOut,
     SyncOut, ToolError, ToolResult,
 };
-use crate::error::Error;
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
-use crate::store::{NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, parse_time};
-
-/// Near-duplicates reported by store_memory.
-const SIMILAR_SHOWN: usize = 3;
-/// Central memories reported by explore.
-const CENTRAL_SHOWN: usize = 5;
-/// Matches a query-based explore starts from.
-const EXPLORE_SEEDS: usize = 5;
+use crate::store::{
+    NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults, parse_time,
+};
 
 #[tool_router(router = memory_tools, vis = "pub(super)")]
 impl MnemographServer {
@@ -66,7 +58,7 @@ impl MnemographServer {
             created,
             relationships,
         } = store.create_with_links(new, links).await?;
-        let similar = match store.similar(&memory, SIMILAR_SHOWN).await {
+        let similar = match store.similar(&memory, defaults::SIMILAR_SHOWN).await {
             Ok(hits) => hits,
             Err(err) => {
                 // The memory is stored; hints are a nicety.
@@ -107,25 +99,14 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<GetMemoryParams>,
     ) -> ToolResult<GetMemoryOut> {
-        let found = self.store.get_many(&p.ids).await?;
-        let present: HashSet<String> = found.iter().map(|m| m.id.clone()).collect();
-        let missing: Vec<String> = p
-            .ids
-            .iter()
-            .filter(|id| !present.contains(&id.trim().to_lowercase()))
-            .cloned()
-            .collect();
-        if found.is_empty() {
-            return Err(match missing.as_slice() {
-                [one] => Error::MemoryNotFound { id: one.clone() }.into(),
-                many => ToolError(format!(
-                    "none of these memories exist: {}; check the ids (search or list memories to find them)",
-                    many.join(", ")
-                )),
-            });
+        let fetched = self.store.get_many(&p.ids).await?;
+        if fetched.memories.is_empty()
+            && let Some(err) = fetched.missing_error()
+        {
+            return Err(err.into());
         }
-        let mut memories = Vec::with_capacity(found.len());
-        for memory in found {
+        let mut memories = Vec::with_capacity(fetched.memories.len());
+        for memory in fetched.memories {
             let relationships = if p.with_relationships {
                 let rels = self.store.relationships(&memory.id).await?;
                 Some(rels.into_iter().map(Into::into).collect())
@@ -137,7 +118,10 @@ impl MnemographServer {
                 ..memory.into()
             });
         }
-        let data = GetMemoryOut { memories, missing };
+        let data = GetMemoryOut {
+            memories,
+            missing: fetched.missing,
+        };
         Ok(Reply {
             text: format::got(&data),
             data,
@@ -180,12 +164,10 @@ impl MnemographServer {
         annotations(title = "Delete a memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_memory(&self, Parameters(p): Parameters<IdParam>) -> ToolResult<DeletedOut> {
-        let memory = self.store.get(&p.id).await?;
-        let removed = self.store.relationships(&memory.id).await?.len();
-        self.store.delete(&memory.id).await?;
+        let deleted = self.store.delete(&p.id).await?;
         let data = DeletedOut {
-            deleted: memory.id,
-            relationships_removed: removed,
+            deleted: deleted.id,
+            relationships_removed: deleted.relationships.len(),
         };
         self.written(format::deleted(&data), data)
     }
@@ -208,7 +190,7 @@ impl MnemographServer {
                 &p.query,
                 p.mode,
                 &filter,
-                self.store.limits().page(p.limit, 10)?,
+                self.store.limits().page(p.limit, defaults::SEARCH_LIMIT)?,
                 p.cursor.as_deref(),
             )
             .await?;
@@ -257,11 +239,8 @@ impl MnemographServer {
         let query = RecallQuery {
             query: p.query,
             filter: p.filter.into_filter()?,
-            limit: self.store.limits().page(p.limit, 8)?,
-            // The store checks a given budget against its limit; the default fits any limit.
-            max_chars: p
-                .max_chars
-                .unwrap_or_else(|| 4000.min(self.store.limits().max_briefing_chars)),
+            limit: self.store.limits().page(p.limit, defaults::RECALL_LIMIT)?,
+            max_chars: p.max_chars,
         };
         let recall = self.store.recall(&query).await?;
         let briefing = format::briefing(&recall);
@@ -428,11 +407,11 @@ impl MnemographServer {
         let traversal = Traversal {
             direction: p.direction.into(),
             rel_types: p.types,
-            depth: p.depth.unwrap_or(1),
+            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
             include_expired: p.include_expired,
             filter: Filter::default(),
             // The cap counts the start too.
-            max_nodes: p.limit.unwrap_or(50) + 1,
+            max_nodes: p.limit.unwrap_or(defaults::RELATED_LIMIT) + 1,
         };
         let neighbours = self.store.neighbours(&p.id, &traversal).await?;
         let data = RelatedOut {
@@ -461,7 +440,7 @@ impl MnemographServer {
     )]
     async fn find_path(&self, Parameters(p): Parameters<FindPathParams>) -> ToolResult<PathOut> {
         let query = PathQuery {
-            max_hops: p.max_hops.unwrap_or(4),
+            max_hops: p.max_hops.unwrap_or(defaults::PATH_MAX_HOPS),
             rel_types: p.types,
             cost: if p.strongest {
                 PathCost::Strength
@@ -501,15 +480,15 @@ impl MnemographServer {
         let traversal = Traversal {
             direction: Direction::Both,
             rel_types: p.types,
-            depth: p.depth.unwrap_or(2),
+            depth: p.depth.unwrap_or(defaults::EXPLORE_DEPTH),
             include_expired: false,
             filter: Filter::default(),
-            max_nodes: p.max_nodes.unwrap_or(100),
+            max_nodes: p.max_nodes.unwrap_or(defaults::EXPLORE_MAX_NODES),
         };
         let exploration = match (p.ids.is_empty(), p.query.as_deref().map(str::trim)) {
             (false, _) => {
                 self.store
-                    .explore(&p.ids, &traversal, CENTRAL_SHOWN)
+                    .explore(&p.ids, &traversal, defaults::CENTRAL_SHOWN)
                     .await?
             }
             (true, Some(query)) if !query.is_empty() => {
@@ -517,9 +496,9 @@ impl MnemographServer {
                     .explore_query(
                         query,
                         &Filter::default(),
-                        EXPLORE_SEEDS,
+                        defaults::EXPLORE_SEEDS,
                         &traversal,
-                        CENTRAL_SHOWN,
+                        defaults::CENTRAL_SHOWN,
                     )
                     .await?
             }
@@ -571,7 +550,7 @@ impl MnemographServer {
             .list(
                 &filter,
                 p.cursor.as_deref(),
-                self.store.limits().page(p.limit, 20)?,
+                self.store.limits().page(p.limit, defaults::LIST_LIMIT)?,
             )
             .await?;
         let data = ListOut {

@@ -3,6 +3,7 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+pub mod defaults;
 mod embedding;
 mod fusion;
 mod path;
@@ -14,6 +15,7 @@ mod testing;
 pub mod transfer;
 mod validate;
 
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -38,11 +40,6 @@ use crate::model::{
     MemorySummary, Neighbour, Page, Relationship, RelationshipPatch, Stats, StoreMeta, Subgraph,
     Traversal, VectorHit,
 };
-
-/// Importance of a memory when the writer gives none.
-pub const DEFAULT_IMPORTANCE: f32 = 0.5;
-/// Strength of a relationship when the writer gives none.
-pub const DEFAULT_STRENGTH: f32 = 0.5;
 
 /// A memory to create. Only kind, title and content are required.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -103,6 +100,37 @@ pub struct NewLink {
     pub rel_type: String,
     pub strength: Option<f32>,
     pub note: Option<String>,
+}
+
+/// Memories asked for by id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fetched {
+    /// The memories found, in the order asked.
+    pub memories: Vec<Memory>,
+    /// The ids not found, as they were asked for.
+    pub missing: Vec<String>,
+}
+
+impl Fetched {
+    /// The error that names the ids not found, if any.
+    pub fn missing_error(&self) -> Option<Error> {
+        match self.missing.as_slice() {
+            [] => None,
+            [id] => Some(Error::MemoryNotFound { id: id.clone() }),
+            ids => Some(Error::MemoriesNotFound {
+                ids: ids.join(", "),
+            }),
+        }
+    }
+}
+
+/// What deleting a memory removed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedMemory {
+    /// The memory's id, in the store's spelling.
+    pub id: String,
+    /// The relationships removed with it, by id.
+    pub relationships: Vec<Relationship>,
 }
 
 /// The subgraph around some memories with its central memories and clusters.
@@ -234,8 +262,8 @@ impl MemoryStore {
             content: l.content(&new.content)?,
             tags: l.tags(&new.tags)?,
             context: l.context(new.context)?,
-            importance: l.unit("importance", new.importance.unwrap_or(DEFAULT_IMPORTANCE))?,
-            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            importance: l.unit("importance", new.importance.unwrap_or(defaults::IMPORTANCE))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(defaults::CONFIDENCE))?,
             created_at,
             updated_at: created_at,
             accessed_at: None,
@@ -347,14 +375,23 @@ impl MemoryStore {
             .ok_or(Error::MemoryNotFound { id })
     }
 
-    /// The memories that exist among `ids`, in the order asked; unknown ids are skipped.
-    pub async fn get_many(&self, ids: &[String]) -> Result<Vec<Memory>> {
+    /// The memories among `ids`, in the order asked, and the ids not found. An id is looked
+    /// up in the store's spelling (a UUID in braces, without hyphens or in upper case finds
+    /// its memory); one that is not a memory id at all is not found.
+    pub async fn get_many(&self, ids: &[String]) -> Result<Fetched> {
         self.limits.batch("ids", ids.len())?;
-        let ids: Vec<String> = ids
+        let normalised: Vec<Option<String>> =
+            ids.iter().map(|id| self.limits.id("id", id).ok()).collect();
+        let wanted: Vec<String> = normalised.iter().flatten().cloned().collect();
+        let memories = self.backend.get_memories(&wanted).await?;
+        let found: HashSet<&str> = memories.iter().map(|m| m.id.as_str()).collect();
+        let missing = ids
             .iter()
-            .filter_map(|id| self.limits.id("id", id).ok())
+            .zip(&normalised)
+            .filter(|(_, id)| id.as_deref().is_none_or(|id| !found.contains(id)))
+            .map(|(asked, _)| asked.clone())
             .collect();
-        self.backend.get_memories(&ids).await
+        Ok(Fetched { memories, missing })
     }
 
     /// Applies a partial update. New text without a new vector drops the old vector, so a
@@ -409,13 +446,15 @@ impl MemoryStore {
         Ok(memory)
     }
 
-    /// Deletes a memory with its relationships and vector.
-    pub async fn delete(&self, id: &str) -> Result<()> {
+    /// Deletes a memory with its relationships and vector, and says what went: the answer
+    /// comes from the delete itself, so no other writer's change can make it wrong.
+    pub async fn delete(&self, id: &str) -> Result<DeletedMemory> {
         let id = self
             .limits
             .id("id", id)
             .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
-        self.backend.delete_memory(&id).await
+        let relationships = self.backend.delete_memory(&id).await?;
+        Ok(DeletedMemory { id, relationships })
     }
 
     /// Records that memories were recalled.
@@ -489,8 +528,8 @@ impl MemoryStore {
             source_id,
             target_id,
             rel_type: l.rel_type(&new.rel_type)?,
-            strength: l.unit("strength", new.strength.unwrap_or(DEFAULT_STRENGTH))?,
-            confidence: l.unit("confidence", new.confidence.unwrap_or(1.0))?,
+            strength: l.unit("strength", new.strength.unwrap_or(defaults::STRENGTH))?,
+            confidence: l.unit("confidence", new.confidence.unwrap_or(defaults::CONFIDENCE))?,
             note: new
                 .note
                 .as_deref()

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use super::search::SearchHit;
-use super::{Exploration, MemoryStore};
+use super::{Exploration, MemoryStore, defaults};
 use crate::error::Result;
 use crate::model::{Direction, Filter, Memory, Relationship, Traversal};
 use crate::text::excerpt;
@@ -87,8 +87,9 @@ pub struct RecallQuery {
     pub filter: Filter,
     /// Most memories in the answer, matches and linked ones together.
     pub limit: usize,
-    /// Most characters of the briefing.
-    pub max_chars: usize,
+    /// Most characters of the briefing; `None` for [`defaults::BRIEFING_CHARS`], or the
+    /// `max_briefing_chars` limit when that is lower.
+    pub max_chars: Option<usize>,
 }
 
 /// How much a linked memory is worth relative to the match it hangs off, before strength:
@@ -110,7 +111,10 @@ impl MemoryStore {
     /// briefing within `max_chars`. Recalled memories have their access recorded.
     pub async fn recall(&self, q: &RecallQuery) -> Result<Recall> {
         let limit = self.limits.limit(q.limit)?;
-        self.limits.briefing(q.max_chars, MIN_BRIEFING_CHARS)?;
+        let max_chars = q
+            .max_chars
+            .unwrap_or_else(|| defaults::BRIEFING_CHARS.min(self.limits.max_briefing_chars));
+        self.limits.briefing(max_chars, MIN_BRIEFING_CHARS)?;
         let hits: Vec<SearchHit> = self
             .ranked(
                 &q.query,
@@ -202,7 +206,7 @@ impl MemoryStore {
                 .then_with(|| a.memory.id.cmp(&b.memory.id))
         });
         items.truncate(limit);
-        let (briefing, shown) = briefing(&q.query, &items, q.max_chars);
+        let (briefing, shown) = briefing(&q.query, &items, max_chars);
         let omitted = items
             .split_off(shown)
             .into_iter()
@@ -371,7 +375,7 @@ mod tests {
             query: text.into(),
             filter: Filter::default(),
             limit: 10,
-            max_chars,
+            max_chars: Some(max_chars),
         }
     }
 

@@ -433,8 +433,8 @@ fn no_nul(field: &'static str, text: &str) -> Result<()> {
     Ok(())
 }
 
-/// Parses a time a writer gave (a filter's `since`, a relationship's validity): RFC 3339, or
-/// a plain date meaning its midnight UTC. Both front ends take times through it.
+/// Parses a time a caller wrote (a model or a person: every front end accepts the same):
+/// RFC 3339, or a plain date meaning its midnight UTC.
 pub fn parse_time(field: &'static str, text: &str) -> Result<DateTime<Utc>> {
     let text = text.trim();
     DateTime::parse_from_rfc3339(text)
@@ -454,6 +454,16 @@ pub fn parse_time(field: &'static str, text: &str) -> Result<DateTime<Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_accept_rfc3339_and_dates() {
+        let t = parse_time("since", "2025-06-01").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-06-01T00:00:00+00:00");
+        let t = parse_time("since", "2025-06-01T12:00:00+02:00").unwrap();
+        assert_eq!(t.to_rfc3339(), "2025-06-01T10:00:00+00:00");
+        let err = parse_time("valid_to", "yesterday").unwrap_err();
+        assert!(err.to_string().contains("valid_to"));
+    }
 
     #[test]
     fn rel_types_normalise_to_upper_snake() {
@@ -518,15 +528,5 @@ mod tests {
             id.to_string()
         );
         assert!(l.id("id", "memory-1").is_err());
-    }
-
-    #[test]
-    fn times_accept_rfc3339_and_dates() {
-        let t = parse_time("since", "2025-06-01").unwrap();
-        assert_eq!(t.to_rfc3339(), "2025-06-01T00:00:00+00:00");
-        let t = parse_time("since", "2025-06-01T12:00:00+02:00").unwrap();
-        assert_eq!(t.to_rfc3339(), "2025-06-01T10:00:00+00:00");
-        let err = parse_time("valid_to", "yesterday").unwrap_err();
-        assert!(err.to_string().contains("valid_to"));
     }
 }

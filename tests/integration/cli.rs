@@ -137,6 +137,71 @@ fn failures_are_one_line_with_a_non_zero_exit() {
 }
 
 #[test]
+fn show_finds_ids_however_spelled_and_names_every_missing_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let added = json(d, &["add", "-t", "Spelled two ways", "-c", "one memory"]);
+    let id = added["id"].as_str().unwrap();
+    let braces = format!("{{{}}}", id.to_uppercase());
+    let shown = json(d, &["show", &braces, &id.replace('-', "")]);
+    let ids: Vec<&str> = shown["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [id, id]);
+    let unknown = "01900000-0000-7000-8000-00000000dead";
+    let message = fails(d, &["show", id, unknown, "not-an-id"]);
+    assert!(
+        message.contains(unknown) && message.contains("not-an-id") && !message.contains(id),
+        "{message}"
+    );
+}
+
+#[test]
+fn times_are_read_by_the_same_rules_as_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let a = add(d, "note", "Then", "a memory");
+    let b = add(d, "note", "Now", "another");
+    let listed = |since: &str| {
+        json(d, &["list", "--since", since])["memories"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // A date is its midnight UTC; RFC 3339 with any offset.
+    assert_eq!(listed("2000-01-01"), 2);
+    assert_eq!(listed("2999-01-01T00:00:00+02:00"), 0);
+    let linked = json(
+        d,
+        &[
+            "link",
+            &a,
+            "SUPERSEDES",
+            &b,
+            "--valid-from",
+            " 2025-06-01 ",
+            "--valid-to",
+            "2025-06-02T14:00:00+02:00",
+        ],
+    );
+    assert_eq!(linked["relationship"]["valid_from"], "2025-06-01T00:00:00Z");
+    assert_eq!(linked["relationship"]["valid_to"], "2025-06-02T12:00:00Z");
+    // The store's message, as a usage error.
+    let refused = run(d, &["list", "--since", "yesterday"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("\"yesterday\" is not a time") && message.contains("RFC 3339"),
+        "{message}"
+    );
+}
+
+#[test]
 fn add_reads_stdin_and_edit_uses_flags_or_the_editor() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -180,6 +180,21 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         .await
         .unwrap();
 
+    let (doomed, _) = a
+        .store
+        .create(note("Deleted offline", "linked before the outage"))
+        .await
+        .unwrap();
+    a.store
+        .link(NewRelationship {
+            source_id: doomed.id.clone(),
+            target_id: before.id.clone(),
+            rel_type: "RELATED_TO".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
     sqld.stop();
     let mut queued = Vec::new();
     for i in 0..5 {
@@ -214,6 +229,29 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         .await
         .unwrap();
     a.store.delete(&queued[4]).await.unwrap();
+    // A delete answers with what it removed on this device: the replica's relationship and
+    // the one queued offline.
+    let offline_link = a
+        .store
+        .link(NewRelationship {
+            source_id: queued[0].clone(),
+            target_id: doomed.id.clone(),
+            rel_type: "USES".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .0;
+    let deleted = a.store.delete(&doomed.id).await.unwrap();
+    let mut removed: Vec<&str> = deleted
+        .relationships
+        .iter()
+        .map(|r| r.source_id.as_str())
+        .collect();
+    removed.sort();
+    let mut expected = [doomed.id.as_str(), offline_link.source_id.as_str()];
+    expected.sort();
+    assert_eq!(removed, expected);
     // A memory with its links is one queued write.
     let linked = a
         .store
@@ -249,7 +287,7 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
     assert_eq!(a.store.relationships(&before.id).await.unwrap().len(), 2);
     assert_eq!(a.store.relationships(&fix).await.unwrap().len(), 2);
     let status = a.app.sync_status();
-    assert_eq!(status.pending_writes, 9, "{status:?}");
+    assert_eq!(status.pending_writes, 11, "{status:?}");
     assert!(!status.online);
     assert!(a.app.sync_now().await.is_err(), "the primary is still down");
 

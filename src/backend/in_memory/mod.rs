@@ -621,15 +621,22 @@ impl GraphBackend for InMemoryBackend {
             .update_memory(id, patch, embedding, expected_version, now)
     }
 
-    async fn delete_memory(&self, id: &str) -> Result<()> {
+    async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>> {
         let mut state = self.state();
         state.memory(id)?;
         state.memories.remove(id);
         state.vectors.remove(id);
-        state
+        // In id order: the map's order.
+        let removed: Vec<String> = state
             .relationships
-            .retain(|_, r| r.source_id != id && r.target_id != id);
-        Ok(())
+            .values()
+            .filter(|r| r.source_id == id || r.target_id == id)
+            .map(|r| r.id.clone())
+            .collect();
+        Ok(removed
+            .iter()
+            .filter_map(|rid| state.relationships.remove(rid))
+            .collect())
     }
 
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {

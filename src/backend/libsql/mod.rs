@@ -167,7 +167,7 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
-    async fn delete_memory(&self, id: &str) -> Result<()> {
+    async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>> {
         let id = id.to_owned();
         self.run(move |conn| async move { write::delete_memory(&conn, &id).await })
             .await

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use libsql::{Connection, Statement, Value};
 
+use super::neighbourhood::relationships_of;
 use super::pool::write_tx;
 use super::read::{get_one, get_relationship};
 use super::rows::{
@@ -14,7 +15,8 @@ use super::rows::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship, RelationshipPatch,
+    Created, Direction, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship,
+    RelationshipPatch,
 };
 use crate::vector::to_blob;
 
@@ -177,11 +179,20 @@ pub(super) async fn update_memory(
     .await
 }
 
-pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<()> {
-    match delete_by_id(conn, "memories", id).await? {
-        true => Ok(()),
-        false => Err(Error::MemoryNotFound { id: id.to_owned() }),
-    }
+/// Deletes a memory (its relationships and vector go with it, by cascade) and returns the
+/// relationships it had: read in the same IMMEDIATE transaction, so they are exactly the ones
+/// removed, whatever other writers do meanwhile.
+pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<Vec<Relationship>> {
+    write_tx(conn, || async {
+        let ids = [id.to_owned()];
+        let mut removed = relationships_of(conn, &ids, Direction::Both, &[], None).await?;
+        if !delete_by_id(conn, "memories", id).await? {
+            return Err(Error::MemoryNotFound { id: id.to_owned() });
+        }
+        removed.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(removed)
+    })
+    .await
 }
 
 /// Records access of the (distinct) memories `ids` at `at`.

@@ -6,7 +6,7 @@ use crate::cli::args::FilterArgs;
 use crate::cli::output::{Style, cut};
 use crate::cli::{CliResult, Ctx};
 use crate::model::Direction;
-use crate::store::{BriefingHint, RecallQuery, RecallReason, SearchMode};
+use crate::store::{BriefingHint, RecallQuery, RecallReason, SearchMode, defaults};
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -22,7 +22,7 @@ pub struct SearchArgs {
     #[command(flatten)]
     filter: FilterArgs,
     /// Hits per page
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = defaults::SEARCH_LIMIT)]
     limit: usize,
     /// The next_cursor of the previous page
     #[arg(long)]
@@ -103,7 +103,7 @@ pub struct RecallArgs {
     #[command(flatten)]
     filter: FilterArgs,
     /// Most memories in the answer
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = defaults::RECALL_LIMIT)]
     limit: usize,
     /// Size budget of the briefing, in characters [default: 4000, or the max_briefing_chars
     /// limit when lower]
@@ -118,9 +118,7 @@ pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
             query: a.query,
             filter: a.filter.into(),
             limit: a.limit,
-            max_chars: a
-                .max_chars
-                .unwrap_or_else(|| 4000.min(store.limits().max_briefing_chars)),
+            max_chars: a.max_chars,
         })
         .await?;
     ctx.out.print(&recall, |out| {

@@ -13,7 +13,7 @@ use crate::cli::render::{GraphFormat, render};
 use crate::cli::{CliError, CliResult, Ctx};
 use crate::graph::PathCost;
 use crate::model::{Created, Filter, MemorySummary, Neighbour, Relationship, Traversal};
-use crate::store::{Exploration, MemoryStore, NewRelationship, PathQuery};
+use crate::store::{Exploration, MemoryStore, NewRelationship, PathQuery, defaults};
 
 #[derive(Debug, Args)]
 pub struct LinkArgs {
@@ -91,7 +91,7 @@ pub async fn unlink(ctx: &Ctx, a: UnlinkArgs) -> CliResult {
 #[derive(Debug, Clone, Args)]
 pub struct WalkArgs {
     /// Hops to walk
-    #[arg(long, short = 'd', default_value_t = 1)]
+    #[arg(long, short = 'd', default_value_t = defaults::WALK_DEPTH)]
     depth: u32,
     /// Only follow this relationship type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
@@ -111,7 +111,7 @@ pub struct RelatedArgs {
     #[arg(long, value_enum, default_value_t)]
     direction: DirectionArg,
     /// Most memories to show
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::RELATED_LIMIT)]
     limit: usize,
 }
 
@@ -168,7 +168,7 @@ pub struct PathArgs {
     /// Id of the second memory
     to: String,
     /// Longest path considered, in relationships
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = defaults::PATH_MAX_HOPS)]
     max_hops: u32,
     /// Only use this relationship type (repeatable)
     #[arg(long = "type", value_name = "TYPE")]
@@ -252,10 +252,10 @@ pub struct SeedArgs {
     #[arg(long, short = 'q', conflicts_with = "ids")]
     query: Option<String>,
     /// Matches of --query to start from
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults::EXPLORE_SEEDS)]
     seeds: usize,
     /// Most memories in the subgraph
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = defaults::EXPLORE_MAX_NODES)]
     max_nodes: usize,
 }
 
@@ -297,7 +297,7 @@ pub struct ExploreArgs {
     #[command(flatten)]
     walk: WalkArgs,
     /// Central memories to show
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults::CENTRAL_SHOWN)]
     top: usize,
 }
 

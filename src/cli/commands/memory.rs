@@ -11,7 +11,7 @@ use crate::cli::editor::Draft;
 use crate::cli::output::{Style, cut, table};
 use crate::cli::{CliError, CliResult, Ctx, Output};
 use crate::model::{Context, Created, Memory, MemoryPatch, Relationship};
-use crate::store::{DEFAULT_IMPORTANCE, NewMemory};
+use crate::store::{NewMemory, defaults};
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -123,8 +123,8 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
                 kind: a.kind,
                 title: title.unwrap_or_default(),
                 tags: a.tags,
-                importance: a.importance.unwrap_or(DEFAULT_IMPORTANCE),
-                confidence: a.confidence.unwrap_or(1.0),
+                importance: a.importance.unwrap_or(defaults::IMPORTANCE),
+                confidence: a.confidence.unwrap_or(defaults::CONFIDENCE),
                 project: a.context.project.clone(),
                 content: content.unwrap_or_default(),
             }
@@ -178,9 +178,12 @@ struct Shown {
 
 pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     let store = ctx.store().await?;
-    let mut shown = Vec::with_capacity(a.ids.len());
-    for id in &a.ids {
-        let memory = store.get(id).await?;
+    let fetched = store.get_many(&a.ids).await?;
+    if let Some(err) = fetched.missing_error() {
+        return Err(err.into());
+    }
+    let mut shown = Vec::with_capacity(fetched.memories.len());
+    for memory in fetched.memories {
         let relationships = store.relationships(&memory.id).await?;
         shown.push(Shown {
             memory,
@@ -374,8 +377,7 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     ))?;
     let mut removed = 0;
     for memory in &found {
-        removed += store.relationships(&memory.id).await?.len();
-        store.delete(&memory.id).await?;
+        removed += store.delete(&memory.id).await?.relationships.len();
     }
     let ids: Vec<&str> = found.iter().map(|m| m.id.as_str()).collect();
     ctx.out.print(
@@ -389,7 +391,7 @@ pub struct ListArgs {
     #[command(flatten)]
     filter: FilterArgs,
     /// Memories per page
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::LIST_LIMIT)]
     limit: usize,
     /// The next_cursor of the previous page
     #[arg(long)]

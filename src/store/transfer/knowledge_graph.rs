@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::{Located, Record};
 use crate::model::{Context, Memory, Relationship};
-use crate::store::{DEFAULT_IMPORTANCE, DEFAULT_STRENGTH};
+use crate::store::defaults;
 
 /// Key of the entity bookkeeping inside a memory's context.
 pub const CONTEXT_KEY: &str = "knowledge_graph";
@@ -173,8 +173,8 @@ fn record(line: Line) -> Record {
                     content,
                     tags: Vec::new(),
                     context,
-                    importance: DEFAULT_IMPORTANCE,
-                    confidence: 1.0,
+                    importance: defaults::IMPORTANCE,
+                    confidence: defaults::CONFIDENCE,
                     created_at: now,
                     updated_at: now,
                     accessed_at: None,
@@ -199,8 +199,8 @@ fn record(line: Line) -> Record {
                 source_id: entity_id(&from),
                 target_id: entity_id(&to),
                 rel_type: rel_type_of(&relation_type),
-                strength: DEFAULT_STRENGTH,
-                confidence: 1.0,
+                strength: defaults::STRENGTH,
+                confidence: defaults::CONFIDENCE,
                 note: None,
                 properties,
                 valid_from: None,

@@ -30,7 +30,7 @@ use uuid::Uuid;
 use super::knowledge_graph::{kind_of, rel_type_of};
 use super::{Located, Record};
 use crate::model::{Context, Memory, Relationship};
-use crate::store::DEFAULT_STRENGTH;
+use crate::store::defaults;
 
 /// Namespace of ids derived from MemoryGraph ids and relationships.
 const ID_NAMESPACE: Uuid = Uuid::from_u128(0x6d6e_656d_6f67_7261_7068_2d6d_672d_6964);
@@ -187,7 +187,7 @@ fn relationship(value: Value, now: DateTime<Utc>) -> Result<Record, String> {
         source_id,
         target_id,
         rel_type: rel_type_of(&r.rel_type),
-        strength: number("strength", DEFAULT_STRENGTH),
+        strength: number("strength", defaults::STRENGTH),
         confidence: number("confidence", default_confidence()),
         note: r
             .properties

@@ -365,10 +365,11 @@ impl GraphBackend for ReplicaBackend {
         expect_memory(self.submit(op).await?)
     }
 
-    async fn delete_memory(&self, id: &str) -> Result<()> {
-        self.submit(Op::DeleteMemory { id: id.to_owned() })
-            .await
-            .map(drop)
+    async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>> {
+        match self.submit(Op::DeleteMemory { id: id.to_owned() }).await? {
+            Applied::DeletedMemory(removed) => Ok(removed),
+            other => Err(unexpected("a deleted memory", other)),
+        }
     }
 
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {

@@ -89,6 +89,8 @@ pub enum Applied {
     /// An updated memory.
     Memory(Memory),
     Relationship(Relationship, Created),
+    /// A deleted memory, with the relationships removed with it.
+    DeletedMemory(Vec<Relationship>),
     Deleted,
 }
 
@@ -141,10 +143,7 @@ impl Op {
                     .update_memory(id, patch, vector.as_change(), *expected_version, *now)
                     .await?,
             ),
-            Op::DeleteMemory { id } => {
-                target.delete_memory(id).await?;
-                Applied::Deleted
-            }
+            Op::DeleteMemory { id } => Applied::DeletedMemory(target.delete_memory(id).await?),
             Op::CreateRelationship { relationship } => {
                 let (r, created) = target.create_relationship(relationship).await?;
                 Applied::Relationship(r, created)

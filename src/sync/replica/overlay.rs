@@ -67,10 +67,14 @@ impl Overlay {
             Op::UpdateMemory { id, .. } => self.adopt_memory(id, base).await?,
             Op::DeleteMemory { id } => {
                 self.adopt_memory(id, base).await?;
-                // Its relationships go with it: they must be hidden too.
+                // Its relationships go with it: they must be hidden too. Those the overlay
+                // owns are answered by its own copy (or already gone from it).
                 cascaded = base
                     .relationships_of(std::slice::from_ref(id), Direction::Both, &[], None)
-                    .await?;
+                    .await?
+                    .into_iter()
+                    .filter(|r| !self.owns_relationship(&r.id))
+                    .collect();
             }
             Op::CreateRelationship { relationship } => {
                 self.adopt_memory(&relationship.source_id, base).await?;
@@ -80,13 +84,18 @@ impl Overlay {
                 self.adopt_relationship(id, base).await?;
             }
         }
-        let applied = op.apply(&self.pending).await?;
+        let mut applied = op.apply(&self.pending).await?;
         match op {
             Op::DeleteMemory { id } => {
                 self.deleted_memories.insert(id.clone());
-                for rel in cascaded {
-                    self.relationships.insert(rel.id.clone());
-                    self.deleted_relationships.insert(rel.id);
+                // What this device saw removed: the overlay's own rows and the replica's.
+                if let Applied::DeletedMemory(removed) = &mut applied {
+                    removed.extend(cascaded);
+                    removed.sort_by(|a, b| a.id.cmp(&b.id));
+                    for rel in removed.iter() {
+                        self.relationships.insert(rel.id.clone());
+                        self.deleted_relationships.insert(rel.id.clone());
+                    }
                 }
             }
             Op::CreateMemory { relationships, .. } => {

@@ -857,7 +857,10 @@ async fn delete_cascades(b: &dyn GraphBackend) {
     )
     .await;
 
-    b.delete_memory("db").await.unwrap();
+    // The answer is what went, by id: each relationship once, a loop included.
+    let removed = b.delete_memory("db").await.unwrap();
+    let removed: Vec<&str> = removed.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(removed, ["ab", "bb", "bc"]);
     assert_eq!(get_one(b, "db").await, None);
     let left = b
         .relationships_of(&ids(&["da", "db", "dc"]), Direction::Both, &[], None)

@@ -177,6 +177,99 @@ async fn server_describes_itself_and_every_tool() {
     client.cancel().await.unwrap();
 }
 
+#[tokio::test]
+async fn schemas_state_the_defaults_the_store_applies() {
+    use mnemograph::store::defaults;
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let tools = tool_map(&client).await;
+    let described = |tool: &str, field: &str| {
+        let schema = Value::Object((*tools[tool].input_schema).clone());
+        let property = &schema["properties"][field];
+        let property = match property["$ref"].as_str() {
+            Some(r) => &schema["$defs"][r.trim_start_matches("#/$defs/")],
+            None => property,
+        };
+        property["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let link = {
+        let schema = Value::Object((*tools["store_memory"].input_schema).clone());
+        schema["$defs"]["LinkParam"]["properties"]["strength"]["description"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let cases = [
+        (
+            described("search_memories", "limit"),
+            defaults::SEARCH_LIMIT.to_string(),
+        ),
+        (
+            described("recall", "limit"),
+            defaults::RECALL_LIMIT.to_string(),
+        ),
+        (
+            described("recall", "max_chars"),
+            defaults::BRIEFING_CHARS.to_string(),
+        ),
+        (
+            described("list_memories", "limit"),
+            defaults::LIST_LIMIT.to_string(),
+        ),
+        (
+            described("get_related", "depth"),
+            defaults::WALK_DEPTH.to_string(),
+        ),
+        (
+            described("get_related", "limit"),
+            defaults::RELATED_LIMIT.to_string(),
+        ),
+        (
+            described("find_path", "max_hops"),
+            defaults::PATH_MAX_HOPS.to_string(),
+        ),
+        (
+            described("explore", "depth"),
+            defaults::EXPLORE_DEPTH.to_string(),
+        ),
+        (
+            described("explore", "max_nodes"),
+            defaults::EXPLORE_MAX_NODES.to_string(),
+        ),
+        (
+            described("store_memory", "importance"),
+            defaults::IMPORTANCE.to_string(),
+        ),
+        (
+            described("store_memory", "confidence"),
+            defaults::CONFIDENCE.to_string(),
+        ),
+        (
+            described("create_relationship", "strength"),
+            defaults::STRENGTH.to_string(),
+        ),
+        (
+            described("create_relationship", "confidence"),
+            defaults::CONFIDENCE.to_string(),
+        ),
+        (link, defaults::STRENGTH.to_string()),
+    ];
+    for (description, value) in cases {
+        let stated = format!("(default {value}");
+        assert!(
+            description.contains(&stated),
+            "{description:?} lacks {stated:?}"
+        );
+    }
+    let store_memory = tools["store_memory"].description.as_deref().unwrap();
+    let stated = format!("up to {} similar", defaults::SIMILAR_SHOWN);
+    assert!(store_memory.contains(&stated), "{store_memory}");
+    client.cancel().await.unwrap();
+}
+
 fn refs(value: &Value) -> Vec<String> {
     match value {
         Value::Object(map) => map
@@ -643,6 +736,44 @@ async fn store_memory_makes_the_memory_and_its_links_together_or_not_at_all() {
     assert_eq!(
         counts().await,
         (memories.map(|n| n + 1), relationships.map(|n| n + 2))
+    );
+
+    // Deleting it reports the relationships the delete itself removed, both directions.
+    let deleted = ok(c, "delete_memory", json!({"id": id.to_uppercase()})).await;
+    assert_eq!(deleted["deleted"], id);
+    assert_eq!(deleted["relationships_removed"], 2);
+    assert_eq!(counts().await, before);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn get_memory_finds_an_id_however_it_is_spelled_and_lists_only_the_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let c = &client;
+    let id = store(c, "note", "Spelled three ways", "one memory").await;
+    let braces = format!("{{{}}}", id.to_uppercase());
+    let bare = id.replace('-', "");
+    let unknown = "0190c0c0-0000-7000-8000-00000000beef";
+    let got = ok(
+        c,
+        "get_memory",
+        json!({"ids": [braces, bare, unknown, "not-an-id"]}),
+    )
+    .await;
+    let found: Vec<&str> = got["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, [id.as_str(), id.as_str()]);
+    // Found ids are not reported missing as well, whatever their spelling.
+    assert_eq!(got["missing"], json!([unknown, "not-an-id"]));
+    let message = err(c, "get_memory", json!({"ids": [unknown, "not-an-id"]})).await;
+    assert!(
+        message.contains(unknown) && message.contains("not-an-id"),
+        "{message}"
     );
     client.cancel().await.unwrap();
 }

@@ -65,7 +65,7 @@ async fn check_vectors(
     model: &Model2VecEmbedder,
     ids: &[String],
 ) -> usize {
-    let memories = store.get_many(ids).await.unwrap();
+    let memories = store.get_many(ids).await.unwrap().memories;
     let stored = store.backend().embeddings(ids).await.unwrap();
     if stored.is_empty() {
         return 0;

@@ -213,7 +213,8 @@ async fn hostile_text_round_trips_and_never_runs_as_sql_in_the_store() {
             .get_many(&[(*p).to_owned(), id.clone()])
             .await
             .unwrap();
-        assert_eq!(found.len(), 1, "{p:?}");
+        assert_eq!(found.memories.len(), 1, "{p:?}");
+        assert_eq!(found.missing, [*p], "{p:?}");
         assert_invalid(
             store
                 .create(NewMemory {
@@ -391,7 +392,7 @@ async fn hostile_text_round_trips_and_never_runs_as_sql_in_the_store() {
                 query: (*p).to_owned(),
                 filter: own.clone(),
                 limit: 5,
-                max_chars: 1000,
+                max_chars: Some(1000),
             })
             .await
             .unwrap();

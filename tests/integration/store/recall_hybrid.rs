@@ -49,7 +49,7 @@ fn query(text: &str) -> RecallQuery {
         query: text.into(),
         filter: Filter::default(),
         limit: 10,
-        max_chars: 4000,
+        max_chars: None,
     }
 }
 
