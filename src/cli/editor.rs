@@ -12,6 +12,7 @@
 //! Use BEGIN IMMEDIATE so writers queue instead of failing.
 //! ```
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -98,8 +99,16 @@ impl Draft {
         Ok(draft)
     }
 
-    /// Opens the draft in the user's editor and returns what was saved.
-    pub fn edit(&self) -> CliResult<Draft> {
+    /// Opens the draft in the user's editor and returns what was saved. Without a terminal
+    /// (a script, a pipe, an assistant's shell) no editor is started: an editor there would
+    /// hang or print escape codes into the output, so the error says which flags to pass
+    /// (`instead`).
+    pub fn edit(&self, instead: &str) -> CliResult<Draft> {
+        if !(std::io::stdin().is_terminal() && std::io::stdout().is_terminal()) {
+            return Err(CliError::Usage(format!(
+                "no terminal to open an editor in; {instead}"
+            )));
+        }
         let path = temp_path();
         std::fs::write(&path, self.render())
             .map_err(CliError::io(format!("cannot write {}", path.display())))?;

@@ -1198,3 +1198,43 @@ fn search_and_recall_are_hybrid_by_default() {
     let keyword = builtin(&["--json", "search", "busy", "--mode", "keyword"]);
     assert_eq!(keyword["mode"], "keyword", "{keyword}");
 }
+
+/// Without a terminal memctl never starts an editor (one would hang a script, or print escape
+/// codes into its output): a missing field is an error that names the flags to pass.
+#[test]
+fn without_a_terminal_missing_fields_are_an_error_not_an_editor() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // An editor that would hang the test if it were started.
+    let no_editor = |args: &[&str]| {
+        memctl(d)
+            .env("EDITOR", "sleep 600")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = no_editor(&["add", "-c", "content without a title"]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("no terminal") && err.contains("--title") && err.contains("--content"),
+        "{err}"
+    );
+    assert!(stdout(&o).is_empty(), "nothing on stdout: {}", stdout(&o));
+    let id = json(d, &["add", "-t", "Titled", "-c", "body"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let o = no_editor(&["edit", &id]);
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(
+        err.contains("no terminal") && err.contains("--title"),
+        "{err}"
+    );
+    assert_eq!(
+        json(d, &["show", &id])["memories"][0]["version"],
+        1,
+        "nothing changed"
+    );
+}

@@ -1,6 +1,6 @@
 //! add, show, edit, rm, list.
 
-use std::io::{IsTerminal, Read};
+use std::io::Read;
 
 use clap::Args;
 use serde::Serialize;
@@ -114,11 +114,6 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
             None,
         ),
         (title, content) => {
-            if !std::io::stdin().is_terminal() && content.is_none() {
-                return Err(CliError::Usage(
-                    "give --title and --content (or --content - to read stdin)".into(),
-                ));
-            }
             let draft = Draft {
                 kind: a.kind,
                 title: title.unwrap_or_default(),
@@ -128,7 +123,7 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
                 project: a.context.project.clone(),
                 content: content.unwrap_or_default(),
             }
-            .edit()?;
+            .edit("give --title and --content (or --content - to read stdin)")?;
             (
                 draft.kind,
                 draft.title,
@@ -322,7 +317,10 @@ pub async fn edit(ctx: &Ctx, a: EditArgs) -> CliResult {
             project: current.context.project.clone(),
             content: current.content.clone(),
         };
-        let after = before.edit()?;
+        let after = before.edit(
+            "give the fields to change as flags (--title, --content, --kind, --tag, \
+             --importance, --confidence, --project)",
+        )?;
         let patch = MemoryPatch {
             kind: (after.kind != before.kind).then(|| after.kind.clone()),
             title: (after.title != before.title).then(|| after.title.clone()),
