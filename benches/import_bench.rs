@@ -2,8 +2,8 @@
 //! relationships imported into a new libSQL store, then exported again, with rates and the
 //! process's peak resident memory after each phase.
 //!
-//! Run with `cargo run --release --example import_bench [-- MEMORIES]`. Target: at least 20k
-//! memories/s each way, and an export that does not raise the peak (it streams page by page).
+//! Run with `cargo bench --bench import_bench [-- MEMORIES]`. Target: at least 20k memories/s
+//! each way, and an export that does not raise the peak (it streams page by page).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};

@@ -10,7 +10,7 @@
 //! throughput on one core.
 //!
 //! ```text
-//! cargo run --release --example locomo [-- DATA_DIR]
+//! cargo bench --bench locomo [-- DATA_DIR]
 //! ```
 //! DATA_DIR defaults to `../shared/data` beside the crate; it must hold `locomo/locomo10.json`
 //! and `models/m2v-minilm`.

@@ -2,18 +2,17 @@
 //! synthetic stores of 10k and 100k memories.
 //!
 //! ```text
-//! cargo build --release --bin mnemograph
-//! cargo run --release --example mcp_bench                  # 10k and 100k memories
-//! cargo run --release --example mcp_bench -- 10000         # one size (or any list)
+//! cargo bench --bench mcp_bench                  # 10k and 100k memories
+//! cargo bench --bench mcp_bench -- 10000         # one size (or any list)
 //! ```
 //!
 //! The store benchmark (`store_bench`) times the library; this one times what an assistant
 //! sees: a spawned server process, JSON-RPC over pipes and the tool layer on top of the
 //! store. For each size it builds a store through the library (bulk `create_many`, about
 //! one relationship per memory, no vectors: the issue's targets are for a server without an
-//! embedder, so it runs with `MNEMOGRAPH_EMBEDDER=none`), spawns
-//! `target/release/mnemograph --db <store>` ten times to time spawn-to-initialized, then
-//! keeps one server and times each tool's round trip on the client side. Server memory is
+//! embedder, so it runs with `MNEMOGRAPH_EMBEDDER=none`), spawns the `mnemograph` binary that
+//! `cargo bench` built (`--db <store>`) ten times to time spawn-to-initialized, then keeps one
+//! server and times each tool's round trip on the client side. Server memory is
 //! read from `/proc/<pid>/status` at the end. Every figure is compared with the target
 //! for 100k memories; `MNEMOGRAPH_BENCH_DIR` keeps the stores for inspection.
 

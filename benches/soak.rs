@@ -1,12 +1,12 @@
 //! Soak: several real `mnemograph` servers and a `memctl` loop on one store file for a while,
-//! each server driven over stdio by a client running the mixed workload of
-//! `tests/concurrency.rs` (creates, updates with the expected version, contested updates of
-//! shared memories, stale updates that must be refused, link/unlink churn, deletes, searches).
+//! each server driven over stdio by a client running the mixed workload of the concurrency
+//! test (`tests/integration/support/workload.rs`: creates, updates with the expected
+//! version, contested updates of shared memories, stale updates that must be refused,
+//! link/unlink churn, deletes, searches).
 //!
 //! ```text
-//! cargo build --release --bin mnemograph --bin memctl
-//! cargo run --release --example soak                      # 4 servers + memctl for 60 s
-//! cargo run --release --example soak -- --processes 8 --seconds 600 \
+//! cargo bench --bench soak                      # 4 servers + memctl for 60 s
+//! cargo bench --bench soak -- --processes 8 --seconds 600 \
 //!     --model-dir ../shared/data/models/m2v-minilm         # servers embed what they store
 //! ```
 //!

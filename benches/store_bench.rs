@@ -1,8 +1,8 @@
 //! Store benchmark: builds synthetic stores and measures the store API on the real libSQL file.
 //!
 //! ```text
-//! cargo run --release --example store_bench                  # 10k and 100k memories
-//! cargo run --release --example store_bench -- 10000         # one size
+//! cargo bench --bench store_bench                  # 10k and 100k memories
+//! cargo bench --bench store_bench -- 10000         # one size
 //! ```
 //!
 //! Each size runs in two fresh child processes, so peak RSS and open time are those of one

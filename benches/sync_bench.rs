@@ -2,8 +2,8 @@
 //! replica bootstrapping a large store.
 //!
 //! ```text
-//! cargo run --release --example sync_bench -- --sqld /path/to/sqld     # 100k bootstrap
-//! MNEMOGRAPH_TEST_SQLD=/path/to/sqld cargo run --release --example sync_bench -- --memories 10000
+//! cargo bench --bench sync_bench -- --sqld /path/to/sqld     # 100k bootstrap
+//! MNEMOGRAPH_TEST_SQLD=/path/to/sqld cargo bench --bench sync_bench -- --memories 10000
 //! ```
 //!
 //! Measures, in order: the latency of a write through a replica (with and without a vector,

@@ -2,8 +2,8 @@
 //!
 //! This one file is compiled twice: as the library of the cargo-fuzz crate (each target in
 //! `fuzz_targets/` feeds libFuzzer's inputs to a checker) and, through `#[path]`, by
-//! `tests/fuzz_corpus.rs`, which replays every kept corpus input and every fixed crash on
-//! stable. Keeping the checks here rather than in the mnemograph library keeps test-only code
+//! `tests/integration/reliability/fuzz_corpus.rs`, which replays every kept corpus input and
+//! every fixed crash on stable. Keeping the checks here rather than in the mnemograph library keeps test-only code
 //! (and its panics) out of the shipped crate; they need nothing but its public API.
 //!
 //! A checker panics when a property fails, which is what libFuzzer reports as a crash and what

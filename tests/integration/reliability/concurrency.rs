@@ -3,7 +3,7 @@
 //! version, contested updates of shared memories, stale updates, relationship churn, deletes
 //! and searches. No acknowledged write is lost, no front end reports a locked or busy
 //! database, every refused update is reported as a version conflict, and each shared memory
-//! ends at version 1 + its acknowledged updates. `examples/soak.rs` runs the same workload for
+//! ends at version 1 + its acknowledged updates. `benches/soak.rs` runs the same workload for
 //! as long as asked.
 
 use std::path::Path;

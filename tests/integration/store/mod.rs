@@ -1,6 +1,6 @@
 //! The store on a real libSQL file: schema migrations, file permissions, input rules, the
 //! vector index following other writers, keyword ranking at scale, paths, and concurrent
-//! writers. Backend-level behaviour shared with the reference backend is in conformance.rs.
+//! writers. Backend-level behaviour shared with the other backends is in `conformance`.
 
 mod recall_hybrid;
 

@@ -1,4 +1,5 @@
-//! The synthetic corpus the benchmarks share: deterministic memories of ~200 characters.
+//! The synthetic corpus the tests' workload and the benchmarks share (they include this file
+//! with `#[path]`, so it stands alone): deterministic memories of ~200 characters.
 //!
 //! Words are 8,000 distinct pseudo-words drawn with P(k) ∝ 1/(k + 20): the most common one is
 //! about 0.8% of all words (in about a fifth of the memories), like a frequent content word of
@@ -43,7 +44,7 @@ impl Rng {
     }
 
     /// A standard normal sample (Box–Muller).
-    #[allow(dead_code)] // used by store_bench only; each example compiles this module alone
+    #[allow(dead_code)] // used by store_bench only; each benchmark compiles this module alone
     pub fn gauss(&mut self) -> f32 {
         let (u, v) = (self.unit().max(1e-12), self.unit());
         ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32

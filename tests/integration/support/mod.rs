@@ -118,8 +118,8 @@ impl SharedSqld {
     }
 }
 
-/// The memory ids of a list of search hits or walk neighbours (`[{"memory": {"id": …}}, …]`),
-/// in order: the shape the server and `memctl --json` share.
+/// The memory ids of a list of walk neighbours or `memctl --json` search hits, in order: both
+/// are `[{"memory": {"id": …}, …}, …]`.
 pub fn memory_ids(list: &Value) -> Vec<&str> {
     list.as_array()
         .unwrap_or_else(|| panic!("not a list: {list}"))

@@ -1,7 +1,7 @@
 //! A mixed write workload over the real binaries, with a ledger of every write acknowledged to
-//! the client and a check of the store file against it. Shared by `examples/soak.rs`,
-//! `tests/concurrency.rs` and `tests/crash.rs`, which include this file with `#[path]` (tests
-//! cannot depend on examples).
+//! the client and a check of the store file against it. The reliability tests (`concurrency`,
+//! `crash`) own it; `benches/soak.rs` includes it with `#[path]`, so it stands alone apart from
+//! its sibling `corpus.rs`.
 //!
 //! A [`Worker`] drives one front end ([`Endpoint`]: an `mnemograph` server over stdio, or
 //! `memctl` run once per operation) with random operations: creates, updates of its own
