@@ -5,7 +5,7 @@
 //! These are use cases both front ends share, so the ranking and the briefing format live
 //! here once rather than in the MCP server and again in `memctl`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::search::SearchHit;
 use super::{Exploration, MemoryStore, defaults};
 use crate::error::Result;
-use crate::model::{Direction, Filter, Memory, Relationship, Traversal};
+use crate::model::{Direction, Filter, Memory, Traversal};
 use crate::text::excerpt;
 
 /// Why a memory is in a recall.
@@ -75,8 +75,6 @@ const MIN_SEMANTIC_SEED: f64 = 0.5;
 const RECALL_SEEDS: usize = 10;
 /// Smallest briefing a recall accepts: one memory's header and a line of it.
 pub const MIN_BRIEFING_CHARS: usize = 200;
-/// Memories whose relationships are asked for in one backend query.
-const RELATIONSHIP_CHUNK: usize = 500;
 
 impl MemoryStore {
     /// Recall: keyword matches expanded one hop through currently valid relationships (so a
@@ -222,47 +220,6 @@ impl MemoryStore {
         }
         let ids: Vec<String> = hits.into_iter().map(|h| h.memory.id).collect();
         self.explore(&ids, traversal, top).await
-    }
-}
-
-impl MemoryStore {
-    /// Every memory, newest first, read page by page. For front ends whose protocol works on
-    /// the whole graph (the knowledge-graph compatibility tools); the cost is linear in the
-    /// store's size.
-    pub async fn all_memories(&self) -> Result<Vec<Memory>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .list(
-                    &Filter::default(),
-                    cursor.as_deref(),
-                    self.limits.max_results,
-                )
-                .await?;
-            all.extend(page.memories);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
-    }
-
-    /// The relationships whose both ends are among `ids`, valid or not.
-    pub async fn relationships_among(&self, ids: &[String]) -> Result<Vec<Relationship>> {
-        let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut found = Vec::new();
-        for chunk in ids.chunks(RELATIONSHIP_CHUNK) {
-            let rels = self
-                .backend
-                .relationships_of(chunk, Direction::Outgoing, &[], None)
-                .await?;
-            found.extend(
-                rels.into_iter()
-                    .filter(|r| set.contains(r.target_id.as_str())),
-            );
-        }
-        Ok(found)
     }
 }
 
