@@ -771,6 +771,37 @@ async fn get_memory_finds_an_id_however_it_is_spelled_and_lists_only_the_missing
 }
 
 #[tokio::test]
+async fn recall_briefings_point_at_the_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let c = &client;
+    let nothing = ok(c, "recall", json!({"query": "parser"})).await;
+    assert_eq!(
+        nothing["briefing"],
+        "Nothing stored matches \"parser\". Store what you learn with store_memory."
+    );
+    for i in 0..6 {
+        store(
+            c,
+            "note",
+            &format!("parser note {i}"),
+            &"parser details ".repeat(100),
+        )
+        .await;
+    }
+    let cut = ok(c, "recall", json!({"query": "parser", "max_chars": 400})).await;
+    let briefing = cut["briefing"].as_str().unwrap();
+    assert!(
+        briefing.ends_with(
+            "more relevant memories not shown; raise max_chars or get_memory them by id.)"
+        ),
+        "{briefing}"
+    );
+    assert!(briefing.chars().count() <= 400, "{briefing}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn get_related_walks_as_deep_as_asked() {
     let dir = tempfile::tempdir().unwrap();
     let client = spawn(dir.path()).await;

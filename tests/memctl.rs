@@ -261,6 +261,36 @@ fn times_are_read_by_the_same_rules_as_the_server() {
 }
 
 #[test]
+fn recall_briefings_point_at_memctl_not_at_the_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["init"]);
+    let nothing = ok(d, &["recall", "parser"]);
+    assert!(
+        nothing.contains("Store what you learn with `memctl add`.")
+            && !nothing.contains("store_memory"),
+        "{nothing}"
+    );
+    for i in 0..6 {
+        add(
+            d,
+            "note",
+            &format!("parser note {i}"),
+            &"parser details ".repeat(100),
+        );
+    }
+    let cut = json(d, &["recall", "parser", "--max-chars", "400"]);
+    let briefing = cut["briefing"].as_str().unwrap();
+    assert!(
+        briefing.ends_with(
+            "more relevant memories not shown; raise --max-chars, or `memctl show` them by id.)"
+        ),
+        "{briefing}"
+    );
+    assert!(!briefing.contains("get_memory"), "{briefing}");
+}
+
+#[test]
 fn add_reads_stdin_and_edit_uses_flags_or_the_editor() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

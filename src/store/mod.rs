@@ -25,7 +25,9 @@ use serde_json::{Map, Value};
 pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
-pub use self::recall::{MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled};
+pub use self::recall::{
+    BriefingHints, MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled,
+};
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::{Limits, parse_time};
