@@ -12,7 +12,9 @@ use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::embed::EmbedderHandle;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::model::Filter;
-use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship, RecallQuery};
+use mnemograph::store::{
+    BriefingHints, Limits, MemoryStore, NewMemory, NewRelationship, RecallQuery,
+};
 
 #[tokio::main]
 async fn main() -> mnemograph::Result<()> {
@@ -69,6 +71,7 @@ async fn main() -> mnemograph::Result<()> {
             filter: Filter::default(),
             limit: 5,
             max_chars: Some(1000),
+            hints: BriefingHints::default(),
         })
         .await?;
     println!("\nrecall:\n{}", recall.briefing);

@@ -23,6 +23,10 @@ pub enum Error {
     )]
     UnknownEndpoint { id: String },
 
+    /// The knowledge-graph profile's answer, in the reference server's words.
+    #[error("Entity with name {name} not found")]
+    EntityNotFound { name: String },
+
     #[error(
         "memory {id} to link to not found; check the id (search or list memories to find it); \
          nothing was stored"

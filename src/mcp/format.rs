@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use crate::store::{BriefingHint, HINT_CHARS, Recall};
-
 use super::results::{
     CreatedOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut, PathOut,
     RelatedOut, RelationshipOut, RelationshipResultOut, SearchOut, StatsOut, StoreMemoryOut,
@@ -287,15 +285,4 @@ fn sync_summary(s: &super::results::SyncOut) -> String {
         line.push_str(&format!(", {} refused", s.refused_writes));
     }
     line
-}
-
-/// The store's briefing with a hint in the model's terms (tool and argument names).
-pub fn briefing(recall: &Recall) -> String {
-    let hint = match recall.hint() {
-        Some(BriefingHint::NothingFound) => " Store what you learn with store_memory.",
-        Some(BriefingHint::SomeOmitted) => " Raise max_chars, or get_memory them by id.",
-        None => "",
-    };
-    debug_assert!(hint.chars().count() <= HINT_CHARS);
-    format!("{}{hint}", recall.briefing)
 }

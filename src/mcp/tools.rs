@@ -25,7 +25,14 @@ use super::results::{
 use crate::graph::PathCost;
 use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
 use crate::store::{
-    NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults, parse_time,
+    BriefingHints, NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults,
+    parse_time,
+};
+
+/// How a model stores what it learns and reads what a briefing left out, with these tools.
+const BRIEFING_HINTS: BriefingHints = BriefingHints {
+    nothing_found: "Store what you learn with store_memory.",
+    more: "raise max_chars or get_memory them by id",
 };
 
 #[tool_router(router = memory_tools, vis = "pub(super)")]
@@ -241,9 +248,9 @@ impl MnemographServer {
             filter: p.filter.into_filter()?,
             limit: self.store.limits().page(p.limit, defaults::RECALL_LIMIT)?,
             max_chars: p.max_chars,
+            hints: BRIEFING_HINTS,
         };
         let recall = self.store.recall(&query).await?;
-        let briefing = format::briefing(&recall);
         let items = recall
             .items
             .into_iter()
@@ -283,7 +290,7 @@ impl MnemographServer {
             })
             .collect();
         let data = RecallOut {
-            briefing,
+            briefing: recall.briefing,
             items,
             omitted: recall.omitted,
         };

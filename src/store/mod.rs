@@ -26,7 +26,7 @@ pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
 pub use self::recall::{
-    BriefingHint, HINT_CHARS, MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled,
+    BriefingHints, MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled,
 };
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};

@@ -5,7 +5,7 @@
 //! These are use cases both front ends share, so the ranking and the briefing format live
 //! here once rather than in the MCP server and again in `memctl`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::search::SearchHit;
 use super::{Exploration, MemoryStore, defaults};
 use crate::error::Result;
-use crate::model::{Direction, Filter, Memory, Relationship, Traversal};
+use crate::model::{Direction, Filter, Memory, Traversal};
 use crate::text::excerpt;
 
 /// Why a memory is in a recall.
@@ -53,33 +53,6 @@ pub struct Recall {
     pub briefing: String,
 }
 
-/// Most characters a front end may append to a briefing (a hint naming its own commands or
-/// tools, see [`Recall::hint`]) without going over the requested size: the briefing keeps
-/// room for them. The store's text names no front end's commands.
-pub const HINT_CHARS: usize = 60;
-
-impl Recall {
-    /// Which hint a front end may append to the briefing, if any.
-    pub fn hint(&self) -> Option<BriefingHint> {
-        if self.items.is_empty() {
-            Some(BriefingHint::NothingFound)
-        } else if !self.omitted.is_empty() {
-            Some(BriefingHint::SomeOmitted)
-        } else {
-            None
-        }
-    }
-}
-
-/// What a front end may add to a briefing, in its own words (tool or command names).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BriefingHint {
-    /// Nothing matched: say how to store something.
-    NothingFound,
-    /// The budget left memories out: say how to see them.
-    SomeOmitted,
-}
-
 /// What a recall asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecallQuery {
@@ -90,6 +63,19 @@ pub struct RecallQuery {
     /// Most characters of the briefing; `None` for [`defaults::BRIEFING_CHARS`], or the
     /// `max_briefing_chars` limit when that is lower.
     pub max_chars: Option<usize>,
+    /// The front end's own words for the end of the briefing.
+    pub hints: BriefingHints,
+}
+
+/// What a front end tells its user at the end of a briefing, in its own terms (tool names,
+/// commands, flags): the store's text names none. Empty hints add nothing; the briefing keeps
+/// within its budget with them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BriefingHints {
+    /// A sentence said when nothing matches, e.g. how to store what one learns.
+    pub nothing_found: &'static str,
+    /// Said when the budget left memories out, after their count: how to see them.
+    pub more: &'static str,
 }
 
 /// How much a linked memory is worth relative to the match it hangs off, before strength:
@@ -102,8 +88,6 @@ const MIN_SEMANTIC_SEED: f64 = 0.5;
 const RECALL_SEEDS: usize = 10;
 /// Smallest briefing a recall accepts: one memory's header and a line of it.
 pub const MIN_BRIEFING_CHARS: usize = 200;
-/// Memories whose relationships are asked for in one backend query.
-const RELATIONSHIP_CHUNK: usize = 500;
 
 impl MemoryStore {
     /// Recall: keyword matches expanded one hop through currently valid relationships (so a
@@ -206,7 +190,7 @@ impl MemoryStore {
                 .then_with(|| a.memory.id.cmp(&b.memory.id))
         });
         items.truncate(limit);
-        let (briefing, shown) = briefing(&q.query, &items, max_chars);
+        let (briefing, shown) = briefing(&q.query, &items, max_chars, &q.hints);
         let omitted = items
             .split_off(shown)
             .into_iter()
@@ -252,47 +236,6 @@ impl MemoryStore {
     }
 }
 
-impl MemoryStore {
-    /// Every memory, newest first, read page by page. For front ends whose protocol works on
-    /// the whole graph (the knowledge-graph compatibility tools); the cost is linear in the
-    /// store's size.
-    pub async fn all_memories(&self) -> Result<Vec<Memory>> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let page = self
-                .list(
-                    &Filter::default(),
-                    cursor.as_deref(),
-                    self.limits.max_results,
-                )
-                .await?;
-            all.extend(page.memories);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
-    }
-
-    /// The relationships whose both ends are among `ids`, valid or not.
-    pub async fn relationships_among(&self, ids: &[String]) -> Result<Vec<Relationship>> {
-        let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
-        let mut found = Vec::new();
-        for chunk in ids.chunks(RELATIONSHIP_CHUNK) {
-            let rels = self
-                .backend
-                .relationships_of(chunk, Direction::Outgoing, &[], None)
-                .await?;
-            found.extend(
-                rels.into_iter()
-                    .filter(|r| set.contains(r.target_id.as_str())),
-            );
-        }
-        Ok(found)
-    }
-}
-
 /// How much a linked memory is worth through a relationship of `rel_type`, seen from the
 /// matched memory (`Outgoing`: the linked memory points at the match). What answers or
 /// explains a match (the fix that SOLVES it, the cause) counts fully; a newer memory that
@@ -311,15 +254,25 @@ fn link_weight(rel_type: &str, direction: Direction) -> f64 {
 
 /// Renders the briefing: a header line per memory, why it is there, and as much of its
 /// content as a fair share of the budget allows. Returns the text and how many items it shows;
-/// the rest are named in a closing line so the caller can fetch them.
-fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize) {
+/// the rest are counted in a closing line, with the front end's hint on how to see them.
+fn briefing(
+    query: &str,
+    items: &[Recalled],
+    max_chars: usize,
+    hints: &BriefingHints,
+) -> (String, usize) {
     if items.is_empty() {
-        return (format!("Nothing stored matches {query:?}."), 0);
+        let mut text = format!("Nothing stored matches {query:?}.");
+        if !hints.nothing_found.is_empty() {
+            text.push(' ');
+            text.push_str(hints.nothing_found);
+        }
+        return (text, 0);
     }
-    // Room kept for the closing line about omitted memories, and a front end's hint after
-    // it (at most [`HINT_CHARS`]).
-    const FOOTER: usize = 60 + HINT_CHARS;
-    let budget = max_chars.saturating_sub(FOOTER);
+    // Room kept for the closing line about omitted memories: at least what a short hint
+    // needs, so the layout does not shift with the hint, and all that a long one needs.
+    const FOOTER: usize = 120;
+    let budget = max_chars.saturating_sub(FOOTER.max(closing(items.len(), hints).chars().count()));
     let share = (budget / items.len()).clamp(160, 1200);
     let mut out = format!("Memories relevant to {query:?}:\n");
     let mut shown = 0;
@@ -357,12 +310,21 @@ fn briefing(query: &str, items: &[Recalled], max_chars: usize) -> (String, usize
         shown += 1;
     }
     if shown < items.len() {
-        out.push_str(&format!(
-            "\n({} more relevant memories not shown.)",
-            items.len() - shown
-        ));
+        out.push_str(&closing(items.len() - shown, hints));
     }
     (out, shown)
+}
+
+/// The closing line about `omitted` memories left out of a briefing.
+fn closing(omitted: usize, hints: &BriefingHints) -> String {
+    if hints.more.is_empty() {
+        format!("\n({omitted} more relevant memories not shown.)")
+    } else {
+        format!(
+            "\n({omitted} more relevant memories not shown; {}.)",
+            hints.more
+        )
+    }
 }
 
 #[cfg(test)]
@@ -370,12 +332,21 @@ mod tests {
     use super::*;
     use crate::store::testing::{add, link, store};
 
+    /// `n` long notes that all match "parser": more than a small briefing can show.
+    async fn add_parser_notes(s: &MemoryStore, n: usize) {
+        for i in 0..n {
+            let content = "parser details ".repeat(200);
+            add(s, "note", &format!("parser note {i}"), &content).await;
+        }
+    }
+
     fn query(text: &str, max_chars: usize) -> RecallQuery {
         RecallQuery {
             query: text.into(),
             filter: Filter::default(),
             limit: 10,
             max_chars: Some(max_chars),
+            hints: BriefingHints::default(),
         }
     }
 
@@ -450,17 +421,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn briefings_name_no_front_end_and_carry_its_hints_within_the_budget() {
+        const LONG: &str = "read them one by one with the command that shows a memory in \
+            full, or ask again with a larger budget so that more of them fit in the briefing";
+        let hints = BriefingHints {
+            nothing_found: "Add one.",
+            more: LONG,
+        };
+        let s = store().await;
+        let empty = s.recall(&query("anything", 600)).await.unwrap();
+        assert_eq!(empty.briefing, "Nothing stored matches \"anything\".");
+        let hinted = RecallQuery {
+            hints: hints.clone(),
+            ..query("anything", 600)
+        };
+        let empty = s.recall(&hinted).await.unwrap();
+        assert_eq!(
+            empty.briefing,
+            "Nothing stored matches \"anything\". Add one."
+        );
+
+        add_parser_notes(&s, 8).await;
+        let plain = s.recall(&query("parser", 600)).await.unwrap();
+        assert!(
+            plain
+                .briefing
+                .ends_with("more relevant memories not shown.)"),
+            "{}",
+            plain.briefing
+        );
+        for name in ["store_memory", "get_memory", "max_chars", "memctl"] {
+            assert!(!plain.briefing.contains(name), "{}", plain.briefing);
+        }
+        let hinted = RecallQuery {
+            hints,
+            ..query("parser", 600)
+        };
+        let hinted = s.recall(&hinted).await.unwrap();
+        assert!(hinted.briefing.ends_with(&format!("; {LONG}.)")));
+        assert!(hinted.briefing.chars().count() <= 600);
+    }
+
+    #[tokio::test]
     async fn briefing_respects_the_budget_and_names_what_it_left_out() {
         let s = store().await;
-        for i in 0..8 {
-            add(
-                &s,
-                "note",
-                &format!("parser note {i}"),
-                &"parser details ".repeat(200),
-            )
-            .await;
-        }
+        add_parser_notes(&s, 8).await;
         let recall = s.recall(&query("parser", 600)).await.unwrap();
         assert!(
             recall.briefing.chars().count() <= 600,
@@ -470,9 +475,6 @@ mod tests {
         assert!(!recall.omitted.is_empty());
         assert_eq!(recall.items.len() + recall.omitted.len(), 8);
         assert!(recall.briefing.contains("more relevant memories not shown"));
-        assert_eq!(recall.hint(), Some(BriefingHint::SomeOmitted));
-        let hinted = format!("{} {}", recall.briefing, "h".repeat(HINT_CHARS - 1));
-        assert!(hinted.chars().count() <= 600, "a hint fits in the budget");
         assert!(s.recall(&query("parser", 10)).await.is_err());
     }
 }

@@ -6,7 +6,7 @@ use crate::cli::args::FilterArgs;
 use crate::cli::output::{Style, cut};
 use crate::cli::{CliResult, Ctx};
 use crate::model::Direction;
-use crate::store::{BriefingHint, RecallQuery, RecallReason, SearchMode, defaults};
+use crate::store::{BriefingHints, RecallQuery, RecallReason, SearchMode, defaults};
 
 #[derive(Debug, Args)]
 pub struct SearchArgs {
@@ -96,6 +96,12 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> CliResult {
     })
 }
 
+/// How a person stores what they learn and sees what a briefing left out, with memctl.
+const BRIEFING_HINTS: BriefingHints = BriefingHints {
+    nothing_found: "Store what you learn with `memctl add`.",
+    more: "raise --max-chars, or `memctl show` them by id",
+};
+
 #[derive(Debug, Args)]
 pub struct RecallArgs {
     /// The task or problem at hand
@@ -119,15 +125,11 @@ pub async fn recall(ctx: &Ctx, a: RecallArgs) -> CliResult {
             filter: a.filter.into(),
             limit: a.limit,
             max_chars: a.max_chars,
+            hints: BRIEFING_HINTS,
         })
         .await?;
     ctx.out.print(&recall, |out| {
         let mut text = recall.briefing.clone();
-        text.push_str(match recall.hint() {
-            Some(BriefingHint::NothingFound) => " Store what you learn with `memctl add`.",
-            Some(BriefingHint::SomeOmitted) => " Raise --max-chars, or `memctl show` them by id.",
-            None => "",
-        });
         if !recall.items.is_empty() {
             text.push_str("\n\n");
             for item in &recall.items {

@@ -779,6 +779,37 @@ async fn get_memory_finds_an_id_however_it_is_spelled_and_lists_only_the_missing
 }
 
 #[tokio::test]
+async fn recall_briefings_point_at_the_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = spawn(dir.path()).await;
+    let c = &client;
+    let nothing = ok(c, "recall", json!({"query": "parser"})).await;
+    assert_eq!(
+        nothing["briefing"],
+        "Nothing stored matches \"parser\". Store what you learn with store_memory."
+    );
+    for i in 0..6 {
+        store(
+            c,
+            "note",
+            &format!("parser note {i}"),
+            &"parser details ".repeat(100),
+        )
+        .await;
+    }
+    let cut = ok(c, "recall", json!({"query": "parser", "max_chars": 400})).await;
+    let briefing = cut["briefing"].as_str().unwrap();
+    assert!(
+        briefing.ends_with(
+            "more relevant memories not shown; raise max_chars or get_memory them by id.)"
+        ),
+        "{briefing}"
+    );
+    assert!(briefing.chars().count() <= 400, "{briefing}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
 async fn get_related_walks_as_deep_as_asked() {
     let dir = tempfile::tempdir().unwrap();
     let client = spawn(dir.path()).await;
@@ -1090,7 +1121,7 @@ fn bad_configuration_fails_fast_with_one_clear_line() {
 #[test]
 fn started_in_a_terminal_the_server_says_it_waits_for_a_client() {
     use std::io::Read;
-    let Ok(script) = which_script() else {
+    let Some(script) = support::on_path("script") else {
         support::skip("the server's terminal hint: `script` (util-linux) is not installed");
         return;
     };
@@ -1130,14 +1161,4 @@ fn started_in_a_terminal_the_server_says_it_waits_for_a_client() {
         text.contains("waiting for an MCP client on stdin"),
         "{text}"
     );
-}
-
-fn which_script() -> Result<std::path::PathBuf, ()> {
-    std::env::var_os("PATH")
-        .and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|p| p.join("script"))
-                .find(|p| p.is_file())
-        })
-        .ok_or(())
 }

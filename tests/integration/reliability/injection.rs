@@ -393,6 +393,7 @@ async fn hostile_text_round_trips_and_never_runs_as_sql_in_the_store() {
                 filter: own.clone(),
                 limit: 5,
                 max_chars: Some(1000),
+                hints: Default::default(),
             })
             .await
             .unwrap();

@@ -50,6 +50,7 @@ fn query(text: &str) -> RecallQuery {
         filter: Filter::default(),
         limit: 10,
         max_chars: None,
+        hints: Default::default(),
     }
 }
 

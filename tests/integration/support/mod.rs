@@ -127,3 +127,43 @@ pub fn memory_ids(list: &Value) -> Vec<&str> {
         .map(|item| item["memory"]["id"].as_str().unwrap())
         .collect()
 }
+
+/// A program on `PATH`, e.g. util-linux's `script` for tests that need a terminal.
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `cmd` run on a pseudo-terminal through util-linux's `script` (stdin, stdout and stderr are
+/// the terminal), as a person at a terminal runs it: its exit status and everything it
+/// printed, with the terminal's `\r\n` turned into `\n`; `None` (after saying SKIPPED) when
+/// `script` is not installed.
+pub fn on_a_terminal(cmd: &std::process::Command) -> Option<(bool, String)> {
+    let Some(script) = on_path("script") else {
+        skip("needs a terminal: `script` (util-linux) is not installed");
+        return None;
+    };
+    let quote = |s: &std::ffi::OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+    let line = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut run = std::process::Command::new(script);
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => run.env(key, value),
+            None => run.env_remove(key),
+        };
+    }
+    let out = run
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run script");
+    Some((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+    ))
+}

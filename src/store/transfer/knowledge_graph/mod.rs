@@ -14,17 +14,50 @@
 //!
 //! The file has no ids: an imported entity's id is derived from its name and a relation's
 //! from its ends and type (UUIDv5), which makes importing the same file twice a no-op.
+//!
+//! [`graph`] holds the profile's use cases: the reference server's nine operations and their
+//! rules (entity names are unique, observations are lines without repeats, a relation is
+//! one per ends and type) over the whole graph.
 
+mod graph;
+
+use std::collections::HashMap;
 use std::io::BufRead;
 
 use chrono::{SubsecRound, Utc};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
+pub use self::graph::{EntityGraph, KnowledgeGraph, Observations};
 use super::{Located, Record};
 use crate::model::{Context, Memory, Relationship};
 use crate::store::defaults;
+
+// The MCP profile reads and answers these types as they are, so their documentation is what a
+// model reads in its schemas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Entity {
+    /// The name of the entity.
+    pub name: String,
+    /// The type of the entity.
+    pub entity_type: String,
+    /// Observations about the entity.
+    pub observations: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Relation {
+    /// The name of the entity where the relation starts.
+    pub from: String,
+    /// The name of the entity where the relation ends.
+    pub to: String,
+    /// The type of the relation.
+    pub relation_type: String,
+}
 
 /// Key of the entity bookkeeping inside a memory's context.
 pub const CONTEXT_KEY: &str = "knowledge_graph";
@@ -107,6 +140,77 @@ pub fn content_of(
     (content, context)
 }
 
+/// The entity a memory stands for: its original type, and its content's lines as
+/// observations (none for an entity stored without any).
+pub fn entity_of(m: &Memory) -> Entity {
+    let kg = m.context.extra.get(CONTEXT_KEY);
+    let entity_type = kg
+        .and_then(|k| k.get("entity_type"))
+        .and_then(Value::as_str)
+        .unwrap_or(&m.kind)
+        .to_owned();
+    let empty = kg.and_then(|k| k.get("empty")).and_then(Value::as_bool) == Some(true);
+    let observations = if empty {
+        Vec::new()
+    } else {
+        m.content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    Entity {
+        name: m.title.clone(),
+        entity_type,
+        observations,
+    }
+}
+
+/// The relation a relationship stands for, its ends named by `titles` (memory id → title;
+/// an end not there is named by its id) and its original type.
+pub fn relation_of(r: &Relationship, titles: &HashMap<&str, &str>) -> Relation {
+    Relation {
+        from: titles
+            .get(r.source_id.as_str())
+            .copied()
+            .unwrap_or(&r.source_id)
+            .to_owned(),
+        to: titles
+            .get(r.target_id.as_str())
+            .copied()
+            .unwrap_or(&r.target_id)
+            .to_owned(),
+        relation_type: r
+            .properties
+            .get(RELATION_TYPE_KEY)
+            .and_then(Value::as_str)
+            .unwrap_or(&r.rel_type)
+            .to_owned(),
+    }
+}
+
+/// The properties that keep a relation's original type beside the store's.
+pub fn relation_properties(relation_type: &str) -> Map<String, Value> {
+    let mut properties = Map::new();
+    properties.insert(
+        RELATION_TYPE_KEY.to_owned(),
+        Value::String(relation_type.to_owned()),
+    );
+    properties
+}
+
+/// An entity's observations as stored: normalised, without blanks or repeats, in order.
+pub fn observations_of<'a>(observations: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut kept: Vec<String> = Vec::new();
+    for o in observations.into_iter().map(|o| normalise_observation(o)) {
+        if !o.is_empty() && !kept.contains(&o) {
+            kept.push(o);
+        }
+    }
+    kept
+}
+
 /// The id an imported entity gets.
 pub fn entity_id(name: &str) -> String {
     Uuid::new_v5(
@@ -158,12 +262,7 @@ fn record(line: Line) -> Record {
             observations,
         } => {
             let name = normalise_name(&name);
-            let mut kept: Vec<String> = Vec::new();
-            for o in observations.iter().map(|o| normalise_observation(o)) {
-                if !o.is_empty() && !kept.contains(&o) {
-                    kept.push(o);
-                }
-            }
+            let kept = observations_of(&observations);
             let (content, context) = content_of(&Context::default(), &name, &entity_type, &kept);
             Record::Memory(
                 Memory {
@@ -189,11 +288,7 @@ fn record(line: Line) -> Record {
             to,
             relation_type,
         } => {
-            let mut properties = Map::new();
-            properties.insert(
-                RELATION_TYPE_KEY.to_owned(),
-                Value::String(relation_type.clone()),
-            );
+            let properties = relation_properties(&relation_type);
             Record::Relationship(Relationship {
                 id: relation_id(&from, &to, &relation_type),
                 source_id: entity_id(&from),
@@ -228,4 +323,18 @@ pub fn read(input: impl BufRead) -> impl Iterator<Item = Located> {
             Err(e) => Some((at, Err(format!("cannot read: {e}")))),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vocabularies_map_onto_the_store() {
+        assert_eq!(kind_of("Software Project"), "software-project");
+        assert_eq!(kind_of("  "), "entity");
+        assert_eq!(rel_type_of("works at"), "WORKS_AT");
+        assert_eq!(rel_type_of("is-part.of"), "IS_PART_OF");
+        assert_eq!(rel_type_of("2nd"), "R_2ND");
+    }
 }
