@@ -2,7 +2,7 @@
 //! and `memctl` give a model and a person the same answer to the same question.
 //!
 //! The MCP tool schemas state several of these in their descriptions, which are doc comments
-//! and cannot name a constant; a test in `tests/mcp.rs` checks that they agree.
+//! and cannot name a constant; a test in `tests/integration/mcp/` checks that they agree.
 
 /// Importance of a memory when the writer gives none: the middle, so that ranking goes by
 /// relevance until someone says a memory matters more or less.

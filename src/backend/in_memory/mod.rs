@@ -2,7 +2,7 @@
 //!
 //! [`InMemoryBackend`] keeps every record in maps behind one mutex and answers every query by
 //! scanning them. It is slow on purpose and simple on purpose: it is the executable
-//! specification of [`GraphBackend`] that the conformance suite (`tests/conformance.rs`)
+//! specification of [`GraphBackend`] that the conformance suite (`tests/integration/conformance/`)
 //! compares the libSQL backend against, and a fast fake for tests of the layers above.
 //!
 //! It mirrors what the libSQL backend stores, not only what it is given:

@@ -1,6 +1,6 @@
 //! Unit tests of the reference backend's own machinery: BM25 against SQLite's FTS5, snippets,
 //! timestamp precision, batches, cursors. Behaviour shared with the libSQL backend is tested
-//! once for both in `tests/conformance.rs`.
+//! once for both in `tests/integration/conformance/`.
 
 use chrono::{DateTime, Utc};
 use serde_json::Map;
