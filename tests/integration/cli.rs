@@ -490,6 +490,41 @@ fn stats_config_doctor_sync_and_completions() {
     assert_eq!(source("namespace"), "environment MNEMOGRAPH_NAMESPACE");
     assert_eq!(source("limits.max_tags"), "flag --limit");
     assert_eq!(source("log"), "default");
+    let value = |config: &Value, key: &str| {
+        config["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no {key} in {config}"))["value"]
+            .clone()
+    };
+    // The embedder is shown too: the built-in model unless configured otherwise.
+    let builtin: Value = serde_json::from_slice(
+        &memctl(d)
+            .env_remove("MNEMOGRAPH_EMBEDDER")
+            .args(["--json", "config"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(value(&builtin, "embedder"), "model2vec");
+    assert_eq!(value(&builtin, "model_dir"), "(built-in model)");
+    let openai: Value = serde_json::from_slice(
+        &memctl(d)
+            .env("MNEMOGRAPH_EMBEDDER", "openai")
+            .env("MNEMOGRAPH_EMBED_URL", "http://127.0.0.1:9/v1")
+            .env("MNEMOGRAPH_EMBED_MODEL", "nomic-embed")
+            .args(["--json", "config"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(value(&openai, "embedder"), "openai");
+    assert_eq!(value(&openai, "embed_url"), "http://127.0.0.1:9/v1");
+    assert_eq!(value(&openai, "embed_model"), "nomic-embed");
 
     let doctor = json(d, &["doctor"]);
     assert_eq!(doctor["ok"], true, "{doctor:#}");

@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::cli::output::{Style, bytes, table};
 use crate::cli::{Cli, CliError, CliResult, Ctx};
 use crate::config::{Setting, Source};
+use crate::embed::EmbedderSpec;
 use crate::sync::Mode;
 
 /// Creates the store if needed and says where it is: the local file, this device's replica
@@ -151,6 +152,38 @@ fn settings(ctx: &Ctx) -> Vec<Shown> {
         c.profile.value.as_str().to_owned(),
         &c.profile.source,
     ));
+    let embedder = &c.embedder;
+    out.push(shown(
+        "embedder",
+        embedder.value.provider().to_owned(),
+        &embedder.source,
+    ));
+    match &embedder.value {
+        EmbedderSpec::None => {}
+        EmbedderSpec::Model2Vec { model_dir } => out.push(shown(
+            "model_dir",
+            model_dir.as_ref().map_or_else(
+                || "(built-in model)".to_owned(),
+                |dir| dir.display().to_string(),
+            ),
+            &embedder.source,
+        )),
+        EmbedderSpec::OpenAi(openai) => {
+            out.push(shown("embed_url", openai.url.clone(), &embedder.source));
+            out.push(shown("embed_model", openai.model.clone(), &embedder.source));
+            if let Some(dim) = openai.dimension {
+                out.push(shown("embed_dim", dim.to_string(), &embedder.source));
+            }
+            if openai.api_key.is_some() {
+                // The key itself is never shown, only that one is set.
+                out.push(shown(
+                    "embed_api_key",
+                    "(set, hidden)".to_owned(),
+                    &embedder.source,
+                ));
+            }
+        }
+    }
     out.push(shown("mode", c.sync.mode.to_string(), &c.mode_source));
     if let (Some(primary), Some(source)) = (&c.sync.primary, &c.primary_source) {
         out.push(shown("primary_url", primary.display_url(), source));
