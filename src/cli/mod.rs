@@ -211,6 +211,21 @@ impl CliError {
         let context = context.into();
         move |source| CliError::Io { context, source }
     }
+
+    /// Whether the command failed because whoever read its output stopped reading
+    /// (`memctl export - | head`): not a failure to report.
+    pub fn is_closed_pipe(&self) -> bool {
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = cause {
+            if let Some(io) = err.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return true;
+            }
+            cause = err.source();
+        }
+        false
+    }
 }
 
 pub type CliResult<T = ()> = Result<T, CliError>;
@@ -301,8 +316,16 @@ impl Ctx {
     }
 }
 
-/// Runs a parsed command line.
+/// Runs a parsed command line. A reader that closed the output early ends the command
+/// quietly, as for any Unix filter.
 pub async fn run(cli: Cli) -> CliResult {
+    match dispatch(cli).await {
+        Err(err) if err.is_closed_pipe() => Ok(()),
+        other => other,
+    }
+}
+
+async fn dispatch(cli: Cli) -> CliResult {
     // Completions need no configuration, so a broken config file cannot block them.
     if let Command::Completions(a) = cli.command {
         commands::admin::completions(a);

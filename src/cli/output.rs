@@ -60,8 +60,10 @@ impl Output {
     /// Prints `value` as pretty JSON.
     pub fn json<T: Serialize>(&self, value: &T) -> CliResult {
         let mut stdout = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut stdout, value)
-            .map_err(|e| CliError::Failed(format!("cannot write JSON: {e}")))?;
+        serde_json::to_writer_pretty(&mut stdout, value).map_err(|e| CliError::Io {
+            context: "cannot write JSON".into(),
+            source: e.into(),
+        })?;
         writeln!(stdout).map_err(CliError::io("cannot write to stdout"))
     }
 

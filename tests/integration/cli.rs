@@ -1302,3 +1302,32 @@ fn without_a_terminal_missing_fields_are_an_error_not_an_editor() {
         "nothing changed"
     );
 }
+
+/// A reader that stops early (`memctl export - | head`) ends memctl quietly, as any filter.
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let big = "word ".repeat(12_000);
+    for i in 0..12 {
+        ok(
+            d,
+            &["add", "-k", "note", "-t", &format!("n{i}"), "-c", &big],
+        );
+    }
+    for args in [&["export", "-"][..], &["--json", "list", "--limit", "30"]] {
+        let mut child = memctl(d)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = [0u8; 10];
+        child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+        // The read end is dropped here, with megabytes still to write.
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "memctl {args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "memctl {args:?}");
+    }
+}
