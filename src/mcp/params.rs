@@ -8,8 +8,11 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::model::{Context, Direction, Filter};
-use crate::store::{LinkDirection, NewLink, SearchMode, parse_time};
+use crate::graph::PathCost;
+use crate::model::{Context, Direction, Filter, MemoryPatch, RelationshipPatch, Traversal};
+use crate::store::{
+    LinkDirection, NewLink, NewMemory, NewRelationship, PathQuery, SearchMode, defaults, parse_time,
+};
 
 /// Where a memory applies. All fields are optional.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
@@ -112,6 +115,23 @@ pub struct StoreMemoryParams {
     pub links: Vec<LinkParam>,
 }
 
+impl StoreMemoryParams {
+    /// The memory to store and the links to make with it.
+    pub fn into_new(self) -> (NewMemory, Vec<NewLink>) {
+        let memory = NewMemory {
+            kind: self.kind,
+            title: self.title,
+            content: self.content,
+            tags: self.tags,
+            context: self.context.map(Into::into).unwrap_or_default(),
+            importance: self.importance,
+            confidence: self.confidence,
+            ..Default::default()
+        };
+        (memory, self.links.into_iter().map(Into::into).collect())
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct GetMemoryParams {
     /// One or more memory ids.
@@ -147,6 +167,22 @@ pub struct UpdateMemoryParams {
     pub confidence: Option<f32>,
     /// New context (replaces the old one).
     pub context: Option<ContextParam>,
+}
+
+impl UpdateMemoryParams {
+    /// The memory's id, the changes (omitted fields stay as they are) and the version read.
+    pub fn into_update(self) -> (String, MemoryPatch, Option<i64>) {
+        let patch = MemoryPatch {
+            kind: self.kind,
+            title: self.title,
+            content: self.content,
+            tags: self.tags,
+            context: self.context.map(Into::into),
+            importance: self.importance,
+            confidence: self.confidence,
+        };
+        (self.id, patch, self.expected_version)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -247,6 +283,32 @@ pub struct CreateRelationshipParams {
     pub valid_to: Option<String>,
 }
 
+impl TryFrom<CreateRelationshipParams> for NewRelationship {
+    type Error = crate::Error;
+
+    fn try_from(p: CreateRelationshipParams) -> crate::Result<Self> {
+        Ok(NewRelationship {
+            source_id: p.source_id,
+            target_id: p.target_id,
+            rel_type: p.rel_type,
+            strength: p.strength,
+            confidence: p.confidence,
+            note: p.note,
+            valid_from: p
+                .valid_from
+                .as_deref()
+                .map(|t| parse_time("valid_from", t))
+                .transpose()?,
+            valid_to: p
+                .valid_to
+                .as_deref()
+                .map(|t| parse_time("valid_to", t))
+                .transpose()?,
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct UpdateRelationshipParams {
     /// Id of the relationship.
@@ -265,6 +327,30 @@ pub struct UpdateRelationshipParams {
     /// New end of validity (RFC 3339 or a date), e.g. now when a fact stopped being true;
     /// "" removes it.
     pub valid_to: Option<String>,
+}
+
+impl UpdateRelationshipParams {
+    /// The relationship's id, the changes and the version read. An empty note or time
+    /// removes it.
+    pub fn into_update(self) -> crate::Result<(String, RelationshipPatch, Option<i64>)> {
+        let time = |field: &'static str, value: Option<String>| {
+            value
+                .map(|t| match t.trim() {
+                    "" => Ok(None),
+                    t => parse_time(field, t).map(Some),
+                })
+                .transpose()
+        };
+        let patch = RelationshipPatch {
+            strength: self.strength,
+            confidence: self.confidence,
+            note: self.note.map(Some),
+            properties: None,
+            valid_from: time("valid_from", self.valid_from)?,
+            valid_to: time("valid_to", self.valid_to)?,
+        };
+        Ok((self.id, patch, self.expected_version))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -286,6 +372,22 @@ pub struct GetRelatedParams {
     /// Also follow relationships whose validity has ended (default false).
     #[serde(default)]
     pub include_expired: bool,
+}
+
+impl GetRelatedParams {
+    /// The memory to start from and the walk asked for.
+    pub fn into_walk(self) -> (String, Traversal) {
+        let traversal = Traversal {
+            direction: self.direction.into(),
+            rel_types: self.types,
+            depth: self.depth.unwrap_or(defaults::WALK_DEPTH),
+            include_expired: self.include_expired,
+            filter: Filter::default(),
+            // The cap counts the start too.
+            max_nodes: self.limit.unwrap_or(defaults::RELATED_LIMIT) + 1,
+        };
+        (self.id, traversal)
+    }
 }
 
 /// Direction of a walk.
@@ -328,6 +430,23 @@ pub struct FindPathParams {
     pub directed: bool,
 }
 
+impl FindPathParams {
+    /// The two ends and what a path between them may be.
+    pub fn into_query(self) -> (String, String, PathQuery) {
+        let query = PathQuery {
+            max_hops: self.max_hops.unwrap_or(defaults::PATH_MAX_HOPS),
+            rel_types: self.types,
+            cost: if self.strongest {
+                PathCost::Strength
+            } else {
+                PathCost::Hops
+            },
+            directed: self.directed,
+        };
+        (self.from_id, self.to_id, query)
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 pub struct ExploreParams {
     /// Memory ids to explore around. Give ids or a query.
@@ -345,6 +464,20 @@ pub struct ExploreParams {
     /// Only follow these relationship types; default all.
     #[serde(default)]
     pub types: Vec<String>,
+}
+
+impl ExploreParams {
+    /// The walk around the starting memories: both ways, currently valid relationships.
+    pub fn traversal(&self) -> Traversal {
+        Traversal {
+            direction: Direction::Both,
+            rel_types: self.types.clone(),
+            depth: self.depth.unwrap_or(defaults::EXPLORE_DEPTH),
+            include_expired: false,
+            filter: Filter::default(),
+            max_nodes: self.max_nodes.unwrap_or(defaults::EXPLORE_MAX_NODES),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -5,6 +5,8 @@
 //! the model can evolve without silently changing what clients parse, and so bookkeeping a
 //! model has no use for stays out of its context window.
 
+mod mapping;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};

@@ -1,5 +1,6 @@
-//! The memory tools. Each one translates its parameters into store calls and the store's
-//! answer into a [`Reply`]; every rule about memories stays in [`crate::store`].
+//! The memory tools. Each one is parameters → store call → result: the parameters become
+//! store input in `params.rs`, the store's answer becomes the result in `results/mapping.rs`,
+//! and every rule about memories stays in [`crate::store`].
 //!
 //! Output schemas are named explicitly (`output_schema = …`): the tools return [`Reply`], not
 //! rmcp's `Json`, so that the text beside the structured content is compact rather than a
@@ -17,17 +18,12 @@ use super::params::{
     UpdateRelationshipParams,
 };
 use super::results::{
-    CentralOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut,
-    NeighbourOut, PathOut, RecallItemOut, RecallOut, RelatedOut, RelationshipOut,
-    RelationshipResultOut, Reply, SearchHitOut, SearchOut, SimilarOut, StatsOut, StoreMemoryOut,
-    SyncOut, ToolError, ToolResult,
+    DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryOut, PathOut, RecallOut, RelatedOut,
+    RelationshipResultOut, Reply, SearchOut, StatsOut, StoreMemoryOut, SyncOut, ToolError,
+    ToolResult,
 };
-use crate::graph::PathCost;
-use crate::model::{Direction, Filter, LinkedMemory, MemoryPatch, RelationshipPatch, Traversal};
-use crate::store::{
-    BriefingHints, NewMemory, NewRelationship, PathQuery, RecallQuery, RecallReason, defaults,
-    parse_time,
-};
+use crate::model::Filter;
+use crate::store::{BriefingHints, RecallQuery, defaults};
 
 /// How a model stores what it learns and reads what a briefing left out, with these tools.
 const BRIEFING_HINTS: BriefingHints = BriefingHints {
@@ -48,24 +44,13 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<StoreMemoryParams>,
     ) -> ToolResult<StoreMemoryOut> {
-        let store = &self.store;
-        let new = NewMemory {
-            kind: p.kind,
-            title: p.title,
-            content: p.content,
-            tags: p.tags,
-            context: p.context.map(Into::into).unwrap_or_default(),
-            importance: p.importance,
-            confidence: p.confidence,
-            ..Default::default()
-        };
-        let links = p.links.into_iter().map(Into::into).collect();
-        let LinkedMemory {
-            memory,
-            created,
-            relationships,
-        } = store.create_with_links(new, links).await?;
-        let similar = match store.similar(&memory, defaults::SIMILAR_SHOWN).await {
+        let (new, links) = p.into_new();
+        let linked = self.store.create_with_links(new, links).await?;
+        let similar = match self
+            .store
+            .similar(&linked.memory, defaults::SIMILAR_SHOWN)
+            .await
+        {
             Ok(hits) => hits,
             Err(err) => {
                 // The memory is stored; hints are a nicety.
@@ -73,25 +58,7 @@ impl MnemographServer {
                 Vec::new()
             }
         };
-        let data = StoreMemoryOut {
-            id: memory.id,
-            version: memory.version,
-            created: created.into(),
-            links: relationships
-                .into_iter()
-                .map(|(rel, _)| RelationshipOut::from(rel))
-                .collect(),
-            similar: similar
-                .into_iter()
-                .map(|h| SimilarOut {
-                    id: h.memory.id,
-                    kind: h.memory.kind,
-                    title: h.memory.title,
-                    score: h.score,
-                    snippet: h.snippet,
-                })
-                .collect(),
-        };
+        let data = StoreMemoryOut::new(linked, similar);
         self.written(format::stored(&data), data)
     }
 
@@ -114,16 +81,11 @@ impl MnemographServer {
         }
         let mut memories = Vec::with_capacity(fetched.memories.len());
         for memory in fetched.memories {
-            let relationships = if p.with_relationships {
-                let rels = self.store.relationships(&memory.id).await?;
-                Some(rels.into_iter().map(Into::into).collect())
-            } else {
-                None
+            let relationships = match p.with_relationships {
+                true => Some(self.store.relationships(&memory.id).await?),
+                false => None,
             };
-            memories.push(MemoryOut {
-                relationships,
-                ..memory.into()
-            });
+            memories.push(MemoryOut::with_relationships(memory, relationships));
         }
         let data = GetMemoryOut {
             memories,
@@ -146,18 +108,10 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<UpdateMemoryParams>,
     ) -> ToolResult<MemoryOut> {
-        let patch = MemoryPatch {
-            kind: p.kind,
-            title: p.title,
-            content: p.content,
-            tags: p.tags,
-            context: p.context.map(Into::into),
-            importance: p.importance,
-            confidence: p.confidence,
-        };
+        let (id, patch, expected_version) = p.into_update();
         let memory = self
             .store
-            .update(&p.id, patch, None, p.expected_version)
+            .update(&id, patch, None, expected_version)
             .await?;
         let data = MemoryOut::from(memory);
         self.written(format!("updated {} to v{}", data.id, data.version), data)
@@ -171,11 +125,7 @@ impl MnemographServer {
         annotations(title = "Delete a memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
     )]
     async fn delete_memory(&self, Parameters(p): Parameters<IdParam>) -> ToolResult<DeletedOut> {
-        let deleted = self.store.delete(&p.id).await?;
-        let data = DeletedOut {
-            deleted: deleted.id,
-            relationships_removed: deleted.relationships.len(),
-        };
+        let data = DeletedOut::from(self.store.delete(&p.id).await?);
         self.written(format::deleted(&data), data)
     }
 
@@ -191,44 +141,12 @@ impl MnemographServer {
         Parameters(p): Parameters<SearchParams>,
     ) -> ToolResult<SearchOut> {
         let filter = p.filter.into_filter()?;
+        let limit = self.store.limits().page(p.limit, defaults::SEARCH_LIMIT)?;
         let page = self
             .store
-            .search(
-                &p.query,
-                p.mode,
-                &filter,
-                self.store.limits().page(p.limit, defaults::SEARCH_LIMIT)?,
-                p.cursor.as_deref(),
-            )
+            .search(&p.query, p.mode, &filter, limit, p.cursor.as_deref())
             .await?;
-        let data = SearchOut {
-            mode: page.mode.as_str().to_owned(),
-            next_cursor: page.next_cursor,
-            hits: page
-                .hits
-                .into_iter()
-                .map(|h| SearchHitOut {
-                    matched_by: match (h.parts.keyword_rank, h.parts.semantic_rank) {
-                        (Some(_), Some(_)) => "both",
-                        (None, Some(_)) => "semantic",
-                        _ => "keyword",
-                    }
-                    .to_owned(),
-                    keyword_score: h.parts.keyword,
-                    semantic_score: h.parts.semantic,
-                    id: h.memory.id,
-                    kind: h.memory.kind,
-                    title: h.memory.title,
-                    tags: h.memory.tags,
-                    importance: h.memory.importance,
-                    created_at: h.memory.created_at,
-                    snippet: h.snippet,
-                    score: h.score,
-                    matched_terms: h.matched_terms,
-                    matched_fields: h.matched_fields,
-                })
-                .collect(),
-        };
+        let data = SearchOut::from(page);
         Ok(Reply {
             text: format::search(&data),
             data,
@@ -250,50 +168,7 @@ impl MnemographServer {
             max_chars: p.max_chars,
             hints: BRIEFING_HINTS,
         };
-        let recall = self.store.recall(&query).await?;
-        let items = recall
-            .items
-            .into_iter()
-            .map(|r| {
-                let (reason, terms, rel_type, direction, via_id) = match r.reason {
-                    RecallReason::Matched { terms } => ("matched", terms, None, None, None),
-                    RecallReason::Linked {
-                        rel_type,
-                        direction,
-                        via_id,
-                        ..
-                    } => {
-                        let direction = match direction {
-                            Direction::Incoming => "incoming",
-                            _ => "outgoing",
-                        };
-                        (
-                            "linked",
-                            Vec::new(),
-                            Some(rel_type),
-                            Some(direction.to_owned()),
-                            Some(via_id),
-                        )
-                    }
-                };
-                RecallItemOut {
-                    id: r.memory.id,
-                    kind: r.memory.kind,
-                    title: r.memory.title,
-                    score: r.score,
-                    reason: reason.to_owned(),
-                    terms,
-                    rel_type,
-                    direction,
-                    via_id,
-                }
-            })
-            .collect();
-        let data = RecallOut {
-            briefing: recall.briefing,
-            items,
-            omitted: recall.omitted,
-        };
+        let data = RecallOut::from(self.store.recall(&query).await?);
         Ok(Reply {
             text: data.briefing.clone(),
             data,
@@ -311,30 +186,8 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<CreateRelationshipParams>,
     ) -> ToolResult<RelationshipResultOut> {
-        let new = NewRelationship {
-            source_id: p.source_id,
-            target_id: p.target_id,
-            rel_type: p.rel_type,
-            strength: p.strength,
-            confidence: p.confidence,
-            note: p.note,
-            valid_from: p
-                .valid_from
-                .as_deref()
-                .map(|t| parse_time("valid_from", t))
-                .transpose()?,
-            valid_to: p
-                .valid_to
-                .as_deref()
-                .map(|t| parse_time("valid_to", t))
-                .transpose()?,
-            ..Default::default()
-        };
-        let (rel, created) = self.store.link(new).await?;
-        let data = RelationshipResultOut {
-            relationship: rel.into(),
-            created: Some(created.into()),
-        };
+        let (rel, created) = self.store.link(p.try_into()?).await?;
+        let data = RelationshipResultOut::created(rel, created);
         self.written(format::relationship_result(&data), data)
     }
 
@@ -349,30 +202,12 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<UpdateRelationshipParams>,
     ) -> ToolResult<RelationshipResultOut> {
-        let time = |field: &'static str, value: Option<String>| {
-            value
-                .map(|t| match t.trim() {
-                    "" => Ok(None),
-                    t => parse_time(field, t).map(Some),
-                })
-                .transpose()
-        };
-        let patch = RelationshipPatch {
-            strength: p.strength,
-            confidence: p.confidence,
-            note: p.note.map(Some),
-            properties: None,
-            valid_from: time("valid_from", p.valid_from)?,
-            valid_to: time("valid_to", p.valid_to)?,
-        };
+        let (id, patch, expected_version) = p.into_update()?;
         let rel = self
             .store
-            .update_relationship(&p.id, patch, p.expected_version)
+            .update_relationship(&id, patch, expected_version)
             .await?;
-        let data = RelationshipResultOut {
-            relationship: rel.into(),
-            created: None,
-        };
+        let data = RelationshipResultOut::updated(rel);
         self.written(format::relationship_result(&data), data)
     }
 
@@ -411,26 +246,11 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<GetRelatedParams>,
     ) -> ToolResult<RelatedOut> {
-        let traversal = Traversal {
-            direction: p.direction.into(),
-            rel_types: p.types,
-            depth: p.depth.unwrap_or(defaults::WALK_DEPTH),
-            include_expired: p.include_expired,
-            filter: Filter::default(),
-            // The cap counts the start too.
-            max_nodes: p.limit.unwrap_or(defaults::RELATED_LIMIT) + 1,
-        };
-        let neighbours = self.store.neighbours(&p.id, &traversal).await?;
+        let (id, traversal) = p.into_walk();
+        let neighbours = self.store.neighbours(&id, &traversal).await?;
         let data = RelatedOut {
-            id: p.id,
-            neighbours: neighbours
-                .into_iter()
-                .map(|n| NeighbourOut {
-                    memory: n.memory.into(),
-                    depth: n.depth,
-                    via: n.via.into(),
-                })
-                .collect(),
+            id,
+            neighbours: neighbours.into_iter().map(Into::into).collect(),
         };
         Ok(Reply {
             text: format::related(&data),
@@ -446,30 +266,8 @@ impl MnemographServer {
         annotations(title = "Find a path between memories", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn find_path(&self, Parameters(p): Parameters<FindPathParams>) -> ToolResult<PathOut> {
-        let query = PathQuery {
-            max_hops: p.max_hops.unwrap_or(defaults::PATH_MAX_HOPS),
-            rel_types: p.types,
-            cost: if p.strongest {
-                PathCost::Strength
-            } else {
-                PathCost::Hops
-            },
-            directed: p.directed,
-        };
-        let data = match self.store.find_path(&p.from_id, &p.to_id, &query).await? {
-            Some(path) => PathOut {
-                found: true,
-                hops: path.hops,
-                memories: path.memories.into_iter().map(Into::into).collect(),
-                relationships: path.relationships.into_iter().map(Into::into).collect(),
-            },
-            None => PathOut {
-                found: false,
-                hops: 0,
-                memories: Vec::new(),
-                relationships: Vec::new(),
-            },
-        };
+        let (from, to, query) = p.into_query();
+        let data = PathOut::from(self.store.find_path(&from, &to, &query).await?);
         Ok(Reply {
             text: format::path(&data),
             data,
@@ -484,14 +282,7 @@ impl MnemographServer {
         annotations(title = "Explore the graph", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn explore(&self, Parameters(p): Parameters<ExploreParams>) -> ToolResult<ExploreOut> {
-        let traversal = Traversal {
-            direction: Direction::Both,
-            rel_types: p.types,
-            depth: p.depth.unwrap_or(defaults::EXPLORE_DEPTH),
-            include_expired: false,
-            filter: Filter::default(),
-            max_nodes: p.max_nodes.unwrap_or(defaults::EXPLORE_MAX_NODES),
-        };
+        let traversal = p.traversal();
         let exploration = match (p.ids.is_empty(), p.query.as_deref().map(str::trim)) {
             (false, _) => {
                 self.store
@@ -516,27 +307,7 @@ impl MnemographServer {
                 ));
             }
         };
-        let data = ExploreOut {
-            nodes: exploration
-                .subgraph
-                .nodes
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            edges: exploration
-                .subgraph
-                .edges
-                .into_iter()
-                .map(Into::into)
-                .collect(),
-            central: exploration
-                .central
-                .into_iter()
-                .map(|(id, score)| CentralOut { id, score })
-                .collect(),
-            clusters: exploration.clusters,
-            truncated: exploration.subgraph.truncated,
-        };
+        let data = ExploreOut::from(exploration);
         Ok(Reply {
             text: format::explore(&data),
             data,
@@ -552,18 +323,9 @@ impl MnemographServer {
     )]
     async fn list_memories(&self, Parameters(p): Parameters<ListParams>) -> ToolResult<ListOut> {
         let filter = p.filter.into_filter()?;
-        let page = self
-            .store
-            .list(
-                &filter,
-                p.cursor.as_deref(),
-                self.store.limits().page(p.limit, defaults::LIST_LIMIT)?,
-            )
-            .await?;
-        let data = ListOut {
-            memories: page.memories.iter().map(MemoryBrief::from).collect(),
-            next_cursor: page.next_cursor,
-        };
+        let limit = self.store.limits().page(p.limit, defaults::LIST_LIMIT)?;
+        let page = self.store.list(&filter, p.cursor.as_deref(), limit).await?;
+        let data = ListOut::from(page);
         Ok(Reply {
             text: format::list(&data),
             data,
@@ -578,28 +340,14 @@ impl MnemographServer {
         annotations(title = "Memory statistics", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn memory_stats(&self) -> ToolResult<StatsOut> {
-        let stats = self.store.stats().await?;
-        let meta = self.store.meta().await?;
-        let embedding = self.store.embedding_report().await?;
-        let embedder = embedding.embedder;
-        let data = StatsOut {
-            memories: stats.memories,
-            relationships: stats.relationships,
-            embedded: stats.embedded,
-            by_kind: stats.by_kind.into_iter().collect(),
-            by_rel_type: stats.by_rel_type.into_iter().collect(),
-            size_bytes: stats.size_bytes,
-            store_path: self.app.path().display().to_string(),
-            namespace: self.app.location().namespace.clone(),
-            store_id: meta.store_id,
-            schema_version: meta.schema_version,
-            embedder: embedder.model.unwrap_or(embedder.provider),
-            embedder_state: embedder.state.to_owned(),
-            embedder_detail: embedder.detail,
-            embedding_dim: embedder.dimension,
-            pending_embeddings: embedding.pending,
-            sync: SyncOut::from(&self.app.sync_status()),
-        };
+        let data = StatsOut::new(
+            self.store.stats().await?,
+            self.store.meta().await?,
+            self.store.embedding_report().await?,
+            self.app.path().display().to_string(),
+            self.app.location().namespace.clone(),
+            &self.app.sync_status(),
+        );
         Ok(Reply {
             text: format::stats(&data),
             data,
