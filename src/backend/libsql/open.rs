@@ -43,8 +43,8 @@ impl LibsqlBackend {
     /// reach its primary still opens, and serves what it has), then migrates the schema on the
     /// primary if it is behind.
     ///
-    /// No sync interval is given to libSQL: [`crate::sync::worker`] runs the timer, so that
-    /// failures are counted, backed off and reported.
+    /// No sync interval is given to libSQL: the sync worker, a layer above, runs the timer,
+    /// so that failures are counted, backed off and reported.
     pub async fn open_replica(path: &Path, primary: &Primary) -> Result<Self> {
         private_fs::create_parent(path)?;
         let mut builder = Builder::new_remote_replica(path, primary.url.clone(), primary.token())
