@@ -112,6 +112,23 @@ impl App {
         }
     }
 
+    /// An empty store in memory with the configured limits, for previewing a write (an
+    /// import's dry run) into a store that does not exist yet.
+    pub async fn preview(config: &Config) -> Result<App> {
+        let backend = Arc::new(crate::backend::in_memory::InMemoryBackend::new());
+        let store = MemoryStore::open(backend, config.limits.clone()).await?;
+        Ok(App::over(
+            store,
+            StoreLocation {
+                mode: Mode::Local,
+                path: PathBuf::from(":memory:"),
+                namespace: config.namespace.value.clone(),
+                primary: None,
+                created: true,
+            },
+        ))
+    }
+
     /// Whether the configured store exists without opening it: a local file must be there;
     /// a replica or remote store lives on the primary, which opening asks.
     pub fn exists(config: &Config) -> bool {

@@ -27,7 +27,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::OnceCell;
 
 use crate::app::App;
-use crate::config::{Config, ConfigArgs, ConfigError};
+use crate::config::{Config, ConfigArgs, ConfigError, Source};
 use crate::store::MemoryStore;
 use crate::sync::Mode;
 
@@ -59,6 +59,11 @@ pub struct Cli {
     /// terminal)
     #[arg(long, short = 'y', global = true)]
     yes: bool,
+
+    /// Let a write create the store of a namespace that does not exist yet (the default
+    /// namespace is created on first use without it), so a misspelt -n makes nothing
+    #[arg(long, global = true)]
+    create: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -192,6 +197,12 @@ pub enum CliError {
          --namespace, --data-dir and --db"
     )]
     NoStore { path: PathBuf, namespace: String },
+    #[error(
+        "namespace {namespace} has no store yet ({path}); pass --create to make it (or run \
+         `memctl init -n {namespace}`), or check the namespace's spelling: `memctl namespaces` \
+         lists those that exist"
+    )]
+    NewNamespace { path: PathBuf, namespace: String },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -236,6 +247,8 @@ pub struct Ctx {
     pub out: Output,
     /// `--yes` was given.
     pub yes: bool,
+    /// `--create` was given.
+    pub create: bool,
     /// The store, once a command opened it: one open per command, so a replica takes one
     /// replica file and syncs once.
     app: OnceCell<App>,
@@ -254,7 +267,22 @@ impl Ctx {
         self.app_or_create().await
     }
 
-    /// The configured store, created when missing, in the configured mode.
+    /// The configured store for a write: created when missing if it is the default
+    /// namespace's (first use) or `--create` was given; a missing store of a namespace named
+    /// on purpose is more likely a typo, and is refused with what to do.
+    pub async fn app_for_write(&self) -> CliResult<&App> {
+        let c = &self.config;
+        let named = c.namespace.source != Source::Default || c.db_path.source != Source::Default;
+        if !App::exists(c) && named && !self.create {
+            return Err(CliError::NewNamespace {
+                path: c.db_path.value.clone(),
+                namespace: c.namespace.value.clone(),
+            });
+        }
+        self.app_or_create().await
+    }
+
+    /// The configured store, created when missing, in the configured mode (`memctl init`).
     pub async fn app_or_create(&self) -> CliResult<&App> {
         self.app
             .get_or_try_init(|| async {
@@ -274,9 +302,9 @@ impl Ctx {
         Ok(self.app().await?.store().clone())
     }
 
-    /// The store of [`Ctx::app_or_create`].
-    pub async fn store_or_create(&self) -> CliResult<MemoryStore> {
-        Ok(self.app_or_create().await?.store().clone())
+    /// The store of [`Ctx::app_for_write`].
+    pub async fn store_for_write(&self) -> CliResult<MemoryStore> {
+        Ok(self.app_for_write().await?.store().clone())
     }
 
     /// Refuses a file-level `command` (backup, vacuum) outside local mode, where the primary,
@@ -336,6 +364,7 @@ async fn dispatch(cli: Cli) -> CliResult {
         config,
         out: Output::detect(cli.json),
         yes: cli.yes,
+        create: cli.create,
         app: OnceCell::new(),
     };
     use commands::*;

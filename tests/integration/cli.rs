@@ -602,7 +602,23 @@ fn export_then_import_into_a_new_store_gives_the_same_store() {
     assert!(fails(d, &["export", first.to_str().unwrap()]).contains("--force"));
     ok(d, &["export", first.to_str().unwrap(), "--force"]);
 
-    ok(d, &["-n", "copy", "import", first.to_str().unwrap()]);
+    // A new namespace: a dry run previews against an empty store and makes nothing; without
+    // --create a write is refused as a likely typo, and nothing is made either.
+    let preview = json(
+        d,
+        &["-n", "copy", "import", "--dry-run", first.to_str().unwrap()],
+    );
+    assert_eq!(preview["memories"]["created"], 3, "{preview}");
+    let refused = fails(d, &["-n", "copy", "import", first.to_str().unwrap()]);
+    assert!(
+        refused.contains("namespace copy has no store yet") && refused.contains("--create"),
+        "{refused}"
+    );
+    assert!(!d.join("data/copy.db").exists(), "neither made the store");
+    ok(
+        d,
+        &["-n", "copy", "--create", "import", first.to_str().unwrap()],
+    );
     let second = d.join("second.jsonl");
     ok(d, &["-n", "copy", "export", second.to_str().unwrap()]);
     assert_eq!(records(&first), records(&second));
@@ -727,14 +743,29 @@ fn malformed_lines_are_reported_and_never_half_import_a_batch() {
     );
     assert!(stderr(&o).contains("stopped at line 4"));
 
-    let o = run(d, &["-n", "b", "--json", "import", p, "--batch-size", "3"]);
+    let o = run(
+        d,
+        &[
+            "-n",
+            "b",
+            "--create",
+            "--json",
+            "import",
+            p,
+            "--batch-size",
+            "3",
+        ],
+    );
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         report["memories"]["created"], 0,
         "the batch holding the bad line is not written"
     );
 
-    let skipped = json(d, &["-n", "c", "import", p, "--on-error", "skip"]);
+    let skipped = json(
+        d,
+        &["-n", "c", "--create", "import", p, "--on-error", "skip"],
+    );
     let at: Vec<&str> = skipped["errors"]
         .as_array()
         .unwrap()
@@ -759,6 +790,7 @@ fn malformed_lines_are_reported_and_never_half_import_a_batch() {
             &[
                 "-n",
                 "e",
+                "--create",
                 "import",
                 headless.to_str().unwrap(),
                 "-f",
@@ -1330,4 +1362,37 @@ fn a_closed_output_pipe_ends_quietly() {
         assert!(out.status.success(), "memctl {args:?}: {}", stderr(&out));
         assert_eq!(stderr(&out), "", "memctl {args:?}");
     }
+}
+
+/// A write to a namespace nobody made is more likely a typo than a wish: it is refused, and
+/// makes nothing, unless --create says otherwise. The default namespace is made on first use.
+#[test]
+fn a_misspelt_namespace_is_not_created_by_a_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(d, &["-n", "work", "init"]);
+    ok(d, &["-n", "work", "add", "-t", "Kept", "-c", "in work"]);
+    let err = fails(d, &["-n", "wrok", "add", "-t", "Lost?", "-c", "typo"]);
+    assert!(
+        err.contains("namespace wrok has no store yet") && err.contains("--create"),
+        "{err}"
+    );
+    assert!(!d.join("data/wrok.db").exists());
+    ok(
+        d,
+        &[
+            "-n",
+            "wrok",
+            "--create",
+            "add",
+            "-t",
+            "Meant",
+            "-c",
+            "on purpose",
+        ],
+    );
+    assert!(d.join("data/wrok.db").exists());
+    // The default namespace needs no ceremony.
+    ok(d, &["add", "-t", "First", "-c", "memory"]);
+    assert!(d.join("data/default.db").exists());
 }

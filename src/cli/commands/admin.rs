@@ -263,7 +263,7 @@ enum SyncAction {
 /// and shows the status. `status` reports a failed sync; `now` fails with it.
 pub async fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
     // Opening the store syncs it once (see `Ctx::app_or_create`).
-    let app = ctx.app_or_create().await?;
+    let app = ctx.app_for_write().await?;
     let status = app.sync_status();
     let refused = app.sync_refusals().await?;
     if let (SyncAction::Now, Some(err)) = (&a.action, &status.last_error) {

@@ -137,7 +137,7 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
     };
     let mut context = a.context.over(Context::default());
     context.project = project.or(context.project);
-    let store = ctx.store_or_create().await?;
+    let store = ctx.store_for_write().await?;
     let (memory, created) = store
         .create(NewMemory {
             kind,

@@ -8,6 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::app::App;
 use crate::cli::output::Style;
 use crate::cli::{CliError, CliResult, Ctx};
 use crate::store::transfer::{
@@ -302,10 +303,11 @@ pub async fn import(ctx: &Ctx, a: ImportArgs) -> CliResult {
         )));
     }
     let format = a.format.unwrap_or_else(|| Format::detect(first.trim()));
-    let store = if a.dry_run {
-        ctx.store().await?
-    } else {
-        ctx.store_or_create().await?
+    let store = match a.dry_run {
+        // A dry run into a store that does not exist yet previews against an empty one.
+        true if !App::exists(&ctx.config) => App::preview(&ctx.config).await?.store().clone(),
+        true => ctx.store().await?,
+        false => ctx.store_for_write().await?,
     };
     let options = ImportOptions {
         dry_run: a.dry_run,
