@@ -18,6 +18,14 @@ pub enum Error {
     )]
     RelationshipNotFound { id: String },
 
+    #[error("the id prefix {prefix} matches several {what}: {}; give more of the id", candidates.join(", "))]
+    AmbiguousId {
+        prefix: String,
+        /// "memories" or "relationships".
+        what: &'static str,
+        candidates: Vec<String>,
+    },
+
     #[error(
         "relationship endpoint {id} not found: both the source and the target must be existing memory ids"
     )]

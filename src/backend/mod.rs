@@ -25,6 +25,13 @@ pub use import::{
 };
 pub use walk::{neighbours, neighbours_from, subgraph, subgraph_from};
 
+/// The records an id names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Memory,
+    Relationship,
+}
+
 /// What an update does to a memory's vector.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EmbeddingChange<'a> {
@@ -250,6 +257,15 @@ pub trait GraphBackend: Send + Sync + 'static {
 
     /// Summaries of the memories among `ids` that pass `filter`, in no particular order.
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>>;
+
+    /// The ids of `kind` that start with `prefix` (lower-case), in order, at most `limit`:
+    /// how a person's shortened id is resolved.
+    async fn ids_with_prefix(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>>;
 
     /// Prepares vector search over `model` (`dim` dimensions) ahead of the first query, e.g.
     /// by loading an in-process index. Backends with nothing to prepare do nothing.

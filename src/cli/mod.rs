@@ -27,6 +27,7 @@ use clap::{Parser, Subcommand};
 use tokio::sync::OnceCell;
 
 use crate::app::App;
+use crate::backend::IdKind;
 use crate::config::{Config, ConfigArgs, ConfigError, Source};
 use crate::store::MemoryStore;
 use crate::sync::Mode;
@@ -342,6 +343,26 @@ impl Ctx {
             Err(CliError::Failed("cancelled; nothing was changed".into()))
         }
     }
+}
+
+/// The memory id a person typed: whole, or a unique prefix (see
+/// [`MemoryStore::resolve_id`]).
+pub async fn memory_id(store: &MemoryStore, text: &str) -> CliResult<String> {
+    Ok(store.resolve_id(IdKind::Memory, text).await?)
+}
+
+/// The memory ids a person typed, each whole or a unique prefix.
+pub async fn memory_ids(store: &MemoryStore, texts: &[String]) -> CliResult<Vec<String>> {
+    let mut ids = Vec::with_capacity(texts.len());
+    for text in texts {
+        ids.push(memory_id(store, text).await?);
+    }
+    Ok(ids)
+}
+
+/// The relationship id a person typed: whole, or a unique prefix.
+pub async fn relationship_id(store: &MemoryStore, text: &str) -> CliResult<String> {
+    Ok(store.resolve_id(IdKind::Relationship, text).await?)
 }
 
 /// Runs a parsed command line. A reader that closed the output early ends the command

@@ -31,7 +31,7 @@ pub use self::recall::{
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::{Limits, parse_time};
-use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend};
+use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend, IdKind};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
 use crate::graph::{Cycle, GraphView};
@@ -142,6 +142,11 @@ pub struct Exploration {
     /// Connected groups of memory ids, largest first.
     pub clusters: Vec<Vec<String>>,
 }
+
+/// Shortest id prefix [`MemoryStore::resolve_id`] looks up: shorter ones match too much.
+pub const MIN_ID_PREFIX: usize = 4;
+/// Candidates an ambiguous prefix's error lists.
+const AMBIGUOUS_SHOWN: usize = 10;
 
 /// The memory store.
 #[derive(Clone)]
@@ -714,6 +719,52 @@ impl MemoryStore {
             .await?
             .pop()
             .ok_or(Error::MemoryNotFound { id })
+    }
+
+    /// The id a person means: a whole id in any spelling the store accepts, or a prefix of
+    /// at least [`MIN_ID_PREFIX`] characters that names exactly one memory (or relationship).
+    /// Several matches are an error listing them, so the person can pick.
+    pub async fn resolve_id(&self, kind: IdKind, text: &str) -> Result<String> {
+        let not_found = || match kind {
+            IdKind::Memory => Error::MemoryNotFound {
+                id: text.to_owned(),
+            },
+            IdKind::Relationship => Error::RelationshipNotFound {
+                id: text.to_owned(),
+            },
+        };
+        if let Ok(id) = self.limits.id("id", text) {
+            return Ok(id);
+        }
+        let prefix = text.trim().to_ascii_lowercase();
+        let plausible = prefix.len() >= MIN_ID_PREFIX
+            && prefix.len() < 36
+            && prefix.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+        if !plausible {
+            return Err(not_found());
+        }
+        let mut ids = self
+            .backend
+            .ids_with_prefix(kind, &prefix, AMBIGUOUS_SHOWN + 1)
+            .await?;
+        match ids.len() {
+            0 => Err(not_found()),
+            1 => Ok(ids.remove(0)),
+            _ => {
+                if ids.len() > AMBIGUOUS_SHOWN {
+                    ids.truncate(AMBIGUOUS_SHOWN);
+                    ids.push("…".to_owned());
+                }
+                Err(Error::AmbiguousId {
+                    prefix,
+                    what: match kind {
+                        IdKind::Memory => "memories",
+                        IdKind::Relationship => "relationships",
+                    },
+                    candidates: ids,
+                })
+            }
+        }
     }
 
     /// Summaries of memories by id (unknown ids skipped).

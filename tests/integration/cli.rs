@@ -1396,3 +1396,62 @@ fn a_misspelt_namespace_is_not_created_by_a_write() {
     ok(d, &["add", "-t", "First", "-c", "memory"]);
     assert!(d.join("data/default.db").exists());
 }
+
+/// People may shorten ids: a unique prefix works wherever memctl takes an id; one that fits
+/// several is an error listing them.
+#[test]
+fn unique_id_prefixes_are_accepted_and_ambiguous_ones_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let a = add(d, "error", "Locked database", "SQLITE_BUSY");
+    let b = add(d, "fix", "Busy timeout", "wait for the lock");
+    // UUIDv7 ids made together share their leading time digits: find the shortest
+    // prefix of each that the other lacks.
+    let short = |id: &str, other: &str| {
+        let n = id
+            .chars()
+            .zip(other.chars())
+            .take_while(|(x, y)| x == y)
+            .count()
+            + 1;
+        id[..n.max(8)].to_owned()
+    };
+    let (pa, pb) = (short(&a, &b), short(&b, &a));
+    let linked = json(d, &["link", &pb, "SOLVES", &pa]);
+    let rel = linked["relationship"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(linked["relationship"]["source_id"], b.as_str());
+    assert_eq!(linked["relationship"]["target_id"], a.as_str());
+    assert_eq!(json(d, &["show", &pa])["memories"][0]["id"], a.as_str());
+    let related = json(d, &["related", &pa]);
+    assert_eq!(related["id"], a.as_str());
+    assert_eq!(memory_ids(&related["neighbours"]), [b.as_str()]);
+    assert_eq!(json(d, &["path", &pa, &pb])["hops"], 1);
+    assert_eq!(
+        json(d, &["edit", &pb, "--title", "Set a busy timeout"])["id"],
+        b.as_str()
+    );
+    // A prefix both share is ambiguous, and the error names both.
+    let common = &a[..a
+        .chars()
+        .zip(b.chars())
+        .take_while(|(x, y)| x == y)
+        .count()
+        .max(4)];
+    if b.starts_with(common) {
+        let err = fails(d, &["show", common]);
+        assert!(
+            err.contains("matches several memories") && err.contains(&a) && err.contains(&b),
+            "{err}"
+        );
+    }
+    assert!(fails(d, &["show", "ffff"]).contains("not found"));
+    json(d, &["unlink", &rel[..rel.len() - 4]]);
+    assert!(
+        json(d, &["related", &a])["neighbours"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    json(d, &["--yes", "rm", &pa]);
+    assert!(fails(d, &["show", &a]).contains("not found"));
+}

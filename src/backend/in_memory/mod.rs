@@ -25,7 +25,9 @@ use chrono::{DateTime, Utc};
 
 mod import;
 
-use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
+use super::{
+    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
@@ -730,6 +732,32 @@ impl GraphBackend for InMemoryBackend {
             .filter(|m| filter.matches(m))
             .map(Memory::summary)
             .collect())
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let state = self.state();
+        let mut ids: Vec<String> = match kind {
+            IdKind::Memory => state
+                .memories
+                .keys()
+                .filter(|id| id.starts_with(prefix))
+                .cloned()
+                .collect(),
+            IdKind::Relationship => state
+                .relationships
+                .keys()
+                .filter(|id| id.starts_with(prefix))
+                .cloned()
+                .collect(),
+        };
+        ids.sort_unstable();
+        ids.truncate(limit);
+        Ok(ids)
     }
 
     async fn stats(&self) -> Result<Stats> {

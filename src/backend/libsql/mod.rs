@@ -47,7 +47,9 @@ use self::filter::Clause;
 use self::pool::Pool;
 use self::rows::distinct;
 use self::vectors::VectorCache;
-use super::{Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck};
+use super::{
+    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
+};
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
@@ -283,6 +285,19 @@ impl GraphBackend for LibsqlBackend {
         let filter = filter.clone();
         self.run(move |conn| async move { neighbourhood::summaries(&conn, &ids, &filter).await })
             .await
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let prefix = prefix.to_owned();
+        self.run(
+            move |conn| async move { read::ids_with_prefix(&conn, kind, &prefix, limit).await },
+        )
+        .await
     }
 
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {

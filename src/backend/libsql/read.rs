@@ -5,7 +5,7 @@ use libsql::Connection;
 
 use super::filter::Clause;
 use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, placeholders};
-use crate::backend::Cursor;
+use crate::backend::{Cursor, IdKind};
 use crate::error::Result;
 use crate::model::{Memory, Page, Relationship};
 
@@ -58,4 +58,30 @@ pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usiz
         memories,
         next_cursor,
     })
+}
+
+/// Ids of `kind` starting with `prefix`, in order: a range over the primary key (ids are
+/// ASCII, so every id with the prefix sorts below the prefix followed by DEL).
+pub(super) async fn ids_with_prefix(
+    conn: &Connection,
+    kind: IdKind,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let table = match kind {
+        IdKind::Memory => "memories",
+        IdKind::Relationship => "relationships",
+    };
+    let sql = format!("SELECT id FROM {table} WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3");
+    let params: Vec<libsql::Value> = vec![
+        prefix.to_owned().into(),
+        format!("{prefix}\u{7f}").into(),
+        (limit as i64).into(),
+    ];
+    let mut rows = conn.query(&sql, params).await?;
+    let mut ids = Vec::new();
+    while let Some(row) = rows.next().await? {
+        ids.push(row.get::<String>(0)?);
+    }
+    Ok(ids)
 }

@@ -10,7 +10,7 @@ use super::transfer::OutputFile;
 use crate::cli::args::{DirectionArg, time};
 use crate::cli::output::{Style, cut, table};
 use crate::cli::render::{GraphFormat, render};
-use crate::cli::{CliError, CliResult, Ctx};
+use crate::cli::{CliError, CliResult, Ctx, memory_id, memory_ids, relationship_id};
 use crate::graph::PathCost;
 use crate::model::{Created, Filter, MemorySummary, Neighbour, Relationship, Traversal};
 use crate::store::{Exploration, MemoryStore, NewRelationship, PathQuery, defaults};
@@ -45,8 +45,8 @@ pub async fn link(ctx: &Ctx, a: LinkArgs) -> CliResult {
     let store = ctx.store().await?;
     let (rel, created) = store
         .link(NewRelationship {
-            source_id: a.source,
-            target_id: a.target,
+            source_id: memory_id(&store, &a.source).await?,
+            target_id: memory_id(&store, &a.target).await?,
             rel_type: a.rel_type,
             strength: a.strength,
             confidence: a.confidence,
@@ -77,7 +77,9 @@ pub struct UnlinkArgs {
 
 pub async fn unlink(ctx: &Ctx, a: UnlinkArgs) -> CliResult {
     let store = ctx.store().await?;
-    let rel = store.get_relationship(&a.id).await?;
+    let rel = store
+        .get_relationship(&relationship_id(&store, &a.id).await?)
+        .await?;
     store.unlink(&rel.id).await?;
     ctx.out.print(&json!({"deleted": rel.id}), |_| {
         format!(
@@ -126,19 +128,20 @@ pub async fn related(ctx: &Ctx, a: RelatedArgs) -> CliResult {
         // The cap counts the start too.
         max_nodes: a.limit + 1,
     };
-    let neighbours = store.neighbours(&a.id, &traversal).await?;
+    let id = memory_id(&store, &a.id).await?;
+    let neighbours = store.neighbours(&id, &traversal).await?;
     #[derive(Serialize)]
     struct RelatedOut<'a> {
         id: &'a str,
         neighbours: &'a [Neighbour],
     }
     let data = RelatedOut {
-        id: &a.id,
+        id: &id,
         neighbours: &neighbours,
     };
     ctx.out.print(&data, |out| {
         if neighbours.is_empty() {
-            return format!("nothing is linked to {}", a.id);
+            return format!("nothing is linked to {id}");
         }
         let rows: Vec<Vec<String>> = neighbours
             .iter()
@@ -193,7 +196,11 @@ pub async fn path(ctx: &Ctx, a: PathArgs) -> CliResult {
         },
         directed: a.directed,
     };
-    let found = store.find_path(&a.from, &a.to, &query).await?;
+    let (from, to) = (
+        memory_id(&store, &a.from).await?,
+        memory_id(&store, &a.to).await?,
+    );
+    let found = store.find_path(&from, &to, &query).await?;
     #[derive(Serialize)]
     struct PathOut<'a> {
         found: bool,
@@ -218,7 +225,7 @@ pub async fn path(ctx: &Ctx, a: PathArgs) -> CliResult {
     ctx.out.print(&data, |out| match &found {
         None => format!(
             "no path within {} hops between {} and {}",
-            a.max_hops, a.from, a.to
+            a.max_hops, from, to
         ),
         Some(p) => {
             let mut text = String::new();
@@ -280,7 +287,10 @@ impl SeedArgs {
                     .explore_query(q, &Filter::default(), self.seeds, &traversal, top)
                     .await?
             }
-            (None, false) => store.explore(&self.ids, &traversal, top).await?,
+            (None, false) => {
+                let ids = memory_ids(store, &self.ids).await?;
+                store.explore(&ids, &traversal, top).await?
+            }
             (None, true) => {
                 return Err(CliError::Usage(
                     "give memory ids to start from, or --query".into(),

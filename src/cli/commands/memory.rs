@@ -6,10 +6,11 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::backend::IdKind;
 use crate::cli::args::FilterArgs;
 use crate::cli::editor::Draft;
 use crate::cli::output::{Style, cut, table};
-use crate::cli::{CliError, CliResult, Ctx, Output};
+use crate::cli::{CliError, CliResult, Ctx, Output, memory_id, memory_ids};
 use crate::model::{Context, Created, Memory, MemoryPatch, Relationship};
 use crate::store::{NewMemory, defaults};
 
@@ -173,7 +174,16 @@ struct Shown {
 
 pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     let store = ctx.store().await?;
-    let fetched = store.get_many(&a.ids).await?;
+    // Prefixes become whole ids; an id found nowhere stays as typed, to be named missing.
+    let mut asked = Vec::with_capacity(a.ids.len());
+    for text in &a.ids {
+        asked.push(match store.resolve_id(IdKind::Memory, text).await {
+            Ok(id) => id,
+            Err(crate::Error::MemoryNotFound { .. }) => text.clone(),
+            Err(err) => return Err(err.into()),
+        });
+    }
+    let fetched = store.get_many(&asked).await?;
     if let Some(err) = fetched.missing_error() {
         return Err(err.into());
     }
@@ -284,7 +294,7 @@ pub struct EditArgs {
 
 pub async fn edit(ctx: &Ctx, a: EditArgs) -> CliResult {
     let store = ctx.store().await?;
-    let current = store.get(&a.id).await?;
+    let current = store.get(&memory_id(&store, &a.id).await?).await?;
     let content = match a.content.as_deref() {
         Some("-") => Some(read_stdin()?),
         other => other.map(str::to_owned),
@@ -360,8 +370,8 @@ pub struct RmArgs {
 pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     let store = ctx.store().await?;
     let mut found = Vec::with_capacity(a.ids.len());
-    for id in &a.ids {
-        found.push(store.get(id).await?);
+    for id in memory_ids(&store, &a.ids).await? {
+        found.push(store.get(&id).await?);
     }
     let titles: Vec<String> = found
         .iter()

@@ -28,7 +28,7 @@ use super::slot::{FileLock, Slot};
 use super::{Mode, SyncState, SyncStatus};
 use crate::backend::libsql::{LibsqlBackend, Primary};
 use crate::backend::{
-    Cursor, EmbeddingChange, GraphBackend, ImportBatch, ImportOutcome, IntegrityCheck,
+    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -557,6 +557,34 @@ impl GraphBackend for ReplicaBackend {
         let mut found = Self::without_owned(&overlay, found, |s| &s.id);
         found.extend(overlay.pending().summaries(&owned, filter).await?);
         Ok(found)
+    }
+
+    async fn ids_with_prefix(
+        &self,
+        kind: IdKind,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<String>> {
+        let found = self.inner.ids_with_prefix(kind, prefix, limit).await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(found);
+        }
+        // Ids the overlay owns are as it has them: created, or deleted, offline.
+        let owns = |id: &str| match kind {
+            IdKind::Memory => overlay.owns_memory(id),
+            IdKind::Relationship => overlay.owns_relationship(id),
+        };
+        let mut ids: Vec<String> = found.into_iter().filter(|id| !owns(id)).collect();
+        ids.extend(
+            overlay
+                .pending()
+                .ids_with_prefix(kind, prefix, limit)
+                .await?,
+        );
+        ids.sort_unstable();
+        ids.truncate(limit);
+        Ok(ids)
     }
 
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {

@@ -19,7 +19,8 @@ use mnemograph::Error;
 use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::backend::{
-    Cursor, EmbeddingChange, GraphBackend, ImportBatch, Imported, SkipReason, neighbours, subgraph,
+    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, Imported, SkipReason, neighbours,
+    subgraph,
 };
 use mnemograph::model::{
     Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
@@ -119,6 +120,7 @@ conformance!(
     stale_version_conflicts,
     unknown_ids_are_not_found,
     delete_cascades,
+    ids_by_prefix,
     touch_records_access,
     list_filters,
     list_pagination_visits_each_once,
@@ -833,6 +835,38 @@ async fn unknown_ids_are_not_found(b: &dyn GraphBackend) {
             .is_empty()
     );
     assert_eq!(get_one(b, "k1").await.unwrap().version, 1);
+}
+
+async fn ids_by_prefix(b: &dyn GraphBackend) {
+    for id in ["abd1", "abc2", "abc1", "xyz"] {
+        b.create_memory(&mem(id, "prefix", "x"), None)
+            .await
+            .unwrap();
+    }
+    relate_all(
+        b,
+        &[
+            rel("ab9", "abc1", "abd1", "USES"),
+            rel("ab8", "abc2", "abd1", "USES"),
+        ],
+    )
+    .await;
+    let found = |kind, prefix: &'static str, limit| async move {
+        b.ids_with_prefix(kind, prefix, limit).await.unwrap()
+    };
+    assert_eq!(
+        found(IdKind::Memory, "ab", 10).await,
+        ["abc1", "abc2", "abd1"]
+    );
+    assert_eq!(found(IdKind::Memory, "abc", 10).await, ["abc1", "abc2"]);
+    assert_eq!(found(IdKind::Memory, "abc", 1).await, ["abc1"]);
+    assert_eq!(found(IdKind::Memory, "abc1", 10).await, ["abc1"]);
+    assert!(found(IdKind::Memory, "zz", 10).await.is_empty());
+    // Kinds do not mix.
+    assert_eq!(found(IdKind::Relationship, "ab", 10).await, ["ab8", "ab9"]);
+    b.delete_memory("abc1").await.unwrap();
+    assert_eq!(found(IdKind::Memory, "abc", 10).await, ["abc2"]);
+    assert_eq!(found(IdKind::Relationship, "ab", 10).await, ["ab8"]);
 }
 
 async fn delete_cascades(b: &dyn GraphBackend) {
