@@ -137,6 +137,12 @@ pub fn cut(text: &str, max: usize) -> String {
     }
 }
 
+/// `n` and the noun that goes with it: "1 memory", "3 memories".
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A byte count for people: 1.5 MiB.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -156,6 +162,16 @@ pub fn bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1u64, "memory", "memories"), "1 memory");
+        assert_eq!(count(0u64, "memory", "memories"), "0 memories");
+        assert_eq!(
+            count(2u32, "relationship", "relationships"),
+            "2 relationships"
+        );
+    }
 
     #[test]
     fn tables_align_columns_without_colour() {

@@ -6,7 +6,7 @@ use clap::{Args, CommandFactory, Subcommand};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::cli::output::{Style, bytes, table};
+use crate::cli::output::{Style, bytes, count, table};
 use crate::cli::{Cli, CliError, CliResult, Ctx};
 use crate::config::{Setting, Source};
 use crate::embed::EmbedderSpec;
@@ -70,12 +70,12 @@ pub async fn stats(ctx: &Ctx) -> CliResult {
     });
     ctx.out.print(&data, |out| {
         let mut text = format!(
-            "{}  {} (namespace {})\n{} memories, {} relationships, {} with vectors{}, {}\n",
+            "{}  {} (namespace {})\n{}, {}, {} with vectors{}, {}\n",
             out.paint(Style::Bold, "store"),
             location,
             ctx.config.namespace.value,
-            stats.memories,
-            stats.relationships,
+            count(stats.memories, "memory", "memories"),
+            count(stats.relationships, "relationship", "relationships"),
             stats.embedded,
             meta.embedding_model
                 .map(|m| format!(" ({m})"))

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::transfer::OutputFile;
 use crate::cli::args::{DirectionArg, time};
-use crate::cli::output::{Style, cut, table};
+use crate::cli::output::{Style, count, cut, table};
 use crate::cli::render::{GraphFormat, render};
 use crate::cli::{CliError, CliResult, Ctx, memory_id, memory_ids, relationship_id};
 use crate::graph::PathCost;
@@ -327,9 +327,9 @@ pub async fn explore(ctx: &Ctx, a: ExploreArgs) -> CliResult {
                 .unwrap_or_default()
         };
         let mut text = format!(
-            "{} memories, {} relationships{}\n\n{}\n",
-            sub.nodes.len(),
-            sub.edges.len(),
+            "{}, {}{}\n\n{}\n",
+            count(sub.nodes.len() as u64, "memory", "memories"),
+            count(sub.edges.len() as u64, "relationship", "relationships"),
             if sub.truncated {
                 " (cut at --max-nodes)"
             } else {
@@ -345,9 +345,9 @@ pub async fn explore(ctx: &Ctx, a: ExploreArgs) -> CliResult {
             let names: Vec<String> = cluster.iter().take(5).map(|id| title(id)).collect();
             let more = cluster.len().saturating_sub(5);
             text.push_str(&format!(
-                "  {}. {} memories: {}{}\n",
+                "  {}. {}: {}{}\n",
                 i + 1,
-                cluster.len(),
+                count(cluster.len() as u64, "memory", "memories"),
                 names.join("; "),
                 if more > 0 {
                     format!("; and {more} more")
@@ -392,9 +392,9 @@ pub async fn graph(ctx: &Ctx, a: GraphArgs) -> CliResult {
             ctx.out.print(
                 &json!({"path": path, "nodes": found.subgraph.nodes.len(), "edges": found.subgraph.edges.len()}),
                 |_| format!(
-                    "wrote {} memories and {} relationships to {}",
-                    found.subgraph.nodes.len(),
-                    found.subgraph.edges.len(),
+                    "wrote {} and {} to {}",
+                    count(found.subgraph.nodes.len() as u64, "memory", "memories"),
+                    count(found.subgraph.edges.len() as u64, "relationship", "relationships"),
                     path.display()
                 ),
             )

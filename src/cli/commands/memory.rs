@@ -1,5 +1,6 @@
 //! add, show, edit, rm, list.
 
+use std::collections::HashMap;
 use std::io::Read;
 
 use clap::Args;
@@ -9,7 +10,7 @@ use serde_json::json;
 use crate::backend::IdKind;
 use crate::cli::args::FilterArgs;
 use crate::cli::editor::Draft;
-use crate::cli::output::{Style, cut, table};
+use crate::cli::output::{Style, count, cut, table};
 use crate::cli::{CliError, CliResult, Ctx, Output, memory_id, memory_ids};
 use crate::model::{Context, Created, Memory, MemoryPatch, Relationship};
 use crate::store::{NewMemory, defaults};
@@ -170,6 +171,9 @@ struct Shown {
     #[serde(flatten)]
     memory: Memory,
     relationships: Vec<Relationship>,
+    /// Titles of the memories at the other ends, for people (not in the JSON).
+    #[serde(skip)]
+    titles: HashMap<String, String>,
 }
 
 pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
@@ -190,9 +194,20 @@ pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
     let mut shown = Vec::with_capacity(fetched.memories.len());
     for memory in fetched.memories {
         let relationships = store.relationships(&memory.id).await?;
+        let ends: Vec<String> = relationships
+            .iter()
+            .map(|r| far_end(r, &memory.id).to_owned())
+            .collect();
+        let titles = store
+            .summaries(&ends)
+            .await?
+            .into_iter()
+            .map(|s| (s.id, s.title))
+            .collect();
         shown.push(Shown {
             memory,
             relationships,
+            titles,
         });
     }
     #[derive(Serialize)]
@@ -206,6 +221,15 @@ pub async fn show(ctx: &Ctx, a: ShowArgs) -> CliResult {
             .collect::<Vec<_>>()
             .join("\n")
     })
+}
+
+/// The memory at the other end of `r` from `id` (`id` itself for a loop).
+fn far_end<'r>(r: &'r Relationship, id: &str) -> &'r str {
+    if r.source_id == id {
+        &r.target_id
+    } else {
+        &r.source_id
+    }
 }
 
 fn render_memory(out: &Output, s: &Shown) -> String {
@@ -253,11 +277,13 @@ fn render_memory(out: &Output, s: &Shown) -> String {
     if !s.relationships.is_empty() {
         text.push('\n');
         for r in &s.relationships {
-            let line = if r.source_id == m.id {
-                format!("→ {} {} ({})", r.rel_type, r.target_id, r.id)
-            } else {
-                format!("← {} {} ({})", r.rel_type, r.source_id, r.id)
-            };
+            let other = far_end(r, &m.id);
+            let title = s.titles.get(other).map_or(String::new(), |t| cut(t, 60));
+            let arrow = if r.source_id == m.id { '→' } else { '←' };
+            let line = format!(
+                "{arrow} {} {other} {title:?} (relationship {})",
+                r.rel_type, r.id
+            );
             text.push_str(&out.paint(Style::Dim, &line));
             text.push('\n');
         }
@@ -390,7 +416,13 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     let ids: Vec<&str> = found.iter().map(|m| m.id.as_str()).collect();
     ctx.out.print(
         &json!({"deleted": ids, "relationships_removed": removed}),
-        |_| format!("deleted {} ({} relationships)", ids.join(", "), removed),
+        |_| {
+            format!(
+                "deleted {} ({})",
+                ids.join(", "),
+                count(removed as u64, "relationship", "relationships")
+            )
+        },
     )
 }
 

@@ -24,9 +24,15 @@ enum NamespaceAction {
     /// JSON: {"data_dir", "current", "namespaces": [{"name", "path", "size_bytes"}]}
     List,
     /// Create the store of a namespace.
-    Create { name: String },
+    Create {
+        /// The namespace: 1 to 64 letters, digits, '-' or '_'
+        name: String,
+    },
     /// Delete a namespace's store file for good (asks first; --yes to skip).
-    Remove { name: String },
+    Remove {
+        /// The namespace whose store file is deleted
+        name: String,
+    },
 }
 
 #[derive(Serialize)]

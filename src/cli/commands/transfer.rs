@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use crate::app::App;
-use crate::cli::output::Style;
+use crate::cli::output::{Style, count};
 use crate::cli::{CliError, CliResult, Ctx};
 use crate::store::transfer::{
     Counts, DEFAULT_BATCH, Format, ImportOptions, ImportReport, OnError, native,
@@ -209,10 +209,10 @@ pub async fn export(ctx: &Ctx, a: ExportArgs) -> CliResult {
                 "relationships": report.relationships, "embeddings": report.embeddings}),
         |_| {
             format!(
-                "exported {} memories ({} with vectors) and {} relationships to {}",
-                report.memories,
+                "exported {} ({} with vectors) and {} to {}",
+                count(report.memories, "memory", "memories"),
                 report.embeddings,
-                report.relationships,
+                count(report.relationships, "relationship", "relationships"),
                 a.output.display()
             )
         },
