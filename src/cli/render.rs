@@ -37,8 +37,13 @@ fn dot_string(text: &str) -> String {
     format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
+/// Graphviz's dot lays unconnected parts side by side, so a whole store (many small parts)
+/// became one row thousands of points wide; packing them as an array keeps it near square.
 fn dot(graph: &Subgraph) -> String {
-    let mut out = String::from("digraph memories {\n  node [shape=box, style=rounded];\n");
+    let mut out = String::from(
+        "digraph memories {\n  graph [pack=true, packmode=\"array_u\"];\n  \
+         node [shape=box, style=rounded];\n",
+    );
     for n in &graph.nodes {
         let _ = writeln!(
             out,

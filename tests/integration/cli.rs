@@ -1455,3 +1455,45 @@ fn unique_id_prefixes_are_accepted_and_ambiguous_ones_listed() {
     json(d, &["--yes", "rm", &pa]);
     assert!(fails(d, &["show", &a]).contains("not found"));
 }
+
+/// A store of many small unlinked parts renders as a picture near square, not as one row
+/// thousands of points wide (Graphviz's `dot`, when installed, measures it).
+#[test]
+fn a_whole_store_graph_lays_out_readably() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let error = add(d, "error", &format!("Error number {i}"), "something failed");
+        let fix = add(d, "fix", &format!("Fix number {i}"), "what solved it");
+        json(d, &["link", &fix, "SOLVES", &error]);
+        ids.push(error);
+    }
+    let mut args = vec!["graph"];
+    args.extend(ids.iter().map(String::as_str));
+    let dot = ok(d, &args);
+    assert!(dot.contains("packmode=\"array_u\""), "{dot}");
+    let Some(graphviz) = support::on_path("dot") else {
+        support::skip("the laid-out size: Graphviz's `dot` is not installed");
+        return;
+    };
+    let mut child = std::process::Command::new(graphviz)
+        .arg("-Tsvg")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let svg = String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap();
+    let size = |attr: &str| -> f64 {
+        let at = svg.find(&format!("{attr}=\"")).unwrap() + attr.len() + 2;
+        svg[at..].split("pt").next().unwrap().parse().unwrap()
+    };
+    let (width, height) = (size("width"), size("height"));
+    assert!(width / height < 4.0, "{width} x {height} points");
+}
