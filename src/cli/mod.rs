@@ -160,9 +160,13 @@ enum Command {
     ///
     /// JSON: {"before_bytes", "after_bytes"}
     Vacuum,
-    /// Multi-device sync: `now` or `status`.
+    /// Multi-device sync: `now` syncs and fails if the primary cannot be reached; `status`
+    /// (the default) syncs once and reports.
     ///
-    /// JSON (status): {"mode", "configured", "message"}
+    /// JSON: {"mode", "primary", "replica", "online", "interval_secs", "last_attempt",
+    /// "last_success", "last_error", "consecutive_failures", "frame_no", "frames_synced",
+    /// "pending_writes", "conflicts", "lag_secs", "refused": [{"seq", "write", "refused_at",
+    /// "reason"}]}
     Sync(commands::admin::SyncArgs),
     /// Embed every memory with the configured embedder, switching the store to its model
     /// when the store's vectors come from another one (with a progress bar on a terminal).

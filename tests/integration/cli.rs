@@ -558,6 +558,29 @@ fn stats_config_doctor_sync_and_completions() {
     assert_eq!(status["primary"], Value::Null);
     assert_eq!(status["pending_writes"], 0);
     assert!(ok(d, &["sync", "now"]).contains("nothing to sync"));
+    // Bare `sync` is `sync status`, with every key its help lists.
+    let bare = json(d, &["sync"]);
+    assert_eq!(bare, status, "{bare}");
+    assert_eq!(
+        keys(&bare),
+        [
+            "conflicts",
+            "consecutive_failures",
+            "frame_no",
+            "frames_synced",
+            "interval_secs",
+            "lag_secs",
+            "last_attempt",
+            "last_error",
+            "last_success",
+            "mode",
+            "online",
+            "pending_writes",
+            "primary",
+            "refused",
+            "replica"
+        ]
+    );
     assert!(ok(d, &["completions", "bash"]).contains("memctl"));
     assert!(ok(d, &["completions", "zsh"]).contains("#compdef memctl"));
 }

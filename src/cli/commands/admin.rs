@@ -248,7 +248,7 @@ pub fn completions(a: CompletionsArgs) {
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     #[command(subcommand)]
-    action: SyncAction,
+    action: Option<SyncAction>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -266,7 +266,7 @@ pub async fn sync(ctx: &Ctx, a: SyncArgs) -> CliResult {
     let app = ctx.app_for_write().await?;
     let status = app.sync_status();
     let refused = app.sync_refusals().await?;
-    if let (SyncAction::Now, Some(err)) = (&a.action, &status.last_error) {
+    if let (Some(SyncAction::Now), Some(err)) = (&a.action, &status.last_error) {
         return Err(CliError::Failed(format!("sync failed: {err}")));
     }
     let mut value = serde_json::to_value(&status).map_err(|e| CliError::Failed(e.to_string()))?;
