@@ -45,7 +45,7 @@ pub use output::Output;
 ///   memctl add -k fix -t "Retry SQLITE_BUSY" -c "Use BEGIN IMMEDIATE and a busy timeout"
 ///   memctl search "sqlite locked" --explain
 ///   memctl link <fix-id> SOLVES <error-id>
-///   memctl export backup.jsonl && memctl -n other import backup.jsonl
+///   memctl export backup.jsonl && memctl -n other --create import backup.jsonl
 #[derive(Debug, Parser)]
 #[command(name = "memctl", version, about, long_about, verbatim_doc_comment)]
 pub struct Cli {
