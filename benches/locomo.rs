@@ -10,10 +10,12 @@
 //! throughput on one core.
 //!
 //! ```text
-//! cargo bench --bench locomo [-- DATA_DIR]
+//! cargo bench --bench locomo [-- DATA_DIR [MODEL_DIR]]
 //! ```
-//! DATA_DIR defaults to `../shared/data` beside the crate; it must hold `locomo/locomo10.json`
-//! and `models/m2v-minilm`.
+//! DATA_DIR defaults to `../shared/data` beside the crate; it must hold
+//! `locomo/locomo10.json`. The embedder is the built-in model (the default configuration), or
+//! the Model2Vec model in MODEL_DIR (e.g. `../shared/data/models/m2v-minilm`, the float16
+//! model it was made from).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -254,13 +256,17 @@ async fn throughput(embedder: &dyn Embedder, texts: &[String]) -> Result<(f64, f
 
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
-    let data = args::command_line()
+    let args = args::command_line();
+    let data = args
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
     let conversations = load(&data.join("locomo/locomo10.json"))?;
     let started = Instant::now();
-    let model = Model2VecEmbedder::load(&data.join("models/m2v-minilm"))?;
+    let model = match args.get(2) {
+        Some(dir) => Model2VecEmbedder::load(Path::new(dir))?,
+        None => Model2VecEmbedder::builtin()?,
+    };
     println!(
         "model {} ({} dimensions) loaded in {:.2?}",
         model.model_id(),
