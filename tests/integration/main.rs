@@ -9,6 +9,8 @@
 /// real sqld, the synthetic workload and corpus.
 mod support;
 
+/// The layering of the source: nothing uses a module above it.
+mod architecture;
 /// The `memctl` binary.
 mod cli;
 /// Backend conformance: every scenario against every backend, and model-based agreement.
