@@ -120,6 +120,15 @@ pub enum Error {
         /// What it means for this operation, e.g. that reads still work from the replica.
         consequence: &'static str,
     },
+
+    /// The primary answered, and refused this device's token (HTTP 401/403, gRPC
+    /// unauthenticated or permission denied). Never queued: retrying cannot succeed until the
+    /// token changes, so the write fails now rather than waiting in the outbox for ever.
+    #[error(
+        "the primary {primary} refused the token: {reason}; check MNEMOGRAPH_AUTH_TOKEN/TURSO_AUTH_TOKEN \
+         (a read-only token cannot write)"
+    )]
+    PrimaryRefused { primary: String, reason: String },
 }
 
 impl Error {
@@ -141,21 +150,61 @@ impl Error {
                 | Error::Task(_)
                 | Error::Embed(_)
                 | Error::PrimaryUnreachable { .. }
+                | Error::PrimaryRefused { .. }
         )
     }
 
     /// This error as [`Error::PrimaryUnreachable`] for `primary` when it is transient, saying
     /// what that means for the operation; any other error as it is.
+    /// A refused token becomes [`Error::PrimaryRefused`], whatever the operation.
     pub fn via_primary(self, primary: &str, consequence: &'static str) -> Error {
+        if let Some(reason) = self.token_refusal() {
+            return Error::PrimaryRefused {
+                primary: primary.to_owned(),
+                reason,
+            };
+        }
         if self.is_transient() && !matches!(self, Error::PrimaryUnreachable { .. }) {
             Error::PrimaryUnreachable {
                 primary: primary.to_owned(),
-                reason: self.to_string(),
+                reason: primary_reason(&self.to_string()),
                 consequence,
             }
         } else {
             self
         }
+    }
+
+    /// The primary's words when it refused the token (or the token may not do this), trimmed
+    /// to the status and message; `None` for any other error.
+    ///
+    /// libSQL reports these as text only: write forwarding and replication carry a gRPC status
+    /// (`status: Unauthenticated, message: "…", …, metadata: …`), the HTTP API an HTTP status
+    /// (`status=401 Unauthorized, body=…`), and sqld words a read-only token's write as
+    /// "Not authorized to execute query".
+    pub fn token_refusal(&self) -> Option<String> {
+        let Error::Database(err) = self else {
+            return match self {
+                Error::PrimaryRefused { reason, .. } => Some(reason.clone()),
+                _ => None,
+            };
+        };
+        let text = err.to_string();
+        let refused = ["status: Unauthenticated", "status: PermissionDenied"]
+            .iter()
+            .any(|code| text.contains(code))
+            || ["status=401", "status=403"]
+                .iter()
+                .any(|s| text.contains(s))
+            || AUTH_MESSAGES.iter().any(|m| text.contains(m));
+        refused.then(|| primary_reason(&text))
+    }
+
+    /// True when a replica's sync gave up on its handshake with the primary: libSQL retries a
+    /// refused or failed handshake and then reports only this, so the cause is unknown.
+    pub fn is_handshake_timeout(&self) -> bool {
+        matches!(self, Error::Database(libsql::Error::Replication(_)))
+            && self.to_string().contains("Timeout performing handshake")
     }
 
     /// True when SQLite found a database file damaged (or not a database at all).
@@ -169,6 +218,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::PrimaryUnreachable { .. } => true,
+            _ if self.token_refusal().is_some() => false,
             // A replication error from applying frames to the local file (the injector) is
             // about this file, not the network.
             Error::Database(libsql::Error::Replication(e)) => !e.to_string().contains("Injector"),
@@ -184,4 +234,63 @@ impl Error {
     }
 }
 
+/// sqld's words for a token it does not accept, or that may not do what was asked.
+const AUTH_MESSAGES: &[&str] = &[
+    "Not authorized to execute query",
+    "Authorization forbidden",
+    "Unauthorized",
+    "authorization denied",
+    "AUTH_JWT_",
+];
+
+/// An error from the primary in few words: a gRPC status (its code and message, without the
+/// metadata: the response headers, hundreds of characters) or the text as it is.
+fn primary_reason(text: &str) -> String {
+    let Some(start) = text.find("status: ") else {
+        return text.to_owned();
+    };
+    let status = &text[start + "status: ".len()..];
+    let code = status.split(',').next().unwrap_or_default();
+    let message = status
+        .split_once("message: \"")
+        .and_then(|(_, rest)| rest.split_once("\", details:"))
+        .map(|(message, _)| message.replace("\\\"", "\""));
+    match message {
+        Some(message) if !message.is_empty() => format!("{code}: {message}"),
+        _ => code.to_owned(),
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grpc_status_loses_its_headers() {
+        let text = "Write delegation: `status: PermissionDenied, message: \"Authorization \
+                    forbidden: no write\", details: [], metadata: MetadataMap { headers: \
+                    {\"content-type\": \"application/grpc\", \"date\": \"Sun\"} }`";
+        assert_eq!(
+            primary_reason(text),
+            "PermissionDenied: Authorization forbidden: no write"
+        );
+        assert_eq!(primary_reason("connection refused"), "connection refused");
+    }
+
+    #[test]
+    fn a_refused_token_is_never_transient() {
+        let err = Error::Database(libsql::Error::WriteDelegation(
+            "status: Unauthenticated, message: \"bad token\", details: [], metadata: {}".into(),
+        ));
+        assert_eq!(
+            err.token_refusal().as_deref(),
+            Some("Unauthenticated: bad token")
+        );
+        assert!(!err.is_transient());
+        let refused = err.via_primary("http://p", "x");
+        assert!(matches!(refused, Error::PrimaryRefused { .. }), "{refused}");
+        assert!(refused.to_string().contains("MNEMOGRAPH_AUTH_TOKEN"));
+    }
+}

@@ -707,3 +707,124 @@ fn init_and_doctor_describe_a_replica_device() {
         "{sync}"
     );
 }
+
+/// Against a primary that checks tokens: a good token writes; a read-only token's write is
+/// refused at once rather than queued as if the primary were away, memctl exits non-zero
+/// with one line that says so (never the token), and nothing waits in the outbox.
+#[test]
+fn a_read_only_token_is_refused_not_queued() {
+    let root = tempfile::tempdir().unwrap();
+    let signer = support::jwt::Signer::from_seed(7);
+    let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
+        return;
+    };
+    let memctl = |token: &str, args: &[&str]| {
+        support::memctl::command(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+            .env("MNEMOGRAPH_AUTH_TOKEN", token)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let (rw, ro) = (signer.token("rw"), signer.token("ro"));
+    let good = memctl(
+        &rw,
+        &[
+            "--json",
+            "add",
+            "--title",
+            "Good token",
+            "--content",
+            "on the primary",
+        ],
+    );
+    assert!(
+        good.status.success(),
+        "a read-write token writes: {}",
+        support::memctl::stderr(&good)
+    );
+
+    let refused = memctl(
+        &ro,
+        &[
+            "add",
+            "--title",
+            "Read-only token",
+            "--content",
+            "must not queue",
+        ],
+    );
+    let err = support::memctl::stderr(&refused);
+    assert!(!refused.status.success(), "a refused write fails: {err}");
+    let line = err.lines().last().unwrap_or_default();
+    assert!(
+        line.starts_with("memctl: ") && line.contains("refused the token"),
+        "{err}"
+    );
+    assert!(line.contains("MNEMOGRAPH_AUTH_TOKEN"), "{line}");
+    assert!(!err.contains(&ro), "the token is never shown: {err}");
+    assert!(line.len() < 400, "no header dump: {line}");
+
+    let status = memctl(&rw, &["--json", "sync", "status"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", support::memctl::stderr(&status)));
+    assert_eq!(status["pending_writes"], 0, "nothing queued: {status}");
+    let listed = memctl(&rw, &["--json", "list"]);
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(listed.contains("Good token"), "{listed}");
+    assert!(!listed.contains("Read-only token"), "{listed}");
+}
+
+/// A token the primary does not accept (signed by another key), on a device that synced
+/// before: the sync says the primary refused the token, not that a handshake timed out, and
+/// a write fails at once instead of waiting in the outbox.
+#[test]
+fn a_wrong_token_is_reported_as_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let signer = support::jwt::Signer::from_seed(7);
+    let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
+        return;
+    };
+    let memctl = |token: &str, args: &[&str]| {
+        support::memctl::command(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+            .env("MNEMOGRAPH_AUTH_TOKEN", token)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let good = memctl(
+        &signer.token("rw"),
+        &[
+            "add",
+            "--title",
+            "Synced",
+            "--content",
+            "before the token changed",
+        ],
+    );
+    assert!(good.status.success(), "{}", support::memctl::stderr(&good));
+
+    let wrong = support::jwt::Signer::from_seed(8).token("rw");
+    let status = memctl(&wrong, &["--json", "sync", "status"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", support::memctl::stderr(&status)));
+    let last_error = status["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.contains("refused the token"), "{status}");
+    assert!(!last_error.contains("handshake"), "{status}");
+    assert!(
+        !last_error.contains(&wrong),
+        "the token is never shown: {status}"
+    );
+
+    let refused = memctl(
+        &wrong,
+        &["add", "--title", "Refused", "--content", "not queued"],
+    );
+    let err = support::memctl::stderr(&refused);
+    assert!(!refused.status.success(), "{err}");
+    assert!(err.contains("refused the token"), "{err}");
+    let status = memctl(&signer.token("rw"), &["--json", "sync", "status"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["pending_writes"], 0, "nothing queued: {status}");
+}

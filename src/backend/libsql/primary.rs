@@ -1,6 +1,7 @@
 //! [`Primary`]: where a libSQL primary is and how to reach it, for the replica and remote
 //! connections this backend opens. Configuration builds it; sync and the backend read it.
 
+use crate::error::Result;
 use crate::secret::Secret;
 
 /// Where the primary is and how to reach it, for the replica and remote modes.
@@ -22,6 +23,19 @@ impl Primary {
             .as_ref()
             .map(|t| t.expose().to_owned())
             .unwrap_or_default()
+    }
+
+    /// Asks the primary one trivial query over HTTP, with the token: the replication
+    /// protocol retries a refused handshake until it reports only a timeout, so this is how
+    /// a failed sync learns whether the primary is away or refuses the token.
+    pub async fn probe(&self) -> Result<()> {
+        let mut builder = libsql::Builder::new_remote(self.url.clone(), self.token());
+        if let Some(namespace) = &self.namespace {
+            builder = builder.namespace(namespace.clone());
+        }
+        let conn = builder.build().await?.connect()?;
+        conn.query("SELECT 1", ()).await?;
+        Ok(())
     }
 
     /// The URL for display and logs: without any user-info part, which could hold a secret.

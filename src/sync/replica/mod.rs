@@ -46,6 +46,8 @@ const REFUSALS_SHOWN: usize = 20;
 pub struct ReplicaBackend {
     inner: LibsqlBackend,
     primary: String,
+    /// How to reach the primary, to find out why a sync failed.
+    link: Primary,
     outbox: Outbox,
     replay_lock: PathBuf,
     overlay: RwLock<Overlay>,
@@ -74,6 +76,7 @@ impl ReplicaBackend {
             }),
             inner,
             primary: primary.display_url(),
+            link: primary.clone(),
             outbox: Outbox::open(&dir.join(OUTBOX_FILE)).await?,
             replay_lock: dir.join(REPLAY_LOCK_FILE),
             overlay: RwLock::new(Overlay::default()),
@@ -116,7 +119,10 @@ impl ReplicaBackend {
     }
 
     async fn pull_and_replay(&self) -> Result<()> {
-        let replicated = self.inner.sync().await.map_err(|e| self.unreachable(e))?;
+        let replicated = match self.inner.sync().await {
+            Ok(replicated) => replicated,
+            Err(err) => return Err(self.unreachable(self.diagnose(err).await)),
+        };
         self.state.update(|s| {
             s.frame_no = replicated.frame_no;
             s.frames_synced += replicated.frames_synced;
@@ -192,7 +198,8 @@ impl ReplicaBackend {
                         .update(|s| s.record(Utc::now(), Err(self.unreachable(err).to_string())));
                     self.state.wake();
                 }
-                other => return other,
+                Err(err) => return Err(self.refused(err)),
+                ok => return ok,
             }
         }
         self.queue(op).await
@@ -223,6 +230,31 @@ impl ReplicaBackend {
             .pop()
             .map(|m| m.version)
             .ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
+    }
+
+    /// A failed sync's error, or the primary's own answer when the sync could not say: a
+    /// handshake timeout may hide a refused token, which a query over HTTP reveals.
+    async fn diagnose(&self, err: Error) -> Error {
+        if !err.is_handshake_timeout() {
+            return err;
+        }
+        match self.link.probe().await {
+            Err(refused) if refused.token_refusal().is_some() => refused,
+            _ => err,
+        }
+    }
+
+    /// A write's error as the caller sees it: a refused token becomes
+    /// [`Error::PrimaryRefused`] and the sync status's last error, so `memctl sync status`
+    /// says why writes fail; any other error as it is.
+    fn refused(&self, err: Error) -> Error {
+        if err.token_refusal().is_none() {
+            return err;
+        }
+        let err = self.unreachable(err);
+        self.state
+            .update(|s| s.record(Utc::now(), Err(err.to_string())));
+        err
     }
 
     fn unreachable(&self, err: Error) -> Error {
@@ -315,7 +347,8 @@ impl GraphBackend for ReplicaBackend {
         if self.queued() == 0 {
             match self.inner.create_memories(batch).await {
                 Err(err) if err.is_transient() => {}
-                other => return other,
+                Err(err) => return Err(self.refused(err)),
+                ok => return ok,
             }
         }
         let mut created = Vec::with_capacity(batch.len());

@@ -168,7 +168,8 @@ impl Op {
     }
 
     /// Applies this write to `target` unless it is already there. Transient errors (the
-    /// primary is unreachable) are returned, so the op stays queued; any other error refuses
+    /// primary is unreachable) and a refused token (a new token may be given) are returned,
+    /// so the op stays queued; any other error refuses
     /// the write for good ([`Replayed::Refused`]), so one bad write cannot block the queue.
     ///
     /// Creates need no check (a replay by id is accepted), deletes of a missing row are done.
@@ -182,7 +183,7 @@ impl Op {
             | (Op::DeleteRelationship { .. }, Err(Error::RelationshipNotFound { .. })) => {
                 Ok(Replayed::Done)
             }
-            (_, Err(err)) if err.is_transient() => Err(err),
+            (_, Err(err)) if err.is_transient() || err.token_refusal().is_some() => Err(err),
             (_, Err(err)) => Ok(Replayed::Refused(err.to_string())),
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod client;
 mod isolation;
+pub mod jwt;
 pub mod memctl;
 pub mod schema;
 pub mod sqld;
@@ -79,6 +80,14 @@ fn sqld_binary() -> Option<PathBuf> {
 /// primary; `None` when there is no sqld to run (the skip is said).
 pub fn sqld(dir: &Path) -> Option<Sqld> {
     Some(Sqld::start(&sqld_binary()?, dir))
+}
+
+/// A sqld of the test's own that takes only tokens signed by `signer`.
+pub fn sqld_with_auth(dir: &Path, signer: &jwt::Signer) -> Option<Sqld> {
+    let binary = sqld_binary()?;
+    let key = dir.join("jwt-key.pub");
+    signer.write_public_key(&key);
+    Some(Sqld::start_with_jwt_key(&binary, dir, &key))
 }
 
 /// A sqld that the tests running at the same time share, each in namespaces of its own

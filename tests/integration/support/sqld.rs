@@ -20,17 +20,30 @@ pub struct Sqld {
     dir: PathBuf,
     http: u16,
     admin: u16,
+    /// The Ed25519 public key file clients' tokens are checked against, when auth is on.
+    jwt_key: Option<PathBuf>,
     child: Option<Child>,
 }
 
 impl Sqld {
     /// Starts the sqld `binary` with its data in `dir`, and waits until it answers.
     pub fn start(binary: &Path, dir: &Path) -> Sqld {
+        Self::start_with(binary, dir, None)
+    }
+
+    /// [`Sqld::start`] with token auth: clients need a JWT signed by the Ed25519 key whose
+    /// public half is in `jwt_key` (in a format sqld reads: PEM, or URL-safe base64).
+    pub fn start_with_jwt_key(binary: &Path, dir: &Path, jwt_key: &Path) -> Sqld {
+        Self::start_with(binary, dir, Some(jwt_key.to_owned()))
+    }
+
+    fn start_with(binary: &Path, dir: &Path, jwt_key: Option<PathBuf>) -> Sqld {
         let mut sqld = Sqld {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
             http: free_port(),
             admin: free_port(),
+            jwt_key,
             child: None,
         };
         sqld.restart();
@@ -104,7 +117,11 @@ impl Sqld {
     pub fn restart(&mut self) {
         self.stop();
         let log = std::fs::File::create(self.dir.join("sqld.log")).expect("sqld log");
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(key) = &self.jwt_key {
+            command.arg("--auth-jwt-key-file").arg(key);
+        }
+        let child = command
             .arg("--db-path")
             .arg(self.dir.join("primary"))
             .args(["--http-listen-addr", &format!("127.0.0.1:{}", self.http)])
