@@ -129,6 +129,16 @@ pub enum Error {
          (a read-only token cannot write)"
     )]
     PrimaryRefused { primary: String, reason: String },
+
+    /// The primary has no database under the configured namespace. sqld says so in words
+    /// that point elsewhere ("x-proxy-authorization not set" to a forwarded write), so this
+    /// names the namespace and how to create it. Never queued: it will not appear by waiting.
+    #[error(
+        "the namespace {namespace} does not exist on the primary {primary}; create it with \
+         sqld's admin API (POST /v1/namespaces/{namespace}/create on its admin port) or \
+         `turso db create`, or set MNEMOGRAPH_NAMESPACE to one that exists"
+    )]
+    NamespaceMissing { primary: String, namespace: String },
 }
 
 impl Error {
@@ -151,6 +161,7 @@ impl Error {
                 | Error::Embed(_)
                 | Error::PrimaryUnreachable { .. }
                 | Error::PrimaryRefused { .. }
+                | Error::NamespaceMissing { .. }
         )
     }
 
@@ -200,6 +211,22 @@ impl Error {
         refused.then(|| primary_reason(&text))
     }
 
+    /// True when the primary answered that the namespace asked for does not exist: the
+    /// replication protocol's and the HTTP API's words for it, and what sqld answers a write
+    /// forwarded to a missing namespace.
+    pub fn is_missing_namespace(&self) -> bool {
+        match self {
+            Error::NamespaceMissing { .. } => true,
+            Error::Database(err) => {
+                let text = err.to_string();
+                let lower = text.to_lowercase();
+                text.contains("x-proxy-authorization not set")
+                    || (lower.contains("namespace") && lower.contains("doesn't exist"))
+            }
+            _ => false,
+        }
+    }
+
     /// True when a replica's sync gave up on its handshake with the primary: libSQL retries a
     /// refused or failed handshake and then reports only this, so the cause is unknown.
     pub fn is_handshake_timeout(&self) -> bool {
@@ -218,7 +245,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::PrimaryUnreachable { .. } => true,
-            _ if self.token_refusal().is_some() => false,
+            _ if self.token_refusal().is_some() || self.is_missing_namespace() => false,
             // A replication error from applying frames to the local file (the injector) is
             // about this file, not the network.
             Error::Database(libsql::Error::Replication(e)) => !e.to_string().contains("Injector"),

@@ -11,7 +11,7 @@ use libsql::Builder;
 use super::pool::{Link, Pool};
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, migrate};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::private_fs;
 
 /// How long a unit of work waits for another process's write lock before giving up.
@@ -55,7 +55,7 @@ impl LibsqlBackend {
         let db = builder
             .build()
             .await
-            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
+            .map_err(|e| primary.explain(e.into(), CANNOT_OPEN))?;
         private_fs::restrict(path)?;
         let backend = Self::with_pool(
             Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
@@ -72,7 +72,7 @@ impl LibsqlBackend {
             backend
                 .migrate()
                 .await
-                .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
+                .map_err(|e| primary.explain(e, NO_SCHEMA_YET))?;
         }
         Ok(backend)
     }
@@ -86,7 +86,7 @@ impl LibsqlBackend {
         let db = builder
             .build()
             .await
-            .map_err(|e| Error::from(e).via_primary(&primary.display_url(), CANNOT_OPEN))?;
+            .map_err(|e| primary.explain(e.into(), CANNOT_OPEN))?;
         let backend = Self::with_pool(
             Pool::new(db, Link::Remote, DEFAULT_BUSY_TIMEOUT),
             PathBuf::from(primary.display_url()),
@@ -94,7 +94,7 @@ impl LibsqlBackend {
         backend
             .migrate()
             .await
-            .map_err(|e| e.via_primary(&primary.display_url(), NO_SCHEMA_YET))?;
+            .map_err(|e| primary.explain(e, CANNOT_OPEN))?;
         Ok(backend)
     }
 

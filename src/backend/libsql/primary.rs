@@ -1,7 +1,7 @@
 //! [`Primary`]: where a libSQL primary is and how to reach it, for the replica and remote
 //! connections this backend opens. Configuration builds it; sync and the backend read it.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::secret::Secret;
 
 /// Where the primary is and how to reach it, for the replica and remote modes.
@@ -23,6 +23,22 @@ impl Primary {
             .as_ref()
             .map(|t| t.expose().to_owned())
             .unwrap_or_default()
+    }
+
+    /// `err`, from an operation on this primary, as the caller should see it: a missing
+    /// namespace named as such, a refused token or an outage said with `consequence` (see
+    /// [`Error::via_primary`]), anything else as it is.
+    pub fn explain(&self, err: Error, consequence: &'static str) -> Error {
+        if err.is_missing_namespace() {
+            return Error::NamespaceMissing {
+                primary: self.display_url(),
+                namespace: self
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_owned()),
+            };
+        }
+        err.via_primary(&self.display_url(), consequence)
     }
 
     /// Asks the primary one trivial query over HTTP, with the token: the replication

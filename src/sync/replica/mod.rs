@@ -258,13 +258,14 @@ impl ReplicaBackend {
     }
 
     fn unreachable(&self, err: Error) -> Error {
-        err.via_primary(&self.primary, "reads still work from the local replica")
+        self.link
+            .explain(err, "reads still work from the local replica")
     }
 
     /// An operation that needs the primary (imports, model switches) while it is away.
     fn needs_primary(&self, err: Error) -> Error {
-        err.via_primary(
-            &self.primary,
+        self.link.explain(
+            err,
             "this operation needs the primary and was not done; retry when it is back",
         )
     }
