@@ -864,3 +864,50 @@ fn an_unknown_namespace_is_named_as_missing() {
         assert!(!line.contains("metadata"), "{mode}: {err}");
     }
 }
+
+/// Every file of a replica device (the replica, libSQL's index beside it, SQLite's WAL and
+/// shared memory, the outbox, the locks) is owner-only once the replica opened, took a write
+/// and synced: they hold memory text.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replicas_files_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let device = device(root.path(), "a", &sqld).await;
+    device
+        .store
+        .create(note("Private", "owner-only files"))
+        .await
+        .unwrap();
+    device.app.sync_now().await.unwrap();
+
+    let dir = root.path().join("a").join("data");
+    let mut files = Vec::new();
+    let mut dirs = vec![dir];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    let names: Vec<_> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("-client_wal_index")),
+        "libSQL's index is among them: {names:?}"
+    );
+    for file in &files {
+        let mode = std::fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+}

@@ -47,6 +47,15 @@ impl LibsqlBackend {
     /// so that failures are counted, backed off and reported.
     pub async fn open_replica(path: &Path, primary: &Primary) -> Result<Self> {
         private_fs::create_parent(path)?;
+        // libSQL creates the replica and its WAL index with the process's umask (0644 here):
+        // made owner-only before it opens them, they stay so, and SQLite gives the -wal and
+        // -shm files the database's mode. Only for a new replica: libSQL refuses an existing
+        // database without an index.
+        if !path.exists() {
+            let [db, index, ..] = replica_files(path);
+            private_fs::create_file(&index)?;
+            private_fs::create_file(&db)?;
+        }
         let mut builder = Builder::new_remote_replica(path, primary.url.clone(), primary.token())
             .read_your_writes(true);
         if let Some(namespace) = &primary.namespace {
@@ -56,7 +65,10 @@ impl LibsqlBackend {
             .build()
             .await
             .map_err(|e| primary.explain(e.into(), CANNOT_OPEN))?;
-        private_fs::restrict(path)?;
+        // A replica made by an older build, whose files were created 0644.
+        for file in replica_files(path) {
+            private_fs::restrict(&file)?;
+        }
         let backend = Self::with_pool(
             Pool::new(db, Link::Replica, DEFAULT_BUSY_TIMEOUT),
             path.to_owned(),
@@ -128,6 +140,22 @@ impl LibsqlBackend {
             frames_synced: replicated.frames_synced() as u64,
         })
     }
+}
+
+/// The files of the replica at `path`: the database, libSQL's replication index beside it,
+/// and SQLite's WAL and shared-memory files.
+fn replica_files(path: &Path) -> [PathBuf; 4] {
+    let beside = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+    [
+        path.to_owned(),
+        beside("-client_wal_index"),
+        beside("-wal"),
+        beside("-shm"),
+    ]
 }
 
 /// What one sync of a replica did.
