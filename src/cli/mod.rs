@@ -307,6 +307,23 @@ impl Ctx {
         Ok(self.app().await?.store().clone())
     }
 
+    /// After a write: says on stderr when it was queued on this device rather than applied
+    /// on the primary (while anything is queued, later writes queue behind it, so a non-empty
+    /// queue means this one waits too), as the MCP tools say it to a model.
+    pub fn note_queued(&self) {
+        let pending = self
+            .app
+            .get()
+            .map_or(0, |app| app.sync_status().pending_writes);
+        if pending > 0 {
+            eprintln!(
+                "memctl: queued on this device: the primary is unreachable, so this write waits \
+                 with {pending} in all and is sent when the primary is back (`memctl sync \
+                 status` shows the sync state)"
+            );
+        }
+    }
+
     /// The store of [`Ctx::app_for_write`].
     pub async fn store_for_write(&self) -> CliResult<MemoryStore> {
         Ok(self.app_for_write().await?.store().clone())

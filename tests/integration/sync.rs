@@ -911,3 +911,46 @@ async fn a_replicas_files_are_owner_only() {
         assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
     }
 }
+
+/// memctl's writes while the primary is down succeed and say they are queued on this device
+/// (stdout stays the document `--json` promises); with the primary up they say nothing more.
+#[test]
+fn memctl_says_when_a_write_is_queued() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let url = sqld.url();
+    let memctl = |args: &[&str]| {
+        support::memctl::command(root.path())
+            .env("MNEMOGRAPH_PRIMARY_URL", &url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let online = memctl(&["--json", "add", "--title", "Online", "--content", "applied"]);
+    assert!(online.status.success());
+    let id = serde_json::from_slice::<serde_json::Value>(&online.stdout).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!support::memctl::stderr(&online).contains("queued"));
+
+    sqld.stop();
+    let offline = memctl(&["--json", "add", "--title", "Offline", "--content", "queued"]);
+    let err = support::memctl::stderr(&offline);
+    assert!(offline.status.success(), "{err}");
+    assert!(err.contains("queued on this device"), "{err}");
+    let doc: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let other = doc["id"].as_str().unwrap().to_owned();
+    for args in [
+        vec!["edit", id.as_str(), "--title", "Online, edited offline"],
+        vec!["link", other.as_str(), "RELATED_TO", id.as_str()],
+        vec!["--yes", "rm", other.as_str()],
+    ] {
+        let out = memctl(&args);
+        let err = support::memctl::stderr(&out);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("queued on this device"), "{args:?}: {err}");
+    }
+}

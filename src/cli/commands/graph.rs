@@ -56,6 +56,7 @@ pub async fn link(ctx: &Ctx, a: LinkArgs) -> CliResult {
             ..Default::default()
         })
         .await?;
+    ctx.note_queued();
     ctx.out
         .print(&json!({"relationship": rel, "created": created}), |out| {
             let verb = match created {
@@ -81,6 +82,7 @@ pub async fn unlink(ctx: &Ctx, a: UnlinkArgs) -> CliResult {
         .get_relationship(&relationship_id(&store, &a.id).await?)
         .await?;
     store.unlink(&rel.id).await?;
+    ctx.note_queued();
     ctx.out.print(&json!({"deleted": rel.id}), |_| {
         format!(
             "deleted relationship {} ({} -{}-> {})",

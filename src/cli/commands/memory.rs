@@ -152,6 +152,7 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
             ..Default::default()
         })
         .await?;
+    ctx.note_queued();
     let data = json!({"id": memory.id, "version": memory.version, "created": created});
     ctx.out.print(&data, |out| match created {
         Created::New => format!("{} {}", out.paint(Style::Green, "stored"), memory.id),
@@ -376,6 +377,7 @@ pub async fn edit(ctx: &Ctx, a: EditArgs) -> CliResult {
         (patch, Some(a.expected_version.unwrap_or(current.version)))
     };
     let memory = store.update(&current.id, patch, None, expected).await?;
+    ctx.note_queued();
     ctx.out.print(&memory, |out| {
         format!(
             "{} {} to version {}",
@@ -413,6 +415,7 @@ pub async fn rm(ctx: &Ctx, a: RmArgs) -> CliResult {
     for memory in &found {
         removed += store.delete(&memory.id).await?.relationships.len();
     }
+    ctx.note_queued();
     let ids: Vec<&str> = found.iter().map(|m| m.id.as_str()).collect();
     ctx.out.print(
         &json!({"deleted": ids, "relationships_removed": removed}),
