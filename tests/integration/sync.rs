@@ -913,7 +913,8 @@ async fn a_replicas_files_are_owner_only() {
 }
 
 /// memctl's writes while the primary is down succeed and say they are queued on this device
-/// (stdout stays the document `--json` promises); with the primary up they say nothing more.
+/// (stdout stays the document `--json` promises), and `memctl stats` counts them; with the
+/// primary up they say nothing more.
 #[test]
 fn memctl_says_when_a_write_is_queued() {
     let root = tempfile::tempdir().unwrap();
@@ -943,14 +944,34 @@ fn memctl_says_when_a_write_is_queued() {
     assert!(err.contains("queued on this device"), "{err}");
     let doc: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
     let other = doc["id"].as_str().unwrap().to_owned();
-    for args in [
-        vec!["edit", id.as_str(), "--title", "Online, edited offline"],
-        vec!["link", other.as_str(), "RELATED_TO", id.as_str()],
-        vec!["--yes", "rm", other.as_str()],
+    let stats = |memories: u64, relationships: u64| {
+        let out = memctl(&["--json", "stats"]);
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", support::memctl::stderr(&out)));
+        assert_eq!(
+            (doc["memories"].as_u64(), doc["relationships"].as_u64()),
+            (Some(memories), Some(relationships)),
+            "queued writes are counted: {doc}"
+        );
+        doc
+    };
+    let doc = stats(2, 0);
+    assert_eq!(doc["by_kind"]["note"], 2, "{doc}");
+    for (args, counts) in [
+        (
+            vec!["edit", id.as_str(), "--title", "Online, edited offline"],
+            (2, 0),
+        ),
+        (
+            vec!["link", other.as_str(), "RELATED_TO", id.as_str()],
+            (2, 1),
+        ),
+        (vec!["--yes", "rm", other.as_str()], (1, 0)),
     ] {
         let out = memctl(&args);
         let err = support::memctl::stderr(&out);
         assert!(out.status.success(), "{args:?}: {err}");
         assert!(err.contains("queued on this device"), "{args:?}: {err}");
+        stats(counts.0, counts.1);
     }
 }

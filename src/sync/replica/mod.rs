@@ -278,6 +278,20 @@ impl ReplicaBackend {
     }
 }
 
+/// Adds `step` to the count of `name` in `counts`, dropping a count that reaches zero.
+fn tally(counts: &mut Vec<(String, u64)>, name: &str, step: i64) {
+    match counts.iter_mut().position(|(n, _)| n == name) {
+        Some(i) => {
+            counts[i].1 = counts[i].1.saturating_add_signed(step);
+            if counts[i].1 == 0 {
+                counts.remove(i);
+            }
+        }
+        None if step > 0 => counts.push((name.to_owned(), step as u64)),
+        None => {}
+    }
+}
+
 /// An op answered with another kind of result than its kind makes: a bug, reported as such.
 fn unexpected(expected: &str, got: Applied) -> Error {
     Error::Task(format!("expected {expected}, got {got:?}"))
@@ -642,8 +656,42 @@ impl GraphBackend for ReplicaBackend {
         crate::backend::expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
     }
 
+    /// The replica's counts with the queued writes applied, so a memory stored offline is
+    /// counted as it is listed.
     async fn stats(&self) -> Result<Stats> {
-        self.inner.stats().await
+        let mut stats = self.inner.stats().await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(stats);
+        }
+        let ids = overlay.memory_ids();
+        for m in self.inner.get_memories(&ids).await? {
+            stats.memories = stats.memories.saturating_sub(1);
+            tally(&mut stats.by_kind, &m.kind, -1);
+        }
+        for m in overlay.pending().get_memories(&ids).await? {
+            stats.memories += 1;
+            tally(&mut stats.by_kind, &m.kind, 1);
+        }
+        for id in overlay.relationship_ids() {
+            let before = self.inner.get_relationship(id).await;
+            let after = if overlay.deleted_relationships.contains(id) {
+                Err(Error::RelationshipNotFound { id: id.clone() })
+            } else {
+                overlay.pending().get_relationship(id).await
+            };
+            for (found, step) in [(before, -1), (after, 1)] {
+                match found {
+                    Ok(r) => {
+                        stats.relationships = stats.relationships.saturating_add_signed(step);
+                        tally(&mut stats.by_rel_type, &r.rel_type, step);
+                    }
+                    Err(Error::RelationshipNotFound { .. }) => {}
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        Ok(stats)
     }
 
     async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {

@@ -48,6 +48,16 @@ impl Overlay {
         self.relationships.contains(id)
     }
 
+    /// Ids of the memories the overlay has its own view of.
+    pub(super) fn memory_ids(&self) -> Vec<String> {
+        self.memories.iter().cloned().collect()
+    }
+
+    /// Ids of the relationships the overlay has its own view of, or deleted.
+    pub(super) fn relationship_ids(&self) -> impl Iterator<Item = &String> {
+        self.relationships.union(&self.deleted_relationships)
+    }
+
     /// Applies `op` over `base` (the replica): brings in the rows it touches, does it on
     /// those rows, and records what it deleted.
     pub(super) async fn apply(&mut self, op: &Op, base: &dyn GraphBackend) -> Result<Applied> {
