@@ -227,6 +227,15 @@ impl Error {
         }
     }
 
+    /// True when the primary answered and said no (a refused token, a missing namespace):
+    /// waiting will not help, a setting must change.
+    pub fn is_refused_by_primary(&self) -> bool {
+        matches!(
+            self,
+            Error::PrimaryRefused { .. } | Error::NamespaceMissing { .. }
+        )
+    }
+
     /// True when a replica's sync gave up on its handshake with the primary: libSQL retries a
     /// refused or failed handshake and then reports only this, so the cause is unknown.
     pub fn is_handshake_timeout(&self) -> bool {

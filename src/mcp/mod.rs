@@ -65,6 +65,10 @@ pub struct MnemographServer {
     store: MemoryStore,
     router: Arc<ToolRouter<Self>>,
     profile: Profile,
+    /// Why the store could not be opened, when the server runs without one: every tool
+    /// call answers with it, so the client learns why (an exit at start shows a client only
+    /// "connection closed").
+    unavailable: Option<Arc<str>>,
     /// Each running tool call holds a read guard; [`MnemographServer::drain`] takes the write
     /// side, so it returns once every call in flight has finished.
     calls: Arc<RwLock<()>>,
@@ -82,7 +86,18 @@ impl MnemographServer {
             app,
             router: Arc::new(router),
             profile,
+            unavailable: None,
             calls: Arc::new(RwLock::new(())),
+        }
+    }
+
+    /// A server whose store could not be opened for `reason` (e.g. the primary refused the
+    /// token): it offers the tools of `profile`, and each answers with the reason. `app` is
+    /// a stand-in (an empty store) that no tool reaches.
+    pub fn unavailable(app: App, profile: Profile, reason: String) -> Self {
+        MnemographServer {
+            unavailable: Some(reason.into()),
+            ..Self::new(app, profile)
         }
     }
 
@@ -132,6 +147,13 @@ impl ServerHandler for MnemographServer {
                 format!("unknown tool {name:?}; tools/list gives the tools this server offers"),
                 None,
             ));
+        }
+        if let Some(reason) = &self.unavailable {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(format!(
+                "{name}: the store could not be opened: {reason}. Fix that and restart the \
+                 server"
+            ))])
+            .into());
         }
         let in_flight = Arc::clone(&self.calls).read_owned().await;
         let call = tokio::spawn(async move {

@@ -975,3 +975,32 @@ fn memctl_says_when_a_write_is_queued() {
         stats(counts.0, counts.1);
     }
 }
+
+/// A new device whose token the primary refuses: the server starts anyway (an exit would
+/// show the client only "connection closed"), and `memory_stats` and every other tool say
+/// the primary refused the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_a_refused_token_starts_and_says_why() {
+    let root = tempfile::tempdir().unwrap();
+    let signer = support::jwt::Signer::from_seed(7);
+    let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
+        return;
+    };
+    let wrong = support::jwt::Signer::from_seed(8).token("rw");
+    let mut cmd = support::command(root.path());
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+        .env("MNEMOGRAPH_AUTH_TOKEN", &wrong);
+    let client = client::connect(cmd).await;
+    let stats = client::err(&client, "memory_stats", json!({})).await;
+    assert!(stats.contains("refused the token"), "{stats}");
+    assert!(stats.contains("MNEMOGRAPH_AUTH_TOKEN"), "{stats}");
+    assert!(!stats.contains(&wrong), "the token is never shown: {stats}");
+    let stored = client::err(
+        &client,
+        "store_memory",
+        json!({"kind": "note", "title": "Refused", "content": "bad token"}),
+    )
+    .await;
+    assert!(stored.contains("refused the token"), "{stored}");
+    client.cancel().await.unwrap();
+}
