@@ -107,6 +107,18 @@ impl MnemographServer {
         let _all = self.calls.write().await;
     }
 
+    /// An error saying why when the store could not be opened: resources are read from the
+    /// store, and the stand-in's emptiness must not pass for an empty memory.
+    fn available(&self) -> Result<(), ErrorData> {
+        match &self.unavailable {
+            Some(reason) => Err(ErrorData::internal_error(
+                format!("the store could not be opened: {reason}. Fix that and restart the server"),
+                None,
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Every tool this server offers.
     pub fn tools(&self) -> Vec<Tool> {
         self.router.list_all()
@@ -217,6 +229,7 @@ impl ServerHandler for MnemographServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
+        self.available()?;
         resources::list(&self.store).await
     }
 
@@ -233,6 +246,7 @@ impl ServerHandler for MnemographServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        self.available()?;
         resources::read(&self.store, &request.uri)
             .await
             .map(Into::into)

@@ -1002,5 +1002,12 @@ async fn a_server_with_a_refused_token_starts_and_says_why() {
     )
     .await;
     assert!(stored.contains("refused the token"), "{stored}");
+    let recent = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(
+            "memory://recent",
+        ))
+        .await
+        .expect_err("no empty stand-in passes for the memory");
+    assert!(recent.to_string().contains("refused the token"), "{recent}");
     client.cancel().await.unwrap();
 }
