@@ -778,8 +778,8 @@ fn a_read_only_token_is_refused_not_queued() {
     assert!(!listed.contains("Read-only token"), "{listed}");
 }
 
-/// A token the primary does not accept (signed by another key), on a device that synced
-/// before: the sync says the primary refused the token, not that a handshake timed out, and
+/// A token the primary does not accept (signed by another key, or expired), on a device that
+/// synced before: the sync says the primary refused the token, not that a handshake timed out, and
 /// a write fails at once instead of waiting in the outbox.
 #[test]
 fn a_wrong_token_is_reported_as_refused() {
@@ -808,28 +808,32 @@ fn a_wrong_token_is_reported_as_refused() {
     );
     assert!(good.status.success(), "{}", support::memctl::stderr(&good));
 
-    let wrong = support::jwt::Signer::from_seed(8).token("rw");
-    let status = memctl(&wrong, &["--json", "sync", "status"]);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", support::memctl::stderr(&status)));
-    let last_error = status["last_error"].as_str().unwrap_or_default();
-    assert!(last_error.contains("refused the token"), "{status}");
-    assert!(!last_error.contains("handshake"), "{status}");
-    assert!(
-        !last_error.contains(&wrong),
-        "the token is never shown: {status}"
-    );
+    for wrong in [
+        support::jwt::Signer::from_seed(8).token("rw"),
+        signer.expired_token(),
+    ] {
+        let status = memctl(&wrong, &["--json", "sync", "status"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", support::memctl::stderr(&status)));
+        let last_error = status["last_error"].as_str().unwrap_or_default();
+        assert!(last_error.contains("refused the token"), "{status}");
+        assert!(!last_error.contains("handshake"), "{status}");
+        assert!(
+            !last_error.contains(&wrong),
+            "the token is never shown: {status}"
+        );
 
-    let refused = memctl(
-        &wrong,
-        &["add", "--title", "Refused", "--content", "not queued"],
-    );
-    let err = support::memctl::stderr(&refused);
-    assert!(!refused.status.success(), "{err}");
-    assert!(err.contains("refused the token"), "{err}");
-    let status = memctl(&signer.token("rw"), &["--json", "sync", "status"]);
-    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status["pending_writes"], 0, "nothing queued: {status}");
+        let refused = memctl(
+            &wrong,
+            &["add", "--title", "Refused", "--content", "not queued"],
+        );
+        let err = support::memctl::stderr(&refused);
+        assert!(!refused.status.success(), "{err}");
+        assert!(err.contains("refused the token"), "{err}");
+        let status = memctl(&signer.token("rw"), &["--json", "sync", "status"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(status["pending_writes"], 0, "nothing queued: {status}");
+    }
 }
 
 /// A namespace the primary does not have: memctl says so and how to create it, in one line

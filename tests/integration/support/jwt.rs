@@ -29,12 +29,21 @@ impl Signer {
 
     /// A token with access `access` (sqld's `a` claim: "rw" or "ro"), valid for an hour.
     pub fn token(&self, access: &str) -> String {
+        self.token_expiring(access, 3600)
+    }
+
+    /// A read-write token that expired an hour ago.
+    pub fn expired_token(&self) -> String {
+        self.token_expiring("rw", -3600)
+    }
+
+    fn token_expiring(&self, access: &str, in_secs: i64) -> String {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_secs();
+            .as_secs() as i64;
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","typ":"JWT"}"#);
-        let claims = serde_json::json!({"a": access, "iat": now, "exp": now + 3600});
+        let claims = serde_json::json!({"a": access, "iat": now - 7200, "exp": now + in_secs});
         let claims = URL_SAFE_NO_PAD.encode(claims.to_string());
         let signed = format!("{header}.{claims}");
         let signature = URL_SAFE_NO_PAD.encode(self.pair.sign(signed.as_bytes()).as_ref());
