@@ -125,8 +125,8 @@ pub enum Error {
     /// unauthenticated or permission denied). Never queued: retrying cannot succeed until the
     /// token changes, so the write fails now rather than waiting in the outbox for ever.
     #[error(
-        "the primary {primary} refused the token: {reason}; check MNEMOGRAPH_AUTH_TOKEN/TURSO_AUTH_TOKEN \
-         (a read-only token cannot write)"
+        "the primary {primary} refused the token: {reason}; check \
+         MNEMOGRAPH_AUTH_TOKEN/TURSO_AUTH_TOKEN (a read-only token cannot write)"
     )]
     PrimaryRefused { primary: String, reason: String },
 

@@ -779,8 +779,8 @@ fn a_read_only_token_is_refused_not_queued() {
 }
 
 /// A token the primary does not accept (signed by another key, or expired), on a device that
-/// synced before: the sync says the primary refused the token, not that a handshake timed out, and
-/// a write fails at once instead of waiting in the outbox.
+/// synced before: the sync says the primary refused the token, not that a handshake timed
+/// out, and a write fails at once instead of waiting in the outbox.
 #[test]
 fn a_wrong_token_is_reported_as_refused() {
     let root = tempfile::tempdir().unwrap();
