@@ -1,8 +1,9 @@
 //! The MCP server: memory tools and resources over a [`MemoryStore`].
 //!
 //! Layout: [`tools`] holds the tool router (one method per tool), [`params`] and [`results`]
-//! the schemas a model reads and the structured results it gets, [`format`] the compact text
-//! beside them, [`resources`] the `memory://` resources, and [`compat`] the tools of the
+//! the schemas a model reads and the structured results it gets, [`schema`] what those schemas
+//! promise (strict inputs, known formats) and the check of arguments against them, [`format`]
+//! the compact text beside them, [`resources`] the `memory://` resources, and [`compat`] the tools of the
 //! reference knowledge-graph memory server (`--profile knowledge-graph`). This module wires them into
 //! rmcp's [`ServerHandler`], adding what the macros do not give: a server name and version of
 //! our own, and isolation of each tool call so a panic fails one call, not the server.
@@ -12,6 +13,7 @@ mod format;
 pub(crate) mod params;
 mod resources;
 mod results;
+mod schema;
 mod serve;
 mod tools;
 
@@ -73,10 +75,11 @@ pub struct MnemographServer {
 impl MnemographServer {
     /// A server over `app` offering the tool set of `profile`.
     pub fn new(app: App, profile: Profile) -> Self {
-        let router = match profile {
+        let mut router = match profile {
             Profile::Memory => Self::memory_tools(),
             Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
         };
+        schema::tidy(&mut router);
         MnemographServer {
             store: app.store().clone(),
             app,
@@ -126,12 +129,19 @@ impl ServerHandler for MnemographServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let name = request.name.to_string();
-        if !self.router.has_route(&name) {
+        let Some(tool) = self.router.get(&name) else {
             // rmcp's own answer is a bare "tool not found".
             return Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}; tools/list gives the tools this server offers"),
                 None,
             ));
+        };
+        // A stray argument is a mistake the model can fix, so it is a tool error that says
+        // what is valid; serde would ignore it or answer a bare "unknown field".
+        if let Some(arguments) = &request.arguments
+            && let Err(message) = schema::check_arguments(tool, arguments)
+        {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
         let in_flight = Arc::clone(&self.calls).read_owned().await;
         let call = tokio::spawn(async move {
