@@ -119,6 +119,6 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         })?;
     app.start_background();
     let server = MnemographServer::new(app, config.profile.value);
-    mcp::serve(server, rmcp::transport::stdio(), shutdown::signal()).await?;
+    mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
     Ok(())
 }

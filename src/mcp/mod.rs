@@ -15,6 +15,7 @@ mod resources;
 mod results;
 mod schema;
 mod serve;
+mod stdio;
 mod tools;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ use crate::config::Profile;
 use crate::store::MemoryStore;
 
 pub use serve::{ServeError, serve};
+pub use stdio::{LineGuard, stdio};
 
 /// What the server teaches a model at initialisation: when to store, which kinds and
 /// relationship types to use, and to search before storing.
