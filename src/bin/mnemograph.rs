@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mnemograph::app::App;
 use mnemograph::config::{Config, ConfigArgs, Profile};
 use mnemograph::mcp::{self, MnemographServer};
 use mnemograph::{logging, shutdown};
@@ -111,31 +110,12 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let server = match App::open(&config).await {
-        Ok(app) => {
-            app.start_background();
-            MnemographServer::new(app, config.profile.value)
-        }
-        // The primary said no (a token, a namespace): the server starts anyway and every
-        // tool says why, where the client shows it; exiting would show only "connection
-        // closed".
-        Err(source) if source.is_refused_by_primary() => {
-            tracing::error!(error = %source, "cannot open the store; every tool will say why");
-            let stand_in = App::preview(&config)
-                .await
-                .map_err(|source| StartError::Store {
-                    path: ":memory:".to_owned(),
-                    source,
-                })?;
-            MnemographServer::unavailable(stand_in, config.profile.value, source.to_string())
-        }
-        Err(source) => {
-            return Err(StartError::Store {
-                path: config.db_path.value.display().to_string(),
-                source,
-            });
-        }
-    };
-    mcp::serve(server, rmcp::transport::stdio(), shutdown::signal()).await?;
+    let server = MnemographServer::open(&config)
+        .await
+        .map_err(|source| StartError::Store {
+            path: config.db_path.value.display().to_string(),
+            source,
+        })?;
+    mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::MnemographServer;
 use super::results::{Reply, ToolResult};
+use super::schema::no_arguments;
 use crate::store::transfer::knowledge_graph::{Entity, EntityGraph, Observations, Relation};
 
 /// What the server teaches a model in this profile.
@@ -25,16 +26,19 @@ search_nodes or open_nodes; record new facts with create_entities, add_observati
 create_relations; remove outdated ones with the delete tools.";
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateEntitiesParams {
     pub entities: Vec<Entity>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RelationsParams {
     pub relations: Vec<Relation>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservationAddition {
     /// The name of the entity to add the observations to.
@@ -44,11 +48,13 @@ pub struct ObservationAddition {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AddObservationsParams {
     pub observations: Vec<ObservationAddition>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct DeleteEntitiesParams {
     /// The names of the entities to delete.
@@ -56,6 +62,7 @@ pub struct DeleteEntitiesParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservationDeletion {
     /// The name of the entity containing the observations.
@@ -65,17 +72,20 @@ pub struct ObservationDeletion {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DeleteObservationsParams {
     pub deletions: Vec<ObservationDeletion>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchNodesParams {
     /// The search query to match against entity names, types, and observation content.
     pub query: String,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct OpenNodesParams {
     /// The names of the entities to retrieve.
     pub names: Vec<String>,
@@ -302,6 +312,7 @@ impl MnemographServer {
         name = "read_graph",
         title = "Read the graph",
         description = "Read the entire knowledge graph",
+        input_schema = no_arguments(),
         output_schema = schema_for_output::<GraphOut>(),
         annotations(title = "Read the graph", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]

@@ -1,8 +1,9 @@
 //! The MCP server: memory tools and resources over a [`MemoryStore`].
 //!
 //! Layout: [`tools`] holds the tool router (one method per tool), [`params`] and [`results`]
-//! the schemas a model reads and the structured results it gets, [`format`] the compact text
-//! beside them, [`resources`] the `memory://` resources, and [`compat`] the tools of the
+//! the schemas a model reads and the structured results it gets, [`schema`] what those schemas
+//! promise (strict inputs, known formats) and the check of arguments against them, [`format`]
+//! the compact text beside them, [`resources`] the `memory://` resources, and [`compat`] the tools of the
 //! reference knowledge-graph memory server (`--profile knowledge-graph`). This module wires them into
 //! rmcp's [`ServerHandler`], adding what the macros do not give: a server name and version of
 //! our own, and isolation of each tool call so a panic fails one call, not the server.
@@ -12,7 +13,9 @@ mod format;
 pub(crate) mod params;
 mod resources;
 mod results;
+mod schema;
 mod serve;
+mod stdio;
 mod tools;
 
 use std::sync::Arc;
@@ -30,10 +33,11 @@ use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::RwLock;
 
 use crate::app::App;
-use crate::config::Profile;
+use crate::config::{Config, Profile};
 use crate::store::MemoryStore;
 
 pub use serve::{ServeError, serve};
+pub use stdio::{LineGuard, stdio};
 
 /// What the server teaches a model at initialisation: when to store, which kinds and
 /// relationship types to use, and to search before storing.
@@ -77,10 +81,11 @@ pub struct MnemographServer {
 impl MnemographServer {
     /// A server over `app` offering the tool set of `profile`.
     pub fn new(app: App, profile: Profile) -> Self {
-        let router = match profile {
+        let mut router = match profile {
             Profile::Memory => Self::memory_tools(),
             Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
         };
+        schema::tidy(&mut router);
         MnemographServer {
             store: app.store().clone(),
             app,
@@ -91,10 +96,30 @@ impl MnemographServer {
         }
     }
 
+    /// The server `config` describes: its store opened and its background work (sync
+    /// worker, embedder) started. When the primary says no (a token, a namespace), the server
+    /// starts anyway and every tool says why, where the client shows it; refusing to start
+    /// would show the client only "connection closed". Any other failure is returned.
+    pub async fn open(config: &Config) -> crate::Result<Self> {
+        let profile = config.profile.value;
+        match App::open(config).await {
+            Ok(app) => {
+                app.start_background();
+                Ok(Self::new(app, profile))
+            }
+            Err(refused) if refused.is_refused_by_primary() => {
+                tracing::error!(error = %refused, "cannot open the store; every tool will say why");
+                let stand_in = App::preview(config).await?;
+                Ok(Self::unavailable(stand_in, profile, refused.to_string()))
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// A server whose store could not be opened for `reason` (e.g. the primary refused the
     /// token): it offers the tools of `profile`, and each answers with the reason. `app` is
     /// a stand-in (an empty store) that no tool reaches.
-    pub fn unavailable(app: App, profile: Profile, reason: String) -> Self {
+    fn unavailable(app: App, profile: Profile, reason: String) -> Self {
         MnemographServer {
             unavailable: Some(reason.into()),
             ..Self::new(app, profile)
@@ -153,12 +178,19 @@ impl ServerHandler for MnemographServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let name = request.name.to_string();
-        if !self.router.has_route(&name) {
+        let Some(tool) = self.router.get(&name) else {
             // rmcp's own answer is a bare "tool not found".
             return Err(ErrorData::invalid_params(
                 format!("unknown tool {name:?}; tools/list gives the tools this server offers"),
                 None,
             ));
+        };
+        // A stray argument is a mistake the model can fix, so it is a tool error that says
+        // what is valid; serde would ignore it or answer a bare "unknown field".
+        if let Some(arguments) = &request.arguments
+            && let Err(message) = schema::check_arguments(tool, arguments)
+        {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(message)]).into());
         }
         if let Some(reason) = &self.unavailable {
             return Ok(CallToolResult::error(vec![ContentBlock::text(format!(

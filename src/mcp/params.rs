@@ -15,7 +15,12 @@ use crate::store::{
 };
 
 /// Where a memory applies. All fields are optional.
+// The one open object of the inputs: extra keys are kept as they are, so the schema types
+// them instead of schemars' bare `true`.
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[schemars(extend("additionalProperties" = {
+    "type": ["string", "number", "boolean", "array", "object", "null"]
+}))]
 pub struct ContextParam {
     /// Project name, e.g. "mnemograph". Used by the `project` filter of searches.
     pub project: Option<String>,
@@ -51,6 +56,7 @@ impl From<ContextParam> for Context {
 
 /// A relationship to create together with a new memory.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LinkParam {
     /// Id of an existing memory.
     pub target_id: String,
@@ -82,6 +88,7 @@ impl From<LinkParam> for NewLink {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct StoreMemoryParams {
     /// What sort of knowledge this is. Well-known kinds: solution, problem, error, fix,
     /// decision, pattern, convention, preference, task, technology, file, concept, person,
@@ -133,6 +140,7 @@ impl StoreMemoryParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GetMemoryParams {
     /// One or more memory ids.
     #[schemars(length(min = 1, max = 50))]
@@ -143,6 +151,7 @@ pub struct GetMemoryParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateMemoryParams {
     /// Id of the memory to change.
     pub id: String,
@@ -186,6 +195,7 @@ impl UpdateMemoryParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IdParam {
     /// The id.
     pub id: String,
@@ -227,6 +237,7 @@ impl FilterParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchParams {
     /// What to look for, in plain words, e.g. "sqlite locked concurrent writes".
     #[schemars(length(min = 1, max = 4096))]
@@ -244,6 +255,7 @@ pub struct SearchParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RecallParams {
     /// The task or problem at hand, e.g. "cargo build fails with E0502 in the parser".
     #[schemars(length(min = 1, max = 4096))]
@@ -259,6 +271,7 @@ pub struct RecallParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct CreateRelationshipParams {
     /// Id of the memory the relationship starts from, e.g. the fix.
     pub source_id: String,
@@ -310,6 +323,7 @@ impl TryFrom<CreateRelationshipParams> for NewRelationship {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateRelationshipParams {
     /// Id of the relationship.
     pub id: String,
@@ -354,6 +368,7 @@ impl UpdateRelationshipParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct GetRelatedParams {
     /// Id of the memory to start from.
     pub id: String,
@@ -411,6 +426,7 @@ impl From<DirectionParam> for Direction {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct FindPathParams {
     /// Id of the first memory.
     pub from_id: String,
@@ -448,6 +464,7 @@ impl FindPathParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ExploreParams {
     /// Memory ids to explore around. Give ids or a query.
     #[serde(default)]
@@ -481,6 +498,7 @@ impl ExploreParams {
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ListParams {
     #[serde(flatten)]
     pub filter: FilterParams,

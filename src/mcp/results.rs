@@ -67,6 +67,7 @@ pub struct MemoryOut {
     pub content: String,
     pub tags: Vec<String>,
     /// Project, repo, paths, language, branch, commit and any extra keys.
+    #[schemars(schema_with = "super::schema::any_object")]
     pub context: Value,
     pub importance: f32,
     pub confidence: f32,
@@ -142,6 +143,7 @@ pub struct RelationshipOut {
     pub strength: f32,
     pub confidence: f32,
     pub note: Option<String>,
+    #[schemars(schema_with = "super::schema::any_object")]
     pub properties: Value,
     pub valid_from: Option<DateTime<Utc>>,
     pub valid_to: Option<DateTime<Utc>>,

@@ -22,6 +22,7 @@ use super::results::{
     RelationshipResultOut, Reply, SearchOut, StatsOut, StoreMemoryOut, SyncOut, ToolError,
     ToolResult,
 };
+use super::schema::no_arguments;
 use crate::model::Filter;
 use crate::store::{BriefingHints, RecallQuery, defaults};
 
@@ -336,6 +337,7 @@ impl MnemographServer {
         name = "memory_stats",
         title = "Memory statistics",
         description = "How many memories and relationships the store holds (by kind and type), its size and location, the embedder and the sync mode.",
+        input_schema = no_arguments(),
         output_schema = schema_for_output::<StatsOut>(),
         annotations(title = "Memory statistics", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
@@ -358,6 +360,7 @@ impl MnemographServer {
         name = "sync",
         title = "Sync with the primary",
         description = "Sync this device's memory with the shared primary now (replica mode: pull other devices' changes and send writes queued while offline) and report the sync state. Normally not needed: syncing runs on a timer. A local store has nothing to sync.",
+        input_schema = no_arguments(),
         output_schema = schema_for_output::<SyncOut>(),
         annotations(title = "Sync with the primary", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = true)
     )]

@@ -1,6 +1,7 @@
 //! Protocol abuse against the real `mnemograph` binary over raw stdio: bytes a broken or
-//! hostile client may write. For each case the server answers with a JSON-RPC error, drops the
-//! line (where rmcp's transport does, see RELIABILITY.md), or exits cleanly; it never hangs
+//! hostile client may write. For each case the server answers with a JSON-RPC error (a line
+//! that is not JSON gets -32700, with its id when one can be read), skips a blank line, drops a
+//! line over the cap (see RELIABILITY.md), or exits cleanly; it never hangs
 //! (every read has a timeout), never panics (stderr is checked), writes nothing but JSON-RPC
 //! lines on stdout, and keeps serving well-formed requests where the transport stays open.
 
@@ -22,6 +23,7 @@ const PATIENCE: Duration = Duration::from_secs(60);
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
+const PARSE_ERROR: i64 = -32700;
 
 /// The server on raw pipes.
 struct Raw {
@@ -178,22 +180,96 @@ fn anonymous_error(answer: &Value) -> i64 {
 }
 
 #[tokio::test]
-async fn lines_that_are_not_json_are_dropped_and_the_session_goes_on() {
+async fn lines_that_are_not_json_get_a_parse_error_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut raw = Raw::initialized(dir.path(), &[]).await;
-    for garbage in [
-        &b"this is not json\n"[..],
-        b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\n",
-        b"}}}\n",
-        b"\r\n",
-        b"\n",
+    for (garbage, id) in [
+        (&b"this is not json\n"[..], Value::Null),
+        // Truncated: the id is read from what came.
+        (b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\n", json!(1)),
+        (b"}}}\n", Value::Null),
     ] {
         raw.write(garbage).await;
+        let answer = raw.answer().await;
+        assert_eq!(answer["error"]["code"], PARSE_ERROR, "{answer}");
+        assert_eq!(answer["id"], id, "{answer}");
     }
-    // Nothing answered the garbage: the next line is the answer to this call.
+    // Blank lines are skipped: the next line is the answer to this call.
+    raw.write(b"\r\n").await;
+    raw.write(b"\n").await;
     raw.still_serves(2).await;
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");
+}
+
+/// A `store_memory` request whose `importance` is `value`, written as it is.
+fn store_with_importance(id: i64, value: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"store_memory","arguments":{{"kind":"note","title":"t","content":"c","importance":{value}}}}}}}"#
+    )
+}
+
+#[tokio::test]
+async fn json_serde_cannot_read_gets_a_parse_error_with_its_id_or_is_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = Raw::initialized(dir.path(), &[]).await;
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":"deep","method":"tools/call","params":{{"name":"memory_stats","arguments":{{"x":{}{}}}}}}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    for (line, id, says) in [
+        (deep, json!("deep"), "recursion limit"),
+        (store_with_importance(1, "NaN"), json!(1), "expected value"),
+        (
+            store_with_importance(2, "1e309"),
+            json!(2),
+            "number out of range",
+        ),
+        // The id after the break is found all the same.
+        (
+            r#"{"method":"ping","params":{"n":1e999},"id":3,"jsonrpc":"2.0"}"#.to_owned(),
+            json!(3),
+            "number out of range",
+        ),
+        (r#"[{"a":NaN}]"#.to_owned(), Value::Null, "expected value"),
+    ] {
+        raw.write(format!("{line}\n").as_bytes()).await;
+        let answer = raw.answer().await;
+        assert_eq!(answer["error"]["code"], PARSE_ERROR, "{answer}");
+        assert_eq!(answer["id"], id, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{message}");
+    }
+
+    // A lone surrogate (half of an emoji cut by a client) is replaced and the call goes on.
+    let cut = r#"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"store_memory","arguments":{"kind":"note","title":"cut \ud83d here \ud83d\ude00","content":"lone low \udc00"}}}"#;
+    raw.write(format!("{cut}\n").as_bytes()).await;
+    let answer = raw.answer().await;
+    assert_eq!(answer["id"], 4, "{answer}");
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    let id = answer["result"]["structuredContent"]["id"].clone();
+    let got = raw
+        .request(
+            5,
+            "tools/call",
+            json!({"name": "get_memory", "arguments": {"ids": [id]}}),
+        )
+        .await;
+    let memory = &got["result"]["structuredContent"]["memories"][0];
+    assert_eq!(memory["title"], "cut \u{FFFD} here \u{1F600}", "{got}");
+    assert_eq!(memory["content"], "lone low \u{FFFD}", "{got}");
+
+    raw.still_serves(6).await;
+    let (status, _) = raw.finish().await;
+    assert!(status.success(), "{status}");
+    // Only the repaired request stored anything.
+    let stats = support::memctl::command(dir.path())
+        .args(["--json", "stats"])
+        .output()
+        .unwrap();
+    let stats: Value = serde_json::from_slice(&stats.stdout).unwrap();
+    assert_eq!(stats["memories"], 1, "{stats}");
 }
 
 #[tokio::test]
@@ -257,12 +333,16 @@ async fn a_10_mb_line_is_answered_and_a_line_over_16_mib_is_dropped() {
 }
 
 #[tokio::test]
-async fn invalid_utf8_is_dropped_and_the_session_goes_on() {
+async fn invalid_utf8_gets_a_parse_error_and_the_session_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let mut raw = Raw::initialized(dir.path(), &[]).await;
     raw.write(b"\xff\xfe\xfd\n").await;
+    assert_eq!(anonymous_error(&raw.answer().await), PARSE_ERROR);
     raw.write(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"store_memory\",\"arguments\":{\"kind\":\"note\",\"title\":\"t\xc3\x28\",\"content\":\"c\"}}}\n")
         .await;
+    let answer = raw.answer().await;
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["error"]["code"], PARSE_ERROR, "{answer}");
     raw.still_serves(2).await;
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");

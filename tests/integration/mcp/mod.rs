@@ -3,6 +3,7 @@
 mod abuse;
 mod embedder;
 mod knowledge_graph;
+mod schemas;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};

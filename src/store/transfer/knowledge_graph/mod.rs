@@ -36,9 +36,11 @@ use crate::model::{Context, Memory, Relationship};
 use crate::store::defaults;
 
 // The MCP profile reads and answers these types as they are, so their documentation is what a
-// model reads in its schemas.
+// model reads in its schemas, which admit no other fields (the MCP server holds calls to
+// that; serde stays lenient for the files `memctl import` reads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Entity {
     /// The name of the entity.
     pub name: String,
@@ -50,6 +52,7 @@ pub struct Entity {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Relation {
     /// The name of the entity where the relation starts.
     pub from: String,
