@@ -75,16 +75,19 @@ fn unsigned_to_minimum(value: &mut Value) {
 /// level that admits no others. The error says which argument, where, what is valid there,
 /// and, when it can tell, what was meant.
 pub fn check_arguments(tool: &Tool, arguments: &JsonObject) -> Result<(), String> {
-    let root = Value::Object(tool.input_schema.as_ref().clone());
+    // Read in place: this runs on every call, and a schema is kilobytes.
+    let root = tool.input_schema.as_ref();
     let walk = Walk {
-        root: &root,
+        root,
         tool: &tool.name,
     };
-    walk.object(&root, arguments, "")
+    let properties = root.get("properties").and_then(Value::as_object);
+    let closed = root.get("additionalProperties") == Some(&Value::Bool(false));
+    walk.fields(properties, closed, arguments, "")
 }
 
 struct Walk<'a> {
-    root: &'a Value,
+    root: &'a JsonObject,
     tool: &'a str,
 }
 
@@ -94,8 +97,14 @@ impl<'a> Walk<'a> {
         match schema.get("$ref").and_then(Value::as_str) {
             Some(reference) => reference
                 .strip_prefix("#/")
-                .map(|pointer| format!("/{pointer}"))
-                .and_then(|pointer| self.root.pointer(&pointer))
+                .and_then(|pointer| {
+                    let (first, rest) = pointer.split_once('/').unwrap_or((pointer, ""));
+                    let top = self.root.get(first)?;
+                    match rest {
+                        "" => Some(top),
+                        rest => top.pointer(&format!("/{rest}")),
+                    }
+                })
                 .unwrap_or(schema),
             None => schema,
         }
@@ -133,12 +142,22 @@ impl<'a> Walk<'a> {
     }
 
     fn object(&self, schema: &'a Value, value: &JsonObject, at: &str) -> Result<(), String> {
-        let Some(properties) = self.properties(schema) else {
+        self.fields(self.properties(schema), self.closed(schema), value, at)
+    }
+
+    /// Checks `value`'s keys against `properties` (all of them when `closed`), and each
+    /// known field's value against its own schema.
+    fn fields(
+        &self,
+        properties: Option<&'a Map<String, Value>>,
+        closed: bool,
+        value: &JsonObject,
+        at: &str,
+    ) -> Result<(), String> {
+        let Some(properties) = properties else {
             return Ok(());
         };
-        if self.closed(schema)
-            && let Some(unknown) = value.keys().find(|k| !properties.contains_key(*k))
-        {
+        if closed && let Some(unknown) = value.keys().find(|k| !properties.contains_key(*k)) {
             return Err(self.unknown(unknown, properties, at));
         }
         for (key, inner) in value {
