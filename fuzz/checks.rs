@@ -11,7 +11,6 @@
 //! and then checks one input at a time.
 
 use std::io::Cursor;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +23,6 @@ use mnemograph::mcp::MnemographServer;
 use mnemograph::model::Filter;
 use mnemograph::store::transfer::{Format, ImportOptions, Located, OnError};
 use mnemograph::store::{Limits, MemoryStore, NewMemory, NewRelationship};
-use mnemograph::sync::Mode;
 use mnemograph::text;
 use rmcp::ServiceExt;
 use serde_json::{Map, Number, Value, json};
@@ -384,13 +382,7 @@ async fn server(profile: Profile) -> MnemographServer {
         })
         .await
         .expect("seed a relationship");
-    let location = StoreLocation {
-        mode: Mode::Local,
-        path: PathBuf::from(":memory:"),
-        namespace: "fuzz".into(),
-        primary: None,
-        created: true,
-    };
+    let location = StoreLocation::in_memory("fuzz");
     MnemographServer::new(App::over(store, location), profile)
 }
 

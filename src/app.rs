@@ -35,6 +35,19 @@ pub struct StoreLocation {
     pub created: bool,
 }
 
+impl StoreLocation {
+    /// A local store that lives in memory only (a preview, a harness): nothing on disk.
+    pub fn in_memory(namespace: impl Into<String>) -> Self {
+        StoreLocation {
+            mode: Mode::Local,
+            path: PathBuf::from(":memory:"),
+            namespace: namespace.into(),
+            primary: None,
+            created: true,
+        }
+    }
+}
+
 /// An open store with everything around it. Cheap to clone: clones share the store, the
 /// connection pool and the link to the primary.
 #[derive(Clone)]
@@ -119,13 +132,7 @@ impl App {
         let store = MemoryStore::open(backend, config.limits.clone()).await?;
         Ok(App::over(
             store,
-            StoreLocation {
-                mode: Mode::Local,
-                path: PathBuf::from(":memory:"),
-                namespace: config.namespace.value.clone(),
-                primary: None,
-                created: true,
-            },
+            StoreLocation::in_memory(config.namespace.value.clone()),
         ))
     }
 

@@ -741,20 +741,11 @@ impl GraphBackend for InMemoryBackend {
         limit: usize,
     ) -> Result<Vec<String>> {
         let state = self.state();
-        let mut ids: Vec<String> = match kind {
-            IdKind::Memory => state
-                .memories
-                .keys()
-                .filter(|id| id.starts_with(prefix))
-                .cloned()
-                .collect(),
-            IdKind::Relationship => state
-                .relationships
-                .keys()
-                .filter(|id| id.starts_with(prefix))
-                .cloned()
-                .collect(),
+        let keys: Box<dyn Iterator<Item = &String>> = match kind {
+            IdKind::Memory => Box::new(state.memories.keys()),
+            IdKind::Relationship => Box::new(state.relationships.keys()),
         };
+        let mut ids: Vec<String> = keys.filter(|id| id.starts_with(prefix)).cloned().collect();
         ids.sort_unstable();
         ids.truncate(limit);
         Ok(ids)
