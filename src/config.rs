@@ -19,7 +19,7 @@ use crate::backend::libsql::Primary;
 use crate::embed::EmbedderSpec;
 use crate::embed::openai::OpenAiConfig;
 use crate::secret::Secret;
-use crate::store::Limits;
+use crate::store::{Limits, RedactionConfig, RedactionError, Redactor};
 use crate::sync::{DEFAULT_INTERVAL, Mode, SyncSettings};
 
 /// Prefix of every environment variable mnemograph reads.
@@ -109,6 +109,12 @@ pub enum ConfigError {
         "invalid sync interval {value:?} (from {origin}): expected seconds, e.g. 30 or 0.5 (at least 0.1)"
     )]
     SyncInterval { value: String, origin: Source },
+    #[error("in the [redaction] table of {path}: {source}")]
+    Redaction {
+        path: String,
+        #[source]
+        source: RedactionError,
+    },
 }
 
 /// Which tool set the MCP server offers.
@@ -217,6 +223,9 @@ struct FileConfig {
     sync_interval: Option<toml::Value>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
+    /// Patterns added to, and built-in rules taken from, secret redaction.
+    #[serde(default)]
+    redaction: RedactionConfig,
 }
 
 /// The platform directories used for defaults; `None` where the platform has none.
@@ -267,6 +276,9 @@ pub struct Config {
     pub token_source: Option<Source>,
     /// Things worth a warning at start-up, e.g. a readable config file holding a token.
     pub warnings: Vec<String>,
+    /// The secret redaction every write goes through: the built-in rules as the config
+    /// file's `[redaction]` table adjusts them.
+    pub redactor: Redactor,
 }
 
 impl Config {
@@ -398,6 +410,12 @@ impl Config {
             ));
         }
         let replica_dir = data_dir.value.join(format!("{}.replica", namespace.value));
+        let redactor = Redactor::new(&file.redaction).map_err(|source| ConfigError::Redaction {
+            path: file_path
+                .as_ref()
+                .map_or_else(String::new, |p| p.value.display().to_string()),
+            source,
+        })?;
 
         Ok(Config {
             config_file: file_path,
@@ -420,6 +438,7 @@ impl Config {
             primary_source: remote.primary_source,
             token_source: remote.token_source,
             warnings,
+            redactor,
         })
     }
 }

@@ -273,7 +273,7 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         )
         .await
         .expect("an offline create with links is accepted");
-    let fix = linked.memory.id;
+    let fix = linked.memory.id.clone();
 
     // Visible on this device at once, and reported as pending.
     assert_eq!(a.store.get(&queued[2]).await.unwrap().title, "Offline 2");
