@@ -365,6 +365,8 @@ pub struct SyncOut {
     /// Queued writes the primary refused (e.g. another device changed the memory first);
     /// `memctl sync status` lists them.
     pub refused_writes: u64,
+    /// Another process of this device is still sending the pending writes.
+    pub replaying_elsewhere: bool,
 }
 
 impl From<&crate::sync::SyncStatus> for SyncOut {
@@ -378,6 +380,7 @@ impl From<&crate::sync::SyncStatus> for SyncOut {
             last_error: s.last_error.clone(),
             pending_writes: s.pending_writes,
             refused_writes: s.conflicts,
+            replaying_elsewhere: s.replaying_elsewhere,
         }
     }
 }

@@ -34,6 +34,9 @@ pub struct SyncStatus {
     /// Queued writes the primary refused on replay (e.g. a version conflict with another
     /// device); kept in the outbox file, listed by `memctl sync status`.
     pub conflicts: u64,
+    /// Another process of this device was still sending the queued writes when the last
+    /// sync gave up waiting for it; `pending_writes` counts them until it is done.
+    pub replaying_elsewhere: bool,
 }
 
 impl SyncStatus {
@@ -107,9 +110,13 @@ impl std::fmt::Display for SyncStatus {
         }
         write!(
             f,
-            "\nwrites waiting for the primary: {}\nwrites the primary refused: {}",
-            self.pending_writes, self.conflicts
-        )
+            "\nwrites waiting for the primary: {}",
+            self.pending_writes
+        )?;
+        if self.replaying_elsewhere {
+            f.write_str(" (another process of this device is sending them now)")?;
+        }
+        write!(f, "\nwrites the primary refused: {}", self.conflicts)
     }
 }
 

@@ -387,6 +387,39 @@ async fn queued_writes_that_lost_to_another_device_are_reported_not_applied() {
     assert!(b.store.get(&unchanged.id).await.is_err());
 }
 
+/// A sync that finds another process of the device sending the queued writes waits for it
+/// and reports the queue as that replay left it, rather than "synced" with writes still out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_waits_for_a_replay_in_progress_elsewhere() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let config = sqld.device_config(root.path(), "a", "default", Mode::Replica);
+    let a = open_device(&config).await;
+    sqld.stop();
+    a.store.create(note("Queued", "one")).await.unwrap();
+    a.store.create(note("Queued", "two")).await.unwrap();
+    assert_eq!(a.app.sync_status().pending_writes, 2);
+    sqld.restart();
+
+    // Another process of this device holds the replay lock for a while.
+    let lock_path = config.sync.replica_dir.join("outbox.lock");
+    let held = mnemograph::sync::slot::FileLock::try_acquire(&lock_path)
+        .unwrap()
+        .expect("nobody replays yet");
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(800));
+        drop(held);
+    });
+    let status = a.app.sync_now().await.unwrap();
+    release.join().unwrap();
+    assert_eq!(status.pending_writes, 0, "{status:?}");
+    assert!(!status.replaying_elsewhere, "{status:?}");
+    let b = device(root.path(), "b", &sqld).await;
+    assert_eq!(b.store.stats().await.unwrap().memories, 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_devices_migrate_a_new_namespace_at_once() {
     let root = tempfile::tempdir().unwrap();

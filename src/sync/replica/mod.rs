@@ -15,6 +15,7 @@ mod overlay;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -41,6 +42,11 @@ const OUTBOX_FILE: &str = "outbox.db";
 const REPLAY_LOCK_FILE: &str = "outbox.lock";
 /// Refused writes listed in a status report.
 const REFUSALS_SHOWN: usize = 20;
+/// How long a sync waits for another process of this device to finish sending the queued
+/// writes, so that `sync` reports the queue as that replay left it.
+const REPLAY_WAIT: Duration = Duration::from_secs(15);
+/// How often the wait looks at the lock again.
+const REPLAY_POLL: Duration = Duration::from_millis(50);
 
 /// A replica that queues writes while its primary is away.
 pub struct ReplicaBackend {
@@ -134,11 +140,15 @@ impl ReplicaBackend {
         Ok(())
     }
 
-    /// Replays the outbox in order, unless another process of this device is replaying it.
+    /// Replays the outbox in order. When another process of this device is replaying it,
+    /// waits for that replay (up to [`REPLAY_WAIT`]) and then sends what it left; past the
+    /// wait, the status says that the other process is still at it.
     async fn replay(&self) -> Result<()> {
-        let Some(_replaying) = FileLock::try_acquire(&self.replay_lock)? else {
+        let Some(_replaying) = self.replay_lock().await? else {
+            self.state.update(|s| s.replaying_elsewhere = true);
             return Ok(());
         };
+        self.state.update(|s| s.replaying_elsewhere = false);
         let _order = self.writes.lock().await;
         for (seq, op) in self.outbox.pending().await? {
             match op
@@ -155,6 +165,21 @@ impl ReplicaBackend {
             }
         }
         Ok(())
+    }
+
+    /// The replay lock, once no other process of this device holds it; `None` when it is
+    /// still held after [`REPLAY_WAIT`].
+    async fn replay_lock(&self) -> Result<Option<FileLock>> {
+        let deadline = tokio::time::Instant::now() + REPLAY_WAIT;
+        loop {
+            if let Some(lock) = FileLock::try_acquire(&self.replay_lock)? {
+                return Ok(Some(lock));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(REPLAY_POLL).await;
+        }
     }
 
     /// Re-reads the outbox's counts, and rebuilds the overlay when the queue changed (a
