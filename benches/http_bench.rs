@@ -27,6 +27,7 @@ use serde_json::{Value, json};
 
 #[path = "support/args.rs"]
 mod args;
+#[allow(dead_code)] // the relationship types serve the other benchmarks
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 #[allow(dead_code)] // the tests use more of it: raw requests, the banner, other signals
