@@ -3,12 +3,15 @@
 //! stdout carries JSON-RPC and nothing else; logs go to stderr (and optionally a file).
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use mnemograph::app::App;
 use mnemograph::config::{Config, ConfigArgs, Profile};
 use mnemograph::mcp::{self, MnemographServer};
-use mnemograph::{logging, shutdown};
+use mnemograph::secret::Secret;
+use mnemograph::{http, logging, shutdown};
 
 /// A graph memory for AI coding assistants, served over MCP on stdio.
 ///
@@ -35,6 +38,9 @@ use mnemograph::{logging, shutdown};
 ///
 /// stdout carries the MCP protocol only; logs go to stderr and, with --log-file, to a file.
 /// The server stops when stdin closes or on SIGINT/SIGTERM, after finishing writes in flight.
+///
+/// `mnemograph serve` serves the same tools over HTTP instead, to many clients at once, with
+/// the web viewer beside them (see `mnemograph serve --help`).
 #[derive(Debug, Parser)]
 #[command(name = "mnemograph", version, about, long_about, verbatim_doc_comment)]
 struct Cli {
@@ -46,7 +52,44 @@ struct Cli {
     /// swap) [env: MNEMOGRAPH_PROFILE] [config file: profile] [default: memory]
     #[arg(long, value_enum, value_name = "PROFILE")]
     profile: Option<Profile>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
 }
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Serve(ServeArgs),
+}
+
+/// Serve MCP over streamable HTTP at /mcp, for many clients at once, and the web viewer at /.
+///
+/// One process, one store: every client and the viewer see the same memories. Settings
+/// (store, namespace, profile, log) are the flags before `serve`, e.g.
+/// `mnemograph --namespace work serve`.
+///
+/// On loopback (the default) no token is needed; Host and Origin are checked on every
+/// request, so web pages cannot reach the server through DNS rebinding or from another site.
+/// Listening on any other address requires a token: set MNEMOGRAPH_SERVE_TOKEN, or one is
+/// made up and printed at start. MCP clients send it as `Authorization: Bearer <token>`; a
+/// browser opens the viewer link printed at start once, which keeps it in a cookie.
+///
+/// Stops on SIGINT/SIGTERM after answering the requests in flight.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+struct ServeArgs {
+    /// Address and port to listen on (port 0 takes a free port)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8431")]
+    listen: SocketAddr,
+
+    /// Also answer to this host name (or address), as clients on other machines name the
+    /// server; repeatable. localhost, 127.0.0.1, [::1] and the listen address always work
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+}
+
+/// The variable holding the token clients must send (never a flag: flags show in `ps`).
+const TOKEN_VAR: &str = "MNEMOGRAPH_SERVE_TOKEN";
 
 /// Why the server could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +106,8 @@ enum StartError {
     },
     #[error(transparent)]
     Serve(#[from] mnemograph::mcp::ServeError),
+    #[error(transparent)]
+    Http(#[from] http::ServeError),
 }
 
 fn main() -> ExitCode {
@@ -98,18 +143,16 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         ..cli.config
     };
     let config = Config::load(&args)?;
+    if let Some(Command::Serve(serve)) = cli.command {
+        return run_http(&config, serve).await;
+    }
     if std::io::stdin().is_terminal() {
         eprintln!(
             "mnemograph: waiting for an MCP client on stdin (JSON-RPC); an assistant starts \
              this for you, see `mnemograph --help`. Ctrl-C quits."
         );
     }
-    logging::init(&config)?;
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), store = %config.db_path.value.display(),
-        namespace = %config.namespace.value, profile = config.profile.value.as_str(), "starting");
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
+    start_logging(&config)?;
     let server = MnemographServer::open(&config)
         .await
         .map_err(|source| StartError::Store {
@@ -117,5 +160,57 @@ async fn run(cli: Cli) -> Result<(), StartError> {
             source,
         })?;
     mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
+    Ok(())
+}
+
+fn start_logging(config: &Config) -> Result<(), StartError> {
+    logging::init(config)?;
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), store = %config.db_path.value.display(),
+        namespace = %config.namespace.value, profile = config.profile.value.as_str(), "starting");
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(())
+}
+
+/// `mnemograph serve`. Unlike the stdio server, a store that cannot be opened stops it: a
+/// person started it and reads why on the terminal.
+async fn run_http(config: &Config, args: ServeArgs) -> Result<(), StartError> {
+    start_logging(config)?;
+    let token = std::env::var(TOKEN_VAR)
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| Secret::new(t.trim()));
+    let bound = http::bind(http::Options {
+        listen: args.listen,
+        allow_hosts: args.allow_hosts,
+        token,
+    })
+    .await?;
+    let app = App::open(config)
+        .await
+        .map_err(|source| StartError::Store {
+            path: config.db_path.value.display().to_string(),
+            source,
+        })?;
+    app.start_background();
+    let url = bound.url();
+    eprintln!("mnemograph: serving on {url}");
+    eprintln!("  MCP (streamable HTTP): {url}/mcp");
+    match (bound.requires_token(), bound.made_up_token()) {
+        (false, _) => eprintln!("  viewer: {url}/"),
+        (true, Some(token)) => {
+            let token = token.expose();
+            eprintln!("  token (send `Authorization: Bearer <token>`): {token}");
+            eprintln!("  viewer (open once; the browser keeps the token): {url}/?token={token}");
+        }
+        (true, None) => {
+            eprintln!("  token: the value of {TOKEN_VAR} (send `Authorization: Bearer <token>`)");
+            eprintln!("  viewer (open once): {url}/?token=<the value of {TOKEN_VAR}>");
+        }
+    }
+    bound
+        .run(app, config.profile.value, shutdown::signal())
+        .await?;
     Ok(())
 }

@@ -36,7 +36,7 @@ use crate::app::App;
 use crate::config::{Config, Profile};
 use crate::store::MemoryStore;
 
-pub use serve::{ServeError, serve};
+pub use serve::{DRAIN_TIMEOUT, ServeError, serve};
 pub use stdio::{LineGuard, stdio};
 
 /// What the server teaches a model at initialisation: when to store, which kinds and

@@ -24,6 +24,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("shutdown", 8),
     ("mcp", 9),
     ("cli", 9),
+    // `mnemograph serve` serves the MCP front end's tools over HTTP, beside the viewer.
+    ("http", 10),
 ];
 
 fn layer(module: &str) -> Option<u8> {
