@@ -46,6 +46,11 @@ struct Cli {
     /// swap) [env: MNEMOGRAPH_PROFILE] [config file: profile] [default: memory]
     #[arg(long, value_enum, value_name = "PROFILE")]
     profile: Option<Profile>,
+
+    /// List every memory tool's output schema in tools/list, for clients that validate
+    /// structured results (it doubles the list a model reads; results are the same)
+    #[arg(long, env = "MNEMOGRAPH_OUTPUT_SCHEMAS")]
+    output_schemas: bool,
 }
 
 /// Why the server could not start or serve.
@@ -110,12 +115,15 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
-    let server = MnemographServer::open(&config)
+    let mut server = MnemographServer::open(&config)
         .await
         .map_err(|source| StartError::Store {
             path: config.db_path.value.display().to_string(),
             source,
         })?;
+    if cli.output_schemas {
+        server = server.with_output_schemas();
+    }
     mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
     Ok(())
 }

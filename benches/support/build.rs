@@ -1,0 +1,74 @@
+//! The synthetic store the MCP benchmarks serve: `n` memories of the shared corpus built
+//! through the library (bulk `create_many`, no vectors), then about one relationship per
+//! memory made one `link` at a time. Shared by `mcp_bench` and `raw_pipe`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mnemograph::backend::libsql::LibsqlBackend;
+use mnemograph::store::{Limits, MemoryStore, NewRelationship};
+
+use super::corpus::{Corpus, REL_TYPES, Rng};
+
+const BATCH: usize = 1000;
+/// Wall time allowed for creating relationships one `link` at a time: beyond it a large
+/// store gets fewer than one per memory, so the whole run stays within a few minutes.
+const LINK_BUDGET: Duration = Duration::from_secs(60);
+
+/// Builds a store of `n` memories and returns their ids.
+pub async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
+    let backend = LibsqlBackend::open_local(path).await.expect("open store");
+    let store = MemoryStore::open(Arc::new(backend), Limits::default())
+        .await
+        .expect("open store");
+    let started = Instant::now();
+    let mut ids: Vec<String> = Vec::with_capacity(n);
+    for start in (0..n).step_by(BATCH) {
+        let batch = (start..(start + BATCH).min(n))
+            .map(|i| corpus.memory(i).0)
+            .collect();
+        let created = store.create_many(batch).await.expect("bulk insert");
+        ids.extend(created.into_iter().map(|(id, _)| id));
+    }
+    println!(
+        "  build: {n} memories in {:.1} s (create_many, batches of {BATCH})",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Random endpoints rather than memory order, so that if the budget cuts linking short
+    // the graph is uniformly sparser instead of dense at one end and empty at the other.
+    let mut rng = Rng(99);
+    let started = Instant::now();
+    let mut links = 0;
+    while links < n && started.elapsed() < LINK_BUDGET {
+        let (source, target) = (rng.below(n), rng.below(n));
+        if source == target {
+            continue;
+        }
+        store
+            .link(NewRelationship {
+                source_id: ids[source].clone(),
+                target_id: ids[target].clone(),
+                rel_type: REL_TYPES[rng.below(REL_TYPES.len())].into(),
+                strength: Some(0.2 + 0.8 * rng.unit() as f32),
+                ..NewRelationship::default()
+            })
+            .await
+            .expect("link");
+        links += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if links < n {
+        println!(
+            "  build: only {links} relationships ({:.2} per memory, not 1): `link` stopped \
+             at the {}-s budget ({:.0} links/s)",
+            links as f64 / n as f64,
+            LINK_BUDGET.as_secs(),
+            links as f64 / secs
+        );
+    } else {
+        println!("  build: {links} relationships in {secs:.1} s (one `link` each)");
+    }
+    ids
+}
