@@ -40,7 +40,8 @@ pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 ///   leaving it out says the same, and null is still accepted;
 /// - a string enum whose values schemars documents one by one (`oneOf` of `const`s) becomes a
 ///   plain `enum`: the field's own description says what the values mean;
-/// - `$schema` goes: 2020-12 is MCP's default dialect;
+/// - `$schema` goes: 2020-12 is MCP's default dialect; so do the descriptions of input
+///   definitions (the property using one describes it);
 /// - annotations lose their copy of the tool's title (the hints stay explicit);
 /// - output schemas are kept only when `output_schemas` is set: they are half of the list
 ///   and teach a model nothing the text of a result does not (the structured content is
@@ -68,6 +69,15 @@ fn tidied(schema: &JsonObject, side: Side) -> JsonObject {
     match value {
         Value::Object(mut object) => {
             object.remove("$schema");
+            // A definition is reached through a property that says what it is for; its own
+            // description (the Rust type's doc) would say it a second time.
+            if side == Side::Input
+                && let Some(Value::Object(defs)) = object.get_mut("$defs")
+            {
+                for def in defs.values_mut().filter_map(Value::as_object_mut) {
+                    def.remove("description");
+                }
+            }
             object
         }
         _ => unreachable!("an object stays an object"),
@@ -427,6 +437,7 @@ mod tests {
     fn schemas_lose_what_clients_do_not_need() {
         let value = json!({
             "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$defs": {"M": {"description": "the Rust type's doc", "type": "object"}},
             "properties": {
                 "a": {"type": "integer", "format": "uint64", "minimum": 1},
                 "b": {"type": ["integer", "null"], "format": "uint"},
@@ -442,7 +453,7 @@ mod tests {
         let input = Value::Object(tidied(object, Side::Input));
         assert_eq!(
             input,
-            json!({"properties": {
+            json!({"$defs": {"M": {"type": "object"}}, "properties": {
                 "a": {"type": "integer", "minimum": 1},
                 "b": {"type": "integer", "minimum": 0},
                 "c": {"type": "number"},
