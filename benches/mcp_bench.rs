@@ -43,7 +43,7 @@ mod corpus;
 mod server;
 
 use args::command_line;
-use build::build;
+use build::{bench_dir, build, ms, percentile, sizes, status_mib};
 use corpus::{Corpus, Rng};
 use server::server_command;
 
@@ -59,14 +59,6 @@ async fn spawn(exe: &Path, db: &Path, config_home: &Path) -> (Client, u32, Durat
     let pid = transport.id().expect("server pid");
     let client = ().serve(transport).await.expect("initialize");
     (client, pid, t.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// Whether a figure meets its target, strictest reading first: the issue does not say
@@ -207,15 +199,6 @@ async fn bench_tools(client: &Client, corpus: &Corpus, ids: &[String]) {
     }
 }
 
-/// A memory figure of `/proc/<pid>/status` (e.g. `VmHWM`), in MiB.
-fn status_mib(status: &str, field: &str) -> f64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn file_mib(path: &Path) -> f64 {
     let size = |p: PathBuf| std::fs::metadata(p).map_or(0, |m| m.len());
     let wal = PathBuf::from(format!("{}-wal", path.display()));
@@ -279,16 +262,9 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
-    let sizes: Vec<usize> = match command_line().split_off(1) {
-        args if args.is_empty() => vec![10_000, 100_000],
-        args => args
-            .iter()
-            .map(|a| a.parse().expect("sizes are numbers of memories"))
-            .collect(),
-    };
+    let sizes = sizes(command_line(), &[10_000, 100_000]);
     let temp = tempfile::tempdir().expect("temp dir");
-    let dir = std::env::var_os("MNEMOGRAPH_BENCH_DIR")
-        .map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    let dir = bench_dir(temp.path());
     println!("server: {}", exe.display());
     let corpus = Corpus::new();
     for n in sizes {

@@ -18,7 +18,7 @@
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -35,7 +35,7 @@ mod corpus;
 mod isolation;
 
 use args::command_line;
-use build::build;
+use build::{bench_dir, build, ms, percentile, sizes, status_mib};
 use corpus::{Corpus, REL_TYPES, Rng};
 
 /// Timed calls per tool.
@@ -124,14 +124,6 @@ impl Pipe {
         drop(self.input);
         self.child.wait().expect("server exit");
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// What a tool's p50 is held to at 100k memories.
@@ -391,16 +383,6 @@ fn verdict(p50: f64, ping: f64, target: Target) -> String {
     format!("{what}: {}", if p50 <= limit { "met" } else { "MISSED" })
 }
 
-/// A memory figure of `/proc/<pid>/status` (e.g. `VmHWM`), in MiB.
-fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
     println!(
         "== {n} memories ({} cores, load average {})",
@@ -444,7 +426,10 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
     }
     println!(
         "  server peak RSS {:.1} MiB",
-        status_mib(pipe.pid(), "VmHWM")
+        status_mib(
+            &std::fs::read_to_string(format!("/proc/{}/status", pipe.pid())).unwrap_or_default(),
+            "VmHWM"
+        )
     );
     pipe.close();
 }
@@ -454,16 +439,9 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
-    let sizes: Vec<usize> = match command_line().split_off(1) {
-        args if args.is_empty() => vec![1_000, 10_000, 100_000],
-        args => args
-            .iter()
-            .map(|a| a.parse().expect("sizes are numbers of memories"))
-            .collect(),
-    };
+    let sizes = sizes(command_line(), &[1_000, 10_000, 100_000]);
     let temp = tempfile::tempdir().expect("temp dir");
-    let dir = std::env::var_os("MNEMOGRAPH_BENCH_DIR")
-        .map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    let dir = bench_dir(temp.path());
     println!("server: {}", exe.display());
     let corpus = Corpus::new();
     for n in sizes {

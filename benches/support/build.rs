@@ -1,8 +1,9 @@
-//! The synthetic store the MCP benchmarks serve: `n` memories of the shared corpus built
-//! through the library (bulk `create_many`, no vectors), then about one relationship per
-//! memory made one `link` at a time. Shared by `mcp_bench` and `raw_pipe`.
+//! What the MCP benchmarks (`mcp_bench`, `raw_pipe`) share: the synthetic store they serve
+//! (`n` memories of the shared corpus built through the library, bulk `create_many`, no
+//! vectors, then about one relationship per memory made one `link` at a time), the sizes and
+//! directory of a run, and the figures they print.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +13,39 @@ use mnemograph::store::{Limits, MemoryStore, NewRelationship};
 use super::corpus::{Corpus, REL_TYPES, Rng};
 
 const BATCH: usize = 1000;
+
+/// The store sizes a run measures: those on the command line, else `default`.
+pub fn sizes(command_line: Vec<String>, default: &[usize]) -> Vec<usize> {
+    match command_line.split_first() {
+        Some((_, args)) if !args.is_empty() => args
+            .iter()
+            .map(|a| a.parse().expect("sizes are numbers of memories"))
+            .collect(),
+        _ => default.to_vec(),
+    }
+}
+
+/// Where a run keeps its stores: `MNEMOGRAPH_BENCH_DIR` (kept for inspection), else `temp`.
+pub fn bench_dir(temp: &Path) -> PathBuf {
+    std::env::var_os("MNEMOGRAPH_BENCH_DIR").map_or_else(|| temp.to_owned(), PathBuf::from)
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// A memory figure of a `/proc/<pid>/status` text (e.g. `VmHWM`), in MiB.
+pub fn status_mib(status: &str, field: &str) -> f64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
 /// Wall time allowed for creating relationships one `link` at a time: beyond it a large
 /// store gets fewer than one per memory, so the whole run stays within a few minutes.
 const LINK_BUDGET: Duration = Duration::from_secs(60);
