@@ -43,7 +43,7 @@ mod corpus;
 mod server;
 
 use args::command_line;
-use build::{bench_dir, build, ms, percentile, sizes, status_mib};
+use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
 use corpus::{Corpus, Rng};
 use server::server_command;
 
@@ -174,11 +174,7 @@ async fn bench_tools(client: &Client, corpus: &Corpus, ids: &[String]) {
             let t = Instant::now();
             let data = call(client, case.tool, args).await;
             samples.push(t.elapsed());
-            found += case
-                .counted
-                .and_then(|p| data.pointer(p))
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+            found += results(&data, case.counted);
         }
         samples.sort();
         let (p50, p95) = (

@@ -35,7 +35,7 @@ mod corpus;
 mod isolation;
 
 use args::command_line;
-use build::{bench_dir, build, ms, percentile, sizes, status_mib};
+use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
 use corpus::{Corpus, REL_TYPES, Rng};
 
 /// Timed calls per tool.
@@ -165,11 +165,7 @@ fn measure(pipe: &mut Pipe, case: &mut Case) -> Figures {
             tool => pipe.call(tool, args),
         };
         samples.push(took);
-        found += case
-            .counted
-            .and_then(|p| data.pointer(p))
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
+        found += results(&data, case.counted);
     }
     samples.sort();
     Figures {

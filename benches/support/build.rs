@@ -30,6 +30,15 @@ pub fn bench_dir(temp: &Path) -> PathBuf {
     std::env::var_os("MNEMOGRAPH_BENCH_DIR").map_or_else(|| temp.to_owned(), PathBuf::from)
 }
 
+/// How many results the array at JSON `pointer` of a tool's answer holds (0 without one):
+/// shows that the calls timed did real work (a search that finds nothing is fast and useless).
+pub fn results(data: &serde_json::Value, pointer: Option<&str>) -> usize {
+    pointer
+        .and_then(|p| data.pointer(p))
+        .and_then(serde_json::Value::as_array)
+        .map_or(0, Vec::len)
+}
+
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
