@@ -36,7 +36,7 @@ mod isolation;
 
 use args::command_line;
 use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
-use corpus::{Corpus, REL_TYPES, Rng};
+use corpus::{Corpus, Rng};
 
 /// Timed calls per tool.
 const CALLS: usize = 300;
@@ -192,7 +192,6 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a
     let mut search_rng = Rng(2);
     let mut recall_rng = Rng(3);
     let mut explore_rng = Rng(5);
-    let mut rel_rng = Rng(6);
     let new_memory = move |i: usize| {
         let m = corpus.memory(n + i).0;
         json!({"kind": m.kind, "title": m.title, "content": m.content, "tags": m.tags,
@@ -311,9 +310,12 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a
             tool: "create_relationship",
             target: Target::Pings(2.0),
             counted: None,
-            args: Box::new(move |_, _| {
-                let rel_type = REL_TYPES[rel_rng.below(REL_TYPES.len())];
-                json!({"source_id": pick(), "target_id": pick(), "rel_type": rel_type})
+            // Consecutive memories under a type the build never uses: no call collides with
+            // a relationship already there.
+            args: Box::new(move |_, i| {
+                let built = &ids.borrow().built;
+                json!({"source_id": built[i % n], "target_id": built[(i + 1) % n],
+                       "rel_type": "TIMED_LINK"})
             }),
         },
         Case {
@@ -322,10 +324,14 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a
             target: Target::Pings(2.0),
             counted: None,
             args: Box::new(move |pipe, i| {
+                let (source, target) = {
+                    let built = &ids.borrow().built;
+                    (built[i % n].clone(), built[(i + 2) % n].clone())
+                };
                 let (rel, _) = pipe.call(
                     "create_relationship",
-                    json!({"source_id": pick(), "target_id": pick(), "rel_type": "USES",
-                           "note": format!("update {i}")}),
+                    json!({"source_id": source, "target_id": target,
+                           "rel_type": "UPDATED_LINK"}),
                 );
                 let id = rel["relationship"]["id"]
                     .as_str()
