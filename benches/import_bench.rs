@@ -2,8 +2,12 @@
 //! relationships imported into a new libSQL store, then exported again, with rates and the
 //! process's peak resident memory after each phase.
 //!
-//! Run with `cargo bench --bench import_bench [-- MEMORIES]`. Target: at least 20k memories/s
-//! each way, and an export that does not raise the peak (it streams page by page).
+//! Then `memctl reembed` (the real binary, the built-in model) gives every imported memory a
+//! vector, end to end: the embedder and the writes of the vectors.
+//!
+//! Run with `cargo bench --bench import_bench [-- MEMORIES]`. Targets: at least 20k memories/s
+//! each way and for the re-embedding, and an export that does not raise the peak (it streams
+//! page by page).
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Write};
@@ -17,6 +21,8 @@ use serde_json::json;
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "../tests/integration/support/isolation.rs"]
+mod isolation;
 
 /// Peak resident set size in KiB (`VmHWM`), where /proc tells it.
 fn peak_rss_kib() -> Option<u64> {
@@ -104,6 +110,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         n as f64 / secs,
         (exported.memories + exported.relationships) as f64 / secs,
         peak_rss_kib().unwrap_or(0)
+    );
+    drop(store);
+
+    let mut reembed = std::process::Command::new(env!("CARGO_BIN_EXE_memctl"));
+    isolation::isolate(&mut reembed, &dir.path().join("config"))
+        .env("MNEMOGRAPH_EMBEDDER", "model2vec")
+        .env("MNEMOGRAPH_LOG", "warn")
+        .arg("--db")
+        .arg(dir.path().join("store.db"))
+        .args(["--json", "reembed"]);
+    let started = Instant::now();
+    let done = reembed.output()?;
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        done.status.success(),
+        "memctl reembed: {}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&done.stdout)?;
+    assert_eq!(report["embedded"], json!(n), "{report}");
+    println!(
+        "memctl reembed (built-in model, whole process): {secs:.2} s, {:.0} memories/s",
+        n as f64 / secs
     );
     Ok(())
 }

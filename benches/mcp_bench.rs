@@ -17,98 +17,37 @@
 //! for 100k memories; `MNEMOGRAPH_BENCH_DIR` keeps the stores for inspection.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mnemograph::backend::libsql::LibsqlBackend;
-use mnemograph::store::{Limits, MemoryStore, NewRelationship};
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
 use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 
-const BATCH: usize = 1000;
 /// Fresh spawns timed from exec to a completed MCP handshake.
 const SPAWNS: usize = 10;
 /// Timed calls per tool.
 const CALLS: usize = 300;
-/// Wall time allowed for creating relationships one `link` at a time: beyond it a large
-/// store gets fewer than one per memory, so the whole run stays within a few minutes.
-const LINK_BUDGET: Duration = Duration::from_secs(60);
 /// Issue targets at 100k memories: spawn-to-initialized and server RSS.
 const SPAWN_TARGET_MS: f64 = 50.0;
 const RSS_TARGET_MIB: f64 = 150.0;
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/build.rs"]
+mod build;
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 #[path = "support/server.rs"]
 mod server;
 
 use args::command_line;
-use corpus::{Corpus, REL_TYPES, Rng};
+use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
+use corpus::{Corpus, Rng};
 use server::server_command;
 
 type Client = RunningService<RoleClient, ()>;
-
-/// Builds a store of `n` memories and returns their ids.
-async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
-    let backend = LibsqlBackend::open_local(path).await.expect("open store");
-    let store = MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .expect("open store");
-    let started = Instant::now();
-    let mut ids: Vec<String> = Vec::with_capacity(n);
-    for start in (0..n).step_by(BATCH) {
-        let batch = (start..(start + BATCH).min(n))
-            .map(|i| corpus.memory(i).0)
-            .collect();
-        let created = store.create_many(batch).await.expect("bulk insert");
-        ids.extend(created.into_iter().map(|(id, _)| id));
-    }
-    println!(
-        "  build: {n} memories in {:.1} s (create_many, batches of {BATCH})",
-        started.elapsed().as_secs_f64()
-    );
-
-    // Random endpoints rather than memory order, so that if the budget cuts linking short
-    // the graph is uniformly sparser instead of dense at one end and empty at the other.
-    let mut rng = Rng(99);
-    let started = Instant::now();
-    let mut links = 0;
-    while links < n && started.elapsed() < LINK_BUDGET {
-        let (source, target) = (rng.below(n), rng.below(n));
-        if source == target {
-            continue;
-        }
-        store
-            .link(NewRelationship {
-                source_id: ids[source].clone(),
-                target_id: ids[target].clone(),
-                rel_type: REL_TYPES[rng.below(REL_TYPES.len())].into(),
-                strength: Some(0.2 + 0.8 * rng.unit() as f32),
-                ..NewRelationship::default()
-            })
-            .await
-            .expect("link");
-        links += 1;
-    }
-    let secs = started.elapsed().as_secs_f64();
-    if links < n {
-        println!(
-            "  build: only {links} relationships ({:.2} per memory, not 1): `link` stopped \
-             at the {}-s budget ({:.0} links/s)",
-            links as f64 / n as f64,
-            LINK_BUDGET.as_secs(),
-            links as f64 / secs
-        );
-    } else {
-        println!("  build: {links} relationships in {secs:.1} s (one `link` each)");
-    }
-    ids
-}
 
 /// Spawns the server and completes the MCP handshake; returns the client, the server's
 /// pid and the time from spawn to initialized.
@@ -120,14 +59,6 @@ async fn spawn(exe: &Path, db: &Path, config_home: &Path) -> (Client, u32, Durat
     let pid = transport.id().expect("server pid");
     let client = ().serve(transport).await.expect("initialize");
     (client, pid, t.elapsed())
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
 }
 
 /// Whether a figure meets its target, strictest reading first: the issue does not say
@@ -243,11 +174,7 @@ async fn bench_tools(client: &Client, corpus: &Corpus, ids: &[String]) {
             let t = Instant::now();
             let data = call(client, case.tool, args).await;
             samples.push(t.elapsed());
-            found += case
-                .counted
-                .and_then(|p| data.pointer(p))
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
+            found += results(&data, case.counted);
         }
         samples.sort();
         let (p50, p95) = (
@@ -266,15 +193,6 @@ async fn bench_tools(client: &Client, corpus: &Corpus, ids: &[String]) {
             case.tool
         );
     }
-}
-
-/// A memory figure of `/proc/<pid>/status` (e.g. `VmHWM`), in MiB.
-fn status_mib(status: &str, field: &str) -> f64 {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn file_mib(path: &Path) -> f64 {
@@ -340,16 +258,9 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
-    let sizes: Vec<usize> = match command_line().split_off(1) {
-        args if args.is_empty() => vec![10_000, 100_000],
-        args => args
-            .iter()
-            .map(|a| a.parse().expect("sizes are numbers of memories"))
-            .collect(),
-    };
+    let sizes = sizes(command_line(), &[10_000, 100_000]);
     let temp = tempfile::tempdir().expect("temp dir");
-    let dir = std::env::var_os("MNEMOGRAPH_BENCH_DIR")
-        .map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    let dir = bench_dir(temp.path());
     println!("server: {}", exe.display());
     let corpus = Corpus::new();
     for n in sizes {

@@ -49,10 +49,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for hit in found["hits"].as_array().into_iter().flatten() {
         let field = |key: &str| hit[key].as_str().unwrap_or("?").to_owned();
         println!(
-            "found {} {}: {}",
+            "found {} {} (score {})",
             field("id"),
             field("kind"),
-            field("snippet")
+            hit["score"]
         );
     }
     client.cancel().await?;

@@ -53,6 +53,11 @@ struct Cli {
     #[arg(long, value_enum, value_name = "PROFILE")]
     profile: Option<Profile>,
 
+    /// List every memory tool's output schema in tools/list, for clients that validate
+    /// structured results (it doubles the list a model reads; results are the same)
+    #[arg(long, env = "MNEMOGRAPH_OUTPUT_SCHEMAS")]
+    output_schemas: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -144,7 +149,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     };
     let config = Config::load(&args)?;
     if let Some(Command::Serve(serve)) = cli.command {
-        return run_http(&config, serve).await;
+        return run_http(&config, serve, cli.output_schemas).await;
     }
     if std::io::stdin().is_terminal() {
         eprintln!(
@@ -153,12 +158,15 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         );
     }
     start_logging(&config)?;
-    let server = MnemographServer::open(&config)
+    let mut server = MnemographServer::open(&config)
         .await
         .map_err(|source| StartError::Store {
             path: config.db_path.value.display().to_string(),
             source,
         })?;
+    if cli.output_schemas {
+        server = server.with_output_schemas();
+    }
     mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
     Ok(())
 }
@@ -175,7 +183,11 @@ fn start_logging(config: &Config) -> Result<(), StartError> {
 
 /// `mnemograph serve`. Unlike the stdio server, a store that cannot be opened stops it: a
 /// person started it and reads why on the terminal.
-async fn run_http(config: &Config, args: ServeArgs) -> Result<(), StartError> {
+async fn run_http(
+    config: &Config,
+    args: ServeArgs,
+    output_schemas: bool,
+) -> Result<(), StartError> {
     start_logging(config)?;
     let token = std::env::var(TOKEN_VAR)
         .ok()
@@ -209,8 +221,10 @@ async fn run_http(config: &Config, args: ServeArgs) -> Result<(), StartError> {
             eprintln!("  viewer (open once): {url}/?token=<the value of {TOKEN_VAR}>");
         }
     }
-    bound
-        .run(app, config.profile.value, shutdown::signal())
-        .await?;
+    let mut server = MnemographServer::new(app.clone(), config.profile.value);
+    if output_schemas {
+        server = server.with_output_schemas();
+    }
+    bound.run(app, server, shutdown::signal()).await?;
     Ok(())
 }

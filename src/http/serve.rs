@@ -18,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 use super::guard::{self, Guard, LOOPBACK_NAMES};
 use super::inflight::InFlight;
 use crate::app::App;
-use crate::config::Profile;
 use crate::mcp::{DRAIN_TIMEOUT, MnemographServer};
 use crate::secret::Secret;
 
@@ -134,13 +133,18 @@ impl Bound {
         self.token.is_some()
     }
 
-    /// Serves MCP at `/mcp` and the viewer at `/` over `app` until `shutdown` resolves (with
-    /// a name for the log, e.g. the signal's), then drains (see the module's doc).
-    pub async fn run<S>(self, app: App, profile: Profile, shutdown: S) -> Result<(), ServeError>
+    /// Serves `server` (made over `app`) at `/mcp` and the viewer over `app` at `/` until
+    /// `shutdown` resolves (with a name for the log, e.g. the signal's), then drains (see the
+    /// module's doc).
+    pub async fn run<S>(
+        self,
+        app: App,
+        server: MnemographServer,
+        shutdown: S,
+    ) -> Result<(), ServeError>
     where
         S: Future<Output = &'static str> + Send + 'static,
     {
-        let server = MnemographServer::new(app.clone(), profile);
         let in_flight = InFlight::default();
         let stop_sessions = CancellationToken::new();
         let router = super::router(

@@ -3,9 +3,12 @@
 
 use std::fmt::Write;
 
+use crate::store::SearchPage;
+
+use super::results::matched_by;
 use super::results::{
     CreatedOut, DeletedOut, ExploreOut, GetMemoryOut, ListOut, MemoryBrief, MemoryOut, PathOut,
-    RelatedOut, RelationshipOut, RelationshipResultOut, SearchOut, StatsOut, StoreMemoryOut,
+    RelatedOut, RelationshipOut, RelationshipResultOut, StatsOut, StoreMemoryOut,
 };
 
 pub fn brief(m: &MemoryBrief) -> String {
@@ -105,40 +108,30 @@ pub fn deleted(d: &DeletedOut) -> String {
     )
 }
 
-pub fn search(s: &SearchOut) -> String {
-    if s.hits.is_empty() {
+/// One entry per hit, best first: id, kind and title, then the snippet with the matched
+/// terms in [brackets]; the side that found it when not only words did.
+pub fn search(page: &SearchPage) -> String {
+    if page.hits.is_empty() {
         return "no matches; try other words or fewer filters".to_owned();
     }
     let mut out = String::new();
-    for (i, h) in s.hits.iter().enumerate() {
-        let mut why = Vec::new();
-        if !h.matched_terms.is_empty() {
-            why.push(format!(
-                "matched {} in {}",
-                h.matched_terms.join(", "),
-                h.matched_fields.join(", ")
-            ));
-        }
-        if let Some(k) = h.keyword_score {
-            why.push(format!("bm25 {k:.2}"));
-        }
-        if let Some(c) = h.semantic_score {
-            why.push(format!("cosine {c:.2}"));
-        }
+    for (i, h) in page.hits.iter().enumerate() {
+        let by = match matched_by(h) {
+            "keyword" => String::new(),
+            side => format!(" ({side})"),
+        };
+        let m = &h.memory;
         let _ = writeln!(
             out,
-            "{}. {} [{}] {} (score {:.2}, by {}; {})\n   {}",
+            "{}. {} [{}] {}{by}\n   {}",
             i + 1,
-            h.id,
-            h.kind,
-            h.title,
-            h.score,
-            h.matched_by,
-            why.join("; "),
+            m.id,
+            m.kind,
+            m.title,
             h.snippet
         );
     }
-    if let Some(c) = &s.next_cursor {
+    if let Some(c) = &page.next_cursor {
         let _ = write!(out, "more: pass cursor {c:?}");
     }
     out.trim_end().to_owned()

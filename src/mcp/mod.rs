@@ -79,17 +79,14 @@ pub struct MnemographServer {
 }
 
 impl MnemographServer {
-    /// A server over `app` offering the tool set of `profile`.
+    /// A server over `app` offering the tool set of `profile`. The memory tools list no
+    /// output schemas unless [`MnemographServer::with_output_schemas`] asks for them; the
+    /// knowledge-graph tools list theirs, as the reference server does.
     pub fn new(app: App, profile: Profile) -> Self {
-        let mut router = match profile {
-            Profile::Memory => Self::memory_tools(),
-            Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
-        };
-        schema::tidy(&mut router);
         MnemographServer {
             store: app.store().clone(),
             app,
-            router: Arc::new(router),
+            router: Arc::new(Self::router(profile, profile == Profile::KnowledgeGraph)),
             profile,
             unavailable: None,
             calls: Arc::new(RwLock::new(())),
@@ -114,6 +111,24 @@ impl MnemographServer {
             }
             Err(other) => Err(other),
         }
+    }
+
+    /// This server with every tool's output schema in `tools/list`, for clients that
+    /// validate structured results (they double the list's size).
+    pub fn with_output_schemas(self) -> Self {
+        MnemographServer {
+            router: Arc::new(Self::router(self.profile, true)),
+            ..self
+        }
+    }
+
+    fn router(profile: Profile, output_schemas: bool) -> ToolRouter<Self> {
+        let mut router = match profile {
+            Profile::Memory => Self::memory_tools(),
+            Profile::KnowledgeGraph => Self::knowledge_graph_tools(),
+        };
+        schema::tidy(&mut router, output_schemas);
+        router
     }
 
     /// A server whose store could not be opened for `reason` (e.g. the primary refused the

@@ -7,6 +7,8 @@
 
 mod mapping;
 
+pub use mapping::matched_by;
+
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -18,8 +20,10 @@ use serde_json::Value;
 
 use crate::model::{Created, Memory, MemorySummary, Relationship};
 
-/// A successful tool result: compact text for the model to read and the same facts as
-/// structured content matching the tool's `outputSchema`.
+/// A successful tool result: compact text for the model to read and structured content
+/// matching the tool's `outputSchema` for programs. Where the text carries the bulk (a
+/// search's titles and snippets), the structured content keeps only what a program acts on,
+/// so an answer does not pay for everything twice.
 pub struct Reply<T> {
     pub text: String,
     pub data: T,
@@ -229,29 +233,16 @@ pub struct DeletedOut {
     pub relationships_removed: usize,
 }
 
+/// A search hit as a program needs it to act: which memory, how it ranked. The title and the
+/// snippet are in the text beside it, once.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct SearchHitOut {
     pub id: String,
     pub kind: String,
-    pub title: String,
-    pub tags: Vec<String>,
-    pub importance: f32,
-    pub created_at: DateTime<Utc>,
-    /// Excerpt with matched terms in [brackets].
-    pub snippet: String,
-    /// Higher is better.
+    /// Higher is better (4 significant digits).
     pub score: f64,
-    /// Why it matched: the query terms found, and in which fields.
-    pub matched_terms: Vec<String>,
-    pub matched_fields: Vec<String>,
     /// Which side found it: keyword, semantic or both.
     pub matched_by: String,
-    /// BM25 score on the keyword side, when a query term matched.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyword_score: Option<f64>,
-    /// Cosine similarity to the query on the semantic side, when compared.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub semantic_score: Option<f32>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

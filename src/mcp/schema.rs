@@ -31,43 +31,172 @@ pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object"})
 }
 
-/// Rewrites every tool's schemas into what clients know: schemars marks unsigned integers
-/// with `format: "uint"`, `"uint32"` or `"uint64"`, formats no JSON Schema dialect defines
-/// (strict validators reject them); the bound they mean is `minimum: 0`.
-pub fn tidy<S>(router: &mut ToolRouter<S>) {
+/// Rewrites every tool into what clients know and what is worth its tokens (`tools/list`
+/// is read into every session's context):
+/// - schemars marks numbers with `format: "float"`, `"double"`, `"int64"` or `"uint…"`,
+///   formats no JSON Schema dialect defines (strict validators reject the unsigned ones); an
+///   unsigned one means `minimum: 0`, the others say nothing a client checks;
+/// - an optional field is typed as its value alone (`"string"`, not `["string", "null"]`):
+///   leaving it out says the same, and null is still accepted;
+/// - a string enum whose values schemars documents one by one (`oneOf` of `const`s) becomes a
+///   plain `enum`: the field's own description says what the values mean;
+/// - `$schema` goes: 2020-12 is MCP's default dialect; so do the descriptions of input
+///   definitions (the property using one describes it);
+/// - annotations lose their copy of the tool's title (the hints stay explicit);
+/// - output schemas are kept only when `output_schemas` is set: they are half of the list
+///   and teach a model nothing the text of a result does not (the structured content is
+///   returned either way).
+pub fn tidy<S>(router: &mut ToolRouter<S>, output_schemas: bool) {
     for route in router.map.values_mut() {
         let tool = &mut route.attr;
-        tool.input_schema = Arc::new(tidied(&tool.input_schema));
-        if let Some(output) = &tool.output_schema {
-            tool.output_schema = Some(Arc::new(tidied(output)));
+        tool.input_schema = Arc::new(tidied(&tool.input_schema, Side::Input));
+        tool.output_schema = match &tool.output_schema {
+            Some(output) if output_schemas => Some(Arc::new(tidied(output, Side::Output))),
+            _ => None,
+        };
+        // The tool's own title is the one clients show; a copy in the annotations is noise.
+        if let Some(annotations) = &mut tool.annotations
+            && annotations.title == tool.title
+        {
+            annotations.title = None;
         }
     }
 }
 
-fn tidied(schema: &JsonObject) -> JsonObject {
+fn tidied(schema: &JsonObject, side: Side) -> JsonObject {
     let mut value = Value::Object(schema.clone());
-    unsigned_to_minimum(&mut value);
+    lean(&mut value, side);
     match value {
-        Value::Object(object) => object,
+        Value::Object(mut object) => {
+            object.remove("$schema");
+            // A definition is reached through a property that says what it is for; its own
+            // description (the Rust type's doc) would say it a second time.
+            if side == Side::Input
+                && let Some(Value::Object(defs)) = object.get_mut("$defs")
+            {
+                for def in defs.values_mut().filter_map(Value::as_object_mut) {
+                    def.remove("description");
+                }
+            }
+            object
+        }
         _ => unreachable!("an object stays an object"),
     }
 }
 
-fn unsigned_to_minimum(value: &mut Value) {
+/// Which side of a call a schema describes: what a client may leave out of its arguments,
+/// a result states as null.
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Input,
+    Output,
+}
+
+/// The rewrites of [`tidy`] inside one schema, at every level.
+fn lean(value: &mut Value, side: Side) {
     match value {
         Value::Object(object) => {
-            let unsigned = object
-                .get("format")
-                .and_then(Value::as_str)
-                .is_some_and(|format| format.starts_with("uint"));
-            if unsigned {
-                object.remove("format");
-                object.entry("minimum").or_insert(json!(0));
+            if let Some(format) = object.get("format").and_then(Value::as_str) {
+                let unsigned = format.starts_with("uint");
+                if unsigned || NUMBER_FORMATS.contains(&format) {
+                    object.remove("format");
+                }
+                if unsigned {
+                    object.entry("minimum").or_insert(json!(0));
+                }
             }
-            object.values_mut().for_each(unsigned_to_minimum);
+            match side {
+                Side::Input => {
+                    optional_to_plain(object);
+                    optional_ref_to_ref(object);
+                    nullable_to_branches(object);
+                }
+                Side::Output => nullable_to_branches(object),
+            }
+            constants_to_enum(object);
+            object.values_mut().for_each(|v| lean(v, side));
         }
-        Value::Array(items) => items.iter_mut().for_each(unsigned_to_minimum),
+        Value::Array(items) => items.iter_mut().for_each(|v| lean(v, side)),
         _ => {}
+    }
+}
+
+/// `type: [T, "null"]` of an optional argument becomes `type: T`.
+fn optional_to_plain(object: &mut Map<String, Value>) {
+    if let Some(Value::Array(types)) = object.get("type")
+        && types.len() == 2
+        && let Some(one) = types.iter().find(|t| *t != "null")
+        && types.iter().any(|t| t == "null")
+    {
+        let one = one.clone();
+        object.insert("type".into(), one);
+    }
+}
+
+/// `type: [T, U, …]` (a result field that may be null, a free value of several types)
+/// becomes `anyOf` with one `type` per branch: a client mapping schemas onto a
+/// single-`type` dialect can read it.
+fn nullable_to_branches(object: &mut Map<String, Value>) {
+    let Some(Value::Array(types)) = object.get("type") else {
+        return;
+    };
+    if types.len() < 2 {
+        return;
+    }
+    let types = types.clone();
+    object.remove("type");
+    // Bounds and formats belong to their type's branch, not to null.
+    let mut branches: Vec<Value> = types
+        .into_iter()
+        .map(|t| {
+            let mut branch = Map::new();
+            if t != "null" {
+                for key in ["format", "minimum", "maximum", "items", "enum"] {
+                    if let Some(v) = object.remove(key) {
+                        branch.insert(key.into(), v);
+                    }
+                }
+            }
+            branch.insert("type".into(), t);
+            Value::Object(branch)
+        })
+        .collect();
+    branches.sort_by_key(|b| b["type"] == "null");
+    object.insert("anyOf".into(), Value::Array(branches));
+}
+
+/// Number formats schemars writes that no JSON Schema dialect defines.
+const NUMBER_FORMATS: &[&str] = &["float", "double", "int8", "int16", "int32", "int64"];
+
+/// `anyOf: [{$ref}, {type: null}]` (an optional struct or enum) becomes the `$ref` alone.
+fn optional_ref_to_ref(object: &mut Map<String, Value>) {
+    let Some(Value::Array(options)) = object.get("anyOf") else {
+        return;
+    };
+    let null = json!({"type": "null"});
+    let reference = match options.as_slice() {
+        [one, other] | [other, one] if *other == null && one.get("$ref").is_some() => one.clone(),
+        _ => return,
+    };
+    object.remove("anyOf");
+    if let Value::Object(reference) = reference {
+        object.extend(reference);
+    }
+}
+
+/// `oneOf` of string `const`s, each with its description, becomes `enum` of the strings.
+fn constants_to_enum(object: &mut Map<String, Value>) {
+    let Some(Value::Array(options)) = object.get("oneOf") else {
+        return;
+    };
+    let constants: Option<Vec<Value>> = options
+        .iter()
+        .map(|o| o.get("const").filter(|c| c.is_string()).cloned())
+        .collect();
+    if let Some(constants) = constants {
+        object.remove("oneOf");
+        object.insert("type".into(), json!("string"));
+        object.insert("enum".into(), Value::Array(constants));
     }
 }
 
@@ -305,15 +434,43 @@ mod tests {
     }
 
     #[test]
-    fn unsigned_formats_become_a_minimum() {
-        let mut value = json!({"a": {"type": "integer", "format": "uint64", "minimum": 0},
-                               "b": {"type": "integer", "format": "uint"},
-                               "c": {"type": "number", "format": "float"}});
-        unsigned_to_minimum(&mut value);
+    fn schemas_lose_what_clients_do_not_need() {
+        let value = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "$defs": {"M": {"description": "the Rust type's doc", "type": "object"}},
+            "properties": {
+                "a": {"type": "integer", "format": "uint64", "minimum": 1},
+                "b": {"type": ["integer", "null"], "format": "uint"},
+                "c": {"type": "number", "format": "float"},
+                "d": {"type": "string", "format": "date-time"},
+                "e": {"anyOf": [{"$ref": "#/$defs/M"}, {"type": "null"}], "description": "m"},
+                "f": {"oneOf": [{"const": "x", "description": "the x"}, {"const": "y"}]},
+            },
+        });
+        let Value::Object(object) = &value else {
+            unreachable!()
+        };
+        let input = Value::Object(tidied(object, Side::Input));
         assert_eq!(
-            value,
-            json!({"a": {"type": "integer", "minimum": 0}, "b": {"type": "integer", "minimum": 0},
-                   "c": {"type": "number", "format": "float"}})
+            input,
+            json!({"$defs": {"M": {"type": "object"}}, "properties": {
+                "a": {"type": "integer", "minimum": 1},
+                "b": {"type": "integer", "minimum": 0},
+                "c": {"type": "number"},
+                "d": {"type": "string", "format": "date-time"},
+                "e": {"$ref": "#/$defs/M", "description": "m"},
+                "f": {"type": "string", "enum": ["x", "y"]},
+            }})
+        );
+        // A result states what is missing as null: that stays, one type per branch.
+        let output = Value::Object(tidied(object, Side::Output));
+        assert_eq!(
+            output["properties"]["b"],
+            json!({"anyOf": [{"type": "integer", "minimum": 0}, {"type": "null"}]})
+        );
+        assert_eq!(
+            output["properties"]["e"],
+            json!({"anyOf": [{"$ref": "#/$defs/M"}, {"type": "null"}], "description": "m"})
         );
     }
 }

@@ -148,10 +148,9 @@ impl MnemographServer {
             .store
             .search(&p.query, p.mode, &filter, limit, p.cursor.as_deref())
             .await?;
-        let data = SearchOut::from(page);
         Ok(Reply {
-            text: format::search(&data),
-            data,
+            text: format::search(&page),
+            data: SearchOut::from(page),
         })
     }
 

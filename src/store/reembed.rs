@@ -6,7 +6,7 @@
 //! one), then embeds every memory that has no vector of the new model. Interrupted, it resumes
 //! where it stopped; run again when everything is embedded, it does nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -142,35 +142,33 @@ impl MemoryStore {
         };
         progress(0, tally.total);
 
-        // Memories tried and not embedded, at the version tried: not tried again unless they
-        // change, so every run ends.
-        let mut left: HashMap<String, i64> = HashMap::new();
+        // One pass over the memories, page by page after a cursor: each is looked at once,
+        // so every run ends, and the cost is linear in the store's size (asking for "the
+        // first memories without a vector" each time rescanned the embedded ones: O(n²)).
+        // A memory written meanwhile gets its vector from its write or the background worker.
         let mut after: Option<Cursor> = None;
         loop {
-            let memories: Vec<Memory> = if options.force {
-                let page = self
-                    .backend
-                    .list_memories(&Filter::default(), after.as_ref(), batch)
-                    .await?;
-                page.memories
-            } else {
-                self.backend
-                    .memories_without_embedding(&model, batch + left.len())
-                    .await?
-                    .into_iter()
-                    .filter(|m| left.get(&m.id) != Some(&m.version))
-                    .take(batch)
-                    .collect()
-            };
-            let Some(last) = memories.last() else {
+            let page = self
+                .backend
+                .list_memories(&Filter::default(), after.as_ref(), batch)
+                .await?
+                .memories;
+            let Some(last) = page.last() else {
                 break;
             };
             after = Some(Cursor::after(last));
-            self.reembed_batch(embedder.as_ref(), &memories, &mut left, &mut tally)
-                .await?;
-            tally.total = tally.total.max(tally.done);
-            progress(tally.done, tally.total);
-            if options.force && memories.len() < batch {
+            let last_page = page.len() < batch;
+            let memories = match options.force {
+                true => page,
+                false => self.without_vector_of(&model, page).await?,
+            };
+            if !memories.is_empty() {
+                self.reembed_batch(embedder.as_ref(), &memories, &mut tally)
+                    .await?;
+                tally.total = tally.total.max(tally.done);
+                progress(tally.done, tally.total);
+            }
+            if last_page {
                 break;
             }
         }
@@ -186,12 +184,28 @@ impl MemoryStore {
         })
     }
 
+    /// The memories of `page` that have no vector of `model`.
+    async fn without_vector_of(&self, model: &str, page: Vec<Memory>) -> Result<Vec<Memory>> {
+        let ids: Vec<String> = page.iter().map(|m| m.id.clone()).collect();
+        let embedded: HashSet<String> = self
+            .backend
+            .embeddings(&ids)
+            .await?
+            .into_iter()
+            .filter(|(_, e)| e.model == model)
+            .map(|(id, _)| id)
+            .collect();
+        Ok(page
+            .into_iter()
+            .filter(|m| !embedded.contains(&m.id))
+            .collect())
+    }
+
     /// Embeds one batch and stores the vectors, counting what happened to each memory.
     async fn reembed_batch(
         &self,
         embedder: &dyn Embedder,
         memories: &[Memory],
-        left: &mut HashMap<String, i64>,
         tally: &mut Tally,
     ) -> Result<()> {
         let model = embedder.model_id();
@@ -219,7 +233,6 @@ impl MemoryStore {
                 )),
                 None => {
                     tracing::warn!(id = %memory.id, "the embedder rejects this memory; it stays keyword-only");
-                    left.insert(memory.id.clone(), memory.version);
                     tally.failed += 1;
                     tally.done += 1;
                 }
@@ -248,7 +261,6 @@ impl MemoryStore {
                     .get(id)
                     .is_some_and(|(v, m)| v == version && m == model);
                 if !stored {
-                    left.insert(id.clone(), *version);
                     tally.skipped += 1;
                     tally.done += 1;
                 }

@@ -74,6 +74,9 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
     };
     let a = device(root.path(), "laptop", &sqld).await;
     let b = device(root.path(), "desktop", &sqld).await;
+    // Counted now, so the figures after the sync must come from the pulled frames, not an
+    // earlier count.
+    assert_eq!(b.store.stats().await.unwrap().memories, 0);
 
     let cause = embedded(
         &a.store,
@@ -103,6 +106,8 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
     assert_eq!(a.store.get(&fix.id).await.unwrap().title, "Raise pool size");
 
     b.app.sync_now().await.unwrap();
+    let stats = b.store.stats().await.unwrap();
+    assert_eq!((stats.memories, stats.relationships), (2, 1));
     assert_eq!(
         b.store.get(&cause.id).await.unwrap(),
         a.store.get(&cause.id).await.unwrap()

@@ -65,6 +65,7 @@ pub struct LibsqlBackend {
 struct Inner {
     pool: Pool,
     vectors: VectorCache,
+    stats: meta::StatsCache,
     path: PathBuf,
 }
 
@@ -328,8 +329,7 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn stats(&self) -> Result<Stats> {
-        self.run(|conn| async move { meta::stats(&conn).await })
-            .await
+        self.inner.stats.stats(&self.inner.pool).await
     }
 
     async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use libsql::Builder;
 
+use super::meta::StatsCache;
 use super::pool::{Link, Pool};
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, migrate};
@@ -115,6 +116,7 @@ impl LibsqlBackend {
             inner: Arc::new(Inner {
                 pool,
                 vectors: VectorCache::default(),
+                stats: StatsCache::default(),
                 path,
             }),
         }

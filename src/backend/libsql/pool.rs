@@ -70,26 +70,20 @@ impl Pool {
         Fut: Future<Output = Result<T>>,
     {
         let conn = self.checkout().await?;
-        let handle = tokio::runtime::Handle::current();
         let task_conn = conn.clone();
-        let result = match handle.runtime_flavor() {
-            // The worker hands its other tasks to a fresh thread and runs the unit here:
-            // no hand-off of the unit itself, and the runtime keeps serving I/O meanwhile.
-            RuntimeFlavor::MultiThread => {
-                tokio::task::block_in_place(|| handle.block_on(work(task_conn)))
-            }
-            _ => tokio::task::spawn_blocking(move || handle.block_on(work(task_conn)))
-                .await
-                .map_err(|e| Error::Task(e.to_string()))?,
-        };
+        let result = off_workers(move || work(task_conn)).await;
         self.checkin(conn);
         result
     }
 
-    async fn checkout(&self) -> Result<Connection> {
-        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
-            return Ok(conn);
-        }
+    /// Whether connections are kept between units of work: only they can carry state from
+    /// one unit to the next (SQLite's `data_version` is per connection).
+    pub(super) fn keeps_connections(&self) -> bool {
+        self.link != Link::Remote
+    }
+
+    /// A new connection, set up like the pool's, for a caller that keeps it for itself.
+    pub(super) async fn connect(&self) -> Result<Connection> {
         let conn = self.db.connect()?;
         match self.link {
             Link::Local => {
@@ -102,6 +96,13 @@ impl Pool {
         Ok(conn)
     }
 
+    async fn checkout(&self) -> Result<Connection> {
+        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(conn);
+        }
+        self.connect().await
+    }
+
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
     fn checkin(&self, conn: Connection) {
         if self.link == Link::Remote || !conn.is_autocommit() {
@@ -111,6 +112,24 @@ impl Pool {
         if idle.len() < MAX_IDLE {
             idle.push(conn);
         }
+    }
+}
+
+/// Runs a unit of work off the async workers: in place on a multi-threaded runtime (the
+/// worker hands its other tasks to a fresh thread, so the runtime keeps serving I/O), on the
+/// blocking pool otherwise.
+pub(super) async fn off_workers<T, F, Fut>(work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<T>>,
+{
+    let handle = tokio::runtime::Handle::current();
+    match handle.runtime_flavor() {
+        RuntimeFlavor::MultiThread => tokio::task::block_in_place(|| handle.block_on(work())),
+        _ => tokio::task::spawn_blocking(move || handle.block_on(work()))
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?,
     }
 }
 

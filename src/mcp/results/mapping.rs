@@ -72,26 +72,26 @@ impl From<DeletedMemory> for DeletedOut {
 impl From<SearchHit> for SearchHitOut {
     fn from(h: SearchHit) -> Self {
         SearchHitOut {
-            matched_by: match (h.parts.keyword_rank, h.parts.semantic_rank) {
-                (Some(_), Some(_)) => "both",
-                (None, Some(_)) => "semantic",
-                _ => "keyword",
-            }
-            .to_owned(),
-            keyword_score: h.parts.keyword,
-            semantic_score: h.parts.semantic,
+            matched_by: matched_by(&h).to_owned(),
             id: h.memory.id,
             kind: h.memory.kind,
-            title: h.memory.title,
-            tags: h.memory.tags,
-            importance: h.memory.importance,
-            created_at: h.memory.created_at,
-            snippet: h.snippet,
-            score: h.score,
-            matched_terms: h.matched_terms,
-            matched_fields: h.matched_fields,
+            score: significant(h.score),
         }
     }
+}
+
+/// Which side of a search found a hit.
+pub fn matched_by(h: &SearchHit) -> &'static str {
+    match (h.parts.keyword_rank, h.parts.semantic_rank) {
+        (Some(_), Some(_)) => "both",
+        (None, Some(_)) => "semantic",
+        _ => "keyword",
+    }
+}
+
+/// `x` to 4 significant digits: a score's 17 digits are noise a model pays for in tokens.
+fn significant(x: f64) -> f64 {
+    format!("{x:.3e}").parse().unwrap_or(x)
 }
 
 impl From<SearchPage> for SearchOut {

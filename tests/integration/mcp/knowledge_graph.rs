@@ -120,9 +120,13 @@ async fn the_reference_tools_work_over_the_store() {
         json!([{"from": "John Smith", "to": "Anthropic", "relationType": "works at"}])
     );
 
+    // Like the reference server, the relations touching a match, wherever they lead.
     let found = call(&client, "search_nodes", json!({"query": "madr"})).await;
     assert_eq!(names(&found["entities"]), ["John Smith"]);
-    assert_eq!(found["relations"], json!([]));
+    assert_eq!(
+        found["relations"],
+        json!([{"from": "John Smith", "to": "Anthropic", "relationType": "works at"}])
+    );
     let by_type = call(&client, "search_nodes", json!({"query": "ORGANIZ"})).await;
     assert_eq!(names(&by_type["entities"]), ["Anthropic"]);
     let opened = call(
@@ -205,9 +209,10 @@ async fn both_profiles_share_one_store() {
         json!({"query": "spawn_blocking"}),
     )
     .await;
-    assert_eq!(hits["hits"][0]["title"], "tokio");
     assert_eq!(hits["hits"][0]["kind"], "technology");
     let id = hits["hits"][0]["id"].as_str().unwrap().to_owned();
+    let memory_of = ok(&memory, "get_memory", json!({"ids": [id]})).await;
+    assert_eq!(memory_of["memories"][0]["title"], "tokio");
     let other = ok(&memory, "store_memory", json!({"kind": "note", "title": "blocking pool", "content": "sized by max_blocking_threads"})).await;
     ok(
         &memory,

@@ -1,8 +1,11 @@
 //! The `mnemograph` binary driven over MCP on its stdio, as an assistant drives it.
 
 mod abuse;
+mod budgets;
 mod embedder;
+mod inspector;
 mod knowledge_graph;
+mod reference;
 mod schemas;
 
 use std::collections::{BTreeSet, HashMap};
@@ -119,7 +122,7 @@ async fn server_describes_itself_and_every_tool() {
             .annotations
             .as_ref()
             .unwrap_or_else(|| panic!("{name} has no annotations"));
-        assert!(a.title.is_some(), "{name} annotation title");
+        assert_eq!(a.title, None, "{name}: the tool's title is enough");
         assert_eq!(
             a.read_only_hint,
             Some(READ_ONLY.contains(&name.as_str())),
@@ -380,11 +383,19 @@ async fn every_tool_works_on_its_happy_path() {
     assert_eq!(found["mode"], "keyword");
     let hits = found["hits"].as_array().unwrap();
     assert!(hits.iter().any(|h| h["id"] == error_id.as_str()));
+    assert_eq!(hits[0]["matched_by"], "keyword");
+    // Titles and snippets are in the text only, matched terms in [brackets].
+    let shown = text(
+        &call(
+            c,
+            "search_memories",
+            json!({"query": "database locked", "limit": 5}),
+        )
+        .await,
+    );
     assert!(
-        hits[0]["matched_terms"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("locked"))
+        shown.contains(error_id.as_str()) && shown.contains("[locked]"),
+        "{shown}"
     );
     let filtered = checked(c, t, "search_memories", json!({
         "query": "database locked", "kinds": ["error"], "project": "mnemograph", "since": "2000-01-01"

@@ -114,7 +114,10 @@ async fn tools(client: &Client) -> Vec<Tool> {
 async fn every_schema_of_both_profiles_is_strict_2020_12() {
     let dir = tempfile::tempdir().unwrap();
     let mut all = Vec::new();
-    for args in [&[][..], &["--profile", "knowledge-graph"][..]] {
+    for args in [
+        &["--output-schemas"][..],
+        &["--profile", "knowledge-graph"][..],
+    ] {
         let client = spawn_with(dir.path(), args).await;
         let listed = tools(&client).await;
         assert!(listed.len() >= 9, "{}", listed.len());

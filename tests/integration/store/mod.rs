@@ -229,6 +229,50 @@ async fn invalid_input_is_refused_and_nothing_is_written() {
     assert_eq!(store.stats().await.unwrap().memories, 1);
 }
 
+/// Statistics are counted once and then kept until the database changes: every write, by
+/// this store or by another process on the file, must show in the next figures.
+#[tokio::test]
+async fn statistics_follow_every_write_whoever_makes_it() {
+    let (dir, store) = temp_store().await;
+    let other = open(&dir.path().join("store.db")).await;
+    let figures = |s: mnemograph::model::Stats| (s.memories, s.relationships, s.by_kind);
+    assert_eq!(figures(store.stats().await.unwrap()), (0, 0, vec![]));
+
+    let first = add(&store, "written here").await;
+    assert_eq!(
+        figures(store.stats().await.unwrap()),
+        (1, 0, vec![("note".into(), 1)])
+    );
+    let second = add(&other, "written by another process").await;
+    link(&other, &second, &first, "SOLVES", 0.5).await;
+    let stats = store.stats().await.unwrap();
+    assert_eq!(figures(stats.clone()), (2, 1, vec![("note".into(), 2)]));
+    assert_eq!(stats.by_rel_type, vec![("SOLVES".into(), 1)]);
+    assert_eq!(
+        store.stats().await.unwrap(),
+        stats,
+        "nothing changed, same figures"
+    );
+
+    store
+        .update(
+            &first,
+            MemoryPatch {
+                kind: Some("fix".into()),
+                ..MemoryPatch::default()
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    other.delete(&second).await.unwrap();
+    assert_eq!(
+        figures(store.stats().await.unwrap()),
+        (1, 0, vec![("fix".into(), 1)])
+    );
+}
+
 #[tokio::test]
 async fn relationship_and_traversal_limits_are_enforced() {
     let (_dir, store) = temp_store().await;

@@ -19,9 +19,10 @@ pub async fn connect(cmd: tokio::process::Command) -> Client {
     ().serve(transport).await.expect("initialize")
 }
 
-/// Spawns the server on the store in `dir` and completes the MCP handshake.
+/// Spawns the server on the store in `dir` and completes the MCP handshake. It lists its
+/// output schemas, so the tests can check every result against its tool's.
 pub async fn spawn(dir: &Path) -> Client {
-    spawn_with(dir, &[]).await
+    spawn_with(dir, &["--output-schemas"]).await
 }
 
 /// [`spawn`] with extra command-line arguments.

@@ -8,12 +8,13 @@ use std::process::Command;
 
 /// Variables of the user's environment that would point a process at another store,
 /// profile, model, embedding server or primary.
-const USER_SETTINGS: [&str; 14] = [
+const USER_SETTINGS: [&str; 15] = [
     "MNEMOGRAPH_DB",
     "MNEMOGRAPH_NAMESPACE",
     "MNEMOGRAPH_CONFIG",
     "MNEMOGRAPH_LOG_FILE",
     "MNEMOGRAPH_PROFILE",
+    "MNEMOGRAPH_OUTPUT_SCHEMAS",
     "MNEMOGRAPH_MODEL_DIR",
     "MNEMOGRAPH_EMBED_URL",
     "MNEMOGRAPH_MODE",

@@ -27,7 +27,7 @@ pub struct Observations {
     pub observations: Vec<String>,
 }
 
-/// Entities and the relations among them.
+/// Entities and the relations touching them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntityGraph {
     pub entities: Vec<Entity>,
@@ -264,11 +264,11 @@ impl KnowledgeGraph<'_> {
     /// Every entity and relation.
     pub async fn read(&self) -> Result<EntityGraph> {
         let graph = Graph::load(self.store).await?;
-        self.answer(graph.entities().collect()).await
+        self.answer(&graph, graph.entities().collect()).await
     }
 
     /// The entities whose name, type or an observation contains `query` (case-insensitive),
-    /// and the relations among them.
+    /// and the relations touching them.
     pub async fn search(&self, query: &str) -> Result<EntityGraph> {
         let graph = Graph::load(self.store).await?;
         let query = query.to_lowercase();
@@ -283,10 +283,10 @@ impl KnowledgeGraph<'_> {
                         .any(|o| o.to_lowercase().contains(&query))
             })
             .collect();
-        self.answer(matches).await
+        self.answer(&graph, matches).await
     }
 
-    /// The named entities and the relations among them; unknown names are ignored.
+    /// The named entities and the relations touching them; unknown names are ignored.
     pub async fn open(&self, names: &[String]) -> Result<EntityGraph> {
         let graph = Graph::load(self.store).await?;
         let wanted: HashSet<String> = names.iter().map(|n| normalise_name(n)).collect();
@@ -294,17 +294,20 @@ impl KnowledgeGraph<'_> {
             .entities()
             .filter(|m| wanted.contains(&m.title))
             .collect();
-        self.answer(matches).await
+        self.answer(&graph, matches).await
     }
 
-    /// The entities among `memories` and the relations among them, oldest relation first.
-    async fn answer(&self, memories: Vec<&Memory>) -> Result<EntityGraph> {
+    /// The entities among `memories` and every relation with at least one end among them,
+    /// oldest relation first. The reference server answers so (since 2025.9): a search shows
+    /// how its matches connect to the rest of the graph, not only to each other. The far end
+    /// of a relation is named by its entity's name, from the whole `graph`.
+    async fn answer(&self, graph: &Graph, memories: Vec<&Memory>) -> Result<EntityGraph> {
         let ids: Vec<String> = memories.iter().map(|m| m.id.clone()).collect();
-        let titles: HashMap<&str, &str> = memories
-            .iter()
+        let titles: HashMap<&str, &str> = graph
+            .entities()
             .map(|m| (m.id.as_str(), m.title.as_str()))
             .collect();
-        let mut rels = relationships_among(self.store, &ids).await?;
+        let mut rels = relationships_touching(self.store, &ids).await?;
         rels.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
@@ -359,19 +362,16 @@ async fn all_memories(store: &MemoryStore) -> Result<Vec<Memory>> {
     }
 }
 
-/// The relationships whose both ends are among `ids`, valid or not.
-async fn relationships_among(store: &MemoryStore, ids: &[String]) -> Result<Vec<Relationship>> {
-    let set: HashSet<&str> = ids.iter().map(String::as_str).collect();
+/// The relationships with at least one end among `ids`, valid or not, each once.
+async fn relationships_touching(store: &MemoryStore, ids: &[String]) -> Result<Vec<Relationship>> {
+    let mut seen = HashSet::new();
     let mut found = Vec::new();
     for chunk in ids.chunks(RELATIONSHIP_CHUNK) {
         let rels = store
             .backend()
-            .relationships_of(chunk, Direction::Outgoing, &[], None)
+            .relationships_of(chunk, Direction::Both, &[], None)
             .await?;
-        found.extend(
-            rels.into_iter()
-                .filter(|r| set.contains(r.target_id.as_str())),
-        );
+        found.extend(rels.into_iter().filter(|r| seen.insert(r.id.clone())));
     }
     Ok(found)
 }

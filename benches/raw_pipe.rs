@@ -1,0 +1,452 @@
+//! Raw-pipe benchmark: the release `mnemograph` binary driven with plain JSON-RPC lines on its
+//! stdin and stdout, no MCP client library, on synthetic stores of 1k, 10k and 100k memories.
+//!
+//! ```text
+//! cargo bench --bench raw_pipe                   # 1k, 10k and 100k memories
+//! cargo bench --bench raw_pipe -- 10000          # one size (or any list)
+//! ```
+//!
+//! `mcp_bench` times calls through rmcp's client, which validates and decodes every answer;
+//! this one writes a request line and times until its answer line is read, so what it shows is
+//! the server's cost. A JSON-RPC `ping` (no tool, no store) is the floor every figure is read
+//! against: the pipe, the line filter, rmcp's dispatch and the encoding of an answer. Each
+//! tool's p50 and p95 are printed beside it, with the ratio to the ping and the issue's target
+//! for 100k memories (server-side p50: `store_memory` ≤ 1.5 ms, `memory_stats` ≤ 3 ms, keyword
+//! `search_memories` ≤ 2 ms, `recall` ≤ 4 ms, every other tool ≤ 2× a ping). The store is built
+//! as `mcp_bench` builds it (keyword-only: the server runs with `MNEMOGRAPH_EMBEDDER=none`).
+//! `MNEMOGRAPH_BENCH_DIR` keeps the stores.
+
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+#[path = "support/args.rs"]
+mod args;
+#[path = "support/build.rs"]
+mod build;
+#[path = "../tests/integration/support/corpus.rs"]
+mod corpus;
+#[path = "../tests/integration/support/isolation.rs"]
+mod isolation;
+
+use args::command_line;
+use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
+use corpus::{Corpus, Rng};
+
+/// Timed calls per tool.
+const CALLS: usize = 300;
+
+/// The server on a pipe: one request line out, one answer line back.
+struct Pipe {
+    child: Child,
+    input: BufWriter<ChildStdin>,
+    output: BufReader<ChildStdout>,
+    next_id: u64,
+    line: String,
+}
+
+impl Pipe {
+    fn spawn(exe: &Path, db: &Path, config_home: &Path) -> Pipe {
+        let mut cmd = Command::new(exe);
+        isolation::isolate(&mut cmd, config_home)
+            .arg("--db")
+            .arg(db)
+            .env("MNEMOGRAPH_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn mnemograph");
+        let input = BufWriter::new(child.stdin.take().expect("stdin"));
+        let output = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut pipe = Pipe {
+            child,
+            input,
+            output,
+            next_id: 0,
+            line: String::new(),
+        };
+        pipe.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+                   "clientInfo": {"name": "raw_pipe", "version": "1"}}),
+        );
+        pipe.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        pipe
+    }
+
+    fn send(&mut self, message: &Value) {
+        serde_json::to_writer(&mut self.input, message).expect("encode");
+        self.input.write_all(b"\n").expect("write");
+        self.input.flush().expect("flush");
+    }
+
+    /// Sends a request and returns its answer's `result` and the round trip.
+    fn request(&mut self, method: &str, params: Value) -> (Value, Duration) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let started = Instant::now();
+        self.send(&message);
+        loop {
+            self.line.clear();
+            let read = self.output.read_line(&mut self.line).expect("read");
+            assert!(read > 0, "the server closed its stdout");
+            // Only the answer to this request stops the clock; the parse comes after.
+            if !self.line.contains(&format!("\"id\":{id}")) {
+                continue;
+            }
+            let took = started.elapsed();
+            let mut answer: Value = serde_json::from_str(&self.line).expect("JSON answer");
+            if let Some(error) = answer.get("error") {
+                panic!("{method}: {error}");
+            }
+            return (answer["result"].take(), took);
+        }
+    }
+
+    /// Calls a tool that must succeed; returns its structured content and the round trip.
+    fn call(&mut self, tool: &str, arguments: Value) -> (Value, Duration) {
+        let (result, took) =
+            self.request("tools/call", json!({"name": tool, "arguments": arguments}));
+        assert_eq!(result["isError"], json!(false), "{tool} failed: {result}");
+        (result["structuredContent"].clone(), took)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn close(mut self) {
+        drop(self.input);
+        self.child.wait().expect("server exit");
+    }
+}
+
+/// What a tool's p50 is held to at 100k memories.
+#[derive(Clone, Copy)]
+enum Target {
+    /// No more than this many milliseconds.
+    Ms(f64),
+    /// No more than this many pings.
+    Pings(f64),
+}
+
+/// One request under test: its arguments for call `i` (made before the clock starts), the
+/// result array counted to show the calls did real work, and its target.
+struct Case<'a> {
+    name: &'static str,
+    tool: &'static str,
+    target: Target,
+    counted: Option<&'static str>,
+    args: Args<'a>,
+}
+
+/// Makes the arguments of call `i`, free to make untimed calls of its own first.
+type Args<'a> = Box<dyn FnMut(&mut Pipe, usize) -> Value + 'a>;
+
+struct Figures {
+    p50: f64,
+    p95: f64,
+    found: f64,
+}
+
+fn measure(pipe: &mut Pipe, case: &mut Case) -> Figures {
+    let mut samples = Vec::with_capacity(CALLS);
+    let mut found = 0;
+    for i in 0..CALLS {
+        let args = (case.args)(pipe, i);
+        let (data, took) = match case.tool {
+            "ping" => pipe.request("ping", json!({})),
+            "tools/list" => pipe.request("tools/list", json!({})),
+            tool => pipe.call(tool, args),
+        };
+        samples.push(took);
+        found += results(&data, case.counted);
+    }
+    samples.sort();
+    Figures {
+        p50: ms(percentile(&samples, 0.5)),
+        p95: ms(percentile(&samples, 0.95)),
+        found: found as f64 / CALLS as f64,
+    }
+}
+
+/// The built store's memory ids, drawn at random.
+struct Ids {
+    built: Vec<String>,
+    rng: Rng,
+}
+
+impl Ids {
+    fn pick(&mut self) -> String {
+        self.built[self.rng.below(self.built.len())].clone()
+    }
+}
+
+fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a>> {
+    let pick = move || ids.borrow_mut().pick();
+    let mut search_rng = Rng(2);
+    let mut recall_rng = Rng(3);
+    let mut explore_rng = Rng(5);
+    let new_memory = move |i: usize| {
+        let m = corpus.memory(n + i).0;
+        json!({"kind": m.kind, "title": m.title, "content": m.content, "tags": m.tags,
+               "context": {"project": m.context.project}})
+    };
+    // Relationships made (untimed) for update_relationship, then deleted one by one.
+    let made = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (made_update, made_delete) = (made.clone(), made);
+    vec![
+        Case {
+            name: "ping",
+            tool: "ping",
+            target: Target::Pings(1.0),
+            counted: None,
+            args: Box::new(|_, _| Value::Null),
+        },
+        Case {
+            name: "tools/list",
+            tool: "tools/list",
+            target: Target::Pings(2.0),
+            counted: Some("/tools"),
+            args: Box::new(|_, _| Value::Null),
+        },
+        Case {
+            name: "get_memory",
+            tool: "get_memory",
+            target: Target::Pings(2.0),
+            counted: Some("/memories"),
+            args: Box::new(move |_, _| json!({"ids": [pick()]})),
+        },
+        Case {
+            name: "list_memories",
+            tool: "list_memories",
+            target: Target::Pings(2.0),
+            counted: Some("/memories"),
+            args: Box::new(|_, _| json!({})),
+        },
+        Case {
+            name: "get_related (depth 2)",
+            tool: "get_related",
+            target: Target::Pings(2.0),
+            counted: Some("/neighbours"),
+            args: Box::new(move |_, _| json!({"id": pick(), "depth": 2})),
+        },
+        Case {
+            name: "find_path",
+            tool: "find_path",
+            target: Target::Pings(2.0),
+            counted: Some("/memories"),
+            args: Box::new(move |_, _| json!({"from_id": pick(), "to_id": pick()})),
+        },
+        Case {
+            name: "explore (1 id)",
+            tool: "explore",
+            target: Target::Pings(2.0),
+            counted: Some("/nodes"),
+            args: Box::new(move |_, _| {
+                let id = ids.borrow().built[explore_rng.below(n)].clone();
+                json!({"ids": [id]})
+            }),
+        },
+        Case {
+            name: "search_memories (keyword)",
+            tool: "search_memories",
+            target: Target::Ms(2.0),
+            counted: Some("/hits"),
+            args: Box::new(
+                move |_, _| json!({"query": corpus.query(&mut search_rng, n, 2), "mode": "keyword"}),
+            ),
+        },
+        Case {
+            name: "recall",
+            tool: "recall",
+            target: Target::Ms(4.0),
+            counted: Some("/items"),
+            args: Box::new(move |_, _| json!({"query": corpus.query(&mut recall_rng, n, 4)})),
+        },
+        Case {
+            name: "memory_stats",
+            tool: "memory_stats",
+            target: Target::Ms(3.0),
+            counted: None,
+            args: Box::new(|_, _| json!({})),
+        },
+        Case {
+            name: "sync (local store)",
+            tool: "sync",
+            target: Target::Pings(2.0),
+            counted: None,
+            args: Box::new(|_, _| json!({})),
+        },
+        // Writes last, so the reads above see exactly the built store.
+        Case {
+            name: "update_memory",
+            tool: "update_memory",
+            target: Target::Pings(2.0),
+            counted: None,
+            args: Box::new(move |_, i| json!({"id": pick(), "importance": (i % 10) as f64 / 10.0})),
+        },
+        Case {
+            name: "memory_stats after a write",
+            tool: "memory_stats",
+            target: Target::Ms(3.0),
+            counted: None,
+            // The write is made before the clock starts: only the count after it is timed.
+            args: Box::new(move |pipe, i| {
+                pipe.call(
+                    "update_memory",
+                    json!({"id": pick(), "importance": (i % 7) as f64 / 7.0}),
+                );
+                json!({})
+            }),
+        },
+        Case {
+            name: "create_relationship",
+            tool: "create_relationship",
+            target: Target::Pings(2.0),
+            counted: None,
+            // Consecutive memories under a type the build never uses: no call collides with
+            // a relationship already there.
+            args: Box::new(move |_, i| {
+                let built = &ids.borrow().built;
+                json!({"source_id": built[i % n], "target_id": built[(i + 1) % n],
+                       "rel_type": "TIMED_LINK"})
+            }),
+        },
+        Case {
+            name: "update_relationship",
+            tool: "update_relationship",
+            target: Target::Pings(2.0),
+            counted: None,
+            args: Box::new(move |pipe, i| {
+                let (source, target) = {
+                    let built = &ids.borrow().built;
+                    (built[i % n].clone(), built[(i + 2) % n].clone())
+                };
+                let (rel, _) = pipe.call(
+                    "create_relationship",
+                    json!({"source_id": source, "target_id": target,
+                           "rel_type": "UPDATED_LINK"}),
+                );
+                let id = rel["relationship"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                made_update.borrow_mut().push(id.clone());
+                json!({"id": id, "strength": 0.9})
+            }),
+        },
+        Case {
+            name: "delete_relationship",
+            tool: "delete_relationship",
+            target: Target::Pings(2.0),
+            counted: None,
+            args: Box::new(move |_, _| {
+                let id = made_delete
+                    .borrow_mut()
+                    .pop()
+                    .expect("a relationship to delete");
+                json!({"id": id})
+            }),
+        },
+        Case {
+            name: "store_memory",
+            tool: "store_memory",
+            target: Target::Ms(1.5),
+            counted: None,
+            args: Box::new(move |_, i| new_memory(i)),
+        },
+        Case {
+            name: "delete_memory",
+            tool: "delete_memory",
+            target: Target::Pings(2.0),
+            counted: None,
+            args: Box::new(move |pipe, i| {
+                let (stored, _) = pipe.call("store_memory", {
+                    let m = corpus.memory(n + CALLS + i).0;
+                    json!({"kind": m.kind, "title": m.title, "content": m.content})
+                });
+                json!({"id": stored["id"]})
+            }),
+        },
+    ]
+}
+
+fn verdict(p50: f64, ping: f64, target: Target) -> String {
+    let (limit, what) = match target {
+        Target::Ms(ms) => (ms, format!("≤ {ms} ms")),
+        Target::Pings(k) => (k * ping, format!("≤ {k}× ping")),
+    };
+    format!("{what}: {}", if p50 <= limit { "met" } else { "MISSED" })
+}
+
+async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
+    println!(
+        "== {n} memories ({} cores, load average {})",
+        std::thread::available_parallelism().map_or(1, |p| p.get()),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .split(' ')
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let db = dir.join(format!("raw-pipe-{n}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+    let built = build(&db, n, corpus).await;
+    let ids = RefCell::new(Ids { built, rng: Rng(1) });
+    let mut pipe = Pipe::spawn(exe, &db, &dir.join("config"));
+    let mut ping = f64::NAN;
+    println!(
+        "  {:<28} {:>9} {:>9} {:>7}  {:<12} target",
+        "request", "p50 ms", "p95 ms", "× ping", "results"
+    );
+    for mut case in cases(corpus, n, &ids) {
+        let figures = measure(&mut pipe, &mut case);
+        if case.tool == "ping" {
+            ping = figures.p50;
+        }
+        let results = match case.counted {
+            Some(_) => format!("avg {:.1}", figures.found),
+            None => String::new(),
+        };
+        println!(
+            "  {:<28} {:>9.3} {:>9.3} {:>7.1}  {results:<12} {}",
+            case.name,
+            figures.p50,
+            figures.p95,
+            figures.p50 / ping,
+            verdict(figures.p50, ping, case.target)
+        );
+    }
+    println!(
+        "  server peak RSS {:.1} MiB",
+        status_mib(
+            &std::fs::read_to_string(format!("/proc/{}/status", pipe.pid())).unwrap_or_default(),
+            "VmHWM"
+        )
+    );
+    pipe.close();
+}
+
+/// One client thread: on a small machine the client then competes less for CPU with the
+/// server it measures.
+#[tokio::main(flavor = "current_thread")]
+async fn main() {
+    let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
+    let sizes = sizes(command_line(), &[1_000, 10_000, 100_000]);
+    let temp = tempfile::tempdir().expect("temp dir");
+    let dir = bench_dir(temp.path());
+    println!("server: {}", exe.display());
+    let corpus = Corpus::new();
+    for n in sizes {
+        run(exe, &dir, n, &corpus).await;
+    }
+}
