@@ -257,6 +257,15 @@ fn same_secret(offered: &str, expected: &str) -> bool {
             == 0
 }
 
+/// Whether `token` travels in a link and a cookie as it is (URL-unreserved characters only,
+/// as `openssl rand -hex 32` gives) and is long enough not to be guessed.
+pub fn token_is_usable(token: &str) -> bool {
+    token.len() >= 16
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+}
+
 /// A new random token: 32 bytes from the operating system, in hex.
 pub fn new_token() -> Result<Secret, getrandom::Error> {
     let mut bytes = [0u8; 32];
@@ -333,8 +342,19 @@ mod tests {
     }
 
     #[test]
+    fn a_token_must_be_long_and_safe_in_a_link_and_a_cookie() {
+        assert!(token_is_usable("0123456789abcdef"));
+        assert!(token_is_usable("Abc-._~0123456789"));
+        assert!(!token_is_usable("short"), "guessable");
+        assert!(!token_is_usable("0123456789abcdef;x"), "ends a cookie");
+        assert!(!token_is_usable("0123456789abcdef+/="), "changes in a link");
+        assert!(!token_is_usable("0123456789abcdef é"));
+    }
+
+    #[test]
     fn tokens_are_long_random_and_hex() {
         let (a, b) = (new_token().unwrap(), new_token().unwrap());
+        assert!(token_is_usable(a.expose()));
         assert_eq!(a.expose().len(), 64);
         assert!(a.expose().bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, b);

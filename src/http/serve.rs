@@ -49,6 +49,11 @@ pub enum ServeError {
     },
     #[error("cannot make a token: {0}")]
     Token(getrandom::Error),
+    #[error(
+        "the token (MNEMOGRAPH_SERVE_TOKEN) must be at least 16 characters, each a letter, a \
+         digit or one of - . _ ~ (e.g. from `openssl rand -hex 32`)"
+    )]
+    UnusableToken,
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -66,6 +71,11 @@ pub struct Bound {
 /// Listens on `options.listen` and settles the token: the one given, else a new one when
 /// the address is not loopback.
 pub async fn bind(options: Options) -> Result<Bound, ServeError> {
+    if let Some(token) = &options.token
+        && !guard::token_is_usable(token.expose())
+    {
+        return Err(ServeError::UnusableToken);
+    }
     let listener = TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServeError::Bind {
