@@ -24,6 +24,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("shutdown", 8),
     ("mcp", 9),
     ("cli", 9),
+    ("http", 9),
 ];
 
 fn layer(module: &str) -> Option<u8> {

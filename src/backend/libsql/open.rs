@@ -116,6 +116,7 @@ impl LibsqlBackend {
                 pool,
                 vectors: VectorCache::default(),
                 path,
+                changes: Default::default(),
             }),
         }
     }
