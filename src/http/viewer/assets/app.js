@@ -330,7 +330,7 @@ function memoryPage(id) {
 function graphPage(params) {
   const id = params.get("id");
   const q = h("input", { name: "q", type: "search", value: params.get("q") || "", placeholder: "draw around a query" });
-  const depth = h("select", { name: "depth" }, [1, 2, 3, 4].map((d) =>
+  const depth = h("select", { name: "depth" }, [1, 2, 3, 4, 5, 6].map((d) =>
     h("option", { value: d, selected: String(d) === (params.get("depth") || "2") }, `${d} hop${d > 1 ? "s" : ""}`)));
   const max = h("select", { name: "max_nodes" }, [50, 100, 200, 500, 1000].map((n) =>
     h("option", { value: n, selected: String(n) === (params.get("max_nodes") || "200") }, `up to ${n} memories`)));

@@ -32,7 +32,7 @@ const GRAVITY = 0.015;      // pull towards the centre
 const DECAY = 0.6;          // velocity kept per tick
 const COOLING = 0.025;      // alpha lost per tick (about 250 ticks from hot to settled)
 const SETTLED = 0.004;
-const TICKS_PER_FRAME = 3;
+const FRAME_BUDGET_MS = 12; // layout time per animation frame
 const ALWAYS_LABELLED = 60; // below this many nodes (edges), every node (edge) is labelled
 const ZOOMED_IN = 1.6;      // from this zoom on, every label shows
 
@@ -59,10 +59,12 @@ export class GraphView {
     this.frame = 0;
     this.hover = null;
     const defs = el("defs");
+    // In user space, resized with the zoom (see `render`), so arrows keep their size.
     const marker = el("marker", {
       id: "arrow", viewBox: "0 0 10 10", refX: "10", refY: "5",
-      markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse",
+      markerUnits: "userSpaceOnUse", orient: "auto-start-reverse",
     });
+    this.marker = marker;
     marker.append(el("path", { d: "M0,0 L10,5 L0,10 z", fill: "#8a939c" }));
     defs.append(marker);
     this.root = el("g");
@@ -93,6 +95,11 @@ export class GraphView {
       .filter((e) => this.byId.has(e.source) && this.byId.has(e.target))
       .map((e) => ({ ...e, s: this.byId.get(e.source), t: this.byId.get(e.target) }));
     for (const e of this.edges) { e.s.degree++; e.t.degree++; }
+    // Pulled harder towards the centre vertically than across, the layout takes the
+    // shape of the view.
+    const box = this.svg.getBoundingClientRect();
+    this.aspect = box.height ? Math.min(3, Math.max(1, box.width / box.height)) : 1;
+    this.nodeSize = this.nodes.length <= ALWAYS_LABELLED ? 7 : 4;
     this.place();
     this.build();
     this.heat(fresh > 0 ? 1 : 0.3);
@@ -105,7 +112,7 @@ export class GraphView {
     let i = this.nodes.length - this.nodes.filter((n) => Number.isNaN(n.x)).length;
     const spiral = (n) => {
       const r = 30 * Math.sqrt(i);
-      n.x = r * Math.cos(i * golden);
+      n.x = r * Math.cos(i * golden) * this.aspect;
       n.y = r * Math.sin(i * golden);
       i++;
     };
@@ -132,12 +139,12 @@ export class GraphView {
   }
 
   radius(n) {
-    return 5 + 2.2 * Math.sqrt(n.degree);
+    return this.nodeSize + 1.6 * Math.sqrt(n.degree);
   }
 
   build() {
     const labelledNodes = new Set(
-      [...this.nodes].sort((a, b) => b.degree - a.degree).slice(0, 25).map((n) => n.id),
+      [...this.nodes].sort((a, b) => b.degree - a.degree).slice(0, 20).map((n) => n.id),
     );
     this.gEdges.replaceChildren();
     this.gLabels.replaceChildren();
@@ -203,7 +210,8 @@ export class GraphView {
 
   step() {
     this.frame = 0;
-    for (let i = 0; i < TICKS_PER_FRAME && this.alpha > SETTLED; i++) this.tick();
+    const start = performance.now();
+    do this.tick(); while (this.alpha > SETTLED && performance.now() - start < FRAME_BUDGET_MS);
     if (this.fitted) this.fit();
     this.render();
     if (this.alpha > SETTLED) this.frame = requestAnimationFrame(() => this.step());
@@ -239,7 +247,7 @@ export class GraphView {
     for (const n of nodes) {
       if (n.held) { n.vx = 0; n.vy = 0; continue; }
       n.vx = (n.vx - n.x * GRAVITY * a) * DECAY;
-      n.vy = (n.vy - n.y * GRAVITY * a) * DECAY;
+      n.vy = (n.vy - n.y * GRAVITY * this.aspect * a) * DECAY;
       n.x += n.vx;
       n.y += n.vy;
     }
@@ -256,25 +264,31 @@ export class GraphView {
       x1 = Math.max(x1, n.x); y1 = Math.max(y1, n.y);
     }
     const pad = 60;
-    const k = Math.min((box.width - pad) / (x1 - x0 + 1), (box.height - pad) / (y1 - y0 + 1), 1.4);
+    const k = Math.min((box.width - pad) / (x1 - x0 + 1), (box.height - pad) / (y1 - y0 + 1), 3);
     this.t = { k, x: box.width / 2 - k * (x0 + x1) / 2, y: box.height / 2 - k * (y0 + y1) / 2 };
   }
 
+  /// Positions everything. Nodes, labels and arrows are drawn at a constant size on screen
+  /// (scaled by 1/zoom), so a large graph fitted to the view stays legible; only the
+  /// distances follow the zoom.
   render() {
-    this.root.setAttribute("transform", `translate(${this.t.x},${this.t.y}) scale(${this.t.k})`);
+    const { k } = this.t;
+    const unit = 1 / k;
+    this.root.setAttribute("transform", `translate(${this.t.x},${this.t.y}) scale(${k})`);
+    this.marker.setAttribute("markerWidth", 7 * unit);
+    this.marker.setAttribute("markerHeight", 7 * unit);
     for (const e of this.edges) {
       const dx = e.t.x - e.s.x;
       const dy = e.t.y - e.s.y;
       const d = Math.sqrt(dx * dx + dy * dy) || 1;
-      const r = this.radius(e.t) + 1.5;
+      const r = (this.radius(e.t) + 1.5) * unit;
       e.line.setAttribute("x1", e.s.x);
       e.line.setAttribute("y1", e.s.y);
       e.line.setAttribute("x2", e.t.x - (dx / d) * r);
       e.line.setAttribute("y2", e.t.y - (dy / d) * r);
-      e.label.setAttribute("x", (e.s.x + e.t.x) / 2);
-      e.label.setAttribute("y", (e.s.y + e.t.y) / 2);
+      e.label.setAttribute("transform", `translate(${(e.s.x + e.t.x) / 2},${(e.s.y + e.t.y) / 2}) scale(${unit})`);
     }
-    for (const n of this.nodes) n.g.setAttribute("transform", `translate(${n.x},${n.y})`);
+    for (const n of this.nodes) n.g.setAttribute("transform", `translate(${n.x},${n.y}) scale(${unit})`);
   }
 
   /// The world position under a pointer event.
