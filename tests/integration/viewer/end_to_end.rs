@@ -14,7 +14,7 @@ use crate::support::{memctl, skip};
 /// `document.querySelector(selector).textContent`, as JavaScript.
 fn text_of(selector: &str) -> String {
     format!(
-        "document.querySelector({})?.textContent ?? ''",
+        "(document.querySelector({})?.textContent ?? '')",
         serde_json::to_string(selector).unwrap()
     )
 }
@@ -180,6 +180,11 @@ async fn a_person_searches_reads_edits_and_sees_other_writers_live() {
         .await;
     b.wait_for(&drawn(8), "eight memories drawn").await;
     b.screenshot(&shots.join("4-graph.png")).await;
+    b.wait_for(
+        "document.querySelector('#graph').dataset.settled === 'true'",
+        "the layout",
+    )
+    .await;
     b.click(&format!(
         "#graph .node[data-id=\"{}\"] circle",
         ids.decision

@@ -362,6 +362,7 @@ function graphPage(params) {
   depth.addEventListener("change", () => form.requestSubmit());
   max.addEventListener("change", () => form.requestSubmit());
 
+  let shown = null; // what the drawing shows
   async function refresh() {
     const p = asked();
     if (!p.has("id") && !p.has("q")) {
@@ -369,6 +370,10 @@ function graphPage(params) {
       return;
     }
     const data = await api(`/graph?${p}`);
+    // A write elsewhere that changed nothing drawn leaves the layout alone.
+    const drawn = JSON.stringify([p.toString(), data.nodes.map((n) => [n.id, n.kind, n.title]), data.edges.map((e) => e.id)]);
+    if (drawn === shown) return;
+    shown = drawn;
     graph.setData(data, p.get("id"));
     const kinds = [...new Set(data.nodes.map((n) => n.kind))].sort();
     legend.replaceChildren(...kinds.map((k) => {
