@@ -254,7 +254,8 @@ impl Browser {
                 &format!(
                     "(() => {{ const e = document.querySelector({selector_js}); if (!e) return null; \
                      e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect(); \
-                     return r.width ? [r.left + r.width / 2, r.top + r.height / 2] : null; }})()"
+                     const [x, y] = [r.left + r.width / 2, r.top + r.height / 2]; \
+                     return r.width && e.contains(document.elementFromPoint(x, y)) ? [x, y] : null; }})()"
                 ),
                 &format!("{selector} to be visible"),
             )
