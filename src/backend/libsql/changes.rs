@@ -5,7 +5,7 @@
 //! another connection committed. So one connection is kept for asking and never writes: every
 //! commit — this process's pool, another process, a sync applying the primary's frames — is
 //! another connection's. Reading it touches no table (it compares the WAL index header), so its
-//! cost does not grow with the store (BENCHMARKS.md, "Viewer"). It is read through the pragma
+//! cost does not grow with the store. It is read through the pragma
 //! function in a `SELECT`, which an embedded replica keeps local, where a `PRAGMA` statement
 //! would be forwarded to the primary. Over HTTP to the primary each statement may run on
 //! another connection of the server's, so there is no answer there.
