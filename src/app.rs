@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Serialize;
 use tokio::task::JoinHandle;
 
 use crate::backend::libsql::LibsqlBackend;
@@ -46,6 +47,21 @@ impl StoreLocation {
             created: true,
         }
     }
+}
+
+/// A marker of the store's state that changes whenever the store may have changed: see
+/// [`App::changes`]. Two equal markers mean nothing changed in between.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Changes {
+    /// The store file's data version, which every commit by any process changes (local and
+    /// replica stores).
+    pub data_version: Option<i64>,
+    /// Memories and relationships counted, where there is no data version (a remote store, a
+    /// store opened by other means): creates and deletes show there, edits do not.
+    pub counts: Option<(u64, u64)>,
+    /// Writes queued for the primary, and queued writes it refused (replica mode).
+    pub queued: u64,
+    pub refused: u64,
 }
 
 /// An open store with everything around it. Cheap to clone: clones share the store, the
@@ -206,6 +222,31 @@ impl App {
         Ok(self.sync_status())
     }
 
+    /// A marker that changes whenever the store may have changed — a commit by this process or
+    /// another, a sync that brought the primary's writes, a write queued or refused offline —
+    /// for front ends that follow other writers by polling. On a local or replica file it
+    /// reads no table, so polling it costs the same at any size.
+    pub async fn changes(&self) -> Result<Changes> {
+        let data_version = match &self.libsql {
+            Some(libsql) => libsql.data_version().await?,
+            None => None,
+        };
+        let counts = match data_version {
+            Some(_) => None,
+            None => {
+                let stats = self.store.stats().await?;
+                Some((stats.memories, stats.relationships))
+            }
+        };
+        let sync = self.sync_status();
+        Ok(Changes {
+            data_version,
+            counts,
+            queued: sync.pending_writes,
+            refused: sync.conflicts,
+        })
+    }
+
     /// Writes queued offline that the primary refused on replay, newest first.
     pub async fn sync_refusals(&self) -> Result<Vec<Refusal>> {
         match &self.syncer {
@@ -258,5 +299,43 @@ pub(crate) mod tests {
         assert!(!again.location().created, "a second open finds it");
         assert_eq!(again.sync_status().mode, Mode::Local);
         assert!(again.sync_refusals().await.unwrap().is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_change_marker_follows_writes_of_this_and_another_handle() {
+        use crate::store::NewMemory;
+        let dir = tempfile::tempdir().unwrap();
+        let app = open_in(dir.path()).await;
+        let other = open_in(dir.path()).await;
+        let first = app.changes().await.unwrap();
+        assert!(first.data_version.is_some() && first.counts.is_none());
+        assert_eq!(app.changes().await.unwrap(), first, "no write, no change");
+        let new = |title: &str| NewMemory {
+            kind: "note".into(),
+            title: title.into(),
+            content: "text".into(),
+            ..Default::default()
+        };
+        let (memory, _) = app.store().create(new("mine")).await.unwrap();
+        let after_own = app.changes().await.unwrap();
+        assert_ne!(after_own, first, "this handle's own write shows");
+        other
+            .store()
+            .update(
+                &memory.id,
+                crate::model::MemoryPatch {
+                    title: Some("theirs".into()),
+                    ..Default::default()
+                },
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        assert_ne!(
+            app.changes().await.unwrap(),
+            after_own,
+            "another handle's edit shows"
+        );
     }
 }

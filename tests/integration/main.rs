@@ -27,3 +27,5 @@ mod reliability;
 mod store;
 /// Replica and remote mode against a real sqld.
 mod sync;
+/// The web viewer in a real headless Chromium.
+mod viewer;

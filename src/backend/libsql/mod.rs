@@ -10,12 +10,14 @@
 //!   back by id or page; [`meta`] keeps the store's own facts and statistics;
 //! - [`keyword`] (full text), [`vectors`] (the in-process vector index kept in step with the
 //!   table) and [`neighbourhood`] (one hop, summaries) answer queries;
+//! - [`changes`] tells front ends that follow other writers when anything was committed;
 //! - [`import`], [`pending`] and [`maintenance`]: batch import, memories waiting for a vector,
 //!   integrity checks, backup and vacuum;
 //! - [`rows`] and [`filter`] translate between SQL and the model;
 //! - this file is the glue: the [`GraphBackend`] impl, each method one unit of work calling
 //!   into the rooms above.
 
+mod changes;
 mod filter;
 mod import;
 mod keyword;
@@ -43,6 +45,7 @@ pub use migrate::{SCHEMA_VERSION, migrate_to};
 pub use open::{DEFAULT_BUSY_TIMEOUT, Replicated};
 pub use primary::Primary;
 
+use self::changes::ChangeWatch;
 use self::filter::Clause;
 use self::pool::Pool;
 use self::rows::distinct;
@@ -67,6 +70,7 @@ struct Inner {
     vectors: VectorCache,
     stats: meta::StatsCache,
     path: PathBuf,
+    changes: ChangeWatch,
 }
 
 impl LibsqlBackend {
@@ -89,6 +93,12 @@ impl LibsqlBackend {
             vectors::exact_search(&conn, &model, &vector, &filter, limit).await
         })
         .await
+    }
+
+    /// A number that changes whenever anything is committed to the store, by this process or
+    /// any other (see `changes.rs`); `None` for a remote store, where there is no such number.
+    pub async fn data_version(&self) -> Result<Option<i64>> {
+        self.inner.changes.data_version(&self.inner.pool).await
     }
 
     async fn run<T, F, Fut>(&self, work: F) -> Result<T>

@@ -118,6 +118,7 @@ impl LibsqlBackend {
                 vectors: VectorCache::default(),
                 stats: StatsCache::default(),
                 path,
+                changes: Default::default(),
             }),
         }
     }

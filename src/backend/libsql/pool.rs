@@ -62,6 +62,10 @@ impl Pool {
         &self.db
     }
 
+    pub(super) fn link(&self) -> Link {
+        self.link
+    }
+
     /// Runs `work` with a connection of its own, off the async workers.
     pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
