@@ -16,6 +16,7 @@ pub mod logging;
 pub mod mcp;
 pub mod model;
 pub mod private_fs;
+pub mod project;
 pub mod secret;
 pub mod shutdown;
 pub mod store;
