@@ -12,6 +12,7 @@ pub mod config;
 pub mod embed;
 pub mod error;
 pub mod graph;
+pub mod hooks;
 pub mod logging;
 pub mod mcp;
 pub mod model;

@@ -58,6 +58,30 @@ impl Project {
     }
 }
 
+impl Project {
+    /// The project's own namespace (when each project has a store): its name in letters,
+    /// digits and `-`, the end kept when it is long (the repository's name is there).
+    pub fn namespace(&self) -> String {
+        let mut slug = String::new();
+        for c in self.name.chars() {
+            if c.is_ascii_alphanumeric() {
+                slug.push(c.to_ascii_lowercase());
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let slug = slug.trim_end_matches('-');
+        let start = slug.len().saturating_sub(NAMESPACE_CHARS);
+        match slug[start..].trim_start_matches('-') {
+            "" => "project".to_owned(),
+            tail => tail.to_owned(),
+        }
+    }
+}
+
+/// Longest namespace a project gets (the limit of a namespace name).
+const NAMESPACE_CHARS: usize = 64;
+
 fn path_name(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -220,5 +244,21 @@ mod tests {
         let plain = root.join("plain");
         fs::create_dir_all(&plain).unwrap();
         assert_eq!(Project::detect(&plain).name, path_name(&plain));
+    }
+
+    #[test]
+    fn a_project_namespace_is_a_valid_namespace_name() {
+        let named = |name: &str| Project {
+            name: name.into(),
+            root: PathBuf::new(),
+            repo: None,
+        };
+        assert_eq!(
+            named("github.com/Me/my_app").namespace(),
+            "github-com-me-my-app"
+        );
+        assert_eq!(named("/").namespace(), "project");
+        let long = named(&format!("/home/{}/repo", "x".repeat(100))).namespace();
+        assert!(long.len() <= 64 && long.ends_with("-repo"), "{long}");
     }
 }

@@ -197,8 +197,11 @@ const ERROR_MARKERS: &[&str] = &[
 impl MemoryStore {
     /// Stores what `events` (the part of a session read since the last capture) teach, as
     /// the module describes, and advances `state` for the next capture of the session.
+    /// Preferences go to `global`, the store of the global layer: this store itself when
+    /// projects are a field, the configured namespace's when each project has its own.
     pub async fn capture(
         &self,
+        global: &MemoryStore,
         scope: &CaptureScope,
         events: &[SessionEvent],
         state: &mut CaptureState,
@@ -219,7 +222,12 @@ impl MemoryStore {
             self.store_fix(scope, pair, &mut report).await?;
         }
         for statement in &statements {
-            self.store_statement(scope, statement, &mut report).await?;
+            let store = if statement.kind == "preference" {
+                global
+            } else {
+                self
+            };
+            store.store_statement(scope, statement, &mut report).await?;
         }
         if !events.is_empty() && !state.digest.is_empty() {
             self.store_digest(scope, &state.digest, &mut report).await?;
@@ -806,7 +814,10 @@ mod tests {
             run("1", "cargo test"),
             outcome("1", true, "error[E0308]: mismatched types\n --> src/a.rs:3"),
         ];
-        let report = s.capture(&scope("p"), &first, &mut state).await.unwrap();
+        let report = s
+            .capture(&s, &scope("p"), &first, &mut state)
+            .await
+            .unwrap();
         assert_eq!(report.fixes, 0, "not fixed yet");
         let second = [
             SessionEvent::Edit {
@@ -816,7 +827,10 @@ mod tests {
             run("2", "cargo test 2>&1 | tail"),
             outcome("2", false, "test result: ok. 3 passed; 0 failed"),
         ];
-        let report = s.capture(&scope("p"), &second, &mut state).await.unwrap();
+        let report = s
+            .capture(&s, &scope("p"), &second, &mut state)
+            .await
+            .unwrap();
         assert_eq!(report.fixes, 1);
         let errors = s
             .list(
@@ -853,7 +867,7 @@ mod tests {
             session_id: "s-2".into(),
             ..scope("p")
         };
-        let report = s.capture(&sc, &again, &mut other).await.unwrap();
+        let report = s.capture(&s, &sc, &again, &mut other).await.unwrap();
         assert_eq!((report.fixes, report.known), (1, 1));
         let solvers = s
             .neighbours(
@@ -879,12 +893,15 @@ mod tests {
             run("2", "make"),
             outcome("2", false, "done"),
         ];
-        let report = s.capture(&scope("p"), &events, &mut state).await.unwrap();
+        let report = s
+            .capture(&s, &scope("p"), &events, &mut state)
+            .await
+            .unwrap();
         assert_eq!((report.fixes, report.statements, report.created), (0, 1, 2));
         let more = [SessionEvent::Edit {
             path: "a.rs".into(),
         }];
-        let report = s.capture(&scope("p"), &more, &mut state).await.unwrap();
+        let report = s.capture(&s, &scope("p"), &more, &mut state).await.unwrap();
         assert_eq!((report.created, report.updated), (0, 1));
         // A statement said again in a new session is known, not stored twice.
         let mut fresh = CaptureState::default();
@@ -894,6 +911,7 @@ mod tests {
         };
         let report = s
             .capture(
+                &s,
                 &sc,
                 &[SessionEvent::Prompt(
                     "we decided to keep the API synchronous!".into(),
