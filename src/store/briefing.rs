@@ -92,7 +92,7 @@ impl MemoryStore {
             };
             let mut used = self.newest(&filter, USED_WINDOW).await?;
             used.retain(|m| m.access_count > 0 && !m.tags.iter().any(|t| t == DIGEST_TAG));
-            used.sort_by(|a, b| b.access_count.cmp(&a.access_count));
+            used.sort_by_key(|m| std::cmp::Reverse(m.access_count));
             used.truncate(PER_PART);
             parts.push(("Used most", lines(&used, &mut shown, &HashMap::new())));
         }
@@ -290,14 +290,16 @@ fn lines(
             continue;
         }
         let mut line = format!("- [{}] {}", m.kind, m.title);
-        if let Some(error) = solved.get(&m.id) {
+        if let Some(error) = solved.get(&m.id).filter(|e| !m.title.contains(e.as_str())) {
             line.push_str(&format!(" (solves: {error})"));
         }
-        let content = excerpt(
-            &m.content.split_whitespace().collect::<Vec<_>>().join(" "),
-            LINE_CONTENT_CHARS,
-        );
-        if !content.is_empty() && content != m.title {
+        // A memory whose content repeats its title shows what comes after it.
+        let content = m
+            .content
+            .strip_prefix(m.title.as_str())
+            .unwrap_or(&m.content);
+        let content = excerpt(content, LINE_CONTENT_CHARS);
+        if !content.is_empty() {
             line.push_str(&format!(" — {content}"));
         }
         if m.context.project.is_none() {

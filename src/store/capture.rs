@@ -27,7 +27,6 @@ use serde::{Deserialize, Serialize};
 use super::{MemoryStore, NewLink, NewMemory};
 use crate::error::{Error, Result};
 use crate::model::{Context, Created, Filter, MemoryPatch};
-use crate::text::excerpt;
 
 /// One thing that happened in a session, in transcript order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,16 +267,18 @@ impl MemoryStore {
             }
         };
         let title = clip(&format!("Fix: {}", pair.title), TITLE_CHARS);
-        let mut content = format!(
-            "Made `{}` pass again after it failed with: {}\nChanged: {}",
-            pair.command,
-            pair.title,
-            pair.edits.join(", ")
-        );
+        // The explanation first: it is what a briefing quotes.
+        let mut content = String::new();
         if !pair.note.is_empty() {
-            content.push_str("\n\n");
             content.push_str(&pair.note);
+            content.push_str("\n\n");
         }
+        content.push_str(&format!(
+            "Changed {} to make `{}` pass again after it failed with: {}",
+            pair.edits.join(", "),
+            pair.command,
+            pair.title
+        ));
         let new = NewMemory {
             id: Some(record_id(&scope.session_id, "fix", &content)),
             kind: "fix".into(),
@@ -498,7 +499,7 @@ impl CaptureState {
                         self.failures.push(Failure {
                             title: error_title(&command, *exit_code, output),
                             key,
-                            command,
+                            command: without_cd(&command).to_owned(),
                             output: excerpt_lines(output, ERROR_OUTPUT_CHARS),
                             edits: Vec::new(),
                             note: String::new(),
@@ -642,6 +643,16 @@ pub fn command_key(command: &str) -> String {
     }
 }
 
+/// A command without the `cd <dir> &&` an assistant puts in front: the directory is the
+/// project's, and differs between machines.
+fn without_cd(command: &str) -> &str {
+    let trimmed = command.trim_start();
+    match trimmed.split_once("&&") {
+        Some((first, rest)) if first.trim_start().starts_with("cd ") => rest.trim_start(),
+        _ => trimmed,
+    }
+}
+
 /// The program of a command key, as a tag.
 fn program(key: &str) -> String {
     key.split_whitespace()
@@ -701,9 +712,30 @@ fn normalize(text: &str) -> String {
     crate::text::tokens(text).collect::<Vec<_>>().join(" ")
 }
 
-/// `text` on one line, at most `max` characters, cut at a word with an ellipsis.
+/// `text` on one line, at most `max` characters, cut between words with an ellipsis. Never
+/// inside a word, unless one word alone is longer: half a key would no longer look like a
+/// key to the store's redaction.
 fn clip(text: &str, max: usize) -> String {
-    excerpt(&text.split_whitespace().collect::<Vec<_>>().join(" "), max)
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        return flat;
+    }
+    let mut out = String::new();
+    for word in flat.split(' ') {
+        let extra = usize::from(!out.is_empty()) + word.chars().count();
+        if out.chars().count() + extra + 1 > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        out = flat.chars().take(max.saturating_sub(1)).collect();
+    }
+    out.push('…');
+    out
 }
 
 /// The lines of `output` around its first error line, at most `max` characters: the part
@@ -768,6 +800,14 @@ mod tests {
         assert_eq!(command_key("RUST_LOG=debug cargo test"), "cargo test");
         assert_eq!(command_key("pytest tests/test_a.py -x"), "pytest");
         assert_eq!(command_key("npm run build"), "npm run");
+    }
+
+    #[test]
+    fn clipping_never_splits_a_word() {
+        let key = format!("ghp_{}", "a".repeat(36));
+        let clipped = clip(&format!("the token is {key} ok"), 30);
+        assert_eq!(clipped, "the token is…");
+        assert_eq!(clip("short", 30), "short");
     }
 
     #[test]

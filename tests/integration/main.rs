@@ -17,6 +17,8 @@ mod cli;
 mod conformance;
 /// Embedders: the built-in Model2Vec one and the OpenAI-compatible client.
 mod embed;
+/// The hooks front end: `memctl hooks install` and the hook commands a client runs.
+mod hooks;
 /// The MCP server over stdio: tools, protocol abuse, the knowledge-graph profile, embedding.
 mod mcp;
 /// Crashes, concurrent processes, injection, security, limits, the fuzz corpus.

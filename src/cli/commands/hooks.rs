@@ -442,7 +442,8 @@ impl Stores {
         } else {
             config.clone()
         };
-        if !write && !App::exists(&project_config) && !(separate && App::exists(&config)) {
+        let something_to_read = App::exists(&project_config) || separate && App::exists(&config);
+        if !write && !something_to_read {
             return Ok(None);
         }
         let project_app = App::open(&project_config).await?;

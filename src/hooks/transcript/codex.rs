@@ -25,12 +25,12 @@ pub(super) fn events(line: &Value, out: &mut Vec<SessionEvent>) {
                 out.push(SessionEvent::Prompt(text.to_owned()));
             }
         }
-        (Some("response_item"), "message") => {
-            if payload.get("role").and_then(Value::as_str) == Some("assistant") {
-                let text = payload.get("content").map(text_of).unwrap_or_default();
-                if !text.trim().is_empty() {
-                    out.push(SessionEvent::Said(text));
-                }
+        (Some("response_item"), "message")
+            if payload.get("role").and_then(Value::as_str) == Some("assistant") =>
+        {
+            let text = payload.get("content").map(text_of).unwrap_or_default();
+            if !text.trim().is_empty() {
+                out.push(SessionEvent::Said(text));
             }
         }
         (Some("response_item"), "function_call" | "custom_tool_call") => call(payload, out),
