@@ -148,9 +148,9 @@ const STATEMENT_IMPORTANCE: f32 = 0.7;
 const DIGEST_IMPORTANCE: f32 = 0.3;
 
 /// Tag on every captured memory, so a person can list or remove them.
-pub const CAPTURED_TAG: &str = "captured";
+const CAPTURED_TAG: &str = "captured";
 /// Tag of session digests.
-pub const DIGEST_TAG: &str = "session-digest";
+pub(super) const DIGEST_TAG: &str = "session-digest";
 
 /// Phrases that make a sentence a decision (the project's).
 const DECISION_CUES: &[&str] = &[
@@ -308,10 +308,8 @@ impl MemoryStore {
         statement: &Statement,
         report: &mut CaptureReport,
     ) -> Result<()> {
-        let project = match statement.kind {
-            "preference" => None,
-            _ => scope.project.as_deref(),
-        };
+        let project = default_project(statement.kind, scope.project.as_deref());
+        let project = project.as_deref();
         let title = clip(&statement.text, TITLE_CHARS);
         if self.known(project, statement.kind, &title).await?.is_some() {
             report.known += 1;
@@ -428,6 +426,17 @@ impl MemoryStore {
             Created::Existing => report.known += 1,
         }
         id
+    }
+}
+
+/// The project a memory stored without one is filed under when its writer works in
+/// `project` (a hook, or the MCP server started in a project): that project, except for a
+/// preference, which is the user's and belongs to the global layer (no project).
+pub fn default_project(kind: &str, project: Option<&str>) -> Option<String> {
+    if kind.trim().eq_ignore_ascii_case("preference") {
+        None
+    } else {
+        project.map(str::to_owned)
     }
 }
 
@@ -627,7 +636,7 @@ fn is_exit_line(line: &str) -> bool {
 /// What identifies a command across reruns: its program and subcommand, without `cd …&&`,
 /// environment assignments, flags, paths and whatever it is piped into. `cargo test -p x 2>&1
 /// | tail -20` and `cargo test` are the same command run again.
-pub fn command_key(command: &str) -> String {
+fn command_key(command: &str) -> String {
     let last = command.rsplit("&&").next().unwrap_or(command);
     let first = last.split('|').next().unwrap_or(last);
     let words: Vec<&str> = first

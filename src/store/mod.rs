@@ -27,9 +27,7 @@ use serde_json::{Map, Value};
 pub use self::briefing::{
     Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, SESSION_BRIEFING_TOKENS,
 };
-pub use self::capture::{
-    CAPTURED_TAG, CaptureReport, CaptureScope, CaptureState, DIGEST_TAG, SessionEvent, command_key,
-};
+pub use self::capture::{CaptureReport, CaptureScope, CaptureState, SessionEvent, default_project};
 pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};

@@ -4,6 +4,7 @@
 
 mod capture;
 mod install;
+mod mcp;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
