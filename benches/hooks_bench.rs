@@ -41,7 +41,10 @@ async fn fill(db: &Path, n: usize) {
         memory.context.project = project_of(i);
         batch.push(memory);
         if batch.len() == 1000 || i + 1 == n {
-            store.create_many(std::mem::take(&mut batch)).await.expect("fill");
+            store
+                .create_many(std::mem::take(&mut batch))
+                .await
+                .expect("fill");
         }
     }
 }
@@ -115,7 +118,11 @@ fn time(memctl: &Path, env: &[(&str, &Path)], cwd: &Path, args: &[&str], input: 
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let elapsed = started.elapsed();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     elapsed
 }
 
@@ -178,7 +185,11 @@ fn main() {
             .to_string()
     };
     let cases: [(&str, Vec<&str>, String); 4] = [
-        ("baseline: memctl --version", vec!["--version"], String::new()),
+        (
+            "baseline: memctl --version",
+            vec!["--version"],
+            String::new(),
+        ),
         ("session-start", vec!["hook", "session-start"], start_input),
         ("prompt (relevant)", vec!["hook", "prompt"], prompt(&hit)),
         (
@@ -215,7 +226,13 @@ fn main() {
         .map(|run| {
             let input = json!({"session_id": format!("capture-{run}"), "transcript_path": path,
                                "cwd": cwd, "hook_event_name": "PreCompact", "trigger": "auto"});
-            time(&memctl, &env, &root, &["hook", "capture"], &input.to_string())
+            time(
+                &memctl,
+                &env,
+                &root,
+                &["hook", "capture"],
+                &input.to_string(),
+            )
         })
         .collect();
     let f = figures(all);

@@ -141,11 +141,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::hooks::Client;
 
     fn read(line: Value) -> Vec<SessionEvent> {
-        let mut out = Vec::new();
-        events(&line, &mut out);
-        out
+        super::super::line_events(Client::Codex, &line)
     }
 
     #[test]

@@ -55,14 +55,21 @@ pub fn read(client: Client, path: &Path, offset: u64) -> std::io::Result<Chunk> 
             continue;
         }
         match serde_json::from_slice::<Value>(line) {
-            Ok(value) => match client {
-                Client::Codex => codex::events(&value, &mut read.events),
-                Client::ClaudeCode | Client::Gemini => claude::events(&value, &mut read.events),
-            },
+            Ok(value) => read.events.extend(line_events(client, &value)),
             Err(_) => read.skipped += 1,
         }
     }
     Ok(read)
+}
+
+/// The events of one transcript line in `client`'s format.
+fn line_events(client: Client, line: &Value) -> Vec<SessionEvent> {
+    let mut out = Vec::new();
+    match client {
+        Client::Codex => codex::events(line, &mut out),
+        Client::ClaudeCode | Client::Gemini => claude::events(line, &mut out),
+    }
+    out
 }
 
 /// The text of a message content that is a string or an array of blocks with `text`.
