@@ -94,7 +94,9 @@ impl App {
             Mode::Replica => connected.created_replica,
             Mode::Remote => false,
         };
-        let store = MemoryStore::open(connected.backend, config.limits.clone()).await?;
+        let store = MemoryStore::open(connected.backend, config.limits.clone())
+            .await?
+            .with_redactor(config.redactor.clone());
         Ok(App {
             store,
             location: Arc::new(StoreLocation {
@@ -129,7 +131,9 @@ impl App {
     /// import's dry run) into a store that does not exist yet.
     pub async fn preview(config: &Config) -> Result<App> {
         let backend = Arc::new(crate::backend::in_memory::InMemoryBackend::new());
-        let store = MemoryStore::open(backend, config.limits.clone()).await?;
+        let store = MemoryStore::open(backend, config.limits.clone())
+            .await?
+            .with_redactor(config.redactor.clone());
         Ok(App::over(
             store,
             StoreLocation::in_memory(config.namespace.value.clone()),

@@ -19,7 +19,7 @@ use crate::backend::libsql::Primary;
 use crate::embed::EmbedderSpec;
 use crate::embed::openai::OpenAiConfig;
 use crate::secret::Secret;
-use crate::store::Limits;
+use crate::store::{Limits, RedactionConfig, RedactionError, Redactor};
 use crate::sync::{DEFAULT_INTERVAL, Mode, SyncSettings};
 
 /// Prefix of every environment variable mnemograph reads.
@@ -116,6 +116,12 @@ pub enum ConfigError {
     BriefingTokens { value: String, origin: Source },
     #[error("unknown project mode {name:?} (from {origin}): use field or namespace")]
     ProjectMode { name: String, origin: Source },
+    #[error("in the [redaction] table of {path}: {source}")]
+    Redaction {
+        path: String,
+        #[source]
+        source: RedactionError,
+    },
 }
 
 /// Where the hooks and the MCP server file a project's memories.
@@ -256,6 +262,9 @@ struct FileConfig {
     project_mode: Option<String>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
+    /// Patterns added to, and built-in rules taken from, secret redaction.
+    #[serde(default)]
+    redaction: RedactionConfig,
 }
 
 /// The platform directories used for defaults; `None` where the platform has none.
@@ -310,6 +319,9 @@ pub struct Config {
     pub project_mode: Setting<ProjectMode>,
     /// Things worth a warning at start-up, e.g. a readable config file holding a token.
     pub warnings: Vec<String>,
+    /// The secret redaction every write goes through: the built-in rules as the config
+    /// file's `[redaction]` table adjusts them.
+    pub redactor: Redactor,
 }
 
 impl Config {
@@ -474,6 +486,12 @@ impl Config {
             None => Setting::new(ProjectMode::default(), Source::Default),
         };
         let replica_dir = data_dir.value.join(format!("{}.replica", namespace.value));
+        let redactor = Redactor::new(&file.redaction).map_err(|source| ConfigError::Redaction {
+            path: file_path
+                .as_ref()
+                .map_or_else(String::new, |p| p.value.display().to_string()),
+            source,
+        })?;
 
         Ok(Config {
             config_file: file_path,
@@ -498,6 +516,7 @@ impl Config {
             briefing_tokens,
             project_mode,
             warnings,
+            redactor,
         })
     }
 }

@@ -84,7 +84,7 @@ enum Command {
     ///
     /// Example: memctl add -k decision -t "Use libSQL" -c "Embedded replicas sync" --tags db
     ///
-    /// JSON: {"id", "version", "created": "new"|"existing"}
+    /// JSON: {"id", "version", "created": "new"|"existing", "redacted": secrets taken out}
     Add(commands::memory::AddArgs),
     /// Show memories in full, with their relationships.
     ///
@@ -150,7 +150,7 @@ enum Command {
     /// Import native, memory.jsonl (reference memory server) or MemoryGraph JSON.
     ///
     /// JSON: {"dry_run", "memories": {"created", "updated", "skipped", "skipped_by_reason"},
-    /// "relationships": {…}, "errors": [{"at", "message"}], "stopped_at"}
+    /// "relationships": {…}, "errors": [{"at", "message"}], "stopped_at", "redacted"}
     Import(commands::transfer::ImportArgs),
     /// Write a consistent copy of the store (VACUUM INTO), safe while servers run.
     ///
@@ -329,6 +329,16 @@ impl Ctx {
                 "memctl: queued on this device: the primary is unreachable, so this write waits \
                  with {pending} in all and is sent when the primary is back (`memctl sync \
                  status` shows the sync state)"
+            );
+        }
+    }
+
+    /// Says on stderr that a write's text lost secrets on the way in.
+    pub fn note_redacted(&self, count: usize) {
+        if count > 0 {
+            eprintln!(
+                "memctl: {count} secret(s) replaced by [REDACTED:…] markers before storing \
+                 (patterns: the [redaction] table of the config file)"
             );
         }
     }

@@ -57,6 +57,7 @@ pub fn stored(s: &StoreMemoryOut) -> String {
         CreatedOut::Existing => "already stored (same id and content)",
     };
     let mut out = format!("{verb} {} (v{})", s.id, s.version);
+    out.push_str(&redacted(s.redacted));
     for r in &s.links {
         let _ = write!(out, "\nlinked {}", relationship(r));
     }
@@ -73,6 +74,15 @@ pub fn stored(s: &StoreMemoryOut) -> String {
         }
     }
     out
+}
+
+/// A line saying how many secrets a write lost on the way in, or nothing.
+pub fn redacted(count: usize) -> String {
+    match count {
+        0 => String::new(),
+        1 => "\n1 secret was replaced by a [REDACTED:…] marker before storing".to_owned(),
+        n => format!("\n{n} secrets were replaced by [REDACTED:…] markers before storing"),
+    }
 }
 
 pub fn got(g: &GetMemoryOut) -> String {

@@ -206,6 +206,13 @@ pub struct StoreMemoryOut {
     /// Existing memories that look similar: link to them or update one instead of keeping
     /// near-copies.
     pub similar: Vec<SimilarOut>,
+    /// Secrets replaced by `[REDACTED:…]` markers before storing (absent when none).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub redacted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]

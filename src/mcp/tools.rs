@@ -52,7 +52,7 @@ impl MnemographServer {
         let linked = self.store.create_with_links(new, links).await?;
         let similar = match self
             .store
-            .similar(&linked.memory, defaults::SIMILAR_SHOWN)
+            .similar(&linked.record.memory, defaults::SIMILAR_SHOWN)
             .await
         {
             Ok(hits) => hits,
@@ -113,12 +113,13 @@ impl MnemographServer {
         Parameters(p): Parameters<UpdateMemoryParams>,
     ) -> ToolResult<MemoryOut> {
         let (id, patch, expected_version) = p.into_update();
-        let memory = self
+        let written = self
             .store
             .update(&id, patch, None, expected_version)
             .await?;
-        let data = MemoryOut::from(memory);
-        self.written(format!("updated {} to v{}", data.id, data.version), data)
+        let data = MemoryOut::from(written.record);
+        let text = format!("updated {} to v{}", data.id, data.version);
+        self.written(text + &format::redacted(written.redacted), data)
     }
 
     #[tool(

@@ -119,6 +119,8 @@ pub struct CaptureReport {
     pub known: usize,
     /// Ids of the memories created or updated.
     pub ids: Vec<String>,
+    /// Secrets the store's redaction took out of what was stored.
+    pub redacted: usize,
 }
 
 /// Prompts quoted in a digest.
@@ -263,7 +265,7 @@ impl MemoryStore {
                     importance: Some(ERROR_IMPORTANCE),
                     ..NewMemory::default()
                 };
-                self.created(self.create(new).await?.0.id, Created::New, report)
+                self.put(new, Vec::new(), report).await?
             }
         };
         let title = clip(&format!("Fix: {}", pair.title), TITLE_CHARS);
@@ -296,8 +298,7 @@ impl MemoryStore {
             strength: Some(0.9),
             ..NewLink::default()
         };
-        let linked = self.create_with_links(new, vec![link]).await?;
-        self.created(linked.memory.id, linked.created, report);
+        self.put(new, vec![link], report).await?;
         report.fixes += 1;
         Ok(())
     }
@@ -334,8 +335,7 @@ impl MemoryStore {
             importance: Some(STATEMENT_IMPORTANCE),
             ..NewMemory::default()
         };
-        let (memory, created) = self.create(new).await?;
-        self.created(memory.id, created, report);
+        self.put(new, Vec::new(), report).await?;
         report.statements += 1;
         Ok(())
     }
@@ -370,7 +370,7 @@ impl MemoryStore {
                     context: Some(context),
                     ..MemoryPatch::default()
                 };
-                self.update(&id, patch, None, None).await?;
+                report.redacted += self.update(&id, patch, None, None).await?.redacted;
                 report.updated += 1;
                 report.ids.push(id);
             }
@@ -385,8 +385,7 @@ impl MemoryStore {
                     importance: Some(DIGEST_IMPORTANCE),
                     ..NewMemory::default()
                 };
-                let (memory, created) = self.create(new).await?;
-                self.created(memory.id, created, report);
+                self.put(new, Vec::new(), report).await?;
             }
             Err(other) => return Err(other),
         }
@@ -417,15 +416,25 @@ impl MemoryStore {
             .map(|h| h.memory.id))
     }
 
-    fn created(&self, id: String, created: Created, report: &mut CaptureReport) -> String {
-        match created {
+    /// Creates a memory with its links and counts what happened in `report`: new, or found
+    /// already there (a replay), and the secrets the store took out.
+    async fn put(
+        &self,
+        new: NewMemory,
+        links: Vec<NewLink>,
+        report: &mut CaptureReport,
+    ) -> Result<String> {
+        let written = self.create_with_links(new, links).await?;
+        report.redacted += written.redacted;
+        let linked = written.record;
+        match linked.created {
             Created::New => {
                 report.created += 1;
-                report.ids.push(id.clone());
+                report.ids.push(linked.memory.id.clone());
             }
             Created::Existing => report.known += 1,
         }
-        id
+        Ok(linked.memory.id)
     }
 }
 

@@ -10,6 +10,7 @@ mod embedding;
 mod fusion;
 mod path;
 mod recall;
+mod redact;
 mod reembed;
 mod search;
 #[cfg(test)]
@@ -34,6 +35,7 @@ pub use self::path::{FoundPath, PathQuery};
 pub use self::recall::{
     BriefingHints, MIN_BRIEFING_CHARS, Recall, RecallQuery, RecallReason, Recalled,
 };
+pub use self::redact::{BUILTIN_NAMES, CustomPattern, RedactionConfig, RedactionError, Redactor};
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::{Limits, parse_time};
@@ -163,6 +165,26 @@ pub struct MemoryStore {
     space: Arc<RwLock<Option<(String, usize)>>>,
     /// Embeds on write and for semantic search, once ready; see `embedding.rs`.
     embedder: EmbedderHandle,
+    /// Takes secrets out of every text a write brings; see `redact.rs`.
+    redactor: Arc<Redactor>,
+}
+
+/// The outcome of a write, and how many secrets the store took out of its text first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Written<T> {
+    pub record: T,
+    /// Secrets replaced by `[REDACTED:…]` markers before anything was stored.
+    pub redacted: usize,
+}
+
+/// A write's outcome reads as its record (`written.version`), as axum's `Json` does; the
+/// count is there for the callers that report it.
+impl<T> std::ops::Deref for Written<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.record
+    }
 }
 
 /// Now, at the microsecond precision the store keeps.
@@ -180,7 +202,25 @@ impl MemoryStore {
             limits,
             space: Arc::new(RwLock::new(space)),
             embedder: EmbedderHandle::off(),
+            redactor: Arc::new(Redactor::default()),
         })
+    }
+
+    /// The same store redacting with `redactor` instead of the built-in rules alone.
+    pub fn with_redactor(mut self, redactor: Redactor) -> Self {
+        self.redactor = Arc::new(redactor);
+        self
+    }
+
+    /// Takes the secrets out of a memory about to be created; returns how many there were.
+    fn scrub(&self, new: &mut NewMemory) -> usize {
+        let r = &self.redactor;
+        let mut count = 0;
+        r.string(&mut new.title, &mut count);
+        r.string(&mut new.content, &mut count);
+        new.tags.iter_mut().for_each(|t| r.string(t, &mut count));
+        r.context(&mut new.context, &mut count);
+        count
     }
 
     /// A store that embeds with `embedder`. A ready embedder must belong to the store's
@@ -287,7 +327,7 @@ impl MemoryStore {
     /// Stores a memory. Replaying the same create (same id and content) returns the stored
     /// memory with [`Created::Existing`] instead of failing or duplicating.
     pub async fn create(&self, new: NewMemory) -> Result<(Memory, Created)> {
-        let linked = self.create_with_links(new, Vec::new()).await?;
+        let linked = self.create_with_links(new, Vec::new()).await?.record;
         Ok((linked.memory, linked.created))
     }
 
@@ -296,13 +336,15 @@ impl MemoryStore {
     /// memory's fields, each link by the rules of [`MemoryStore::link`], each relationship
     /// given once, and every link target existing. A replay of the same create (same memory
     /// and relationship ids, same content) answers [`Created::Existing`] for each record.
+    /// Secrets in the memory's text or the links' notes are redacted first.
     pub async fn create_with_links(
         &self,
-        new: NewMemory,
+        mut new: NewMemory,
         links: Vec<NewLink>,
-    ) -> Result<LinkedMemory> {
+    ) -> Result<Written<LinkedMemory>> {
         self.limits.batch("links", links.len())?;
         let at = now();
+        let mut redacted = self.scrub(&mut new);
         let (memory, embedding) = self.prepare(new, at).await?;
         let mut relationships: Vec<Relationship> = Vec::with_capacity(links.len());
         for link in links {
@@ -322,6 +364,7 @@ impl MemoryStore {
                     ..Default::default()
                 },
                 at,
+                &mut redacted,
             )?;
             if relationships.iter().any(|r| {
                 (&r.source_id, &r.target_id, &r.rel_type)
@@ -351,9 +394,11 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
-        self.backend
+        let record = self
+            .backend
             .create_linked_memory(&memory, embedding.as_ref(), &relationships)
-            .await
+            .await?;
+        Ok(Written { record, redacted })
     }
 
     /// Stores many memories in one transaction: all of them, or none when any is invalid.
@@ -361,7 +406,8 @@ impl MemoryStore {
         self.limits.batch("memories", batch.len())?;
         let at = now();
         let mut records = Vec::with_capacity(batch.len());
-        for new in batch {
+        for mut new in batch {
+            self.scrub(&mut new);
             records.push(self.prepare(new, at).await?);
         }
         self.embed_missing(&mut records).await;
@@ -406,14 +452,15 @@ impl MemoryStore {
     }
 
     /// Applies a partial update. New text without a new vector drops the old vector, so a
-    /// search never ranks a memory by text it no longer has.
+    /// search never ranks a memory by text it no longer has. Secrets in the new text are
+    /// redacted first.
     pub async fn update(
         &self,
         id: &str,
-        patch: MemoryPatch,
+        mut patch: MemoryPatch,
         embedding: Option<Embedding>,
         expected_version: Option<i64>,
-    ) -> Result<Memory> {
+    ) -> Result<Written<Memory>> {
         let l = &self.limits;
         let id = l
             .id("id", id)
@@ -426,6 +473,17 @@ impl MemoryStore {
         }
         if let Some(e) = &embedding {
             self.check_embedding(e).await?;
+        }
+        let mut redacted = 0;
+        let r = &self.redactor;
+        for text in [&mut patch.title, &mut patch.content].into_iter().flatten() {
+            r.string(text, &mut redacted);
+        }
+        for tag in patch.tags.iter_mut().flatten() {
+            r.string(tag, &mut redacted);
+        }
+        if let Some(context) = &mut patch.context {
+            r.context(context, &mut redacted);
         }
         let patch = MemoryPatch {
             kind: patch.kind.as_deref().map(|k| l.kind(k)).transpose()?,
@@ -454,7 +512,10 @@ impl MemoryStore {
         if change == EmbeddingChange::Clear {
             self.embed_after_update(&memory).await;
         }
-        Ok(memory)
+        Ok(Written {
+            record: memory,
+            redacted,
+        })
     }
 
     /// Deletes a memory with its relationships and vector, and says what went: the answer
@@ -513,14 +574,32 @@ impl MemoryStore {
     }
 
     /// Creates a typed relationship. Replays are accepted like memory creates.
+    /// Secrets in the note or properties are redacted (a note is short; the count goes to
+    /// the log rather than the answer).
     pub async fn link(&self, new: NewRelationship) -> Result<(Relationship, Created)> {
-        let rel = self.relationship(new, now())?;
+        let mut redacted = 0;
+        let rel = self.relationship(new, now(), &mut redacted)?;
+        if redacted > 0 {
+            tracing::info!(redacted, "secrets redacted from a relationship");
+        }
         self.backend.create_relationship(&rel).await
     }
 
     /// Validates `new` into a full record made at `at`: the rules of every relationship.
-    fn relationship(&self, new: NewRelationship, at: DateTime<Utc>) -> Result<Relationship> {
+    /// Secrets in its note and properties are replaced, adding their number to `redacted`.
+    fn relationship(
+        &self,
+        mut new: NewRelationship,
+        at: DateTime<Utc>,
+        redacted: &mut usize,
+    ) -> Result<Relationship> {
         let l = &self.limits;
+        if let Some(note) = &mut new.note {
+            self.redactor.string(note, redacted);
+        }
+        new.properties
+            .values_mut()
+            .for_each(|v| self.redactor.json(v, redacted));
         let source_id = l.id("source_id", &new.source_id)?;
         let target_id = l.id("target_id", &new.target_id)?;
         if source_id == target_id {
@@ -568,7 +647,7 @@ impl MemoryStore {
     pub async fn update_relationship(
         &self,
         id: &str,
-        patch: RelationshipPatch,
+        mut patch: RelationshipPatch,
         expected_version: Option<i64>,
     ) -> Result<Relationship> {
         let l = &self.limits;
@@ -578,6 +657,18 @@ impl MemoryStore {
                 "patch",
                 "changes nothing; give at least one field to update",
             ));
+        }
+        let mut redacted = 0;
+        if let Some(Some(note)) = &mut patch.note {
+            self.redactor.string(note, &mut redacted);
+        }
+        if let Some(props) = &mut patch.properties {
+            props
+                .values_mut()
+                .for_each(|v| self.redactor.json(v, &mut redacted));
+        }
+        if redacted > 0 {
+            tracing::info!(redacted, "secrets redacted from a relationship update");
         }
         if let Some(props) = &patch.properties {
             l.json_size("properties", props)?;

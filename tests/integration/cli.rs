@@ -70,7 +70,8 @@ fn init_add_show_list_have_stable_json() {
             "src/a.rs",
         ],
     );
-    assert_eq!(keys(&added), ["created", "id", "version"]);
+    assert_eq!(keys(&added), ["created", "id", "redacted", "version"]);
+    assert_eq!(added["redacted"], 0);
     assert_eq!(added["created"], "new");
     let id = added["id"].as_str().unwrap();
 

@@ -273,7 +273,7 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
         )
         .await
         .expect("an offline create with links is accepted");
-    let fix = linked.memory.id;
+    let fix = linked.memory.id.clone();
 
     // Visible on this device at once, and reported as pending.
     assert_eq!(a.store.get(&queued[2]).await.unwrap().title, "Offline 2");
@@ -321,15 +321,20 @@ async fn writes_made_while_the_primary_is_down_are_queued_then_delivered_once() 
     assert_eq!(b.store.relationships(&fix).await.unwrap().len(), 2);
 }
 
+/// A write queued offline carries the version it was made on: when another device changed
+/// the memory meanwhile, the replay refuses it with both versions named instead of
+/// overwriting (an update without an expected version) or deleting the other device's work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_queued_update_that_lost_to_another_device_is_reported() {
+async fn queued_writes_that_lost_to_another_device_are_reported_not_applied() {
     let root = tempfile::tempdir().unwrap();
     let Some(mut sqld) = support::sqld(root.path()) else {
         return;
     };
     let a = device(root.path(), "a", &sqld).await;
     let b = device(root.path(), "b", &sqld).await;
-    let (m, _) = a.store.create(note("Shared", "v1")).await.unwrap();
+    let (edited, _) = a.store.create(note("Shared", "v1")).await.unwrap();
+    let (deleted, _) = a.store.create(note("Doomed", "v1")).await.unwrap();
+    let (unchanged, _) = a.store.create(note("Stale", "v1")).await.unwrap();
     b.app.sync_now().await.unwrap();
 
     sqld.stop();
@@ -338,32 +343,48 @@ async fn a_queued_update_that_lost_to_another_device_is_reported() {
         ..Default::default()
     };
     a.store
-        .update(&m.id, edit("a's offline edit"), None, Some(1))
+        .update(&edited.id, edit("a's offline edit"), None, None)
         .await
         .unwrap();
+    a.store.delete(&deleted.id).await.unwrap();
+    a.store.delete(&unchanged.id).await.unwrap();
     sqld.restart();
-    b.store
-        .update(&m.id, edit("b's edit"), None, Some(1))
-        .await
-        .unwrap();
+    for id in [&edited.id, &deleted.id] {
+        b.store
+            .update(id, edit("b's edit"), None, None)
+            .await
+            .unwrap();
+    }
 
     a.app.sync_now().await.unwrap();
     let status = a.app.sync_status();
     assert_eq!(
         (status.pending_writes, status.conflicts),
-        (0, 1),
+        (0, 2),
         "{status:?}"
     );
     let refused = a.app.sync_refusals().await.unwrap();
-    assert_eq!(refused.len(), 1);
-    assert!(refused[0].write.contains(&m.id));
-    assert!(
-        refused[0].reason.contains("version conflict"),
-        "{}",
-        refused[0].reason
-    );
-    // The winner stands everywhere; the loser was reported, not merged or dropped silently.
-    assert_eq!(a.store.get(&m.id).await.unwrap().content, "b's edit");
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    for (id, ours) in [
+        (&edited.id, "content \"a's offline edit\""),
+        (&deleted.id, "delete it"),
+    ] {
+        let refusal = refused
+            .iter()
+            .find(|r| r.write.contains(id.as_str()))
+            .unwrap_or_else(|| panic!("no refusal for {id}: {refused:?}"));
+        for part in ["conflict", "the primary has v2", "made on v1", ours] {
+            assert!(refusal.reason.contains(part), "{part}: {}", refusal.reason);
+        }
+    }
+    // The other device's work stands everywhere; the loser was reported, not applied.
+    for store in [&a.store, &b.store] {
+        assert_eq!(store.get(&edited.id).await.unwrap().content, "b's edit");
+        assert_eq!(store.get(&deleted.id).await.unwrap().content, "b's edit");
+    }
+    // A queued delete of a memory nobody touched went through.
+    b.app.sync_now().await.unwrap();
+    assert!(b.store.get(&unchanged.id).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ use crate::cli::output::{Style, bytes, count, table};
 use crate::cli::{Cli, CliError, CliResult, Ctx};
 use crate::config::{Setting, Source};
 use crate::embed::EmbedderSpec;
+use crate::store::BUILTIN_NAMES;
 use crate::sync::Mode;
 
 /// Creates the store if needed and says where it is: the local file, this device's replica
@@ -194,6 +195,12 @@ fn settings(ctx: &Ctx) -> Vec<Shown> {
             }
         }
     }
+    let rules: Vec<&str> = c.redactor.rule_names().collect();
+    let redaction_source = match (&c.config_file, rules == BUILTIN_NAMES) {
+        (Some(file), false) => Source::File(file.value.clone()),
+        _ => Source::Default,
+    };
+    out.push(shown("redaction", rules.join(", "), &redaction_source));
     out.push(shown("mode", c.sync.mode.to_string(), &c.mode_source));
     if let (Some(primary), Some(source)) = (&c.sync.primary, &c.primary_source) {
         out.push(shown("primary_url", primary.display_url(), source));

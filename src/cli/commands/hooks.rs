@@ -408,13 +408,14 @@ async fn answer(args: &ConfigArgs, a: &HookArgs) -> CliResult<String> {
             if report.events > 0 {
                 eprintln!(
                     "memctl hook capture: {} events, {} memories stored, {} updated, {} error \
-                     fixes, {} decisions or preferences, {} already known",
+                     fixes, {} decisions or preferences, {} already known, {} secrets redacted",
                     report.events,
                     report.created,
                     report.updated,
                     report.fixes,
                     report.statements,
-                    report.known
+                    report.known,
+                    report.redacted
                 );
             }
             Ok(output::nothing(a.client))

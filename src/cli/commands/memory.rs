@@ -140,20 +140,26 @@ pub async fn add(ctx: &Ctx, a: AddArgs) -> CliResult {
     let mut context = a.context.over(Context::default());
     context.project = project.or(context.project);
     let store = ctx.store_for_write().await?;
-    let (memory, created) = store
-        .create(NewMemory {
-            kind,
-            title,
-            content,
-            tags,
-            context,
-            importance,
-            confidence,
-            ..Default::default()
-        })
-        .await?;
+    let new = NewMemory {
+        kind,
+        title,
+        content,
+        tags,
+        context,
+        importance,
+        confidence,
+        ..Default::default()
+    };
+    let written = store.create_with_links(new, Vec::new()).await?;
+    let (memory, created) = (written.record.memory, written.record.created);
     ctx.note_queued();
-    let data = json!({"id": memory.id, "version": memory.version, "created": created});
+    ctx.note_redacted(written.redacted);
+    let data = json!({
+        "id": memory.id,
+        "version": memory.version,
+        "created": created,
+        "redacted": written.redacted,
+    });
     ctx.out.print(&data, |out| match created {
         Created::New => format!("{} {}", out.paint(Style::Green, "stored"), memory.id),
         Created::Existing => format!("already stored {}", memory.id),
@@ -376,8 +382,10 @@ pub async fn edit(ctx: &Ctx, a: EditArgs) -> CliResult {
         // Someone else's change made while the editor was open must not be overwritten.
         (patch, Some(a.expected_version.unwrap_or(current.version)))
     };
-    let memory = store.update(&current.id, patch, None, expected).await?;
+    let written = store.update(&current.id, patch, None, expected).await?;
     ctx.note_queued();
+    ctx.note_redacted(written.redacted);
+    let memory = written.record;
     ctx.out.print(&memory, |out| {
         format!(
             "{} {} to version {}",

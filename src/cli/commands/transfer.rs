@@ -319,6 +319,7 @@ pub async fn import(ctx: &Ctx, a: ImportArgs) -> CliResult {
     };
     let report = store.import(format.read(input), options).await?;
     bar.finish_and_clear();
+    ctx.note_redacted(report.redacted as usize);
     for e in &report.errors {
         eprintln!("memctl: {}: {}: {}", a.input.display(), e.at, e.message);
     }

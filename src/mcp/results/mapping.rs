@@ -12,7 +12,7 @@ use crate::model::{
 };
 use crate::store::{
     DeletedMemory, EmbeddingReport, Exploration, FoundPath, Recall, RecallReason, Recalled,
-    SearchHit, SearchPage,
+    SearchHit, SearchPage, Written,
 };
 use crate::sync::SyncStatus;
 
@@ -40,7 +40,11 @@ impl From<KeywordHit> for SimilarOut {
 
 impl StoreMemoryOut {
     /// A stored memory with the links made with it and the near-duplicates found after.
-    pub fn new(linked: LinkedMemory, similar: Vec<KeywordHit>) -> Self {
+    pub fn new(linked: Written<LinkedMemory>, similar: Vec<KeywordHit>) -> Self {
+        let Written {
+            record: linked,
+            redacted,
+        } = linked;
         StoreMemoryOut {
             id: linked.memory.id,
             version: linked.memory.version,
@@ -51,6 +55,7 @@ impl StoreMemoryOut {
                 .map(|(rel, _)| rel.into())
                 .collect(),
             similar: similar.into_iter().map(Into::into).collect(),
+            redacted,
         }
     }
 }

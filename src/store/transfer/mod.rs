@@ -143,6 +143,8 @@ pub struct ImportReport {
     pub errors: Vec<RecordError>,
     /// Where the import stopped, when a bad record stopped it (`OnError::Stop`).
     pub stopped_at: Option<String>,
+    /// Secrets replaced by `[REDACTED:…]` markers in the imported text.
+    pub redacted: u64,
 }
 
 /// What an export wrote.
@@ -172,7 +174,7 @@ impl MemoryStore {
         for (at, parsed) in records {
             let checked = match parsed {
                 Ok(record) => self
-                    .check_record(record, options.dry_run)
+                    .check_record(record, options.dry_run, &mut report.redacted)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(message) => Err(message),
@@ -249,9 +251,18 @@ impl MemoryStore {
     }
 
     /// Validates and normalises a record with the rules every write follows, keeping its ids,
-    /// timestamps (at the stored microsecond precision) and bookkeeping.
-    async fn check_record(&self, record: Record, dry_run: bool) -> Result<Record> {
+    /// timestamps (at the stored microsecond precision) and bookkeeping, after taking the
+    /// secrets out of its text (counted in `redacted`).
+    async fn check_record(
+        &self,
+        record: Record,
+        dry_run: bool,
+        redacted: &mut u64,
+    ) -> Result<Record> {
         let l = &self.limits;
+        let mut found = 0;
+        let record = self.scrub_record(record, &mut found);
+        *redacted += found as u64;
         match record {
             Record::Memory(m, embedding) => {
                 if let Some(e) = &embedding {
@@ -306,6 +317,27 @@ impl MemoryStore {
                     updated_at: r.updated_at.trunc_subsecs(6),
                     version: r.version,
                 }))
+            }
+        }
+    }
+
+    /// `record` with the secrets in its text replaced, counted in `found`.
+    fn scrub_record(&self, record: Record, found: &mut usize) -> Record {
+        let r = &self.redactor;
+        match record {
+            Record::Memory(mut m, embedding) => {
+                r.string(&mut m.title, found);
+                r.string(&mut m.content, found);
+                m.tags.iter_mut().for_each(|t| r.string(t, found));
+                r.context(&mut m.context, found);
+                Record::Memory(m, embedding)
+            }
+            Record::Relationship(mut rel) => {
+                if let Some(note) = &mut rel.note {
+                    r.string(note, found);
+                }
+                rel.properties.values_mut().for_each(|v| r.json(v, found));
+                Record::Relationship(rel)
             }
         }
     }

@@ -414,7 +414,12 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>> {
-        match self.submit(Op::DeleteMemory { id: id.to_owned() }).await? {
+        let op = Op::DeleteMemory {
+            id: id.to_owned(),
+            // A memory this device does not see deletes as "not found", as before.
+            base_version: self.memory_version(id).await.ok(),
+        };
+        match self.submit(op).await? {
             Applied::DeletedMemory(removed) => Ok(removed),
             other => Err(unexpected("a deleted memory", other)),
         }
@@ -552,9 +557,11 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn delete_relationship(&self, id: &str) -> Result<()> {
-        self.submit(Op::DeleteRelationship { id: id.to_owned() })
-            .await
-            .map(drop)
+        let op = Op::DeleteRelationship {
+            id: id.to_owned(),
+            base_version: self.get_relationship(id).await.ok().map(|r| r.version),
+        };
+        self.submit(op).await.map(drop)
     }
 
     async fn relationships_of(

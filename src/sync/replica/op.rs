@@ -1,9 +1,13 @@
 //! A write waiting in the outbox, and the rule that replays it idempotently.
 //!
 //! Every queued write carries what makes a replay safe: ids and timestamps made by the
-//! writer, and for updates the version the device saw. A replay after a crash or a lost
-//! acknowledgement recognises a write that already reached the primary and does not apply it
-//! twice.
+//! writer, and for updates and deletes the version the device saw. A replay after a crash or
+//! a lost acknowledgement recognises a write that already reached the primary and does not
+//! apply it twice; a write made on a version the primary has since moved past (another device
+//! changed the memory meanwhile) is refused as a conflict that shows both sides, never
+//! applied over the other device's change.
+
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -66,6 +70,10 @@ pub enum Op {
     },
     DeleteMemory {
         id: String,
+        /// The version this device saw when it deleted the memory (absent from ops queued
+        /// before deletes carried it: those delete whatever is there).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_version: Option<i64>,
     },
     CreateRelationship {
         relationship: Relationship,
@@ -79,6 +87,8 @@ pub enum Op {
     },
     DeleteRelationship {
         id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_version: Option<i64>,
     },
 }
 
@@ -110,12 +120,12 @@ impl Op {
         match self {
             Op::CreateMemory { memory, .. } => format!("create memory {}", memory.id),
             Op::UpdateMemory { id, .. } => format!("update memory {id}"),
-            Op::DeleteMemory { id } => format!("delete memory {id}"),
+            Op::DeleteMemory { id, .. } => format!("delete memory {id}"),
             Op::CreateRelationship { relationship } => {
                 format!("create relationship {}", relationship.id)
             }
             Op::UpdateRelationship { id, .. } => format!("update relationship {id}"),
-            Op::DeleteRelationship { id } => format!("delete relationship {id}"),
+            Op::DeleteRelationship { id, .. } => format!("delete relationship {id}"),
         }
     }
 
@@ -143,7 +153,7 @@ impl Op {
                     .update_memory(id, patch, vector.as_change(), *expected_version, *now)
                     .await?,
             ),
-            Op::DeleteMemory { id } => Applied::DeletedMemory(target.delete_memory(id).await?),
+            Op::DeleteMemory { id, .. } => Applied::DeletedMemory(target.delete_memory(id).await?),
             Op::CreateRelationship { relationship } => {
                 let (r, created) = target.create_relationship(relationship).await?;
                 Applied::Relationship(r, created)
@@ -160,7 +170,7 @@ impl Op {
                     .await?,
                 Created::New,
             ),
-            Op::DeleteRelationship { id } => {
+            Op::DeleteRelationship { id, .. } => {
                 target.delete_relationship(id).await?;
                 Applied::Deleted
             }
@@ -177,7 +187,12 @@ impl Op {
         if self.already_applied(target).await? {
             return Ok(Replayed::Done);
         }
-        match (self, self.apply(target).await) {
+        if let Some(conflict) = self.conflict(target).await? {
+            return Ok(Replayed::Refused(conflict));
+        }
+        // The check above and the write are not one transaction: an update is guarded again
+        // by its base version, so a change landing in between is still a version conflict.
+        match (self, self.on_base().apply(target).await) {
             (_, Ok(_))
             | (Op::DeleteMemory { .. }, Err(Error::MemoryNotFound { .. }))
             | (Op::DeleteRelationship { .. }, Err(Error::RelationshipNotFound { .. })) => {
@@ -186,6 +201,81 @@ impl Op {
             (_, Err(err)) if err.is_transient() || err.token_refusal().is_some() => Err(err),
             (_, Err(err)) => Ok(Replayed::Refused(err.to_string())),
         }
+    }
+
+    /// This write made safe to apply on the version it was made on: an update without an
+    /// expected version of its own expects its base version.
+    fn on_base(&self) -> Cow<'_, Op> {
+        let mut guarded = self.clone();
+        match &mut guarded {
+            Op::UpdateMemory {
+                expected_version: expected @ None,
+                base_version,
+                ..
+            }
+            | Op::UpdateRelationship {
+                expected_version: expected @ None,
+                base_version,
+                ..
+            } => *expected = Some(*base_version),
+            _ => return Cow::Borrowed(self),
+        }
+        Cow::Owned(guarded)
+    }
+
+    /// Why this write must not be applied: the record it changes or deletes is at another
+    /// version on `target` than the one this device saw. The reason shows both sides.
+    async fn conflict(&self, target: &dyn GraphBackend) -> Result<Option<String>> {
+        let (base, ours) = match self {
+            Op::UpdateMemory {
+                base_version,
+                patch,
+                ..
+            } => (*base_version, describe_patch(patch)),
+            Op::DeleteMemory {
+                base_version: Some(base),
+                ..
+            } => (*base, "delete it".to_owned()),
+            Op::UpdateRelationship { base_version, .. } => {
+                (*base_version, "change the relationship".to_owned())
+            }
+            Op::DeleteRelationship {
+                base_version: Some(base),
+                ..
+            } => (*base, "delete it".to_owned()),
+            _ => return Ok(None),
+        };
+        let theirs = match self {
+            Op::UpdateMemory { id, .. } | Op::DeleteMemory { id, .. } => target
+                .get_memories(std::slice::from_ref(id))
+                .await?
+                .pop()
+                .map(|m| {
+                    let when = m.updated_at.format("%Y-%m-%d %H:%M:%S UTC");
+                    (m.version, format!("\"{}\", changed {when}", m.title))
+                }),
+            Op::UpdateRelationship { id, .. } | Op::DeleteRelationship { id, .. } => {
+                match target.get_relationship(id).await {
+                    Ok(r) => {
+                        let when = r.updated_at.format("%Y-%m-%d %H:%M:%S UTC");
+                        Some((r.version, format!("{}, changed {when}", r.rel_type)))
+                    }
+                    Err(Error::RelationshipNotFound { .. }) => None,
+                    Err(err) => return Err(err),
+                }
+            }
+            _ => None,
+        };
+        Ok(theirs.and_then(|(version, summary)| {
+            (version != base).then(|| {
+                format!(
+                    "conflict: another device changed it while this one was offline; the \
+                     primary has v{version} ({summary}), this device's write was made on \
+                     v{base} to {ours}; not applied, so neither change is lost: look at both \
+                     and apply yours again if it still holds"
+                )
+            })
+        }))
     }
 
     /// True when this update already reached `target` (its answer was lost).
@@ -234,6 +324,36 @@ fn already_at<T>(
         let (version, updated_at) = key(item);
         version == base_version + 1 && updated_at.timestamp_micros() == now.timestamp_micros()
     })
+}
+
+/// What an update changes, briefly: the fields and the start of new text.
+fn describe_patch(patch: &MemoryPatch) -> String {
+    let short = |text: &str| {
+        let mut cut: String = text.chars().take(60).collect();
+        if cut.len() < text.len() {
+            cut.push('…');
+        }
+        format!("{cut:?}")
+    };
+    let mut parts = Vec::new();
+    if let Some(title) = &patch.title {
+        parts.push(format!("title {}", short(title)));
+    }
+    if let Some(content) = &patch.content {
+        parts.push(format!("content {}", short(content)));
+    }
+    for (field, set) in [
+        ("kind", patch.kind.is_some()),
+        ("tags", patch.tags.is_some()),
+        ("context", patch.context.is_some()),
+        ("importance", patch.importance.is_some()),
+        ("confidence", patch.confidence.is_some()),
+    ] {
+        if set {
+            parts.push(field.to_owned());
+        }
+    }
+    format!("set {}", parts.join(", "))
 }
 
 #[cfg(test)]
@@ -315,7 +435,10 @@ mod tests {
             embedding: None,
             relationships: Vec::new(),
         };
-        let delete = Op::DeleteMemory { id: m.id.clone() };
+        let delete = Op::DeleteMemory {
+            id: m.id.clone(),
+            base_version: Some(1),
+        };
         for op in [&create, &create, &delete, &delete] {
             assert_eq!(op.replay(&target).await.unwrap(), Replayed::Done);
         }
@@ -408,8 +531,75 @@ mod tests {
             now: Utc::now(),
         };
         match ours.replay(&target).await.unwrap() {
-            Replayed::Refused(reason) => assert!(reason.contains("version conflict"), "{reason}"),
+            Replayed::Refused(reason) => {
+                for part in ["conflict", "v2 (\"theirs\"", "made on v1", "title \"ours\""] {
+                    assert!(reason.contains(part), "{part}: {reason}");
+                }
+            }
             Replayed::Done => panic!("a stale update must not overwrite another device's"),
         }
+    }
+
+    #[tokio::test]
+    async fn queued_writes_without_an_expected_version_are_guarded_by_their_base() {
+        let target = InMemoryBackend::new();
+        let m = memory("0192a000-0000-7000-8000-000000000008");
+        target.create_memory(&m, None).await.unwrap();
+        let other_device = MemoryPatch {
+            content: Some("theirs".into()),
+            ..Default::default()
+        };
+        let at = Utc::now();
+        target
+            .update_memory(&m.id, &other_device, EmbeddingChange::Keep, None, at)
+            .await
+            .unwrap();
+        let update = Op::UpdateMemory {
+            id: m.id.clone(),
+            patch: MemoryPatch {
+                content: Some("ours".into()),
+                ..Default::default()
+            },
+            vector: VectorChange::Keep,
+            expected_version: None,
+            base_version: 1,
+            now: Utc::now(),
+        };
+        let delete = Op::DeleteMemory {
+            id: m.id.clone(),
+            base_version: Some(1),
+        };
+        for op in [update, delete] {
+            assert!(
+                matches!(op.replay(&target).await.unwrap(), Replayed::Refused(_)),
+                "{op:?}"
+            );
+        }
+        let stored = target
+            .get_memories(std::slice::from_ref(&m.id))
+            .await
+            .unwrap();
+        assert_eq!(
+            stored[0].content, "theirs",
+            "the other device's change stands"
+        );
+
+        // On the version it was made on, the same delete goes through; an op queued before
+        // deletes carried a version deletes whatever is there.
+        let current = Op::DeleteMemory {
+            id: m.id.clone(),
+            base_version: Some(2),
+        };
+        assert_eq!(current.replay(&target).await.unwrap(), Replayed::Done);
+        let old: Op =
+            serde_json::from_value(serde_json::json!({"op": "delete_memory", "id": m.id})).unwrap();
+        assert_eq!(
+            old,
+            Op::DeleteMemory {
+                id: m.id.clone(),
+                base_version: None
+            }
+        );
+        assert!(target.get_memories(&[m.id]).await.unwrap().is_empty());
     }
 }

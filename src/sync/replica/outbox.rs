@@ -191,7 +191,10 @@ mod tests {
     use super::*;
 
     fn delete(id: &str) -> Op {
-        Op::DeleteMemory { id: id.to_owned() }
+        Op::DeleteMemory {
+            id: id.to_owned(),
+            base_version: None,
+        }
     }
 
     #[tokio::test]

@@ -75,7 +75,7 @@ impl Overlay {
                 }
             }
             Op::UpdateMemory { id, .. } => self.adopt_memory(id, base).await?,
-            Op::DeleteMemory { id } => {
+            Op::DeleteMemory { id, .. } => {
                 self.adopt_memory(id, base).await?;
                 // Its relationships go with it: they must be hidden too. Those the overlay
                 // owns are answered by its own copy (or already gone from it).
@@ -90,13 +90,13 @@ impl Overlay {
                 self.adopt_memory(&relationship.source_id, base).await?;
                 self.adopt_memory(&relationship.target_id, base).await?;
             }
-            Op::UpdateRelationship { id, .. } | Op::DeleteRelationship { id } => {
+            Op::UpdateRelationship { id, .. } | Op::DeleteRelationship { id, .. } => {
                 self.adopt_relationship(id, base).await?;
             }
         }
         let mut applied = op.apply(&self.pending).await?;
         match op {
-            Op::DeleteMemory { id } => {
+            Op::DeleteMemory { id, .. } => {
                 self.deleted_memories.insert(id.clone());
                 // What this device saw removed: the overlay's own rows and the replica's.
                 if let Applied::DeletedMemory(removed) = &mut applied {
@@ -115,7 +115,7 @@ impl Overlay {
             Op::CreateRelationship { relationship } => {
                 self.relationships.insert(relationship.id.clone());
             }
-            Op::DeleteRelationship { id } => {
+            Op::DeleteRelationship { id, .. } => {
                 self.deleted_relationships.insert(id.clone());
             }
             _ => {}

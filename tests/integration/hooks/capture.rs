@@ -221,7 +221,6 @@ fn installed_hooks_capture_a_session_once_and_brief_the_next_one() {
 }
 
 #[test]
-#[ignore = "needs store redaction from main"]
 fn secrets_in_a_transcript_reach_neither_the_store_nor_an_export() {
     let w = World::new();
     let transcript = w.transcript("claude_session.jsonl", "s1");
@@ -229,6 +228,11 @@ fn secrets_in_a_transcript_reach_neither_the_store_nor_an_export() {
                        "cwd": w.project(), "hook_event_name": "SessionEnd"});
     let out = w.run_hook("memctl hook capture", &input);
     stdout(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("secrets redacted") && !said.contains(" 0 secrets"),
+        "{said}"
+    );
     assert!(!w.memories().is_empty());
     let secret = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
     let listed = w.ok(&["list", "--json", "--limit", "500"]);

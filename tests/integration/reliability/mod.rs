@@ -7,4 +7,6 @@ mod crash;
 mod fuzz_corpus;
 mod injection;
 mod limits;
+/// Secrets in written text are replaced before they are stored.
+mod redaction;
 mod security;

@@ -331,9 +331,11 @@ impl KnowledgeGraph<'_> {
             context: Some(context),
             ..Default::default()
         };
-        self.store
+        Ok(self
+            .store
             .update(&memory.id, patch, None, Some(memory.version))
-            .await
+            .await?
+            .record)
     }
 }
 
