@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 #[path = "support/args.rs"]
 mod args;
+// Shared with the tests and the other benchmarks; this one uses the text generator only.
+#[allow(dead_code)]
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 
@@ -25,7 +27,7 @@ mod corpus;
 const PROJECT_REMOTE: &str = "https://github.com/bench/p3";
 
 fn project_of(i: usize) -> Option<String> {
-    (i % 10 != 0).then(|| format!("github.com/bench/p{}", i % 20))
+    (!i.is_multiple_of(10)).then(|| format!("github.com/bench/p{}", i % 20))
 }
 
 /// Fills a new store at `db` with `n` memories of the synthetic corpus, in batches.
