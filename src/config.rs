@@ -109,6 +109,13 @@ pub enum ConfigError {
         "invalid sync interval {value:?} (from {origin}): expected seconds, e.g. 30 or 0.5 (at least 0.1)"
     )]
     SyncInterval { value: String, origin: Source },
+    #[error(
+        "invalid briefing size {value:?} (from {origin}): expected tokens, a whole number from \
+         {MIN_BRIEFING_TOKENS} to {MAX_BRIEFING_TOKENS}"
+    )]
+    BriefingTokens { value: String, origin: Source },
+    #[error("unknown project mode {name:?} (from {origin}): use field or namespace")]
+    ProjectMode { name: String, origin: Source },
     #[error("in the [redaction] table of {path}: {source}")]
     Redaction {
         path: String,
@@ -116,6 +123,34 @@ pub enum ConfigError {
         source: RedactionError,
     },
 }
+
+/// Where the hooks and the MCP server file a project's memories.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProjectMode {
+    /// One store; each memory names its project in `context.project`.
+    #[default]
+    Field,
+    /// One namespace (store) per project, named after it; the configured namespace holds the
+    /// global layer (preferences).
+    Namespace,
+}
+
+impl ProjectMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProjectMode::Field => "field",
+            ProjectMode::Namespace => "namespace",
+        }
+    }
+}
+
+/// Tokens of a session briefing by default (about 6,000 characters).
+pub const DEFAULT_BRIEFING_TOKENS: usize = 1500;
+/// Bounds of the briefing size: under 50 tokens holds no memory, over 20,000 would crowd the
+/// session it is meant to help.
+pub const MIN_BRIEFING_TOKENS: usize = 50;
+pub const MAX_BRIEFING_TOKENS: usize = 20_000;
 
 /// Which tool set the MCP server offers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -221,6 +256,10 @@ struct FileConfig {
     /// that others can read draws a warning.
     auth_token: Option<String>,
     sync_interval: Option<toml::Value>,
+    /// Tokens of a session briefing (hooks).
+    briefing_tokens: Option<usize>,
+    /// field or namespace.
+    project_mode: Option<String>,
     #[serde(default)]
     limits: BTreeMap<String, toml::Value>,
     /// Patterns added to, and built-in rules taken from, secret redaction.
@@ -274,6 +313,10 @@ pub struct Config {
     pub primary_source: Option<Source>,
     /// Where the token came from, when one is set (the token itself is never shown).
     pub token_source: Option<Source>,
+    /// Tokens of the briefing a session-start hook prints.
+    pub briefing_tokens: Setting<usize>,
+    /// Where a project's memories go: a field in one store, or a namespace per project.
+    pub project_mode: Setting<ProjectMode>,
     /// Things worth a warning at start-up, e.g. a readable config file holding a token.
     pub warnings: Vec<String>,
     /// The secret redaction every write goes through: the built-in rules as the config
@@ -409,6 +452,39 @@ impl Config {
                 path.display()
             ));
         }
+        let briefing_tokens = match pick(
+            None,
+            "",
+            "BRIEFING_TOKENS",
+            file.briefing_tokens.map(|t| t.to_string()),
+        ) {
+            Some(s) => {
+                let tokens = s
+                    .value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|t| (MIN_BRIEFING_TOKENS..=MAX_BRIEFING_TOKENS).contains(t))
+                    .ok_or_else(|| ConfigError::BriefingTokens {
+                        value: s.value.clone(),
+                        origin: s.source.clone(),
+                    })?;
+                Setting::new(tokens, s.source)
+            }
+            None => Setting::new(DEFAULT_BRIEFING_TOKENS, Source::Default),
+        };
+        let project_mode = match pick(None, "", "PROJECT_MODE", file.project_mode.clone()) {
+            Some(s) => {
+                let mode =
+                    <ProjectMode as clap::ValueEnum>::from_str(&s.value, true).map_err(|_| {
+                        ConfigError::ProjectMode {
+                            name: s.value.clone(),
+                            origin: s.source.clone(),
+                        }
+                    })?;
+                Setting::new(mode, s.source)
+            }
+            None => Setting::new(ProjectMode::default(), Source::Default),
+        };
         let replica_dir = data_dir.value.join(format!("{}.replica", namespace.value));
         let redactor = Redactor::new(&file.redaction).map_err(|source| ConfigError::Redaction {
             path: file_path
@@ -437,6 +513,8 @@ impl Config {
             mode_source: remote.mode.source,
             primary_source: remote.primary_source,
             token_source: remote.token_source,
+            briefing_tokens,
+            project_mode,
             warnings,
             redactor,
         })

@@ -186,6 +186,15 @@ enum Command {
     ///
     /// JSON: {"settings": [{"key", "value", "source"}]}
     Config,
+    /// Automatic memory: add memctl's hooks to Claude Code, Codex or Gemini CLI, take them
+    /// out, or see where they are.
+    ///
+    /// Example: memctl hooks install --client claude-code
+    Hooks(commands::hooks::HooksArgs),
+    /// What a coding assistant's hook runs: reads the hook's JSON on stdin, prints the
+    /// client's answer (a briefing, relevant memories, or nothing after a capture), exits 0
+    /// even when something fails (said on stderr).
+    Hook(commands::hooks::HookArgs),
     /// Shell completions on stdout, e.g. `memctl completions bash > ~/.bash_completion.d/memctl`.
     Completions(commands::admin::CompletionsArgs),
 }
@@ -411,6 +420,10 @@ async fn dispatch(cli: Cli) -> CliResult {
         commands::admin::completions(a);
         return Ok(());
     }
+    // A hook answers even when the configuration is broken: it says so on stderr, exits 0.
+    if let Command::Hook(a) = cli.command {
+        return commands::hooks::hook(&cli.config, a).await;
+    }
     let config = Config::load(&cli.config)?;
     let ctx = Ctx {
         config,
@@ -445,6 +458,8 @@ async fn dispatch(cli: Cli) -> CliResult {
         Command::Reembed(a) => reembed::reembed(&ctx, a).await,
         Command::Doctor => doctor::doctor(&ctx).await,
         Command::Config => admin::config(&ctx),
+        Command::Hooks(a) => hooks::hooks(&ctx, &cli.config, a).await,
+        Command::Hook(_) => unreachable!("handled before the configuration"),
         Command::Completions(_) => unreachable!("handled before the configuration"),
     }
 }

@@ -73,6 +73,9 @@ pub struct MnemographServer {
     /// call answers with it, so the client learns why (an exit at start shows a client only
     /// "connection closed").
     unavailable: Option<Arc<str>>,
+    /// The project of the directory the server was started in (see `crate::project`): a
+    /// memory stored without one is filed under it, so the tools and the hooks meet.
+    project: Option<Arc<str>>,
     /// Each running tool call holds a read guard; [`MnemographServer::drain`] takes the write
     /// side, so it returns once every call in flight has finished.
     calls: Arc<RwLock<()>>,
@@ -89,6 +92,7 @@ impl MnemographServer {
             router: Arc::new(Self::router(profile, profile == Profile::KnowledgeGraph)),
             profile,
             unavailable: None,
+            project: None,
             calls: Arc::new(RwLock::new(())),
         }
     }
@@ -102,7 +106,12 @@ impl MnemographServer {
         match App::open(config).await {
             Ok(app) => {
                 app.start_background();
-                Ok(Self::new(app, profile))
+                let cwd = std::env::current_dir().ok();
+                let project = cwd.map(|d| crate::project::Project::detect(&d).name.into());
+                Ok(MnemographServer {
+                    project,
+                    ..Self::new(app, profile)
+                })
             }
             Err(refused) if refused.is_refused_by_primary() => {
                 tracing::error!(error = %refused, "cannot open the store; every tool will say why");

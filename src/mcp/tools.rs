@@ -24,7 +24,7 @@ use super::results::{
 };
 use super::schema::no_arguments;
 use crate::model::Filter;
-use crate::store::{BriefingHints, RecallQuery, defaults};
+use crate::store::{BriefingHints, RecallQuery, default_project, defaults};
 
 /// How a model stores what it learns and reads what a briefing left out, with these tools.
 const BRIEFING_HINTS: BriefingHints = BriefingHints {
@@ -45,7 +45,10 @@ impl MnemographServer {
         &self,
         Parameters(p): Parameters<StoreMemoryParams>,
     ) -> ToolResult<StoreMemoryOut> {
-        let (new, links) = p.into_new();
+        let (mut new, links) = p.into_new();
+        if new.context.project.is_none() {
+            new.context.project = default_project(&new.kind, self.project.as_deref());
+        }
         let linked = self.store.create_with_links(new, links).await?;
         let similar = match self
             .store

@@ -3,6 +3,8 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+mod briefing;
+mod capture;
 pub mod defaults;
 mod embedding;
 mod fusion;
@@ -23,6 +25,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use self::briefing::{
+    Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, SESSION_BRIEFING_TOKENS,
+};
+pub use self::capture::{CaptureReport, CaptureScope, CaptureState, SessionEvent, default_project};
 pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};

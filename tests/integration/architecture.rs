@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("text", 4),
     ("vector", 4),
     ("graph", 4),
+    ("project", 4),
     ("backend", 5),
     ("sync", 6),
     ("store", 6),
@@ -22,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("app", 8),
     ("logging", 8),
     ("shutdown", 8),
+    ("hooks", 8),
     ("mcp", 9),
     ("cli", 9),
     // `mnemograph serve` serves the MCP front end's tools over HTTP, beside the viewer.

@@ -17,6 +17,8 @@ mod cli;
 mod conformance;
 /// Embedders: the built-in Model2Vec one and the OpenAI-compatible client.
 mod embed;
+/// The hooks front end: `memctl hooks install` and the hook commands a client runs.
+mod hooks;
 /// `mnemograph serve`: MCP over streamable HTTP, the guard, shutdown.
 mod http;
 /// The MCP server over stdio: tools, protocol abuse, the knowledge-graph profile, embedding.

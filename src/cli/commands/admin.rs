@@ -153,6 +153,16 @@ fn settings(ctx: &Ctx) -> Vec<Shown> {
         c.profile.value.as_str().to_owned(),
         &c.profile.source,
     ));
+    out.push(shown(
+        "briefing_tokens",
+        c.briefing_tokens.value.to_string(),
+        &c.briefing_tokens.source,
+    ));
+    out.push(shown(
+        "project_mode",
+        c.project_mode.value.as_str().to_owned(),
+        &c.project_mode.source,
+    ));
     let embedder = &c.embedder;
     out.push(shown(
         "embedder",

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod doctor;
 pub mod find;
 pub mod graph;
+pub mod hooks;
 pub mod maintenance;
 pub mod memory;
 pub mod namespaces;
