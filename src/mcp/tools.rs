@@ -46,19 +46,10 @@ impl MnemographServer {
         Parameters(p): Parameters<StoreMemoryParams>,
     ) -> ToolResult<StoreMemoryOut> {
         let (new, links) = p.into_new();
-        let linked = self.store.create_with_links(new, links).await?;
-        let similar = match self
+        let (linked, similar) = self
             .store
-            .similar(&linked.memory, defaults::SIMILAR_SHOWN)
-            .await
-        {
-            Ok(hits) => hits,
-            Err(err) => {
-                // The memory is stored; hints are a nicety.
-                tracing::warn!(%err, "could not look for similar memories");
-                Vec::new()
-            }
-        };
+            .create_with_hints(new, links, defaults::SIMILAR_SHOWN)
+            .await?;
         let data = StoreMemoryOut::new(linked, similar);
         self.written(format::stored(&data), data)
     }

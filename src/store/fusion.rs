@@ -20,10 +20,11 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::coverage::{coverage, weighed};
 use crate::error::Result;
 use crate::model::{Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
-use crate::text::excerpt;
+use crate::text::{StemmedTerms, excerpt, query_terms};
 use crate::vector::cosine;
 
 /// How one hit scored on each side. Both parts are present when both sides found it or
@@ -58,6 +59,14 @@ pub struct HybridParams {
     pub keyword_weight: f64,
     /// Candidates taken from each side, at least.
     pub candidates: usize,
+    /// Power of term coverage that keyword scores are multiplied by (0: plain BM25); see
+    /// `coverage.rs`.
+    pub coverage: f64,
+    /// Weight of pseudo-relevance feedback: the query's vector moved towards the mean of the
+    /// best first-pass candidates' vectors by this much (0: none).
+    pub feedback: f32,
+    /// First-pass candidates whose vectors make the feedback.
+    pub feedback_depth: usize,
 }
 
 impl Default for HybridParams {
@@ -65,6 +74,9 @@ impl Default for HybridParams {
         HybridParams {
             keyword_weight: 0.6,
             candidates: 50,
+            coverage: 0.0,
+            feedback: 0.0,
+            feedback_depth: 3,
         }
     }
 }
@@ -126,18 +138,50 @@ impl MemoryStore {
                 .entry(hit.memory.id.clone())
                 .or_insert_with(|| (hit.memory.clone(), String::new()));
         }
-        // Keyword hits the vector search did not reach: compare their vectors exactly.
-        let unscored: Vec<String> = candidates
+        if params.coverage != 0.0 {
+            let terms = StemmedTerms::new(&query_terms(query));
+            let shares = coverage(memories.iter().map(|(id, (m, _))| (id, m)), &terms);
+            for (id, c) in candidates.iter_mut() {
+                c.keyword = c
+                    .keyword
+                    .map(|k| weighed(k, shares.get(id).copied().unwrap_or(0.0), params.coverage));
+            }
+        }
+        // Vectors: those of keyword hits the vector search did not reach, to compare them
+        // exactly; with feedback, every candidate's.
+        let wanted: Vec<String> = candidates
             .iter()
-            .filter(|(_, c)| c.semantic.is_none())
+            .filter(|(_, c)| params.feedback > 0.0 || c.semantic.is_none())
             .map(|(id, _)| id.clone())
             .collect();
-        if !unscored.is_empty() {
-            for (id, stored) in self.backend.embeddings(&unscored).await? {
-                if stored.model == embedding.model
-                    && let Some(c) = candidates.get_mut(&id)
-                {
-                    c.semantic = Some(cosine(&embedding.vector, &stored.vector));
+        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
+        if !wanted.is_empty() {
+            for (id, stored) in self.backend.embeddings(&wanted).await? {
+                if stored.model == embedding.model {
+                    vectors.insert(id, stored.vector);
+                }
+            }
+        }
+        for (id, c) in candidates.iter_mut() {
+            if c.semantic.is_none()
+                && let Some(v) = vectors.get(id)
+            {
+                c.semantic = Some(cosine(&embedding.vector, v));
+            }
+        }
+        if params.feedback > 0.0 {
+            let first = fuse(&candidates, params);
+            let best: Vec<&Vec<f32>> = first
+                .iter()
+                .filter_map(|(id, ..)| vectors.get(id))
+                .take(params.feedback_depth)
+                .collect();
+            if !best.is_empty() {
+                let moved = feedback_query(&embedding.vector, &best, params.feedback);
+                for (id, c) in candidates.iter_mut() {
+                    if let Some(v) = vectors.get(id) {
+                        c.semantic = Some(cosine(&moved, v));
+                    }
                 }
             }
         }
@@ -171,6 +215,17 @@ pub(super) const SEMANTIC_SNIPPET_CHARS: usize = 160;
 /// What a memory with no vector scores on the semantic side, in standard deviations: below
 /// nearly every candidate that has one, without erasing a strong keyword score.
 const NO_VECTOR_Z: f64 = -3.0;
+
+/// The query vector moved towards the mean of `best` by `weight` (Rocchio feedback): the
+/// best first-pass matches say what the query is about in the words the memories use.
+fn feedback_query(query: &[f32], best: &[&Vec<f32>], weight: f32) -> Vec<f32> {
+    let n = best.len() as f32;
+    query
+        .iter()
+        .enumerate()
+        .map(|(i, q)| q + weight * best.iter().map(|v| v[i]).sum::<f32>() / n)
+        .collect()
+}
 
 /// Mean and standard deviation (floored, so a side whose scores are all equal adds nothing).
 fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {

@@ -3,7 +3,9 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+mod coverage;
 pub mod defaults;
+mod duplicates;
 mod embedding;
 mod fusion;
 mod path;
@@ -22,6 +24,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use self::duplicates::Probe;
+pub use self::duplicates::{
+    NEAR_DUPLICATE_COSINE, NEAR_DUPLICATE_WORDS, same_memory, word_overlap,
+};
 pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
@@ -290,12 +296,30 @@ impl MemoryStore {
     /// memory's fields, each link by the rules of [`MemoryStore::link`], each relationship
     /// given once, and every link target existing. A replay of the same create (same memory
     /// and relationship ids, same content) answers [`Created::Existing`] for each record.
+    ///
+    /// Storing what is already there (same kind, title and content up to case and spacing,
+    /// with no links) answers the existing memory with [`Created::Existing`] instead of
+    /// making a copy.
     pub async fn create_with_links(
         &self,
         new: NewMemory,
         links: Vec<NewLink>,
     ) -> Result<LinkedMemory> {
+        Ok(self.create_with_hints(new, links, 0).await?.0)
+    }
+
+    /// [`MemoryStore::create_with_links`], also naming at most `hints` existing memories that
+    /// look like near-duplicates of the new one (see `duplicates.rs`); none when it turned out
+    /// to be a duplicate itself.
+    pub async fn create_with_hints(
+        &self,
+        new: NewMemory,
+        links: Vec<NewLink>,
+        hints: usize,
+    ) -> Result<(LinkedMemory, Vec<KeywordHit>)> {
         self.limits.batch("links", links.len())?;
+        // A writer-made id is a replay, which the backend recognises by that id.
+        let replay = new.id.is_some();
         let at = now();
         let (memory, embedding) = self.prepare(new, at).await?;
         let mut relationships: Vec<Relationship> = Vec::with_capacity(links.len());
@@ -345,9 +369,30 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
-        self.backend
+        let probe = match self.probe(&memory, embedding.as_ref(), hints).await {
+            Ok(probe) => probe,
+            Err(err) => {
+                // Finding duplicates is a nicety: the memory is stored all the same.
+                tracing::warn!(%err, "could not look for duplicates of a new memory");
+                Probe::default()
+            }
+        };
+        if let Some(existing) = probe.duplicate
+            && relationships.is_empty()
+            && !replay
+        {
+            let linked = LinkedMemory {
+                memory: existing,
+                created: Created::Existing,
+                relationships: Vec::new(),
+            };
+            return Ok((linked, Vec::new()));
+        }
+        let linked = self
+            .backend
             .create_linked_memory(&memory, embedding.as_ref(), &relationships)
-            .await
+            .await?;
+        Ok((linked, probe.similar))
     }
 
     /// Stores many memories in one transaction: all of them, or none when any is invalid.
