@@ -432,7 +432,7 @@ async fn calibrate_hints(
                 .map(|(p, _)| p)
                 .collect();
             let right = shown.iter().filter(|p| p.near_duplicate).count();
-            let mark = if (t - shipped).abs() < 1e-9 {
+            let mark = if (t - shipped).abs() < 1e-6 {
                 " (shipped)"
             } else {
                 ""

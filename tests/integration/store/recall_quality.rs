@@ -319,9 +319,27 @@ async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
         &s,
         "pattern",
         "Retry",
-        "Wrap network calls so that transient failures are attempted again.",
+        "Retry network calls so that transient failures are attempted again.",
     )
     .await;
+    // "deadlock" is the commoner word here, so plain BM25 would put the memory with "retry"
+    // in its title (weighted ×5) first.
+    for (title, content) in [
+        (
+            "Deadlock detector",
+            "Postgres logs each deadlock it breaks.",
+        ),
+        (
+            "Lock ordering",
+            "Take locks in id order; a deadlock needs a cycle.",
+        ),
+        ("Release checklist", "Bump the version and tag."),
+        ("Lunch", "Thursdays at noon."),
+        ("Code review", "Two approvals before merging."),
+        ("Formatting", "cargo fmt on save."),
+    ] {
+        add(&s, "note", title, content).await;
+    }
     for mode in [Some(SearchMode::Keyword), None] {
         let hits = s
             .search("token", mode, &Filter::default(), 5, None)
