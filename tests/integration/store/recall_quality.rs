@@ -4,9 +4,10 @@
 //! words that matched.
 
 use mnemograph::model::{Created, Filter};
-use mnemograph::store::{MemoryStore, NewMemory, NewRelationship, RecallQuery, SearchMode};
+use mnemograph::store::{MemoryStore, NewMemory, RecallQuery, SearchMode};
 use tempfile::TempDir;
 
+use super::recall_hybrid::link;
 use crate::support::store::{model, open_with};
 use mnemograph::embed::EmbedderHandle;
 
@@ -34,17 +35,6 @@ async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> Str
         .unwrap()
         .0
         .id
-}
-
-async fn link(store: &MemoryStore, source: &str, target: &str, rel_type: &str) {
-    let new = NewRelationship {
-        source_id: source.into(),
-        target_id: target.into(),
-        rel_type: rel_type.into(),
-        strength: Some(0.9),
-        ..Default::default()
-    };
-    store.link(new).await.unwrap();
 }
 
 /// The first memory of kind `fix` a recall for `question` shows.
