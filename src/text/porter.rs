@@ -102,10 +102,10 @@ impl Word {
     /// Replaces the first of `rules` whose suffix the word ends with, when the stem left
     /// has a measure above `min_measure`; the first matching suffix ends the search either way.
     fn rule(&mut self, rules: &[(&str, &str)], min_measure: usize) {
-        if let Some((suffix, with)) = rules.iter().find(|(s, _)| self.ends(s)) {
-            if self.measure(self.stem_len(suffix)) > min_measure {
-                self.replace(suffix, with);
-            }
+        if let Some((suffix, with)) = rules.iter().find(|(s, _)| self.ends(s))
+            && self.measure(self.stem_len(suffix)) > min_measure
+        {
+            self.replace(suffix, with);
         }
     }
 
