@@ -10,7 +10,7 @@
 //! throughput on one core.
 //!
 //! ```text
-//! cargo bench --bench locomo [-- DATA_DIR [MODEL_DIR]]
+//! cargo bench --bench locomo [-- [--sweep] DATA_DIR [MODEL_DIR]]
 //! ```
 //! DATA_DIR defaults to `../shared/data` beside the crate; it must hold
 //! `locomo/locomo10.json`. The embedder is the built-in model (the default configuration), or
@@ -26,7 +26,11 @@ use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::embed::{Embedder, EmbedderHandle};
 use mnemograph::model::Filter;
-use mnemograph::store::{HybridParams, Limits, MemoryStore, NewMemory};
+use mnemograph::store::{
+    HybridParams, Limits, MemoryStore, NEAR_DUPLICATE_COSINE, NEAR_DUPLICATE_WORDS, NewMemory,
+    SearchMode, word_overlap,
+};
+use mnemograph::vector::cosine;
 use serde_json::Value;
 
 #[path = "support/args.rs"]
@@ -37,6 +41,8 @@ const K: usize = 10;
 /// Texts per call in the batch throughput measurement.
 const BATCH: usize = 64;
 const MODES: [&str; 3] = ["keyword", "semantic", "hybrid"];
+/// Conversations the defaults are tuned on; the rest are held out.
+const TUNING_CONVERSATIONS: usize = 5;
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -186,57 +192,272 @@ async fn ingest(
     let store =
         MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder.clone())
             .await?;
-    let batch = conversation
-        .turns
-        .iter()
-        .map(|t| NewMemory {
-            kind: "note".into(),
-            title: t.speaker.clone(),
-            content: t.text.clone(),
-            ..Default::default()
-        })
-        .collect();
-    let ids = store.create_many(batch).await?;
-    let dia_ids = ids
-        .into_iter()
-        .zip(&conversation.turns)
-        .map(|((id, _), t)| (id, t.dia_id.clone()))
-        .collect();
+    // One create per turn, as `store_memory` stores them: each has its own time.
+    let mut dia_ids = BTreeMap::new();
+    for turn in &conversation.turns {
+        let (memory, _) = store
+            .create(NewMemory {
+                kind: "note".into(),
+                title: turn.speaker.clone(),
+                content: turn.text.clone(),
+                ..Default::default()
+            })
+            .await?;
+        // A turn repeating an earlier one of the same day is stored once (see `duplicates.rs`).
+        dia_ids
+            .entry(memory.id)
+            .or_insert_with(|| turn.dia_id.clone());
+    }
     Ok((store, dia_ids))
 }
 
-/// The dialogue ids of the top results of `mode`, best first.
+/// The dialogue ids of the top results of `mode`, best first: keyword and semantic search
+/// and the default search (hybrid) as `search_memories` runs them, or hybrid search with
+/// other `params` (the tuning sweep).
 async fn ask(
     store: &MemoryStore,
     dia_ids: &BTreeMap<String, String>,
     mode: &str,
     query: &str,
+    params: Option<&HybridParams>,
 ) -> Result<Vec<String>, Failure> {
     let filter = Filter::default();
-    let ids: Vec<String> = match mode {
-        "keyword" => store
-            .keyword_search(query, &filter, K)
+    let ids: Vec<String> = match (mode, params) {
+        (_, Some(params)) => store
+            .hybrid_search(query, &filter, K, params)
             .await?
             .into_iter()
             .map(|h| h.memory.id)
             .collect(),
-        "semantic" => store
-            .semantic_search(query, &filter, K)
-            .await?
-            .into_iter()
-            .map(|h| h.memory.id)
-            .collect(),
-        _ => store
-            .hybrid_search(query, &filter, K, &HybridParams::default())
-            .await?
-            .into_iter()
-            .map(|h| h.memory.id)
-            .collect(),
+        (mode, None) => {
+            let mode = match mode {
+                "keyword" => Some(SearchMode::Keyword),
+                "semantic" => Some(SearchMode::Semantic),
+                _ => None,
+            };
+            store
+                .search(query, mode, &filter, K, None)
+                .await?
+                .hits
+                .into_iter()
+                .map(|h| h.memory.id)
+                .collect()
+        }
     };
     Ok(ids
         .iter()
         .filter_map(|id| dia_ids.get(id).cloned())
         .collect())
+}
+
+/// Prints the overall and per-category tables of every mode.
+fn print_tables(label: &str, results: &BTreeMap<(&str, u64), Metrics>) {
+    println!("### {label}\n");
+    println!("| mode / category | questions | recall@5 | recall@10 | nDCG@10 | MRR |");
+    println!("|---|---|---|---|---|---|");
+    let names = [
+        "multi-hop",
+        "temporal",
+        "open-domain",
+        "single-hop",
+        "adversarial",
+    ];
+    for mode in MODES {
+        let mut overall = Metrics::default();
+        for category in 1..=4 {
+            if let Some(m) = results.get(&(mode, category)) {
+                overall.merge(m);
+            }
+        }
+        println!("{}", overall.row(&format!("**{mode}**, categories 1–4")));
+        for (category, name) in (1..=5).zip(names) {
+            if let Some(m) = results.get(&(mode, category)) {
+                println!("{}", m.row(&format!("{mode}, {category} {name}")));
+            }
+        }
+    }
+    println!();
+}
+
+/// Hybrid search over a grid of parameters on the tuning half only: recall@10 of categories
+/// 1–4 and of each category, best first.
+async fn sweep(
+    conversations: &[Conversation],
+    stores: &[(MemoryStore, BTreeMap<String, String>)],
+) -> Result<(), Failure> {
+    let mut rows = Vec::new();
+    for keyword_weight in [0.5, 0.6, 0.7] {
+        for coverage in [0.0, 1.0, 2.0] {
+            for feedback in [0.0, 0.5, 1.0] {
+                let params = HybridParams {
+                    keyword_weight,
+                    coverage,
+                    feedback,
+                    ..HybridParams::default()
+                };
+                let mut by_category: BTreeMap<u64, Metrics> = BTreeMap::new();
+                for (conversation, (store, dia_ids)) in
+                    conversations.iter().zip(stores).take(TUNING_CONVERSATIONS)
+                {
+                    for q in &conversation.questions {
+                        let ranked = ask(store, dia_ids, "hybrid", &q.text, Some(&params)).await?;
+                        by_category
+                            .entry(q.category)
+                            .or_default()
+                            .add(&ranked, &q.evidence);
+                    }
+                }
+                let mut overall = Metrics::default();
+                for category in 1..=4 {
+                    overall.merge(&by_category[&category]);
+                }
+                let r10 = |m: &Metrics| m.recall10 / m.questions.max(1) as f64;
+                rows.push((
+                    r10(&overall),
+                    format!(
+                        "kw {keyword_weight} cov {coverage} fb {feedback}: {:.3} ({:.3} {:.3} {:.3} {:.3})",
+                        r10(&overall),
+                        r10(&by_category[&1]),
+                        r10(&by_category[&2]),
+                        r10(&by_category[&3]),
+                        r10(&by_category[&4]),
+                    ),
+                ));
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("sweep on the tuning half, recall@10 categories 1–4 (1 2 3 4):");
+    for (_, row) in rows {
+        println!("  {row}");
+    }
+    println!();
+    Ok(())
+}
+
+/// A labelled pair of texts: near-duplicates or distinct.
+struct Pair {
+    a: String,
+    b: String,
+    near_duplicate: bool,
+}
+
+/// A labelled set of near-duplicate and distinct pairs built from the dialogue turns of at
+/// least eight words (every seventh, deterministically). Near-duplicates of a turn: the turn
+/// with one word dropped, with its last quarter cut, with two words replaced by words of
+/// another turn, and with a sentence of another turn appended. Distinct: the turn and the
+/// other turn closest to it in meaning (a hard negative: same people, same topics), and the
+/// turn and a turn far away in the conversation.
+async fn labelled_pairs(
+    conversations: &[Conversation],
+    embedder: &dyn Embedder,
+) -> Result<Vec<Pair>, Failure> {
+    let mut pairs = Vec::new();
+    for conversation in conversations {
+        let texts: Vec<&str> = conversation.turns.iter().map(|t| t.text.as_str()).collect();
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        let vectors = embedder.embed(&owned).await?;
+        for (i, text) in texts.iter().enumerate().step_by(7) {
+            let words: Vec<&str> = text.split_whitespace().collect();
+            if words.len() < 8 {
+                continue;
+            }
+            let other = texts[(i + texts.len() / 2) % texts.len()];
+            let other_words: Vec<&str> = other.split_whitespace().collect();
+            let n = words.len();
+            let mut dropped = words.clone();
+            dropped.remove(n / 2);
+            let mut replaced = words.clone();
+            replaced[n / 3] = other_words[other_words.len() / 2];
+            replaced[2 * n / 3] = other_words[other_words.len() - 1];
+            let cut = words[..n - n / 4].join(" ");
+            let appended = format!(
+                "{text} {}",
+                other_words[other_words.len().saturating_sub(6)..].join(" ")
+            );
+            for b in [dropped.join(" "), replaced.join(" "), cut, appended] {
+                pairs.push(Pair {
+                    a: (*text).to_owned(),
+                    b,
+                    near_duplicate: true,
+                });
+            }
+            let nearest = (0..texts.len())
+                .filter(|&j| j != i && texts[j] != *text)
+                .max_by(|&x, &y| {
+                    cosine(&vectors[i], &vectors[x]).total_cmp(&cosine(&vectors[i], &vectors[y]))
+                });
+            for j in nearest
+                .into_iter()
+                .chain([(i + texts.len() / 2) % texts.len()])
+            {
+                pairs.push(Pair {
+                    a: (*text).to_owned(),
+                    b: texts[j].to_owned(),
+                    near_duplicate: false,
+                });
+            }
+        }
+    }
+    Ok(pairs)
+}
+
+/// Precision and recall of the near-duplicate hint on the labelled pairs, by cosine of the
+/// built-in embedder's vectors and by word overlap (the keyword-only fallback), at a range of
+/// thresholds; the shipped thresholds are marked.
+async fn calibrate_hints(
+    conversations: &[Conversation],
+    embedder: &dyn Embedder,
+) -> Result<(), Failure> {
+    let pairs = labelled_pairs(conversations, embedder).await?;
+    let mut cosines = Vec::with_capacity(pairs.len());
+    for pair in &pairs {
+        let v = embedder.embed(&[pair.a.clone(), pair.b.clone()]).await?;
+        cosines.push(f64::from(cosine(&v[0], &v[1])));
+    }
+    let overlaps: Vec<f64> = pairs.iter().map(|p| word_overlap(&p.a, &p.b)).collect();
+    let positives = pairs.iter().filter(|p| p.near_duplicate).count();
+    println!(
+        "near-duplicate hint on {} labelled pairs ({positives} near-duplicates):\n",
+        pairs.len()
+    );
+    println!("| similarity | threshold | precision | recall |");
+    println!("|---|---|---|---|");
+    let rows = |name: &str, scores: &[f64], thresholds: &[f64], shipped: f64| {
+        for &t in thresholds {
+            let shown: Vec<&Pair> = pairs
+                .iter()
+                .zip(scores)
+                .filter(|(_, s)| **s >= t)
+                .map(|(p, _)| p)
+                .collect();
+            let right = shown.iter().filter(|p| p.near_duplicate).count();
+            let mark = if (t - shipped).abs() < 1e-6 {
+                " (shipped)"
+            } else {
+                ""
+            };
+            println!(
+                "| {name} | {t:.2}{mark} | {:.3} | {:.3} |",
+                right as f64 / shown.len().max(1) as f64,
+                right as f64 / positives.max(1) as f64
+            );
+        }
+    };
+    rows(
+        "cosine",
+        &cosines,
+        &[0.75, 0.8, 0.85, 0.9, 0.95],
+        f64::from(NEAR_DUPLICATE_COSINE),
+    );
+    rows(
+        "word overlap",
+        &overlaps,
+        &[0.4, 0.5, 0.6, 0.7, 0.8],
+        NEAR_DUPLICATE_WORDS,
+    );
+    println!();
+    Ok(())
 }
 
 /// Embeddings per second, one text per call and [`BATCH`] per call.
@@ -257,13 +478,14 @@ async fn throughput(embedder: &dyn Embedder, texts: &[String]) -> Result<(f64, f
 #[tokio::main]
 async fn main() -> Result<(), Failure> {
     let args = args::command_line();
-    let data = args
+    let positional: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let data = positional
         .get(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
     let conversations = load(&data.join("locomo/locomo10.json"))?;
     let started = Instant::now();
-    let model = match args.get(2) {
+    let model = match positional.get(2) {
         Some(dir) => Model2VecEmbedder::load(Path::new(dir))?,
         None => Model2VecEmbedder::builtin()?,
     };
@@ -277,59 +499,59 @@ async fn main() -> Result<(), Failure> {
     let embedder = EmbedderHandle::ready(Arc::clone(&model));
     let dir = tempfile::tempdir()?;
 
-    // (mode, category) → metrics
-    let mut results: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
-    let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
-    let mut ingest_seconds = 0.0;
-    let (mut turns, mut questions) = (0, 0);
+    let start = Instant::now();
+    let mut stores = Vec::new();
     for (index, conversation) in conversations.iter().enumerate() {
-        let start = Instant::now();
-        let (store, dia_ids) = ingest(dir.path(), index, conversation, &embedder).await?;
-        ingest_seconds += start.elapsed().as_secs_f64();
-        turns += conversation.turns.len();
+        stores.push(ingest(dir.path(), index, conversation, &embedder).await?);
+    }
+    let turns: usize = conversations.iter().map(|c| c.turns.len()).sum();
+    let questions: usize = conversations.iter().map(|c| c.questions.len()).sum();
+    println!(
+        "{} conversations, {turns} turns stored one by one and embedded in {:.1} s, \
+         {questions} questions with evidence\n",
+        conversations.len(),
+        start.elapsed().as_secs_f64()
+    );
+    let halves = [
+        ("tuning half (conversations 1–5)", 0..TUNING_CONVERSATIONS),
+        (
+            "held-out half (conversations 6–10)",
+            TUNING_CONVERSATIONS..conversations.len(),
+        ),
+        ("all conversations", 0..conversations.len()),
+    ];
+
+    if args.iter().any(|a| a == "--sweep") {
+        sweep(&conversations, &stores).await?;
+    }
+    calibrate_hints(&conversations, model.as_ref()).await?;
+
+    let mut seconds: BTreeMap<&str, f64> = BTreeMap::new();
+    let mut results: Vec<BTreeMap<(&str, u64), Metrics>> = Vec::new();
+    for (index, conversation) in conversations.iter().enumerate() {
+        let (store, dia_ids) = &stores[index];
+        let mut own: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
         for question in &conversation.questions {
-            questions += 1;
             for mode in MODES {
                 let start = Instant::now();
-                let ranked = ask(&store, &dia_ids, mode, &question.text).await?;
+                let ranked = ask(store, dia_ids, mode, &question.text, None).await?;
                 *seconds.entry(mode).or_default() += start.elapsed().as_secs_f64();
-                results
-                    .entry((mode, question.category))
+                own.entry((mode, question.category))
                     .or_default()
                     .add(&ranked, &question.evidence);
             }
         }
+        results.push(own);
     }
-    println!(
-        "{} conversations, {turns} turns stored and embedded in {ingest_seconds:.1} s, \
-         {questions} questions with evidence\n",
-        conversations.len()
-    );
-
-    println!("| mode / category | questions | recall@5 | recall@10 | nDCG@10 | MRR |");
-    println!("|---|---|---|---|---|---|");
-    for mode in MODES {
-        let mut overall = Metrics::default();
-        for category in 1..=4 {
-            if let Some(m) = results.get(&(mode, category)) {
-                overall.merge(m);
+    for (label, range) in halves {
+        let mut merged: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
+        for own in &results[range] {
+            for (key, m) in own {
+                merged.entry(*key).or_default().merge(m);
             }
         }
-        println!("{}", overall.row(&format!("**{mode}**, categories 1–4")));
-        let names = [
-            "multi-hop",
-            "temporal",
-            "open-domain",
-            "single-hop",
-            "adversarial",
-        ];
-        for (category, name) in (1..=5).zip(names) {
-            if let Some(m) = results.get(&(mode, category)) {
-                println!("{}", m.row(&format!("{mode}, {category} {name}")));
-            }
-        }
+        print_tables(label, &merged);
     }
-    println!();
     for mode in MODES {
         let ms = seconds[mode] * 1000.0 / (questions.max(1) as f64);
         println!("{mode}: {ms:.2} ms per query");

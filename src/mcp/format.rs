@@ -57,7 +57,7 @@ pub fn memory(m: &MemoryOut) -> String {
 pub fn stored(s: &StoreMemoryOut) -> String {
     let verb = match s.created {
         CreatedOut::New => "stored",
-        CreatedOut::Existing => "already stored (same id and content)",
+        CreatedOut::Existing => "already stored (same content)",
     };
     let mut out = format!("{verb} {} (v{})", s.id, s.version);
     out.push_str(&redacted(s.redacted));

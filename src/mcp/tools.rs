@@ -49,19 +49,10 @@ impl MnemographServer {
         if new.context.project.is_none() {
             new.context.project = default_project(&new.kind, self.project.as_deref());
         }
-        let linked = self.store.create_with_links(new, links).await?;
-        let similar = match self
+        let (linked, similar) = self
             .store
-            .similar(&linked.record.memory, defaults::SIMILAR_SHOWN)
-            .await
-        {
-            Ok(hits) => hits,
-            Err(err) => {
-                // The memory is stored; hints are a nicety.
-                tracing::warn!(%err, "could not look for similar memories");
-                Vec::new()
-            }
-        };
+            .create_with_hints(new, links, defaults::SIMILAR_SHOWN)
+            .await?;
         let data = StoreMemoryOut::new(linked, similar);
         self.written(format::stored(&data), data)
     }

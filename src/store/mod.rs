@@ -5,7 +5,9 @@
 
 mod briefing;
 mod capture;
+mod coverage;
 pub mod defaults;
+mod duplicates;
 mod embedding;
 mod fusion;
 mod path;
@@ -29,6 +31,10 @@ pub use self::briefing::{
     Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, SESSION_BRIEFING_TOKENS,
 };
 pub use self::capture::{CaptureReport, CaptureScope, CaptureState, SessionEvent, default_project};
+use self::duplicates::Probe;
+pub use self::duplicates::{
+    NEAR_DUPLICATE_COSINE, NEAR_DUPLICATE_WORDS, same_memory, word_overlap,
+};
 pub use self::embedding::EmbeddingReport;
 pub use self::fusion::{FusedHit, HybridParams, ScoreParts};
 pub use self::path::{FoundPath, PathQuery};
@@ -337,12 +343,30 @@ impl MemoryStore {
     /// given once, and every link target existing. A replay of the same create (same memory
     /// and relationship ids, same content) answers [`Created::Existing`] for each record.
     /// Secrets in the memory's text or the links' notes are redacted first.
+    ///
+    /// Storing what is already there (same kind, title and content up to case and spacing,
+    /// with no links) answers the existing memory with [`Created::Existing`] instead of
+    /// making a copy.
     pub async fn create_with_links(
+        &self,
+        new: NewMemory,
+        links: Vec<NewLink>,
+    ) -> Result<Written<LinkedMemory>> {
+        Ok(self.create_with_hints(new, links, 0).await?.0)
+    }
+
+    /// [`MemoryStore::create_with_links`], also naming at most `hints` existing memories that
+    /// look like near-duplicates of the new one (see `duplicates.rs`); none when it turned out
+    /// to be a duplicate itself.
+    pub async fn create_with_hints(
         &self,
         mut new: NewMemory,
         links: Vec<NewLink>,
-    ) -> Result<Written<LinkedMemory>> {
+        hints: usize,
+    ) -> Result<(Written<LinkedMemory>, Vec<KeywordHit>)> {
         self.limits.batch("links", links.len())?;
+        // A writer-made id is a replay, which the backend recognises by that id.
+        let replay = new.id.is_some();
         let at = now();
         let mut redacted = self.scrub(&mut new);
         let (memory, embedding) = self.prepare(new, at).await?;
@@ -394,11 +418,30 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
+        let probe = match self.probe(&memory, embedding.as_ref(), hints).await {
+            Ok(probe) => probe,
+            Err(err) => {
+                // Finding duplicates is a nicety: the memory is stored all the same.
+                tracing::warn!(%err, "could not look for duplicates of a new memory");
+                Probe::default()
+            }
+        };
+        if let Some(existing) = probe.duplicate
+            && relationships.is_empty()
+            && !replay
+        {
+            let record = LinkedMemory {
+                memory: existing,
+                created: Created::Existing,
+                relationships: Vec::new(),
+            };
+            return Ok((Written { record, redacted }, Vec::new()));
+        }
         let record = self
             .backend
             .create_linked_memory(&memory, embedding.as_ref(), &relationships)
             .await?;
-        Ok(Written { record, redacted })
+        Ok((Written { record, redacted }, probe.similar))
     }
 
     /// Stores many memories in one transaction: all of them, or none when any is invalid.

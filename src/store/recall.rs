@@ -151,9 +151,7 @@ impl MemoryStore {
                         * f64::from(rel.strength.clamp(0.0, 1.0))
                         * link_weight(&rel.rel_type, direction)
                         * HOP_DISCOUNT;
-                    let better = linked.get(other).is_none_or(|(s, _)| score > *s);
-                    let improves = ranked.get(other).is_none_or(|r| score > r.score);
-                    if better && improves {
+                    if linked.get(other).is_none_or(|(s, _)| score > *s) {
                         let reason = RecallReason::Linked {
                             rel_type: rel.rel_type.clone(),
                             direction,
@@ -169,15 +167,28 @@ impl MemoryStore {
                 if !q.filter.matches(&memory) {
                     continue;
                 }
-                if let Some((score, reason)) = linked.remove(&memory.id) {
-                    ranked.insert(
-                        memory.id.clone(),
-                        Recalled {
-                            memory,
-                            score,
-                            reason,
-                        },
-                    );
+                let Some((score, reason)) = linked.remove(&memory.id) else {
+                    continue;
+                };
+                match ranked.get_mut(&memory.id) {
+                    // Matched and linked to a match: two pieces of evidence (the fix that
+                    // mentions the error and SOLVES it), combined as independent ones.
+                    Some(matched) => {
+                        if score > matched.score {
+                            matched.reason = reason;
+                        }
+                        matched.score = 1.0 - (1.0 - matched.score) * (1.0 - score);
+                    }
+                    None => {
+                        ranked.insert(
+                            memory.id.clone(),
+                            Recalled {
+                                memory,
+                                score,
+                                reason,
+                            },
+                        );
+                    }
                 }
             }
         }

@@ -1,5 +1,5 @@
 //! Ranked search: modes (keyword, semantic, hybrid), hits explained by the terms and fields
-//! they matched, pages with cursors, and near-duplicate hints for a new memory.
+//! they matched (through stems, as the index matches), and pages with cursors.
 //!
 //! Hybrid mode fuses the two rankings as `fusion.rs` describes. Recall (`recall.rs`) builds
 //! on the same ranking and adds the graph; nothing here knows about recall.
@@ -7,10 +7,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::MemoryStore;
+use super::coverage::{FIELD_NAMES, TermMatches, coverage, weighed};
 use super::fusion::{HybridParams, SEMANTIC_SNIPPET_CHARS, ScoreParts};
 use crate::error::{Error, Result};
 use crate::model::{Filter, KeywordHit, Memory};
-use crate::text::{excerpt, query_terms, tokens};
+use crate::text::{StemmedTerms, excerpt, query_terms};
 
 /// How a search finds memories.
 #[derive(
@@ -64,8 +65,6 @@ pub struct SearchPage {
 
 /// Prefix of the search cursors this module makes.
 const SEARCH_CURSOR_PREFIX: &str = "s1.";
-/// Words of a new memory's content, after its title, that near-duplicate hints search for.
-const SIMILAR_CONTENT_WORDS: usize = 8;
 
 impl MemoryStore {
     /// Ranked search. With no mode, hybrid search runs when the embedder is ready and keyword
@@ -119,16 +118,16 @@ impl MemoryStore {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<SearchHit>> {
-        let terms = query_terms(query);
+        let terms = StemmedTerms::new(&query_terms(query));
         Ok(match mode {
             SearchMode::Keyword => self
-                .keyword_search(query, filter, limit)
+                .keyword_ranked(query, &terms, filter, limit, &HybridParams::default())
                 .await?
                 .into_iter()
                 .enumerate()
-                .map(|(i, h)| {
+                .map(|(i, (h, bm25))| {
                     let parts = ScoreParts {
-                        keyword: Some(h.score),
+                        keyword: Some(bm25),
                         keyword_rank: Some(i + 1),
                         ..ScoreParts::default()
                     };
@@ -159,25 +158,40 @@ impl MemoryStore {
         })
     }
 
-    /// Existing memories that look like near-duplicates of `memory`: the best keyword matches
-    /// for its title and the opening of its content, itself excluded. Near-duplicates share
-    /// their subject, which the title and first words carry; searching the whole content would
-    /// cost a term count per word for no better hint.
-    pub async fn similar(&self, memory: &Memory, limit: usize) -> Result<Vec<KeywordHit>> {
-        let opening: Vec<&str> = memory
-            .content
-            .split_whitespace()
-            .take(SIMILAR_CONTENT_WORDS)
-            .collect();
-        let text = format!("{} {}", memory.title, opening.join(" "));
-        let hits = self
-            .keyword_search(&text, &Filter::default(), limit + 1)
-            .await?;
-        Ok(hits
+    /// The best `limit` keyword hits with their scores weighed by term coverage (see
+    /// `coverage.rs`), each with its plain BM25 score: the coverage of a deeper BM25 pool
+    /// decides, so a memory holding every query word is found below the BM25 cut-off.
+    async fn keyword_ranked(
+        &self,
+        query: &str,
+        terms: &StemmedTerms,
+        filter: &Filter,
+        limit: usize,
+        params: &HybridParams,
+    ) -> Result<Vec<(KeywordHit, f64)>> {
+        let pool = if params.coverage == 0.0 {
+            limit
+        } else {
+            params.candidates.max(limit).min(self.limits.max_results)
+        };
+        let hits = self.keyword_search(query, filter, pool).await?;
+        let shares = coverage(hits.iter().map(|h| (&h.memory.id, &h.memory)), terms);
+        let mut weighed_hits: Vec<(KeywordHit, f64)> = hits
             .into_iter()
-            .filter(|h| h.memory.id != memory.id)
-            .take(limit)
-            .collect())
+            .map(|mut h| {
+                let bm25 = h.score;
+                let share = shares.get(&h.memory.id).copied().unwrap_or(0.0);
+                h.score = weighed(bm25, share, params.coverage);
+                (h, bm25)
+            })
+            .collect();
+        weighed_hits.sort_by(|a, b| {
+            b.0.score
+                .total_cmp(&a.0.score)
+                .then_with(|| a.0.memory.id.cmp(&b.0.memory.id))
+        });
+        weighed_hits.truncate(limit);
+        Ok(weighed_hits)
     }
 }
 
@@ -193,28 +207,33 @@ fn decode_search_cursor(cursor: &str) -> Result<usize> {
         })
 }
 
-/// A hit with the query terms it contains, and where.
+/// A hit with the query terms it contains, and where. A term matched through its stem is
+/// shown with the word it matched, as `token→tokenizer`.
 fn explain(
     memory: Memory,
     score: f64,
     snippet: String,
     parts: ScoreParts,
-    terms: &[String],
+    terms: &StemmedTerms,
 ) -> SearchHit {
-    let m = &memory;
-    let fields: [(&'static str, Vec<String>); 3] = [
-        ("title", tokens(&m.title).collect()),
-        ("tags", m.tags.iter().flat_map(|t| tokens(t)).collect()),
-        ("content", tokens(&m.content).collect()),
-    ];
-    let matched_terms: Vec<String> = terms
-        .iter()
-        .filter(|t| fields.iter().any(|(_, words)| words.contains(t)))
-        .cloned()
+    let matches = TermMatches::of(&memory, terms);
+    let matched_terms = terms
+        .terms()
+        .enumerate()
+        .filter_map(|(i, term)| {
+            matches.word(i).map(|word| {
+                if word == term {
+                    term.to_owned()
+                } else {
+                    format!("{term}→{word}")
+                }
+            })
+        })
         .collect();
-    let matched_fields = fields
+    let matched_fields = FIELD_NAMES
         .iter()
-        .filter(|(_, words)| matched_terms.iter().any(|t| words.contains(t)))
+        .zip(&matches.fields)
+        .filter(|(_, found)| found.iter().any(Option::is_some))
         .map(|(name, _)| (*name).to_owned())
         .collect();
     SearchHit {
@@ -274,16 +293,5 @@ mod tests {
                 .await
                 .is_err()
         );
-    }
-
-    #[tokio::test]
-    async fn similar_excludes_the_memory_itself() {
-        let s = store().await;
-        let a = add(&s, "fix", "Retry sqlite busy errors", "use busy_timeout").await;
-        let b = add(&s, "fix", "Retry on sqlite busy", "set a busy timeout").await;
-        let memory = s.get(&b).await.unwrap();
-        let similar = s.similar(&memory, 3).await.unwrap();
-        assert_eq!(similar.len(), 1);
-        assert_eq!(similar[0].memory.id, a);
     }
 }

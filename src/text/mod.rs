@@ -5,8 +5,12 @@
 //! quotes, `*`, `-`, `NEAR`, `AND`, parentheses, colons and emoji are plain separators or
 //! plain words, and each backend quotes the terms it receives.
 
+mod matching;
+mod porter;
 mod snippet;
 
+pub use matching::StemmedTerms;
+pub use porter::stem;
 pub use snippet::{Token, excerpt, fields, loosely_matches, snippet, token_spans};
 
 /// Most terms a query keeps; the rest are dropped (long pasted text stays fast).

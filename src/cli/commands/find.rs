@@ -80,9 +80,15 @@ pub async fn search(ctx: &Ctx, a: SearchArgs) -> CliResult {
                 text.push_str(&out.paint(
                     Style::Dim,
                     &format!(
-                        "    {} score {:.3}: terms {} in {}\n",
+                        "    {} score {}: terms {} in {}\n",
                         page.mode.as_str(),
-                        hit.score,
+                        // BM25 scores of words found in most memories of a small store are
+                        // tiny: show them in scientific notation rather than as 0.000.
+                        if hit.score.abs() >= 0.01 || hit.score == 0.0 {
+                            format!("{:.3}", hit.score)
+                        } else {
+                            format!("{:.2e}", hit.score)
+                        },
                         hit.matched_terms.join(", "),
                         hit.matched_fields.join(", ")
                     ),

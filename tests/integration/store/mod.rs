@@ -3,6 +3,7 @@
 //! writers. Backend-level behaviour shared with the other backends is in `conformance`.
 
 mod recall_hybrid;
+mod recall_quality;
 
 use std::path::Path;
 

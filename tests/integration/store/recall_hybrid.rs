@@ -33,7 +33,8 @@ async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> Str
     store.create(new).await.unwrap().0.id
 }
 
-async fn link(store: &MemoryStore, source: &str, target: &str, rel_type: &str) {
+/// Links `source` to `target` with strength 0.9.
+pub(super) async fn link(store: &MemoryStore, source: &str, target: &str, rel_type: &str) {
     let new = NewRelationship {
         source_id: source.into(),
         target_id: target.into(),

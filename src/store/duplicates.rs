@@ -1,0 +1,166 @@
+//! Duplicates and near-duplicates of a memory about to be stored.
+//!
+//! Storing what is already there (same kind, same title and content up to case and
+//! spacing) answers with the existing memory instead of a copy. Otherwise the closest existing
+//! memories are named as near-duplicates, but only when they are close enough to be worth a
+//! look: a hint shown on every store teaches people to ignore it. Both come from one probe:
+//! the nearest vectors when the memory has one (one scan of the in-memory index), else the
+//! best keyword matches of its title and opening words. The thresholds were calibrated on a
+//! labelled set of near-duplicate and distinct pairs (`cargo bench --bench locomo`, see
+//! BENCHMARKS.md).
+
+use std::collections::HashSet;
+
+use super::MemoryStore;
+use crate::error::Result;
+use crate::model::{Embedding, Filter, KeywordHit, Memory};
+use crate::text::{excerpt, stem, tokens};
+
+/// Cosine similarity of two memories' vectors from which they count as near-duplicates.
+pub const NEAR_DUPLICATE_COSINE: f32 = 0.9;
+/// Share of distinct word stems two memories have in common (Jaccard) from which they count as
+/// near-duplicates, when there are no vectors to compare.
+pub const NEAR_DUPLICATE_WORDS: f64 = 0.6;
+/// Words of a memory's content, after its title, that the keyword probe searches for.
+const PROBE_CONTENT_WORDS: usize = 8;
+/// Characters of an existing memory shown with a hint.
+const HINT_CHARS: usize = 120;
+
+/// Text with its whitespace collapsed, in lower case: what "the same text" means here.
+fn normalised(text: &str) -> String {
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
+}
+
+/// True when `a` and `b` say the same thing: same kind, same title and content up to case
+/// and spacing.
+pub fn same_memory(a: &Memory, b: &Memory) -> bool {
+    a.kind == b.kind
+        && normalised(&a.title) == normalised(&b.title)
+        && normalised(&a.content) == normalised(&b.content)
+}
+
+/// The distinct word stems of a text.
+fn stems(text: &str) -> HashSet<String> {
+    tokens(text).map(|t| stem(&t)).collect()
+}
+
+/// Share of distinct word stems texts `a` and `b` have in common, in 0..=1 (Jaccard).
+pub fn word_overlap(a: &str, b: &str) -> f64 {
+    let (a, b) = (stems(a), stems(b));
+    let union = a.union(&b).count();
+    if union == 0 {
+        return 0.0;
+    }
+    a.intersection(&b).count() as f64 / union as f64
+}
+
+/// A memory's title and content, the text near-duplicates are compared on.
+fn compared_text(m: &Memory) -> String {
+    format!("{} {}", m.title, m.content)
+}
+
+/// What the probe found for a memory about to be stored.
+#[derive(Default)]
+pub(super) struct Probe {
+    /// An existing memory that says the same thing.
+    pub duplicate: Option<Memory>,
+    /// Existing near-duplicates, closest first, each scored by its similarity (cosine, or
+    /// word overlap without vectors).
+    pub similar: Vec<KeywordHit>,
+}
+
+impl MemoryStore {
+    /// Looks for existing memories that duplicate `memory` (not stored yet), naming at most
+    /// `limit` near-duplicates.
+    pub(super) async fn probe(
+        &self,
+        memory: &Memory,
+        embedding: Option<&Embedding>,
+        limit: usize,
+    ) -> Result<Probe> {
+        let all = Filter::default();
+        // One more than shown: an exact duplicate found among them is not a hint.
+        let wanted = limit + 1;
+        let scored: Vec<(Memory, f64)> = match embedding {
+            Some(e) => self
+                .vector_search(e, &all, wanted)
+                .await?
+                .into_iter()
+                .filter(|h| h.similarity >= NEAR_DUPLICATE_COSINE)
+                .map(|h| (h.memory, f64::from(h.similarity)))
+                .collect(),
+            None => {
+                let opening: Vec<&str> = memory
+                    .content
+                    .split_whitespace()
+                    .take(PROBE_CONTENT_WORDS)
+                    .collect();
+                let text = format!("{} {}", memory.title, opening.join(" "));
+                self.keyword_search(&text, &all, wanted)
+                    .await?
+                    .into_iter()
+                    .map(|h| {
+                        let overlap =
+                            word_overlap(&compared_text(memory), &compared_text(&h.memory));
+                        (h.memory, overlap)
+                    })
+                    .filter(|(_, overlap)| *overlap >= NEAR_DUPLICATE_WORDS)
+                    .collect()
+            }
+        };
+        let duplicate = scored
+            .iter()
+            .find(|(m, _)| same_memory(m, memory))
+            .map(|(m, _)| m.clone());
+        let mut similar: Vec<KeywordHit> = scored
+            .into_iter()
+            .filter(|(m, _)| duplicate.as_ref().is_none_or(|d| d.id != m.id))
+            .map(|(m, score)| KeywordHit {
+                snippet: excerpt(&m.content, HINT_CHARS),
+                memory: m,
+                score,
+            })
+            .collect();
+        similar.sort_by(|a, b| b.score.total_cmp(&a.score));
+        similar.truncate(limit);
+        Ok(Probe { duplicate, similar })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testing::{add, store};
+
+    #[tokio::test]
+    async fn same_memory_ignores_case_and_spacing_only() {
+        let s = store().await;
+        let mut memories = Vec::new();
+        for (kind, title, content) in [
+            ("fix", "Retry busy", "Set busy_timeout  to 5s."),
+            ("fix", "retry BUSY ", "set busy_timeout to 5s."),
+            ("note", "Retry busy", "Set busy_timeout to 5s."),
+            ("fix", "Retry busy", "Set busy_timeout to 6s."),
+        ] {
+            let id = add(&s, kind, title, content).await;
+            memories.push(s.get(&id).await.unwrap());
+        }
+        assert!(same_memory(&memories[0], &memories[1]));
+        assert!(!same_memory(&memories[0], &memories[2]));
+        assert!(!same_memory(&memories[0], &memories[3]));
+    }
+
+    #[test]
+    fn word_overlap_counts_shared_stems() {
+        // Stems: {retri, lock, databas} and {retri, the, lock, databas}.
+        let overlap = word_overlap(
+            "Retry retries locked databases",
+            "retry the locked database",
+        );
+        assert!((overlap - 0.75).abs() < 1e-9);
+        assert_eq!(word_overlap("", ""), 0.0);
+    }
+}

@@ -1,0 +1,354 @@
+//! What a person feels of recall quality in a coding session, on a real libSQL store with the
+//! built-in embedder: the fix of the error asked about comes first, storing the same memory
+//! twice keeps one, near-duplicate hints name only near-duplicates, and explanations show the
+//! words that matched.
+
+use mnemograph::model::{Created, Filter};
+use mnemograph::store::{MemoryStore, NewMemory, RecallQuery, SearchMode};
+use tempfile::TempDir;
+
+use super::recall_hybrid::link;
+use crate::support::store::{model, open_with};
+use mnemograph::embed::EmbedderHandle;
+
+async fn store() -> (TempDir, MemoryStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_with(&dir.path().join("store.db"), EmbedderHandle::ready(model()))
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn memory(kind: &str, title: &str, content: &str) -> NewMemory {
+    NewMemory {
+        kind: kind.into(),
+        title: title.into(),
+        content: content.into(),
+        ..Default::default()
+    }
+}
+
+async fn add(store: &MemoryStore, kind: &str, title: &str, content: &str) -> String {
+    store
+        .create(memory(kind, title, content))
+        .await
+        .unwrap()
+        .0
+        .id
+}
+
+/// The first memory of kind `fix` a recall for `question` shows.
+async fn first_fix(store: &MemoryStore, question: &str) -> String {
+    let recall = store
+        .recall(&RecallQuery {
+            query: question.into(),
+            filter: Filter::default(),
+            limit: 10,
+            max_chars: None,
+            hints: Default::default(),
+        })
+        .await
+        .unwrap();
+    recall
+        .items
+        .iter()
+        .find(|r| r.memory.kind == "fix")
+        .map(|r| r.memory.id.clone())
+        .unwrap_or_else(|| panic!("no fix recalled for {question:?}: {recall:#?}"))
+}
+
+#[tokio::test]
+async fn the_fix_of_the_error_asked_about_comes_first() {
+    let (_dir, s) = store().await;
+    // A coding session: errors, the fixes that solved them, decisions, and fixes of other
+    // things whose words overlap the questions.
+    let locked = add(
+        &s,
+        "error",
+        "SQLITE_BUSY: database is locked",
+        "The importer and the web server write to app.db at the same time; inserts fail with \
+         'database is locked' under load.",
+    )
+    .await;
+    let wal = add(
+        &s,
+        "fix",
+        "Enable WAL and a busy timeout",
+        "PRAGMA journal_mode=WAL plus busy_timeout=5000 on every connection; readers no longer \
+         block the writer.",
+    )
+    .await;
+    let borrow = add(
+        &s,
+        "error",
+        "E0502 in the tokenizer",
+        "cannot borrow `self.tokens` as mutable because it is also borrowed as immutable in \
+         Lexer::next",
+    )
+    .await;
+    let indices = add(
+        &s,
+        "fix",
+        "Collect indices before mutating tokens",
+        "Gather the positions in a Vec first, then mutate self.tokens in a second loop.",
+    )
+    .await;
+    let flaky = add(
+        &s,
+        "error",
+        "Flaky test: user_list_is_sorted",
+        "The integration test fails one run in five: users come back in insertion order.",
+    )
+    .await;
+    let order = add(
+        &s,
+        "fix",
+        "Fixed order of the user list",
+        "Sort users by name in the query (ORDER BY name) so the list is stable.",
+    )
+    .await;
+    let oom = add(
+        &s,
+        "error",
+        "Out of memory exporting reports",
+        "The CSV export loads every row into a Vec and the worker is killed at 2 GiB.",
+    )
+    .await;
+    let stream = add(
+        &s,
+        "fix",
+        "Stream the CSV export",
+        "Write rows to the response as they are read from the cursor instead of collecting.",
+    )
+    .await;
+    let cors = add(
+        &s,
+        "fix",
+        "Fixed CORS for the dashboard",
+        "Allow the dashboard origin in the API's CORS layer; preflight requests now pass.",
+    )
+    .await;
+    let decision = add(
+        &s,
+        "decision",
+        "SQLite over Postgres for the desktop app",
+        "One file, no server to install; concurrency is low.",
+    )
+    .await;
+    add(
+        &s,
+        "pattern",
+        "Retry with backoff for network calls",
+        "Retry idempotent HTTP calls three times with exponential backoff and jitter.",
+    )
+    .await;
+    add(
+        &s,
+        "note",
+        "Release checklist",
+        "Bump the version, update the changelog, tag, and publish the crate.",
+    )
+    .await;
+    add(
+        &s,
+        "fix",
+        "Fixed the date format in emails",
+        "Use RFC 2822 dates in the Date header; some clients showed 1970.",
+    )
+    .await;
+    add(
+        &s,
+        "preference",
+        "Small commits",
+        "Keep each commit building and formatted, one change each.",
+    )
+    .await;
+    link(&s, &wal, &locked, "SOLVES").await;
+    link(&s, &indices, &borrow, "FIXES").await;
+    link(&s, &order, &flaky, "FIXES").await;
+    link(&s, &stream, &oom, "SOLVES").await;
+    link(&s, &decision, &locked, "RELATES_TO").await;
+    let _ = cors;
+
+    for (question, fix) in [
+        ("how did we fix the database locked error", &wal),
+        ("SQLITE_BUSY when importing", &wal),
+        ("borrow error in the tokenizer", &indices),
+        ("cannot borrow as mutable", &indices),
+        ("why is the user list test flaky", &order),
+        ("export runs out of memory", &stream),
+    ] {
+        assert_eq!(&first_fix(&s, question).await, fix, "{question}");
+    }
+}
+
+#[tokio::test]
+async fn storing_the_same_memory_twice_keeps_one() {
+    let (_dir, s) = store().await;
+    let (first, created) = s
+        .create(memory(
+            "fix",
+            "Enable WAL",
+            "PRAGMA journal_mode=WAL on open.",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created, Created::New);
+    // The same memory, with other spacing and case: the existing one answers.
+    let (again, created) = s
+        .create(memory(
+            "fix",
+            "enable  WAL",
+            "pragma journal_mode=WAL on open. ",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created, Created::Existing);
+    assert_eq!(again.id, first.id);
+    // Another kind, or other content, is another memory.
+    let (note, created) = s
+        .create(memory(
+            "note",
+            "Enable WAL",
+            "PRAGMA journal_mode=WAL on open.",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created, Created::New);
+    assert_ne!(note.id, first.id);
+    let (other, created) = s
+        .create(memory(
+            "fix",
+            "Enable WAL",
+            "PRAGMA journal_mode=WAL on every open.",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(created, Created::New);
+    assert_ne!(other.id, first.id);
+    let hits = s
+        .search("journal_mode WAL", None, &Filter::default(), 10, None)
+        .await
+        .unwrap()
+        .hits;
+    assert_eq!(hits.len(), 3, "one copy of each distinct memory: {hits:#?}");
+}
+
+#[tokio::test]
+async fn near_duplicate_hints_name_only_near_duplicates() {
+    let (_dir, s) = store().await;
+    let wal = add(
+        &s,
+        "fix",
+        "Enable WAL mode for SQLite",
+        "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 seconds so readers never block \
+         the writer.",
+    )
+    .await;
+    add(
+        &s,
+        "note",
+        "Lunch",
+        "The team lunch moved to Thursdays at noon.",
+    )
+    .await;
+    let (_, hints) = s
+        .create_with_hints(
+            memory(
+                "fix",
+                "Enable WAL mode in SQLite",
+                "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 s so readers never block \
+                 the writer.",
+            ),
+            Vec::new(),
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        hints
+            .iter()
+            .map(|h| h.memory.id.as_str())
+            .collect::<Vec<_>>(),
+        [wal.as_str()],
+        "{hints:#?}"
+    );
+    let (_, hints) = s
+        .create_with_hints(
+            memory(
+                "decision",
+                "Use clap for the command line",
+                "Derive the argument parser with clap; completions come for free.",
+            ),
+            Vec::new(),
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(hints.is_empty(), "{hints:#?}");
+}
+
+#[tokio::test]
+async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
+    let (_dir, s) = store().await;
+    let tokenizer = add(
+        &s,
+        "note",
+        "Lexer",
+        "The tokenizer splits identifiers at underscores.",
+    )
+    .await;
+    let both = add(
+        &s,
+        "fix",
+        "Transaction handling",
+        "On a deadlock the worker waits and tries a retry of the whole transaction.",
+    )
+    .await;
+    let title_only = add(
+        &s,
+        "pattern",
+        "Retry",
+        "Retry network calls so that transient failures are attempted again.",
+    )
+    .await;
+    // "deadlock" is the commoner word here, so plain BM25 would put the memory with "retry"
+    // in its title (weighted ×5) first.
+    for (title, content) in [
+        (
+            "Deadlock detector",
+            "Postgres logs each deadlock it breaks.",
+        ),
+        (
+            "Lock ordering",
+            "Take locks in id order; a deadlock needs a cycle.",
+        ),
+        ("Release checklist", "Bump the version and tag."),
+        ("Lunch", "Thursdays at noon."),
+        ("Code review", "Two approvals before merging."),
+        ("Formatting", "cargo fmt on save."),
+    ] {
+        add(&s, "note", title, content).await;
+    }
+    for mode in [Some(SearchMode::Keyword), None] {
+        let hits = s
+            .search("token", mode, &Filter::default(), 5, None)
+            .await
+            .unwrap()
+            .hits;
+        assert_eq!(hits[0].memory.id, tokenizer);
+        assert_eq!(hits[0].matched_terms, ["token→tokenizer"]);
+        assert_eq!(hits[0].matched_fields, ["content"]);
+
+        // The memory holding both words ranks above the one with one of them in its title.
+        let hits = s
+            .search("deadlock retry", mode, &Filter::default(), 5, None)
+            .await
+            .unwrap()
+            .hits;
+        let ids: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
+        assert_eq!(ids[..2], [both.as_str(), title_only.as_str()], "{hits:#?}");
+        assert_eq!(hits[0].matched_terms, ["deadlock", "retry"]);
+        assert!(hits.iter().all(|h| h.score > 0.0));
+    }
+}
