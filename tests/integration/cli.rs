@@ -579,6 +579,7 @@ fn stats_config_doctor_sync_and_completions() {
             "pending_writes",
             "primary",
             "refused",
+            "replaying_elsewhere",
             "replica"
         ]
     );

@@ -38,7 +38,8 @@ async fn http_offers_the_tools_and_instructions_of_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let served = serve(dir.path());
     let http = connect(&served.mcp_url(), None).await;
-    let over_stdio = stdio::spawn(dir.path()).await;
+    // Both in the default configuration: output schemas are listed only when asked for.
+    let over_stdio = stdio::spawn_with(dir.path(), &[]).await;
 
     let (http_info, stdio_info) = (http.peer_info().unwrap(), over_stdio.peer_info().unwrap());
     assert_eq!(http_info.server_info, stdio_info.server_info);

@@ -203,6 +203,15 @@ async fn a_person_searches_reads_edits_and_sees_other_writers_live() {
     b.goto(&format!("{base}#/memory/{}", ids.fix)).await;
     let delete = format!("tr[data-rel=\"{}\"] .delete-link", ids.solves);
     b.click(&delete).await;
+    // The second click must land on the armed button, not on one the page drew afresh.
+    b.wait_for(
+        &format!(
+            "document.querySelector({})?.textContent === 'Click again to confirm'",
+            serde_json::to_string(&delete).unwrap()
+        ),
+        "the delete to ask for confirmation",
+    )
+    .await;
     b.click(&delete).await;
     b.wait_for(
         &format!(
