@@ -418,12 +418,17 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
-        let probe = match self.probe(&memory, embedding.as_ref(), hints).await {
-            Ok(probe) => probe,
-            Err(err) => {
-                // Finding duplicates is a nicety: the memory is stored all the same.
-                tracing::warn!(%err, "could not look for duplicates of a new memory");
-                Probe::default()
+        let probe = if replay && hints == 0 {
+            // A replay wants no hints and is never answered as a duplicate: nothing to probe.
+            Probe::default()
+        } else {
+            match self.probe(&memory, embedding.as_ref(), hints).await {
+                Ok(probe) => probe,
+                Err(err) => {
+                    // Finding duplicates is a nicety: the memory is stored all the same.
+                    tracing::warn!(%err, "could not look for duplicates of a new memory");
+                    Probe::default()
+                }
             }
         };
         if let Some(existing) = probe.duplicate
