@@ -24,23 +24,22 @@ use mnemograph::store::NewRelationship;
 
 #[path = "support/args.rs"]
 mod args;
+// Shared with the MCP benchmarks; this one uses the bulk insert and the figures only.
+#[allow(dead_code)]
+#[path = "support/build.rs"]
+mod build;
 #[path = "../tests/integration/support/corpus.rs"]
 mod corpus;
 
+use build::{ms, percentile};
 use corpus::{REL_TYPES, Rng};
 
-const BATCH: usize = 1000;
 const PAGE: usize = 20;
 const GRAPH_NODES: usize = 200;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
 
 /// Prints p50 and p95 in milliseconds and returns p50.
 fn report(name: &str, mut samples: Vec<Duration>) -> Duration {
     samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let p50 = percentile(&samples, 0.5);
     println!(
         "  {name:<44} p50 {:>8.2} ms   p95 {:>8.2} ms   (n={})",
@@ -99,14 +98,7 @@ async fn build(app: &App, n: usize) -> Vec<String> {
     let corpus = corpus::Corpus::new();
     let store = app.store();
     let started = Instant::now();
-    let mut ids = Vec::with_capacity(n);
-    for start in (0..n).step_by(BATCH) {
-        let batch = (start..(start + BATCH).min(n))
-            .map(|i| corpus.memory(i).0)
-            .collect();
-        let created = store.create_many(batch).await.expect("bulk insert");
-        ids.extend(created.into_iter().map(|(id, _)| id));
-    }
+    let ids = build::insert(store, n, &corpus).await;
     println!(
         "  built {n} memories (embedded on write) in {:.1} s",
         started.elapsed().as_secs_f64()

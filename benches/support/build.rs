@@ -59,13 +59,9 @@ pub fn status_mib(status: &str, field: &str) -> f64 {
 /// store gets fewer than one per memory, so the whole run stays within a few minutes.
 const LINK_BUDGET: Duration = Duration::from_secs(60);
 
-/// Builds a store of `n` memories and returns their ids.
-pub async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
-    let backend = LibsqlBackend::open_local(path).await.expect("open store");
-    let store = MemoryStore::open(Arc::new(backend), Limits::default())
-        .await
-        .expect("open store");
-    let started = Instant::now();
+/// Stores the first `n` memories of `corpus` in `store` with bulk `create_many`, in batches
+/// of [`BATCH`], and returns their ids in corpus order.
+pub async fn insert(store: &MemoryStore, n: usize, corpus: &Corpus) -> Vec<String> {
     let mut ids: Vec<String> = Vec::with_capacity(n);
     for start in (0..n).step_by(BATCH) {
         let batch = (start..(start + BATCH).min(n))
@@ -74,6 +70,17 @@ pub async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
         let created = store.create_many(batch).await.expect("bulk insert");
         ids.extend(created.into_iter().map(|(id, _)| id));
     }
+    ids
+}
+
+/// Builds a store of `n` memories and returns their ids.
+pub async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
+    let backend = LibsqlBackend::open_local(path).await.expect("open store");
+    let store = MemoryStore::open(Arc::new(backend), Limits::default())
+        .await
+        .expect("open store");
+    let started = Instant::now();
+    let ids = insert(&store, n, corpus).await;
     println!(
         "  build: {n} memories in {:.1} s (create_many, batches of {BATCH})",
         started.elapsed().as_secs_f64()
