@@ -5,6 +5,7 @@
 //! otherwise.
 
 use std::path::Path;
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use mnemograph::app::App;
@@ -38,6 +39,17 @@ async fn open_device(config: &Config) -> Device {
 
 async fn device(root: &Path, name: &str, sqld: &Sqld) -> Device {
     device_in(root, name, sqld, "default").await
+}
+
+/// `memctl args` on the device whose directories are in `root`, replicating the primary at
+/// `url` (with `token` when the primary checks tokens), whatever the outcome.
+fn memctl_on(root: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = support::memctl::command(root);
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", url);
+    if let Some(token) = token {
+        cmd.env("MNEMOGRAPH_AUTH_TOKEN", token);
+    }
+    cmd.args(args).output().unwrap()
 }
 
 fn note(title: &str, content: &str) -> NewMemory {
@@ -522,11 +534,7 @@ async fn a_server_and_memctl_share_a_device() {
     let id = stored["id"].as_str().unwrap().to_owned();
 
     let memctl = |args: &[&str]| {
-        let out = support::memctl::command(root.path())
-            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = memctl_on(root.path(), &sqld.url(), None, args);
         assert!(
             out.status.success(),
             "memctl {args:?}: {}",
@@ -686,13 +694,7 @@ fn init_and_doctor_describe_a_replica_device() {
         return;
     };
     let url = sqld.url();
-    let memctl = |args: &[&str]| {
-        support::memctl::command(root.path())
-            .env("MNEMOGRAPH_PRIMARY_URL", &url)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let memctl = |args: &[&str]| memctl_on(root.path(), &url, None, args);
     let out = memctl(&["--json", "init"]);
     assert!(
         out.status.success(),
@@ -777,14 +779,8 @@ fn a_read_only_token_is_refused_not_queued() {
     let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
         return;
     };
-    let memctl = |token: &str, args: &[&str]| {
-        support::memctl::command(root.path())
-            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
-            .env("MNEMOGRAPH_AUTH_TOKEN", token)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let memctl =
+        |token: &str, args: &[&str]| memctl_on(root.path(), &sqld.url(), Some(token), args);
     let (rw, ro) = (signer.token("rw"), signer.token("ro"));
     let good = memctl(
         &rw,
@@ -847,14 +843,8 @@ fn a_wrong_token_is_reported_as_refused() {
     let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
         return;
     };
-    let memctl = |token: &str, args: &[&str]| {
-        support::memctl::command(root.path())
-            .env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
-            .env("MNEMOGRAPH_AUTH_TOKEN", token)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let memctl =
+        |token: &str, args: &[&str]| memctl_on(root.path(), &sqld.url(), Some(token), args);
     let good = memctl(
         &signer.token("rw"),
         &[
@@ -985,13 +975,7 @@ fn memctl_says_when_a_write_is_queued() {
         return;
     };
     let url = sqld.url();
-    let memctl = |args: &[&str]| {
-        support::memctl::command(root.path())
-            .env("MNEMOGRAPH_PRIMARY_URL", &url)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let memctl = |args: &[&str]| memctl_on(root.path(), &url, None, args);
     let online = memctl(&["--json", "add", "--title", "Online", "--content", "applied"]);
     assert!(online.status.success());
     let id = serde_json::from_slice::<serde_json::Value>(&online.stdout).unwrap()["id"]
