@@ -220,12 +220,16 @@ impl MemoryStore {
 
     /// Takes the secrets out of a memory about to be created; returns how many there were.
     fn scrub(&self, new: &mut NewMemory) -> usize {
-        let r = &self.redactor;
         let mut count = 0;
-        r.string(&mut new.title, &mut count);
-        r.string(&mut new.content, &mut count);
-        new.tags.iter_mut().for_each(|t| r.string(t, &mut count));
-        r.context(&mut new.context, &mut count);
+        let NewMemory {
+            title,
+            content,
+            tags,
+            context,
+            ..
+        } = new;
+        self.redactor
+            .memory(title, content, tags, context, &mut count);
         count
     }
 

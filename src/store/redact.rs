@@ -260,6 +260,22 @@ impl Redactor {
         }
     }
 
+    /// Replaces secrets in the text of a memory, whichever record carries it: a new one, an
+    /// imported one.
+    pub fn memory(
+        &self,
+        title: &mut String,
+        content: &mut String,
+        tags: &mut [String],
+        context: &mut Context,
+        count: &mut usize,
+    ) {
+        self.string(title, count);
+        self.string(content, count);
+        tags.iter_mut().for_each(|t| self.string(t, count));
+        self.context(context, count);
+    }
+
     /// Replaces secrets in every text field of a memory's context.
     pub fn context(&self, context: &mut Context, count: &mut usize) {
         let Context {

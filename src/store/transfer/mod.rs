@@ -326,10 +326,14 @@ impl MemoryStore {
         let r = &self.redactor;
         match record {
             Record::Memory(mut m, embedding) => {
-                r.string(&mut m.title, found);
-                r.string(&mut m.content, found);
-                m.tags.iter_mut().for_each(|t| r.string(t, found));
-                r.context(&mut m.context, found);
+                let Memory {
+                    title,
+                    content,
+                    tags,
+                    context,
+                    ..
+                } = &mut m;
+                r.memory(title, content, tags, context, found);
                 Record::Memory(m, embedding)
             }
             Record::Relationship(mut rel) => {
