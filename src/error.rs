@@ -139,6 +139,15 @@ pub enum Error {
          `turso db create`, or set MNEMOGRAPH_NAMESPACE to one that exists"
     )]
     NamespaceMissing { primary: String, namespace: String },
+
+    /// A replica file found damaged was set aside, and a new copy could not be downloaded
+    /// yet. Nothing is lost: the primary holds every memory and queued writes live in the
+    /// outbox, a file of their own.
+    #[error(
+        "the replica file {path} is damaged and was set aside as {path}.damaged; a new copy \
+         is downloaded from the primary as soon as it answers ({reason})"
+    )]
+    ReplicaDamaged { path: String, reason: String },
 }
 
 impl Error {
@@ -162,6 +171,7 @@ impl Error {
                 | Error::PrimaryUnreachable { .. }
                 | Error::PrimaryRefused { .. }
                 | Error::NamespaceMissing { .. }
+                | Error::ReplicaDamaged { .. }
         )
     }
 

@@ -78,7 +78,7 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
                 Err(err) if err.is_corruption() => {
                     tracing::warn!(replica = %slot.db.display(), error = %err,
                         "the replica file is damaged; setting it aside and syncing a new one");
-                    set_aside(&slot.db)?;
+                    LibsqlBackend::set_aside_replica(&slot.db)?;
                     LibsqlBackend::open_replica(&slot.db, primary).await?
                 }
                 other => other?,
@@ -104,28 +104,4 @@ pub async fn connect(settings: &SyncSettings, db_path: &Path) -> Result<Connecte
             })
         }
     }
-}
-
-/// Moves a damaged replica file and its companions (WAL, shared memory, libSQL's replication
-/// index) to `<name>.damaged`, replacing an earlier one, so a fresh replica can take its place
-/// and the damaged copy stays for inspection.
-fn set_aside(db: &Path) -> Result<()> {
-    for suffix in ["", "-wal", "-shm", "-client_wal_index", "-info"] {
-        let mut from = db.as_os_str().to_owned();
-        from.push(suffix);
-        let from = PathBuf::from(from);
-        if !from.exists() {
-            continue;
-        }
-        let mut to = from.clone().into_os_string();
-        to.push(".damaged");
-        std::fs::rename(&from, &to).map_err(|source| Error::Io {
-            context: format!(
-                "cannot set aside the damaged replica file {}",
-                from.display()
-            ),
-            source,
-        })?;
-    }
-    Ok(())
 }

@@ -683,6 +683,118 @@ async fn a_damaged_replica_is_replaced_from_the_primary() {
     );
 }
 
+/// A replica file damaged under a running store is found by the next read, set aside and
+/// downloaded again there and then: the read answers from the new copy, and later reads and
+/// writes go on as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_damaged_while_open_is_replaced_at_the_next_read() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        let new = note(&format!("Kept {i}"), "through a damaged replica");
+        ids.push(a.store.create(new).await.unwrap().0.id);
+    }
+    let slot = root.path().join("a/data/default.replica/slot-0.db");
+    damage_table(&slot, "memories").await;
+
+    let got = a
+        .store
+        .get(&ids[7])
+        .await
+        .expect("the read after the damage");
+    assert_eq!(got.title, "Kept 7");
+    assert!(
+        slot.with_extension("db.damaged").exists(),
+        "the damaged copy is kept aside"
+    );
+    let all = a.store.list(&Filter::default(), None, 100).await.unwrap();
+    assert_eq!(all.memories.len(), 40, "every memory is in the new copy");
+    let later = a.store.create(note("After", "the repair")).await.unwrap().0;
+    let b = device(root.path(), "b", &sqld).await;
+    assert_eq!(b.store.get(&later.id).await.unwrap().title, "After");
+}
+
+/// A replica found damaged while the primary is away cannot be downloaded again yet: reads
+/// say so (the file, where it was set aside, why) instead of "malformed", nothing is lost, and
+/// the first read after the primary returns gets a new copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_replica_waits_for_the_primary_to_be_replaced() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(mut sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let id = a
+        .store
+        .create(note("Waits", "for the primary"))
+        .await
+        .unwrap()
+        .0
+        .id;
+    let slot = root.path().join("a/data/default.replica/slot-0.db");
+    sqld.stop();
+    damage_table(&slot, "memories").await;
+
+    let err = a.store.get(&id).await.unwrap_err().to_string();
+    assert!(err.contains("is damaged and was set aside"), "{err}");
+    assert!(
+        err.contains(&format!("{}.damaged", slot.display())),
+        "{err}"
+    );
+    assert!(slot.with_extension("db.damaged").exists());
+
+    sqld.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        match a.store.get(&id).await {
+            Ok(got) => break got,
+            Err(err) => assert!(Instant::now() < deadline, "never replaced: {err}"),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(got.title, "Waits");
+    let kept = std::fs::read(slot.with_extension("db.damaged")).unwrap();
+    assert!(
+        kept.len() >= 2 * 4096,
+        "the damaged copy was not overwritten by a retry"
+    );
+}
+
+/// Makes the root page of `table` in the SQLite file at `path` unreadable (after moving the
+/// WAL's pages into the file, so the damage is what the next read sees), as a torn write or a
+/// bad disk would.
+async fn damage_table(path: &Path, table: &str) {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    let one = |sql: &'static str| {
+        let conn = conn.clone();
+        async move {
+            let mut rows = conn.query(sql, ()).await.unwrap();
+            let row = rows.next().await.unwrap().unwrap();
+            row.get::<i64>(0).unwrap()
+        }
+    };
+    one("PRAGMA wal_checkpoint(TRUNCATE)").await;
+    let page_size = one("PRAGMA page_size").await as u64;
+    let mut rows = conn
+        .query(
+            "SELECT rootpage FROM sqlite_master WHERE name = ?1",
+            [table],
+        )
+        .await
+        .unwrap();
+    let root_page = rows.next().await.unwrap().unwrap().get::<i64>(0).unwrap() as u64;
+    drop((rows, conn, db));
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+    file.write_all_at(&vec![0xA5; page_size as usize], (root_page - 1) * page_size)
+        .unwrap();
+}
+
 /// `memctl init` and `memctl doctor` on a replica device talk about the replica and its
 /// primary: init creates this process's replica file and says so (it used to print "created
 /// …/default.db" and create nothing); doctor checks that file and reports the sync state (it
@@ -1056,5 +1168,47 @@ async fn a_server_with_a_refused_token_starts_and_says_why() {
         .await
         .expect_err("no empty stand-in passes for the memory");
     assert!(recent.to_string().contains("refused the token"), "{recent}");
+    client.cancel().await.unwrap();
+}
+
+/// A server on a device that synced before, started with a token the primary now refuses:
+/// it serves the replica, and every later sync round says the token is refused (each asks the
+/// primary once over HTTP rather than spending a round of handshake retries to learn it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_server_keeps_saying_its_token_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let signer = support::jwt::Signer::from_seed(7);
+    let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
+        return;
+    };
+    let good = memctl_on(
+        root.path(),
+        &sqld.url(),
+        Some(&signer.token("rw")),
+        &[
+            "add",
+            "--title",
+            "Synced",
+            "--content",
+            "before the token changed",
+        ],
+    );
+    assert!(good.status.success(), "{}", support::memctl::stderr(&good));
+
+    let mut cmd = support::command(root.path());
+    cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
+        .env("MNEMOGRAPH_AUTH_TOKEN", signer.expired_token())
+        .env("MNEMOGRAPH_SYNC_INTERVAL", "0.2");
+    let client = client::connect(cmd).await;
+    let found = client::ok(&client, "search_memories", json!({"query": "synced"})).await;
+    assert_eq!(found["hits"].as_array().unwrap().len(), 1, "{found}");
+    for _ in 0..3 {
+        let synced = client::call(&client, "sync", json!({})).await;
+        let text = client::text(&synced);
+        assert!(text.contains("refused the token"), "{text}");
+    }
+    let stats = client::ok(&client, "memory_stats", json!({})).await;
+    let last_error = stats["sync"]["last_error"].as_str().unwrap_or_default();
+    assert!(last_error.contains("refused the token"), "{stats}");
     client.cancel().await.unwrap();
 }

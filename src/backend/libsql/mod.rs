@@ -35,7 +35,7 @@ mod vectors;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -62,21 +62,36 @@ use crate::model::{
 /// A store in a libSQL database.
 #[derive(Clone)]
 pub struct LibsqlBackend {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
 }
 
+/// What every clone of a backend shares: the file, and the database open on it. The open
+/// database is replaced as a whole when a damaged replica is downloaded again
+/// ([`LibsqlBackend::reopen_replica`]), so every holder of the backend — the sync layer, the
+/// maintenance commands, the change watch of a front end — moves to the new copy at once.
+struct Shared {
+    path: PathBuf,
+    open: RwLock<Arc<Inner>>,
+}
+
+/// One open database and what is cached from it.
 struct Inner {
     pool: Pool,
     vectors: VectorCache,
     stats: meta::StatsCache,
-    path: PathBuf,
     changes: ChangeWatch,
 }
 
 impl LibsqlBackend {
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.shared.path
+    }
+
+    /// The database open now. Units of work hold it while they run, so a replacement never
+    /// pulls a connection from under one.
+    fn current(&self) -> Arc<Inner> {
+        Arc::clone(&self.shared.open.read().expect("open database lock"))
     }
 
     /// Exact nearest neighbours by a full scan in SQL (`vector_distance_cos`): the ground
@@ -98,7 +113,8 @@ impl LibsqlBackend {
     /// A number that changes whenever anything is committed to the store, by this process or
     /// any other (see `changes.rs`); `None` for a remote store, where there is no such number.
     pub async fn data_version(&self) -> Result<Option<i64>> {
-        self.inner.changes.data_version(&self.inner.pool).await
+        let inner = self.current();
+        inner.changes.data_version(&inner.pool).await
     }
 
     async fn run<T, F, Fut>(&self, work: F) -> Result<T>
@@ -107,7 +123,7 @@ impl LibsqlBackend {
         F: FnOnce(Connection) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        self.inner.pool.run(work).await
+        self.current().pool.run(work).await
     }
 }
 
@@ -232,7 +248,7 @@ impl GraphBackend for LibsqlBackend {
         limit: usize,
     ) -> Result<Vec<VectorHit>> {
         let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
-        let inner = Arc::clone(&self.inner);
+        let inner = self.current();
         self.run(move |conn| async move {
             inner
                 .vectors
@@ -313,7 +329,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
         let model = model.to_owned();
-        let inner = Arc::clone(&self.inner);
+        let inner = self.current();
         self.run(move |conn| async move { inner.vectors.refresh(&conn, &model, dim).await })
             .await
     }
@@ -339,7 +355,8 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn stats(&self) -> Result<Stats> {
-        self.inner.stats.stats(&self.inner.pool).await
+        let inner = self.current();
+        inner.stats.stats(&inner.pool).await
     }
 
     async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {

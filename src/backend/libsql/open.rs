@@ -3,7 +3,7 @@
 //! primary, which only an opener's kind of database can do.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use libsql::Builder;
@@ -11,8 +11,8 @@ use libsql::Builder;
 use super::meta::StatsCache;
 use super::pool::{Link, Pool};
 use super::vectors::VectorCache;
-use super::{Inner, LibsqlBackend, Primary, migrate};
-use crate::error::Result;
+use super::{Inner, LibsqlBackend, Primary, Shared, migrate};
+use crate::error::{Error, Result};
 use crate::private_fs;
 
 /// How long a unit of work waits for another process's write lock before giving up.
@@ -111,14 +111,48 @@ impl LibsqlBackend {
         Ok(backend)
     }
 
+    /// Opens a new replica at this backend's path, downloading it from `primary`, and moves
+    /// every holder of this backend onto it. The way back from a damaged replica file, once
+    /// [`LibsqlBackend::set_aside_replica`] has moved that file out of the way; on failure
+    /// the backend stays on the database it had.
+    pub async fn reopen_replica(&self, primary: &Primary) -> Result<()> {
+        let fresh = Self::open_replica(self.path(), primary).await?;
+        *self.shared.open.write().expect("open database lock") = fresh.current();
+        Ok(())
+    }
+
+    /// Moves a damaged replica file and its companions (WAL, shared memory, libSQL's
+    /// replication files) to `<name>.damaged`, replacing an earlier one, so a new replica can
+    /// take its place and the damaged copy stays for inspection. Files that are not there are
+    /// skipped.
+    pub fn set_aside_replica(path: &Path) -> Result<()> {
+        let [db, index, wal, shm] = replica_files(path);
+        for from in [db, wal, shm, index, beside(path, "-info")] {
+            if !from.exists() {
+                continue;
+            }
+            std::fs::rename(&from, beside(&from, ".damaged")).map_err(|source| Error::Io {
+                context: format!(
+                    "cannot set aside the damaged replica file {}",
+                    from.display()
+                ),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
     fn with_pool(pool: Pool, path: PathBuf) -> Self {
+        let inner = Inner {
+            pool,
+            vectors: VectorCache::default(),
+            stats: StatsCache::default(),
+            changes: Default::default(),
+        };
         LibsqlBackend {
-            inner: Arc::new(Inner {
-                pool,
-                vectors: VectorCache::default(),
-                stats: StatsCache::default(),
+            shared: Arc::new(Shared {
                 path,
-                changes: Default::default(),
+                open: RwLock::new(Arc::new(inner)),
             }),
         }
     }
@@ -130,14 +164,14 @@ impl LibsqlBackend {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let name = self.inner.path.display().to_string();
+        let name = self.path().display().to_string();
         self.run(move |conn| async move { migrate::migrate(&conn, &name).await })
             .await
     }
 
     /// Pulls the primary's new frames into this replica; an error in other modes.
     pub async fn sync(&self) -> Result<Replicated> {
-        let replicated = self.inner.pool.database().sync().await?;
+        let replicated = self.current().pool.database().sync().await?;
         Ok(Replicated {
             frame_no: replicated.frame_no(),
             frames_synced: replicated.frames_synced() as u64,
@@ -148,17 +182,19 @@ impl LibsqlBackend {
 /// The files of the replica at `path`: the database, libSQL's replication index beside it,
 /// and SQLite's WAL and shared-memory files.
 fn replica_files(path: &Path) -> [PathBuf; 4] {
-    let beside = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
     [
         path.to_owned(),
-        beside("-client_wal_index"),
-        beside("-wal"),
-        beside("-shm"),
+        beside(path, "-client_wal_index"),
+        beside(path, "-wal"),
+        beside(path, "-shm"),
     ]
+}
+
+/// `path` with `suffix` appended to its file name.
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// What one sync of a replica did.

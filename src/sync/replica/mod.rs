@@ -12,9 +12,11 @@
 mod op;
 mod outbox;
 mod overlay;
+mod repair;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,6 +27,7 @@ use self::op::{Applied, Op, Replayed, VectorChange};
 use self::outbox::Outbox;
 pub use self::outbox::Refusal;
 use self::overlay::Overlay;
+use self::repair::Repair;
 use super::slot::{FileLock, Slot};
 use super::{Mode, SyncState, SyncStatus};
 use crate::backend::libsql::{LibsqlBackend, Primary};
@@ -59,6 +62,10 @@ pub struct ReplicaBackend {
     overlay: RwLock<Overlay>,
     /// Serialises writes with each other and with replay, so the primary sees them in order.
     writes: Mutex<()>,
+    /// Recovery from a replica file found damaged at a read (see [`repair`]).
+    repair: Mutex<Repair>,
+    /// The primary refused the token at the last sync (see [`ReplicaBackend::still_refused`]).
+    token_refused: AtomicBool,
     state: SyncState,
     /// This process's claim on the replica file, held as long as the backend lives.
     _slot: Slot,
@@ -87,6 +94,8 @@ impl ReplicaBackend {
             replay_lock: dir.join(REPLAY_LOCK_FILE),
             overlay: RwLock::new(Overlay::default()),
             writes: Mutex::new(()),
+            repair: Mutex::new(Repair::default()),
+            token_refused: AtomicBool::new(false),
             _slot: slot,
         };
         backend.rebuild_overlay().await?;
@@ -125,10 +134,24 @@ impl ReplicaBackend {
     }
 
     async fn pull_and_replay(&self) -> Result<()> {
+        if let Some(refused) = self.still_refused().await {
+            return Err(refused);
+        }
+        let generation = self.generation().await;
         let replicated = match self.inner.sync().await {
             Ok(replicated) => replicated,
-            Err(err) => return Err(self.unreachable(self.diagnose(err).await)),
+            Err(err) if err.is_corruption() => {
+                // The new copy is the primary's state: the pull is done.
+                return self.replace_damaged(generation, &err).await;
+            }
+            Err(err) => {
+                let err = self.unreachable(self.diagnose(err).await);
+                let refused = matches!(err, Error::PrimaryRefused { .. });
+                self.token_refused.store(refused, Ordering::Relaxed);
+                return Err(err);
+            }
         };
+        self.token_refused.store(false, Ordering::Relaxed);
         self.state.update(|s| {
             s.frame_no = replicated.frame_no;
             s.frames_synced += replicated.frames_synced;
@@ -257,6 +280,19 @@ impl ReplicaBackend {
             .ok_or_else(|| Error::MemoryNotFound { id: id.to_owned() })
     }
 
+    /// The primary's refusal, when it refused the token at the last sync and still does.
+    /// One query over HTTP finds out, where a sync would spend libSQL's handshake retries
+    /// (about 3 s) before reporting only a timeout.
+    async fn still_refused(&self) -> Option<Error> {
+        if !self.token_refused.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.link.probe().await {
+            Err(err) if err.token_refusal().is_some() => Some(self.unreachable(err)),
+            _ => None,
+        }
+    }
+
     /// A failed sync's error, or the primary's own answer when the sync could not say: a
     /// handshake timeout may hide a refused token, which a query over HTTP reveals.
     async fn diagnose(&self, err: Error) -> Error {
@@ -339,12 +375,12 @@ fn expect_relationship(applied: Applied) -> Result<(Relationship, Created)> {
 #[async_trait]
 impl GraphBackend for ReplicaBackend {
     async fn meta(&self) -> Result<StoreMeta> {
-        self.inner.meta().await
+        self.on_replica(|r| async move { r.meta().await }).await
     }
 
     async fn claim_embedding_space(&self, model: &str, dim: usize) -> Result<(String, usize)> {
         // Read first: a replica that already knows the space needs no trip to the primary.
-        let meta = self.inner.meta().await?;
+        let meta = self.meta().await?;
         if let (Some(m), Some(d)) = (meta.embedding_model, meta.embedding_dim) {
             return Ok((m, d));
         }
@@ -399,7 +435,9 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
-        let found = self.inner.get_memories(ids).await?;
+        let found = self
+            .on_replica(|r| async move { r.get_memories(ids).await })
+            .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(found);
@@ -467,7 +505,9 @@ impl GraphBackend for ReplicaBackend {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page> {
-        let page = self.inner.list_memories(filter, after, limit).await?;
+        let page = self
+            .on_replica(|r| async move { r.list_memories(filter, after, limit).await })
+            .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(page);
@@ -501,7 +541,9 @@ impl GraphBackend for ReplicaBackend {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>> {
-        let hits = self.inner.keyword_search(terms, filter, limit).await?;
+        let hits = self
+            .on_replica(|r| async move { r.keyword_search(terms, filter, limit).await })
+            .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(hits);
@@ -525,8 +567,7 @@ impl GraphBackend for ReplicaBackend {
         limit: usize,
     ) -> Result<Vec<VectorHit>> {
         let hits = self
-            .inner
-            .vector_search(model, vector, filter, limit)
+            .on_replica(|r| async move { r.vector_search(model, vector, filter, limit).await })
             .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
@@ -561,7 +602,8 @@ impl GraphBackend for ReplicaBackend {
                 return overlay.pending().get_relationship(id).await;
             }
         }
-        self.inner.get_relationship(id).await
+        self.on_replica(|r| async move { r.get_relationship(id).await })
+            .await
     }
 
     async fn update_relationship(
@@ -597,8 +639,10 @@ impl GraphBackend for ReplicaBackend {
         valid_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<Relationship>> {
         let rels = self
-            .inner
-            .relationships_of(ids, direction, rel_types, valid_at)
+            .on_replica(|r| async move {
+                r.relationships_of(ids, direction, rel_types, valid_at)
+                    .await
+            })
             .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
@@ -624,7 +668,9 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
-        let found = self.inner.summaries(ids, filter).await?;
+        let found = self
+            .on_replica(|r| async move { r.summaries(ids, filter).await })
+            .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(found);
@@ -645,7 +691,9 @@ impl GraphBackend for ReplicaBackend {
         prefix: &str,
         limit: usize,
     ) -> Result<Vec<String>> {
-        let found = self.inner.ids_with_prefix(kind, prefix, limit).await?;
+        let found = self
+            .on_replica(|r| async move { r.ids_with_prefix(kind, prefix, limit).await })
+            .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(found);
@@ -668,7 +716,8 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
-        self.inner.warm_up_vectors(model, dim).await
+        self.on_replica(|r| async move { r.warm_up_vectors(model, dim).await })
+            .await
     }
 
     async fn expand(
@@ -681,8 +730,9 @@ impl GraphBackend for ReplicaBackend {
     ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
         if self.overlay.read().await.is_empty() {
             return self
-                .inner
-                .expand(ids, direction, rel_types, valid_at, filter)
+                .on_replica(|r| async move {
+                    r.expand(ids, direction, rel_types, valid_at, filter).await
+                })
                 .await;
         }
         crate::backend::expand_in_two_calls(self, ids, direction, rel_types, valid_at, filter).await
@@ -691,7 +741,7 @@ impl GraphBackend for ReplicaBackend {
     /// The replica's counts with the queued writes applied, so a memory stored offline is
     /// counted as it is listed.
     async fn stats(&self) -> Result<Stats> {
-        let mut stats = self.inner.stats().await?;
+        let mut stats = self.on_replica(|r| async move { r.stats().await }).await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
             return Ok(stats);
@@ -734,7 +784,8 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {
-        self.inner.embeddings(ids).await
+        self.on_replica(|r| async move { r.embeddings(ids).await })
+            .await
     }
 
     async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
@@ -742,7 +793,8 @@ impl GraphBackend for ReplicaBackend {
     }
 
     async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>> {
-        self.inner.memories_without_embedding(model, limit).await
+        self.on_replica(|r| async move { r.memories_without_embedding(model, limit).await })
+            .await
     }
 
     async fn set_embeddings(&self, batch: &[(String, i64, Embedding)]) -> Result<usize> {
