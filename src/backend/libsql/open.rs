@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use libsql::Builder;
 
-use super::meta::StatsCache;
 use super::pool::{Link, Pool};
+use super::tally::Tally;
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, migrate};
 use crate::error::Result;
@@ -116,7 +116,7 @@ impl LibsqlBackend {
             inner: Arc::new(Inner {
                 pool,
                 vectors: VectorCache::default(),
-                stats: StatsCache::default(),
+                tally: Tally::default(),
                 path,
                 changes: Default::default(),
             }),
