@@ -297,6 +297,15 @@ impl GraphBackend for LibsqlBackend {
             .await
     }
 
+    async fn memories_holding(&self, words: &[String], limit: usize) -> Result<Vec<Memory>> {
+        if words.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let words = words.to_vec();
+        self.run(move |conn| async move { keyword::holding(&conn, &words, limit).await })
+            .await
+    }
+
     async fn vector_search(
         &self,
         model: &str,
