@@ -216,6 +216,18 @@ struct Slot {
     figures: Option<Figures>,
 }
 
+impl Slot {
+    /// The writer, taken out of the slot for a unit of work. A new connection counts its
+    /// `data_version` afresh, so figures kept against the previous one are dropped.
+    async fn writer(&mut self, pool: &Pool) -> Result<Connection> {
+        if let Some(conn) = self.writer.take() {
+            return Ok(conn);
+        }
+        self.figures = None;
+        pool.connect().await
+    }
+}
+
 impl Tally {
     /// Runs a write on the writer connection, one at a time; `work` returns its result and
     /// what it changed. A write that fails commits nothing (each is one statement or one
@@ -227,10 +239,7 @@ impl Tally {
         Fut: Future<Output = Result<(T, Delta)>>,
     {
         let mut slot = self.slot.lock().await;
-        let conn = match slot.writer.take() {
-            Some(conn) => conn,
-            None => pool.connect().await?,
-        };
+        let conn = slot.writer(pool).await?;
         let task_conn = conn.clone();
         let outcome = off_workers(move || async move {
             let version = data_version(&task_conn).await?;
@@ -281,10 +290,7 @@ impl Tally {
                 .await;
         }
         let mut slot = self.slot.lock().await;
-        let conn = match slot.writer.take() {
-            Some(conn) => conn,
-            None => pool.connect().await?,
-        };
+        let conn = slot.writer(pool).await?;
         let kept = slot.figures.take();
         let task_conn = conn.clone();
         let outcome = off_workers(move || async move {
