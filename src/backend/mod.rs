@@ -221,6 +221,27 @@ pub trait GraphBackend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<KeywordHit>>;
 
+    /// Memories holding every one of `words` (lower-cased, as [`crate::text::tokens`] splits
+    /// text) in their title, content or tags, at most `limit`: the bounded probe for
+    /// duplicates of a memory about to be stored, which costs one lookup of the words instead
+    /// of a ranking of every memory sharing any of them. This default takes the best keyword
+    /// matches that hold them all; the libSQL backend asks its index for exactly those, newest
+    /// first.
+    async fn memories_holding(&self, words: &[String], limit: usize) -> Result<Vec<Memory>> {
+        let hits = self
+            .keyword_search(words, &Filter::default(), limit)
+            .await?;
+        Ok(hits
+            .into_iter()
+            .map(|hit| hit.memory)
+            .filter(|m| {
+                let held: std::collections::HashSet<String> =
+                    crate::text::tokens(&crate::text::fields(m).join(" ")).collect();
+                words.iter().all(|w| held.contains(w))
+            })
+            .collect())
+    }
+
     /// Nearest memories to `vector` by cosine similarity among vectors of `model`.
     async fn vector_search(
         &self,

@@ -5,24 +5,31 @@
 //! memories are named as near-duplicates, but only when they are close enough to be worth a
 //! look: a hint shown on every store teaches people to ignore it. Both come from one probe:
 //! the nearest vectors when the memory has one (one scan of the in-memory index), else the
-//! best keyword matches of its title and opening words. The thresholds were calibrated on a
-//! labelled set of near-duplicate and distinct pairs (`cargo bench --bench locomo`, see
-//! BENCHMARKS.md).
+//! newest memories holding every word of its title but stopwords (one AND lookup of the keyword index, which
+//! ranks nothing: a ranked search of the title and opening words cost 3–4 ms at 100k memories,
+//! most of `store_memory`). An exact duplicate holds its title's words, and so does a
+//! near-duplicate that kept them, which each change of the labelled set below does (a word
+//! dropped, the end cut, two words replaced or a sentence appended, in a memory's text after
+//! its title); one whose title was reworded is missed without vectors. The thresholds were
+//! calibrated on a labelled set of near-duplicate and distinct pairs (`cargo bench --bench
+//! locomo`, see BENCHMARKS.md).
 
 use std::collections::HashSet;
 
 use super::MemoryStore;
 use crate::error::Result;
 use crate::model::{Embedding, Filter, KeywordHit, Memory};
-use crate::text::{excerpt, stem, tokens};
+use crate::text::{excerpt, is_stopword, stem, tokens};
 
 /// Cosine similarity of two memories' vectors from which they count as near-duplicates.
 pub const NEAR_DUPLICATE_COSINE: f32 = 0.9;
 /// Share of distinct word stems two memories have in common (Jaccard) from which they count as
 /// near-duplicates, when there are no vectors to compare.
 pub const NEAR_DUPLICATE_WORDS: f64 = 0.6;
-/// Words of a memory's content, after its title, that the keyword probe searches for.
-const PROBE_CONTENT_WORDS: usize = 8;
+/// Words of a memory's title the keyword probe asks for (a longer title's first ones).
+const PROBE_TITLE_WORDS: usize = 8;
+/// Memories holding them all that the keyword probe compares, newest first.
+const PROBE_CANDIDATES: usize = 16;
 /// Characters of an existing memory shown with a hint.
 const HINT_CHARS: usize = 120;
 
@@ -93,19 +100,26 @@ impl MemoryStore {
                 .map(|h| (h.memory, f64::from(h.similarity)))
                 .collect(),
             None => {
-                let opening: Vec<&str> = memory
-                    .content
-                    .split_whitespace()
-                    .take(PROBE_CONTENT_WORDS)
-                    .collect();
-                let text = format!("{} {}", memory.title, opening.join(" "));
-                self.keyword_search(&text, &all, wanted)
+                // Stopwords are what a reworded title changes most ("for" or "in") and tell
+                // the least; a title of nothing else keeps them.
+                let mut words: Vec<String> = tokens(&memory.title).collect();
+                if words.iter().any(|w| !is_stopword(w)) {
+                    words.retain(|w| !is_stopword(w));
+                }
+                let mut distinct: Vec<String> = Vec::with_capacity(PROBE_TITLE_WORDS);
+                for word in words {
+                    if distinct.len() < PROBE_TITLE_WORDS && !distinct.contains(&word) {
+                        distinct.push(word);
+                    }
+                }
+                let words = distinct;
+                self.backend
+                    .memories_holding(&words, PROBE_CANDIDATES)
                     .await?
                     .into_iter()
-                    .map(|h| {
-                        let overlap =
-                            word_overlap(&compared_text(memory), &compared_text(&h.memory));
-                        (h.memory, overlap)
+                    .map(|m| {
+                        let overlap = word_overlap(&compared_text(memory), &compared_text(&m));
+                        (m, overlap)
                     })
                     .filter(|(_, overlap)| *overlap >= NEAR_DUPLICATE_WORDS)
                     .collect()

@@ -17,8 +17,11 @@ use crate::embed::{Embedder, embed_checked};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Filter, Memory};
 
-/// Memories embedded per batch unless told otherwise.
-pub const DEFAULT_REEMBED_BATCH: usize = 64;
+/// Memories embedded per batch unless told otherwise. Each batch costs a page query, a
+/// lookup of existing vectors and one write transaction besides the embedding itself, which
+/// at 64 a batch made up most of a re-embedding with the built-in model; 256 texts are still a
+/// small request for an HTTP provider (OpenAI's limit is 2,048 inputs).
+pub const DEFAULT_REEMBED_BATCH: usize = 256;
 
 /// How [`MemoryStore::reembed`] works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,11 +27,16 @@ const COMMON_TERM: usize = RANK_BUDGET / 4;
 
 /// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
 pub(super) fn match_expression(terms: &[String]) -> String {
+    quoted(terms, " OR ")
+}
+
+/// Each term a quoted FTS5 string, joined by `operator`.
+fn quoted(terms: &[String], operator: &str) -> String {
     terms
         .iter()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect::<Vec<_>>()
-        .join(" OR ")
+        .join(operator)
 }
 
 /// Counts the matches of an expression, up to a limit.
@@ -217,6 +222,26 @@ async fn ranked(
         })
         .collect();
     Ok(hits)
+}
+
+/// The newest memories (at most `limit`) holding every one of `words`: one AND query of the
+/// index, which walks the words' lists together and ranks nothing.
+pub(super) async fn holding(
+    conn: &Connection,
+    words: &[String],
+    limit: usize,
+) -> Result<Vec<Memory>> {
+    let expression = quoted(words, " AND ");
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.seq IN (SELECT rowid FROM memories_fts \
+         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY m.seq DESC"
+    );
+    let mut rows = conn.query(&sql, (expression, limit as i64)).await?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().await? {
+        out.push(rows::memory(&row)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

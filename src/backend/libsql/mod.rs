@@ -7,7 +7,8 @@
 //!   steps); [`primary`] says where a primary is;
 //! - [`pool`] hands out connections and runs units of work off the async workers;
 //! - [`write`] creates, updates and deletes memories and relationships; [`read`] reads them
-//!   back by id or page; [`meta`] keeps the store's own facts and statistics;
+//!   back by id or page; [`meta`] keeps the store's own facts; [`tally`] runs this process's
+//!   writes on one connection and keeps the statistics exact by what each changed;
 //! - [`keyword`] (full text), [`vectors`] (the in-process vector index kept in step with the
 //!   table) and [`neighbourhood`] (one hop, summaries) answer queries;
 //! - [`changes`] tells front ends that follow other writers when anything was committed;
@@ -31,6 +32,7 @@ mod pool;
 mod primary;
 mod read;
 mod rows;
+mod tally;
 mod vectors;
 mod write;
 
@@ -49,6 +51,7 @@ use self::changes::ChangeWatch;
 use self::filter::Clause;
 use self::pool::Pool;
 use self::rows::distinct;
+use self::tally::{Delta, Footprint, Tally, footprint};
 use self::vectors::VectorCache;
 use super::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
@@ -78,7 +81,7 @@ struct Shared {
 struct Inner {
     pool: Pool,
     vectors: VectorCache,
-    stats: meta::StatsCache,
+    tally: Tally,
     changes: ChangeWatch,
 }
 
@@ -125,6 +128,25 @@ impl LibsqlBackend {
     {
         self.current().pool.run(work).await
     }
+
+    /// Runs a write that says what it changed in the statistics (see `tally.rs`).
+    async fn write<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Connection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(T, Delta)>>,
+    {
+        let inner = self.current();
+        inner.tally.write(&inner.pool, work).await
+    }
+}
+
+/// What a new memory adds to the statistics.
+fn new_memory(memory: &Memory, embedding: Option<&Embedding>) -> Footprint {
+    Footprint {
+        kind: memory.kind.clone(),
+        vector_model: embedding.map(|e| e.model.clone()),
+    }
 }
 
 #[async_trait]
@@ -158,16 +180,37 @@ impl GraphBackend for LibsqlBackend {
     ) -> Result<LinkedMemory> {
         let (memory, embedding) = (memory.clone(), embedding.cloned());
         let relationships = relationships.to_vec();
-        self.run(move |conn| async move {
-            write::create_linked_memory(&conn, &memory, embedding.as_ref(), &relationships).await
+        self.write(move |conn| async move {
+            let linked =
+                write::create_linked_memory(&conn, &memory, embedding.as_ref(), &relationships)
+                    .await?;
+            let mut delta = Delta::default();
+            if linked.created == Created::New {
+                delta.memory(&new_memory(&memory, embedding.as_ref()), 1);
+            }
+            for (rel, created) in &linked.relationships {
+                if *created == Created::New {
+                    delta.relationship(&rel.rel_type, 1);
+                }
+            }
+            Ok((linked, delta))
         })
         .await
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
         let batch = batch.to_vec();
-        self.run(move |conn| async move { write::create_memories(&conn, &batch).await })
-            .await
+        self.write(move |conn| async move {
+            let created = write::create_memories(&conn, &batch).await?;
+            let mut delta = Delta::default();
+            for ((memory, embedding), created) in batch.iter().zip(&created) {
+                if *created == Created::New {
+                    delta.memory(&new_memory(memory, embedding.as_ref()), 1);
+                }
+            }
+            Ok((created, delta))
+        })
+        .await
     }
 
     async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
@@ -190,22 +233,53 @@ impl GraphBackend for LibsqlBackend {
             EmbeddingChange::Clear => Some(None),
             EmbeddingChange::Set(e) => Some(Some(e.clone())),
         };
-        self.run(move |conn| async move {
-            write::update_memory(&conn, &id, &patch, &embedding, expected_version, now).await
+        self.write(move |conn| async move {
+            let before = footprint(&conn, &id).await?;
+            let memory =
+                write::update_memory(&conn, &id, &patch, &embedding, expected_version, now).await?;
+            let mut delta = Delta::default();
+            if let Some(before) = before {
+                let after = Footprint {
+                    kind: memory.kind.clone(),
+                    vector_model: match &embedding {
+                        None => before.vector_model.clone(),
+                        Some(set) => set.as_ref().map(|e| e.model.clone()),
+                    },
+                };
+                if after != before {
+                    delta.memory(&before, -1);
+                    delta.memory(&after, 1);
+                }
+            }
+            Ok((memory, delta))
         })
         .await
     }
 
     async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>> {
         let id = id.to_owned();
-        self.run(move |conn| async move { write::delete_memory(&conn, &id).await })
-            .await
+        self.write(move |conn| async move {
+            let before = footprint(&conn, &id).await?;
+            let removed = write::delete_memory(&conn, &id).await?;
+            let mut delta = Delta::default();
+            if let Some(before) = before {
+                delta.memory(&before, -1);
+            }
+            for rel in &removed {
+                delta.relationship(&rel.rel_type, -1);
+            }
+            Ok((removed, delta))
+        })
+        .await
     }
 
     async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
         let ids = distinct(ids);
-        self.run(move |conn| async move { write::touch(&conn, &ids, at).await })
-            .await
+        self.write(move |conn| async move {
+            write::touch(&conn, &ids, at).await?;
+            Ok(((), Delta::default()))
+        })
+        .await
     }
 
     async fn list_memories(
@@ -240,6 +314,15 @@ impl GraphBackend for LibsqlBackend {
             .await
     }
 
+    async fn memories_holding(&self, words: &[String], limit: usize) -> Result<Vec<Memory>> {
+        if words.is_empty() || limit == 0 {
+            return Ok(Vec::new());
+        }
+        let words = words.to_vec();
+        self.run(move |conn| async move { keyword::holding(&conn, &words, limit).await })
+            .await
+    }
+
     async fn vector_search(
         &self,
         model: &str,
@@ -260,8 +343,15 @@ impl GraphBackend for LibsqlBackend {
 
     async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
         let rel = rel.clone();
-        self.run(move |conn| async move { write::create_relationship(&conn, &rel).await })
-            .await
+        self.write(move |conn| async move {
+            let (rel, created) = write::create_relationship(&conn, &rel).await?;
+            let mut delta = Delta::default();
+            if created == Created::New {
+                delta.relationship(&rel.rel_type, 1);
+            }
+            Ok(((rel, created), delta))
+        })
+        .await
     }
 
     async fn get_relationship(&self, id: &str) -> Result<Relationship> {
@@ -282,16 +372,26 @@ impl GraphBackend for LibsqlBackend {
         now: DateTime<Utc>,
     ) -> Result<Relationship> {
         let (id, patch) = (id.to_owned(), patch.clone());
-        self.run(move |conn| async move {
-            write::update_relationship(&conn, &id, &patch, expected_version, now).await
+        // A relationship's type is not patched: the figures stay.
+        self.write(move |conn| async move {
+            let rel = write::update_relationship(&conn, &id, &patch, expected_version, now).await?;
+            Ok((rel, Delta::default()))
         })
         .await
     }
 
     async fn delete_relationship(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.run(move |conn| async move { write::delete_relationship(&conn, &id).await })
-            .await
+        self.write(move |conn| async move {
+            let rel_type = tally::rel_type(&conn, &id).await?;
+            write::delete_relationship(&conn, &id).await?;
+            let mut delta = Delta::default();
+            if let Some(rel_type) = rel_type {
+                delta.relationship(&rel_type, -1);
+            }
+            Ok(((), delta))
+        })
+        .await
     }
     async fn relationships_of(
         &self,
@@ -356,7 +456,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn stats(&self) -> Result<Stats> {
         let inner = self.current();
-        inner.stats.stats(&inner.pool).await
+        inner.tally.stats(&inner.pool).await
     }
 
     async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {

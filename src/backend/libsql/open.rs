@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use libsql::Builder;
 
-use super::meta::StatsCache;
 use super::pool::{Link, Pool};
+use super::tally::Tally;
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, Shared, migrate};
 use crate::error::{Error, Result};
@@ -146,7 +146,7 @@ impl LibsqlBackend {
         let inner = Inner {
             pool,
             vectors: VectorCache::default(),
-            stats: StatsCache::default(),
+            tally: Tally::default(),
             changes: Default::default(),
         };
         LibsqlBackend {

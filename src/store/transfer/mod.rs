@@ -20,7 +20,7 @@ use chrono::SubsecRound;
 use serde::Serialize;
 
 use super::{MemoryStore, check_validity};
-use crate::backend::{ImportBatch, Imported, SkipReason};
+use crate::backend::{ImportBatch, ImportOutcome, Imported, SkipReason};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Memory, Relationship};
 
@@ -147,6 +147,9 @@ pub struct ImportReport {
     pub redacted: u64,
 }
 
+/// A batch being written in a task of its own, handing it back with what it did.
+type Writing = tokio::task::JoinHandle<Result<(ImportBatch, ImportOutcome)>>;
+
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
@@ -171,6 +174,10 @@ impl MemoryStore {
         // Memories a dry run would have created: later batches' relationships may join them.
         let mut dry_created: HashSet<String> = HashSet::new();
         let batch_size = options.batch_size.max(1);
+        // The batch being written while the next is read and checked: parsing, redacting and
+        // validating cost about as much as writing, so the two overlap. One at a time, in
+        // order, so a batch's relationships find the memories of the batches before it.
+        let mut writing: Option<Writing> = None;
         for (at, parsed) in records {
             let checked = match parsed {
                 Ok(record) => self
@@ -188,33 +195,65 @@ impl MemoryStore {
                         message,
                     });
                     if options.on_error == OnError::Stop {
+                        self.settle(
+                            writing.take(),
+                            options.dry_run,
+                            &mut dry_created,
+                            &mut report,
+                        )
+                        .await?;
                         report.stopped_at = Some(at);
                         return Ok(report);
                     }
                 }
             }
             if batch.len() >= batch_size {
-                self.flush(&mut batch, options.dry_run, &mut dry_created, &mut report)
-                    .await?;
+                self.settle(
+                    writing.take(),
+                    options.dry_run,
+                    &mut dry_created,
+                    &mut report,
+                )
+                .await?;
+                writing = Some(self.write_batch(std::mem::take(&mut batch), options.dry_run));
             }
         }
-        self.flush(&mut batch, options.dry_run, &mut dry_created, &mut report)
-            .await?;
+        self.settle(
+            writing.take(),
+            options.dry_run,
+            &mut dry_created,
+            &mut report,
+        )
+        .await?;
+        if !batch.is_empty() {
+            let last = self.write_batch(batch, options.dry_run);
+            self.settle(Some(last), options.dry_run, &mut dry_created, &mut report)
+                .await?;
+        }
         Ok(report)
     }
 
-    async fn flush(
+    /// Starts writing `batch` in a task of its own.
+    fn write_batch(&self, batch: ImportBatch, dry_run: bool) -> Writing {
+        let backend = std::sync::Arc::clone(&self.backend);
+        tokio::spawn(async move {
+            let outcome = backend.import_batch(&batch, dry_run).await?;
+            Ok((batch, outcome))
+        })
+    }
+
+    /// Waits for the batch being written, if any, and counts what it did.
+    async fn settle(
         &self,
-        batch: &mut ImportBatch,
+        writing: Option<Writing>,
         dry_run: bool,
         dry_created: &mut HashSet<String>,
         report: &mut ImportReport,
     ) -> Result<()> {
-        if batch.is_empty() {
+        let Some(writing) = writing else {
             return Ok(());
-        }
-        let batch = std::mem::take(batch);
-        let outcome = self.backend.import_batch(&batch, dry_run).await?;
+        };
+        let (batch, outcome) = writing.await.map_err(|e| Error::Task(e.to_string()))??;
         for ((memory, _), done) in batch.memories.iter().zip(outcome.memories) {
             if dry_run && done == Imported::Created {
                 dry_created.insert(memory.id.clone());

@@ -7,6 +7,7 @@ mod inspector;
 mod knowledge_graph;
 mod reference;
 mod schemas;
+mod stats;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Write};

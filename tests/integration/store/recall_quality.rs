@@ -288,6 +288,79 @@ async fn near_duplicate_hints_name_only_near_duplicates() {
     assert!(hints.is_empty(), "{hints:#?}");
 }
 
+/// Without vectors the probe is the memories holding every word of the new title but
+/// stopwords, judged by word overlap: a near-duplicate that kept those words is named, an
+/// exact duplicate answered, a memory holding those words in a different text ignored.
+#[tokio::test]
+async fn keyword_only_probe_finds_duplicates_by_their_title_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = crate::support::store::open(&dir.path().join("store.db")).await;
+    let wal = add(
+        &s,
+        "fix",
+        "Enable WAL mode for SQLite",
+        "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 seconds so readers never block \
+         the writer.",
+    )
+    .await;
+    add(
+        &s,
+        "note",
+        "SQLite mode of the test suite",
+        "The test suite opens SQLite in memory, without WAL; enable nothing else.",
+    )
+    .await;
+    let (_, hints) = s
+        .create_with_hints(
+            memory(
+                "fix",
+                "Enable WAL mode in SQLite",
+                "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 s so readers never block \
+                 the writer.",
+            ),
+            Vec::new(),
+            3,
+        )
+        .await
+        .unwrap();
+    let named: Vec<&str> = hints.iter().map(|h| h.memory.id.as_str()).collect();
+    assert_eq!(named, [wal.as_str()], "{hints:#?}");
+
+    let (again, hints) = s
+        .create_with_hints(
+            memory(
+                "fix",
+                "enable  WAL mode for sqlite",
+                "set pragma journal_mode=WAL and a busy_timeout of 5 seconds so readers never \
+                 block the writer.",
+            ),
+            Vec::new(),
+            3,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.record.memory.id, wal);
+    assert_eq!(again.record.created, Created::Existing);
+    assert!(
+        hints.is_empty(),
+        "a duplicate is answered, not hinted: {hints:#?}"
+    );
+
+    let (_, hints) = s
+        .create_with_hints(
+            memory(
+                "decision",
+                "SQLite for the cache",
+                "Keep the cache in SQLite: one file, WAL mode, no server to run.",
+            ),
+            Vec::new(),
+            3,
+        )
+        .await
+        .unwrap();
+    assert!(hints.is_empty(), "{hints:#?}");
+}
+
 #[tokio::test]
 async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
     let (_dir, s) = store().await;
