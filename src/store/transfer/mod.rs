@@ -150,6 +150,17 @@ pub struct ImportReport {
 /// A batch being written in a task of its own, handing it back with what it did.
 type Writing = tokio::task::JoinHandle<Result<(ImportBatch, ImportOutcome)>>;
 
+/// An import under way. The batch being written while the next is read and checked: parsing,
+/// redacting and validating cost about as much as writing, so the two overlap. One batch at a
+/// time, in order, so a batch's relationships find the memories of the batches before it.
+struct Importing {
+    dry_run: bool,
+    /// Memories a dry run would have created: later batches' relationships may join them.
+    dry_created: HashSet<String>,
+    report: ImportReport,
+    writing: Option<Writing>,
+}
+
 /// What an export wrote.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ExportReport {
@@ -166,22 +177,21 @@ impl MemoryStore {
         records: impl IntoIterator<Item = Located>,
         options: ImportOptions,
     ) -> Result<ImportReport> {
-        let mut report = ImportReport {
+        let mut run = Importing {
             dry_run: options.dry_run,
-            ..ImportReport::default()
+            dry_created: HashSet::new(),
+            report: ImportReport {
+                dry_run: options.dry_run,
+                ..ImportReport::default()
+            },
+            writing: None,
         };
         let mut batch = ImportBatch::default();
-        // Memories a dry run would have created: later batches' relationships may join them.
-        let mut dry_created: HashSet<String> = HashSet::new();
         let batch_size = options.batch_size.max(1);
-        // The batch being written while the next is read and checked: parsing, redacting and
-        // validating cost about as much as writing, so the two overlap. One at a time, in
-        // order, so a batch's relationships find the memories of the batches before it.
-        let mut writing: Option<Writing> = None;
         for (at, parsed) in records {
             let checked = match parsed {
                 Ok(record) => self
-                    .check_record(record, options.dry_run, &mut report.redacted)
+                    .check_record(record, options.dry_run, &mut run.report.redacted)
                     .await
                     .map_err(|e| e.to_string()),
                 Err(message) => Err(message),
@@ -190,86 +200,68 @@ impl MemoryStore {
                 Ok(Record::Memory(m, e)) => batch.memories.push((m, e)),
                 Ok(Record::Relationship(r)) => batch.relationships.push(r),
                 Err(message) => {
-                    report.errors.push(RecordError {
+                    run.report.errors.push(RecordError {
                         at: at.clone(),
                         message,
                     });
                     if options.on_error == OnError::Stop {
-                        self.settle(
-                            writing.take(),
-                            options.dry_run,
-                            &mut dry_created,
-                            &mut report,
-                        )
-                        .await?;
-                        report.stopped_at = Some(at);
-                        return Ok(report);
+                        self.hand_over(&mut run, None).await?;
+                        run.report.stopped_at = Some(at);
+                        return Ok(run.report);
                     }
                 }
             }
             if batch.len() >= batch_size {
-                self.settle(
-                    writing.take(),
-                    options.dry_run,
-                    &mut dry_created,
-                    &mut report,
-                )
-                .await?;
-                writing = Some(self.write_batch(std::mem::take(&mut batch), options.dry_run));
+                self.hand_over(&mut run, Some(std::mem::take(&mut batch)))
+                    .await?;
             }
         }
-        self.settle(
-            writing.take(),
-            options.dry_run,
-            &mut dry_created,
-            &mut report,
-        )
-        .await?;
-        if !batch.is_empty() {
-            let last = self.write_batch(batch, options.dry_run);
-            self.settle(Some(last), options.dry_run, &mut dry_created, &mut report)
-                .await?;
+        self.hand_over(&mut run, Some(batch)).await?;
+        self.hand_over(&mut run, None).await?;
+        Ok(run.report)
+    }
+
+    /// Waits for the batch being written, if any, and counts what it did; then starts writing
+    /// `next` (when it holds anything) in a task of its own.
+    async fn hand_over(&self, run: &mut Importing, next: Option<ImportBatch>) -> Result<()> {
+        if let Some(writing) = run.writing.take() {
+            let (batch, outcome) = writing.await.map_err(|e| Error::Task(e.to_string()))??;
+            self.count_outcome(run, &batch, outcome).await?;
         }
-        Ok(report)
+        run.writing = next.filter(|b| !b.is_empty()).map(|batch| {
+            let backend = std::sync::Arc::clone(&self.backend);
+            let dry_run = run.dry_run;
+            tokio::spawn(async move {
+                let outcome = backend.import_batch(&batch, dry_run).await?;
+                Ok((batch, outcome))
+            })
+        });
+        Ok(())
     }
 
-    /// Starts writing `batch` in a task of its own.
-    fn write_batch(&self, batch: ImportBatch, dry_run: bool) -> Writing {
-        let backend = std::sync::Arc::clone(&self.backend);
-        tokio::spawn(async move {
-            let outcome = backend.import_batch(&batch, dry_run).await?;
-            Ok((batch, outcome))
-        })
-    }
-
-    /// Waits for the batch being written, if any, and counts what it did.
-    async fn settle(
+    /// Adds what a written batch did to the report.
+    async fn count_outcome(
         &self,
-        writing: Option<Writing>,
-        dry_run: bool,
-        dry_created: &mut HashSet<String>,
-        report: &mut ImportReport,
+        run: &mut Importing,
+        batch: &ImportBatch,
+        outcome: ImportOutcome,
     ) -> Result<()> {
-        let Some(writing) = writing else {
-            return Ok(());
-        };
-        let (batch, outcome) = writing.await.map_err(|e| Error::Task(e.to_string()))??;
         for ((memory, _), done) in batch.memories.iter().zip(outcome.memories) {
-            if dry_run && done == Imported::Created {
-                dry_created.insert(memory.id.clone());
+            if run.dry_run && done == Imported::Created {
+                run.dry_created.insert(memory.id.clone());
             }
-            report.memories.add(done);
+            run.report.memories.add(done);
         }
         for (rel, mut done) in batch.relationships.iter().zip(outcome.relationships) {
-            if dry_run
+            if run.dry_run
                 && done == Imported::Skipped(SkipReason::MissingEndpoint)
                 && self
-                    .would_exist(&[&rel.source_id, &rel.target_id], dry_created)
+                    .would_exist(&[&rel.source_id, &rel.target_id], &run.dry_created)
                     .await?
             {
                 done = Imported::Created;
             }
-            report.relationships.add(done);
+            run.report.relationships.add(done);
         }
         Ok(())
     }

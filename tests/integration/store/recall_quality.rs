@@ -234,24 +234,18 @@ async fn storing_the_same_memory_twice_keeps_one() {
     assert_eq!(hits.len(), 3, "one copy of each distinct memory: {hits:#?}");
 }
 
-#[tokio::test]
-async fn near_duplicate_hints_name_only_near_duplicates() {
-    let (_dir, s) = store().await;
+/// Stores the WAL fix and `other`, then a near-duplicate of the fix (a stopword and a unit
+/// changed): the hint names the fix alone. Returns the fix's id.
+async fn near_duplicate_of_the_wal_fix_is_hinted(s: &MemoryStore, other: [&str; 3]) -> String {
     let wal = add(
-        &s,
+        s,
         "fix",
         "Enable WAL mode for SQLite",
         "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 seconds so readers never block \
          the writer.",
     )
     .await;
-    add(
-        &s,
-        "note",
-        "Lunch",
-        "The team lunch moved to Thursdays at noon.",
-    )
-    .await;
+    add(s, other[0], other[1], other[2]).await;
     let (_, hints) = s
         .create_with_hints(
             memory(
@@ -273,6 +267,21 @@ async fn near_duplicate_hints_name_only_near_duplicates() {
         [wal.as_str()],
         "{hints:#?}"
     );
+    wal
+}
+
+#[tokio::test]
+async fn near_duplicate_hints_name_only_near_duplicates() {
+    let (_dir, s) = store().await;
+    near_duplicate_of_the_wal_fix_is_hinted(
+        &s,
+        [
+            "note",
+            "Lunch",
+            "The team lunch moved to Thursdays at noon.",
+        ],
+    )
+    .await;
     let (_, hints) = s
         .create_with_hints(
             memory(
@@ -295,36 +304,16 @@ async fn near_duplicate_hints_name_only_near_duplicates() {
 async fn keyword_only_probe_finds_duplicates_by_their_title_words() {
     let dir = tempfile::tempdir().unwrap();
     let s = crate::support::store::open(&dir.path().join("store.db")).await;
-    let wal = add(
+    // The other memory holds the new title's words, in a different text.
+    let wal = near_duplicate_of_the_wal_fix_is_hinted(
         &s,
-        "fix",
-        "Enable WAL mode for SQLite",
-        "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 seconds so readers never block \
-         the writer.",
+        [
+            "note",
+            "SQLite mode of the test suite",
+            "The test suite opens SQLite in memory, without WAL; enable nothing else.",
+        ],
     )
     .await;
-    add(
-        &s,
-        "note",
-        "SQLite mode of the test suite",
-        "The test suite opens SQLite in memory, without WAL; enable nothing else.",
-    )
-    .await;
-    let (_, hints) = s
-        .create_with_hints(
-            memory(
-                "fix",
-                "Enable WAL mode in SQLite",
-                "Set PRAGMA journal_mode=WAL and a busy_timeout of 5 s so readers never block \
-                 the writer.",
-            ),
-            Vec::new(),
-            3,
-        )
-        .await
-        .unwrap();
-    let named: Vec<&str> = hints.iter().map(|h| h.memory.id.as_str()).collect();
-    assert_eq!(named, [wal.as_str()], "{hints:#?}");
 
     let (again, hints) = s
         .create_with_hints(
