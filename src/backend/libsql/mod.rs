@@ -52,6 +52,7 @@ use self::rows::distinct;
 use self::vectors::VectorCache;
 use super::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
+    NewRecord,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -146,6 +147,12 @@ impl GraphBackend for LibsqlBackend {
             write::create_linked_memory(&conn, &memory, embedding.as_ref(), &relationships).await
         })
         .await
+    }
+
+    async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
+        let batch = batch.to_vec();
+        self.run(move |conn| async move { write::create_linked_memories(&conn, &batch).await })
+            .await
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
