@@ -132,6 +132,9 @@ mod tests {
     use crate::model::Created;
     use crate::store::testing::store;
 
+    const M1: &str = "01900000-0000-7000-8000-000000000001";
+    const M2: &str = "01900000-0000-7000-8000-000000000002";
+
     fn memory(id: &str, title: &str) -> NewMemory {
         NewMemory {
             id: Some(id.into()),
@@ -154,14 +157,14 @@ mod tests {
     async fn a_batch_links_to_earlier_memories_redacts_and_replays() {
         let s = store().await;
         let batch = vec![
-            (memory("m-1", "The error"), Vec::new()),
-            (memory("m-2", "The fix"), link_to("m-1")),
+            (memory(M1, "The error"), Vec::new()),
+            (memory(M2, "The fix"), link_to(M1)),
         ];
         let written = s.create_linked_many(batch.clone()).await.unwrap();
         assert_eq!(written.len(), 2);
         assert_eq!(written[1].relationships.len(), 1);
         assert!(written.iter().all(|w| w.redacted == 1));
-        assert!(!s.get("m-2").await.unwrap().content.contains("ghp_"));
+        assert!(!s.get(M2).await.unwrap().content.contains("ghp_"));
         let again = s.create_linked_many(batch).await.unwrap();
         assert!(again.iter().all(|w| w.created == Created::Existing));
     }
@@ -170,14 +173,14 @@ mod tests {
     async fn a_link_to_a_memory_neither_stored_nor_earlier_fails_before_any_write() {
         let s = store().await;
         let batch = vec![
-            (memory("m-1", "First"), link_to("m-2")),
-            (memory("m-2", "Second"), Vec::new()),
+            (memory(M1, "First"), link_to(M2)),
+            (memory(M2, "Second"), Vec::new()),
         ];
         let err = s.create_linked_many(batch).await.unwrap_err();
         assert!(
-            matches!(err, Error::LinkTargetNotFound { ref id } if id == "m-2"),
+            matches!(err, Error::LinkTargetNotFound { ref id } if id == M2),
             "{err}"
         );
-        assert!(s.get("m-1").await.is_err(), "nothing was written");
+        assert!(s.get(M1).await.is_err(), "nothing was written");
     }
 }
