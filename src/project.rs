@@ -25,11 +25,29 @@ pub struct Project {
     pub repo: Option<String>,
 }
 
+/// The path of a `file://` URI (`file:///home/a%20b` is `/home/a b`); `None` for any other.
+fn local_path(uri: &str) -> Option<PathBuf> {
+    let url = url::Url::parse(uri).ok()?;
+    (url.scheme() == "file")
+        .then(|| url.to_file_path().ok())
+        .flatten()
+}
+
 /// Most directories walked up looking for `.git`: deep enough for any real tree, and a
 /// bound on a pathological one.
 const MAX_DEPTH: usize = 64;
 
 impl Project {
+    /// The project of the first of `roots` (an MCP client's root URIs) that is a directory
+    /// here; `None` when none is (a root may be another scheme, or another machine's path).
+    pub fn of_roots<'a>(roots: impl IntoIterator<Item = &'a str>) -> Option<Project> {
+        roots
+            .into_iter()
+            .filter_map(local_path)
+            .find(|dir| dir.is_dir())
+            .map(|dir| Project::detect(&dir))
+    }
+
     /// The project of `cwd`: the git remote, the git root, or `cwd` itself.
     pub fn detect(cwd: &Path) -> Project {
         let cwd = fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf());
@@ -199,6 +217,18 @@ mod tests {
             strip_credentials("https://u:ghp_secret@github.com/o/r"),
             "https://github.com/o/r"
         );
+    }
+
+    #[test]
+    fn the_first_root_that_is_a_directory_here_names_the_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let spaced = dir.path().join("my project");
+        std::fs::create_dir(&spaced).unwrap();
+        let uri = url::Url::from_file_path(&spaced).unwrap().to_string();
+        assert!(uri.contains("%20"), "{uri}");
+        let found = Project::of_roots(["https://example.com/x", "file:///no/such/dir", &uri]);
+        assert_eq!(found.map(|p| p.root), Some(spaced.canonicalize().unwrap()));
+        assert_eq!(Project::of_roots(["file:///no/such/dir"]), None);
     }
 
     #[test]

@@ -41,6 +41,15 @@ pub enum EmbeddingChange<'a> {
     Set(&'a Embedding),
 }
 
+/// A memory to insert with relationships from or to it, one item of
+/// [`GraphBackend::create_linked_memories`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewRecord {
+    pub memory: Memory,
+    pub embedding: Option<Embedding>,
+    pub relationships: Vec<Relationship>,
+}
+
 /// A position in listing order (newest first): the last memory of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
@@ -169,6 +178,21 @@ pub trait GraphBackend: Send + Sync + 'static {
         embedding: Option<&Embedding>,
         relationships: &[Relationship],
     ) -> Result<LinkedMemory>;
+
+    /// [`GraphBackend::create_linked_memory`] for each record of `batch` in order, so a
+    /// relationship may join a memory earlier in the batch. A backend that can make it one
+    /// transaction does (all or nothing); this default makes one unit of work of each record
+    /// and stops at the first failure, the records before it stored.
+    async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            out.push(
+                self.create_linked_memory(&r.memory, r.embedding.as_ref(), &r.relationships)
+                    .await?,
+            );
+        }
+        Ok(out)
+    }
 
     /// [`GraphBackend::create_linked_memory`] without relationships.
     async fn create_memory(

@@ -42,8 +42,8 @@ const fn reg(event: &'static str, hook: HookEvent, timeout: u32) -> Registration
     }
 }
 
-/// The hooks registered for each client. Gemini CLI's transcript is not a JSON Lines file
-/// this version reads, so it gets briefings only (see the README for the fallback).
+/// The hooks registered for each client. Gemini CLI's AfterAgent fires after each turn, as
+/// Stop does for the others.
 pub fn registrations(client: Client) -> &'static [Registration] {
     match client {
         Client::ClaudeCode => CLAUDE_CODE,
@@ -68,7 +68,19 @@ const CODEX: &[Registration] = &[
 const GEMINI: &[Registration] = &[
     reg("SessionStart", HookEvent::SessionStart, 10),
     reg("BeforeAgent", HookEvent::Prompt, 5),
+    reg("PreCompress", HookEvent::Capture, 30),
+    reg("AfterAgent", HookEvent::Capture, 30),
+    reg("SessionEnd", HookEvent::Capture, 5),
 ];
+
+/// A registration's time limit in the unit of `client`'s settings: Gemini CLI counts
+/// milliseconds, the others seconds.
+fn timeout_in_settings(client: Client, seconds: u32) -> u32 {
+    match client {
+        Client::Gemini => seconds * 1000,
+        Client::ClaudeCode | Client::Codex => seconds,
+    }
+}
 
 /// The settings file of `client` in `scope`: under `home` for the user, `project` else.
 pub fn settings_path(client: Client, scope: Scope, home: &Path, project: &Path) -> PathBuf {
@@ -167,7 +179,8 @@ pub fn plan_install(
             return Err(shape(path, &format!("hooks.{}", r.event)));
         };
         groups.push(json!({
-            "hooks": [{"type": "command", "command": line, "timeout": r.timeout}]
+            "hooks": [{"type": "command", "command": line,
+                       "timeout": timeout_in_settings(client, r.timeout)}]
         }));
     }
     let changed = before.as_ref() != Some(&after);

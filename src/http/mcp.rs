@@ -1,6 +1,6 @@
 //! MCP over streamable HTTP at `/mcp`: rmcp's transport, with one [`MnemographServer`] per
-//! session. Every session's server is a clone of one, so they share the store, the sync
-//! link and the count of calls in flight that a shutdown drains.
+//! session. Every session's server is made from one, so they share the store, the sync link
+//! and the count of calls in flight that a shutdown drains; each has its client's project.
 
 use std::sync::Arc;
 
@@ -23,7 +23,7 @@ pub fn service(server: MnemographServer, stop: CancellationToken) -> McpService 
         .disable_allowed_origins()
         .with_cancellation_token(stop);
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(server.for_session()),
         Arc::new(LocalSessionManager::default()),
         config,
     )

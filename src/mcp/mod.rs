@@ -13,6 +13,7 @@ mod format;
 pub(crate) mod params;
 mod resources;
 mod results;
+mod roots;
 mod schema;
 mod serve;
 mod stdio;
@@ -28,10 +29,11 @@ use rmcp::model::{
     ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
     ServerCapabilities, ServerConfig, Tool,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{NotificationContext, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use tokio::sync::RwLock;
 
+use self::roots::SessionProject;
 use crate::app::App;
 use crate::config::{Config, Profile};
 use crate::store::MemoryStore;
@@ -73,9 +75,9 @@ pub struct MnemographServer {
     /// call answers with it, so the client learns why (an exit at start shows a client only
     /// "connection closed").
     unavailable: Option<Arc<str>>,
-    /// The project of the directory the server was started in (see `crate::project`): a
-    /// memory stored without one is filed under it, so the tools and the hooks meet.
-    project: Option<Arc<str>>,
+    /// The project the session works in (see `roots.rs`): a memory stored without one is
+    /// filed under it, so the tools and the hooks meet.
+    project: Arc<SessionProject>,
     /// Each running tool call holds a read guard; [`MnemographServer::drain`] takes the write
     /// side, so it returns once every call in flight has finished.
     calls: Arc<RwLock<()>>,
@@ -92,7 +94,7 @@ impl MnemographServer {
             router: Arc::new(Self::router(profile, profile == Profile::KnowledgeGraph)),
             profile,
             unavailable: None,
-            project: None,
+            project: Arc::new(SessionProject::new(None)),
             calls: Arc::new(RwLock::new(())),
         }
     }
@@ -109,7 +111,7 @@ impl MnemographServer {
                 let cwd = std::env::current_dir().ok();
                 let project = cwd.map(|d| crate::project::Project::detect(&d).name.into());
                 Ok(MnemographServer {
-                    project,
+                    project: Arc::new(SessionProject::new(project)),
                     ..Self::new(app, profile)
                 })
             }
@@ -119,6 +121,15 @@ impl MnemographServer {
                 Ok(Self::unavailable(stand_in, profile, refused.to_string()))
             }
             Err(other) => Err(other),
+        }
+    }
+
+    /// This server for another session (of the HTTP transport): the same store and tools,
+    /// and a project of its own, since each client has its own roots.
+    pub fn for_session(&self) -> Self {
+        MnemographServer {
+            project: Arc::new(self.project.for_new_session()),
+            ..self.clone()
         }
     }
 
@@ -274,6 +285,11 @@ impl ServerHandler for MnemographServer {
                 None,
             )
         })
+    }
+
+    /// The client's roots changed: the next tool call that needs the project asks again.
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        self.project.roots_changed().await;
     }
 
     fn get_tool(&self, name: &str) -> Option<Tool> {

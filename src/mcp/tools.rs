@@ -8,7 +8,8 @@
 
 use rmcp::handler::server::tool::schema_for_output;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::{tool, tool_router};
+use rmcp::service::RequestContext;
+use rmcp::{RoleServer, tool, tool_router};
 
 use super::MnemographServer;
 use super::format;
@@ -44,10 +45,12 @@ impl MnemographServer {
     async fn store_memory(
         &self,
         Parameters(p): Parameters<StoreMemoryParams>,
+        context: RequestContext<RoleServer>,
     ) -> ToolResult<StoreMemoryOut> {
         let (mut new, links) = p.into_new();
         if new.context.project.is_none() {
-            new.context.project = default_project(&new.kind, self.project.as_deref());
+            let project = self.project.get(&context.peer).await;
+            new.context.project = default_project(&new.kind, project.as_deref());
         }
         let (linked, similar) = self
             .store

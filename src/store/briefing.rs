@@ -10,7 +10,7 @@
 //!
 //! A prompt briefing shows nothing unless a memory clearly matches: at least two of the
 //! prompt's words, one of them in the memory's title or tags, and at least a third of the
-//! prompt's words for short prompts (see [`relevant`]). A briefing that is wrong half of the
+//! prompt's words for short prompts (see [`PROMPT_THRESHOLD`]). A briefing that is wrong half of the
 //! time teaches a model to ignore it, so silence is the default.
 
 use std::collections::{HashMap, HashSet};
@@ -127,8 +127,21 @@ impl MemoryStore {
         project: Option<&str>,
         max_tokens: usize,
     ) -> Result<Briefing> {
+        self.prompt_briefing_at(prompt, project, max_tokens, &PROMPT_THRESHOLD)
+            .await
+    }
+
+    /// [`MemoryStore::prompt_briefing`] with another relevance threshold: how the threshold
+    /// is calibrated (`benches/prompt_threshold.rs`).
+    pub async fn prompt_briefing_at(
+        &self,
+        prompt: &str,
+        project: Option<&str>,
+        max_tokens: usize,
+        threshold: &PromptThreshold,
+    ) -> Result<Briefing> {
         let terms = own_terms(prompt);
-        if terms.len() < 2 {
+        if terms.len() < threshold.min_words.max(1) {
             return Ok(Briefing::default());
         }
         let query = terms.join(" ");
@@ -157,8 +170,10 @@ impl MemoryStore {
                     .filter(|h| layer.is_some() || h.memory.context.project.is_none()),
             );
         }
-        let mut relevant: Vec<SearchHit> =
-            hits.into_iter().filter(|h| relevant(h, &terms)).collect();
+        let mut relevant: Vec<SearchHit> = hits
+            .into_iter()
+            .filter(|h| threshold.passes(h, &terms))
+            .collect();
         relevant.sort_by(|a, b| {
             b.matched_terms
                 .len()
@@ -260,21 +275,48 @@ fn own_terms(prompt: &str) -> Vec<String> {
         .collect()
 }
 
-/// The relevance threshold of a prompt briefing: at least two of the prompt's words matched,
-/// one of them in the title or tags (the memory is about it, not mentions it), and for a
-/// prompt of up to twelve words a third of them.
-fn relevant(hit: &SearchHit, terms: &[String]) -> bool {
-    let matched = hit
-        .matched_terms
-        .iter()
-        .filter(|t| terms.contains(t))
-        .count();
-    let about = hit
-        .matched_fields
-        .iter()
-        .any(|f| f == "title" || f == "tags");
-    let share = terms.len() > 12 || matched * 3 >= terms.len();
-    matched >= 2 && about && share
+/// When a memory is relevant enough to a prompt to be shown. The rule counts the prompt's own
+/// words (three letters or more, no stopwords) that the memory contains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptThreshold {
+    /// Words a memory must contain.
+    pub min_words: usize,
+    /// Whether one of them must be in its title or tags (the memory is about it rather than
+    /// mentions it).
+    pub in_title: bool,
+    /// Prompts of at most this many words are short...
+    pub short_prompt: usize,
+    /// ...and a memory must contain at least this share of a short prompt's words, as a
+    /// fraction (numerator, denominator).
+    pub short_share: (usize, usize),
+}
+
+/// The prompt briefing's threshold: at least two of the prompt's words, one in the title or
+/// tags, and a third of the words of a prompt of up to twelve. Calibrated on a labelled set
+/// of prompts (BENCHMARKS.md, "Prompt relevance").
+pub const PROMPT_THRESHOLD: PromptThreshold = PromptThreshold {
+    min_words: 2,
+    in_title: true,
+    short_prompt: 12,
+    short_share: (1, 3),
+};
+
+impl PromptThreshold {
+    fn passes(&self, hit: &SearchHit, terms: &[String]) -> bool {
+        let matched = hit
+            .matched_terms
+            .iter()
+            .filter(|t| terms.contains(t))
+            .count();
+        let about = !self.in_title
+            || hit
+                .matched_fields
+                .iter()
+                .any(|f| f == "title" || f == "tags");
+        let (num, den) = self.short_share;
+        let share = terms.len() > self.short_prompt || matched * den >= terms.len() * num;
+        matched >= self.min_words && about && share
+    }
 }
 
 /// One line per memory not shown yet: kind, title, what it solves, the start of its

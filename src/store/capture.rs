@@ -19,7 +19,9 @@
 //! Records get ids derived from the session and what they say, so a capture replayed after
 //! its state was lost finds its own records instead of duplicating them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
@@ -142,6 +144,9 @@ const STATEMENT_CHARS: (usize, usize) = (12, 300);
 const OPEN_FAILURES: usize = 20;
 /// Calls kept open at once.
 const OPEN_CALLS: usize = 200;
+/// Memories of a kind in a project a capture compares new titles with: the newest ones. An
+/// error or statement older than that is stored again rather than found.
+const KNOWN_WINDOW: usize = 5000;
 
 /// Importance of captured memories: a fix is what a later session most needs.
 const FIX_IMPORTANCE: f32 = 0.7;
@@ -219,142 +224,52 @@ impl MemoryStore {
         for event in events {
             state.absorb(event, &mut pairs, &mut statements);
         }
-        for pair in &pairs {
-            self.store_fix(scope, pair, &mut report).await?;
+        // What goes to this store, and to the global layer's when it is another store.
+        let mut own = Batch::default();
+        let mut everywhere = Batch::default();
+        let separate = !Arc::ptr_eq(&self.backend, &global.backend);
+        if !pairs.is_empty() {
+            let mut known = self.titled(scope.project.as_deref(), "error").await?;
+            for pair in &pairs {
+                own.fix(scope, pair, &mut known, &mut report);
+            }
         }
+        let mut known: HashMap<&str, Titles> = HashMap::new();
         for statement in &statements {
-            let store = if statement.kind == "preference" {
-                global
-            } else {
-                self
+            let preference = statement.kind == "preference";
+            let project = default_project(statement.kind, scope.project.as_deref());
+            let titles = match known.entry(statement.kind) {
+                Entry::Occupied(found) => found.into_mut(),
+                Entry::Vacant(slot) => {
+                    let store = if preference { global } else { self };
+                    slot.insert(store.titled(project.as_deref(), statement.kind).await?)
+                }
             };
-            store.store_statement(scope, statement, &mut report).await?;
+            let batch = if preference && separate {
+                &mut everywhere
+            } else {
+                &mut own
+            };
+            batch.statement(scope, project, statement, titles, &mut report);
         }
         if !events.is_empty() && !state.digest.is_empty() {
-            self.store_digest(scope, &state.digest, &mut report).await?;
+            self.digest(scope, &state.digest, &mut own, &mut report)
+                .await?;
         }
+        self.put(own, &mut report).await?;
+        global.put(everywhere, &mut report).await?;
         Ok(report)
     }
 
-    async fn store_fix(
-        &self,
-        scope: &CaptureScope,
-        pair: &Failure,
-        report: &mut CaptureReport,
-    ) -> Result<()> {
-        let error_id = match self
-            .known(scope.project.as_deref(), "error", &pair.title)
-            .await?
-        {
-            Some(id) => {
-                report.known += 1;
-                id
-            }
-            None => {
-                let new = NewMemory {
-                    id: Some(record_id(&scope.session_id, "error", &pair.title)),
-                    kind: "error".into(),
-                    title: pair.title.clone(),
-                    content: format!(
-                        "`{}` failed:\n```\n{}\n```",
-                        pair.command,
-                        excerpt_lines(&pair.output, ERROR_OUTPUT_CHARS)
-                    ),
-                    tags: vec![CAPTURED_TAG.into(), program(&pair.key)],
-                    context: context(scope, Vec::new()),
-                    importance: Some(ERROR_IMPORTANCE),
-                    ..NewMemory::default()
-                };
-                self.put(new, Vec::new(), report).await?
-            }
-        };
-        let title = clip(&format!("Fix: {}", pair.title), TITLE_CHARS);
-        // The explanation first: it is what a briefing quotes.
-        let mut content = String::new();
-        if !pair.note.is_empty() {
-            content.push_str(&pair.note);
-            content.push_str("\n\n");
-        }
-        content.push_str(&format!(
-            "Changed {} to make `{}` pass again after it failed with: {}",
-            pair.edits.join(", "),
-            pair.command,
-            pair.title
-        ));
-        let new = NewMemory {
-            id: Some(record_id(&scope.session_id, "fix", &content)),
-            kind: "fix".into(),
-            title,
-            content,
-            tags: vec![CAPTURED_TAG.into(), program(&pair.key)],
-            context: context(scope, pair.edits.clone()),
-            importance: Some(FIX_IMPORTANCE),
-            ..NewMemory::default()
-        };
-        let link = NewLink {
-            id: Some(record_id(&scope.session_id, "solves", &error_id)),
-            target_id: error_id,
-            rel_type: "SOLVES".into(),
-            strength: Some(0.9),
-            ..NewLink::default()
-        };
-        self.put(new, vec![link], report).await?;
-        report.fixes += 1;
-        Ok(())
-    }
-
-    async fn store_statement(
-        &self,
-        scope: &CaptureScope,
-        statement: &Statement,
-        report: &mut CaptureReport,
-    ) -> Result<()> {
-        let project = default_project(statement.kind, scope.project.as_deref());
-        let project = project.as_deref();
-        let title = clip(&statement.text, TITLE_CHARS);
-        if self.known(project, statement.kind, &title).await?.is_some() {
-            report.known += 1;
-            return Ok(());
-        }
-        let scope_here = CaptureScope {
-            project: project.map(str::to_owned),
-            repo: project.and(scope.repo.clone()),
-            ..scope.clone()
-        };
-        let new = NewMemory {
-            id: Some(record_id(&scope.session_id, statement.kind, &title)),
-            kind: statement.kind.into(),
-            title,
-            content: format!(
-                "{}\n\n(stated by the user in a session on {})",
-                statement.text,
-                Utc::now().format("%Y-%m-%d")
-            ),
-            tags: vec![CAPTURED_TAG.into()],
-            context: context(&scope_here, Vec::new()),
-            importance: Some(STATEMENT_IMPORTANCE),
-            ..NewMemory::default()
-        };
-        self.put(new, Vec::new(), report).await?;
-        report.statements += 1;
-        Ok(())
-    }
-
-    async fn store_digest(
+    /// Updates the session's digest when it is stored already, or adds it to `batch`.
+    async fn digest(
         &self,
         scope: &CaptureScope,
         digest: &Digest,
+        batch: &mut Batch,
         report: &mut CaptureReport,
     ) -> Result<()> {
         let id = record_id(&scope.session_id, "digest", "");
-        let title = clip(
-            &format!(
-                "Session {}: {}",
-                Utc::now().format("%Y-%m-%d"),
-                digest.prompts.first().map_or("work", String::as_str)
-            ),
-            TITLE_CHARS,
-        );
         let content = digest.render();
         let context = context(
             scope,
@@ -375,66 +290,199 @@ impl MemoryStore {
                 report.ids.push(id);
             }
             Err(Error::MemoryNotFound { .. }) => {
-                let new = NewMemory {
-                    id: Some(id),
-                    kind: "note".into(),
-                    title,
-                    content,
-                    tags: vec![CAPTURED_TAG.into(), DIGEST_TAG.into()],
-                    context,
-                    importance: Some(DIGEST_IMPORTANCE),
-                    ..NewMemory::default()
-                };
-                self.put(new, Vec::new(), report).await?;
+                let title = clip(
+                    &format!(
+                        "Session {}: {}",
+                        Utc::now().format("%Y-%m-%d"),
+                        digest.prompts.first().map_or("work", String::as_str)
+                    ),
+                    TITLE_CHARS,
+                );
+                batch.records.push((
+                    NewMemory {
+                        id: Some(id),
+                        kind: "note".into(),
+                        title,
+                        content,
+                        tags: vec![CAPTURED_TAG.into(), DIGEST_TAG.into()],
+                        context,
+                        importance: Some(DIGEST_IMPORTANCE),
+                        ..NewMemory::default()
+                    },
+                    Vec::new(),
+                ));
             }
             Err(other) => return Err(other),
         }
         Ok(())
     }
 
-    /// The id of a memory of `kind` in `project` (exactly; `None` is the global layer) whose
-    /// title says the same as `title`, ignoring case and spacing.
-    async fn known(
-        &self,
-        project: Option<&str>,
-        kind: &str,
-        title: &str,
-    ) -> Result<Option<String>> {
+    /// The newest [`KNOWN_WINDOW`] memories of `kind` in `project` (exactly; `None` is the
+    /// global layer), by their titles as [`normalize`] reads them. One listing instead of a
+    /// search per title: a capture of a long session asks about hundreds of titles.
+    async fn titled(&self, project: Option<&str>, kind: &str) -> Result<Titles> {
         let filter = Filter {
             kinds: vec![kind.to_owned()],
             project: project.map(str::to_owned),
             ..Filter::default()
         };
-        let wanted = normalize(title);
-        let hits = self.keyword_search(title, &filter, 10).await?;
-        Ok(hits
-            .into_iter()
-            .find(|h| {
-                normalize(&h.memory.title) == wanted
-                    && h.memory.context.project.as_deref() == project
-            })
-            .map(|h| h.memory.id))
+        let page_size = self.limits.max_results;
+        let mut titles = Titles::new();
+        let mut cursor: Option<String> = None;
+        let mut seen = 0;
+        while seen < KNOWN_WINDOW {
+            let page = self.list(&filter, cursor.as_deref(), page_size).await?;
+            seen += page.memories.len();
+            for m in page.memories {
+                if m.context.project.as_deref() == project {
+                    titles.entry(normalize(&m.title)).or_insert(m.id);
+                }
+            }
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        Ok(titles)
     }
 
-    /// Creates a memory with its links and counts what happened in `report`: new, or found
-    /// already there (a replay), and the secrets the store took out.
-    async fn put(
-        &self,
-        new: NewMemory,
-        links: Vec<NewLink>,
-        report: &mut CaptureReport,
-    ) -> Result<String> {
-        let written = self.create_with_links(new, links).await?;
-        report.redacted += written.redacted;
-        let linked = written.record;
-        match linked.created {
-            Created::New => {
-                report.created += 1;
-                report.ids.push(linked.memory.id.clone());
-            }
-            Created::Existing => report.known += 1,
+    /// Writes `batch` in one go and counts what happened in `report`: new, or found already
+    /// there (a replay), and the secrets the store took out.
+    async fn put(&self, batch: Batch, report: &mut CaptureReport) -> Result<()> {
+        if batch.records.is_empty() {
+            return Ok(());
         }
-        Ok(linked.memory.id)
+        for written in self.create_linked_many(batch.records).await? {
+            report.redacted += written.redacted;
+            let linked = written.record;
+            match linked.created {
+                Created::New => {
+                    report.created += 1;
+                    report.ids.push(linked.memory.id);
+                }
+                Created::Existing => report.known += 1,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Memories of one kind and layer by normalised title: their ids.
+type Titles = HashMap<String, String>;
+
+/// What a capture writes to one store, with the links between its memories, in one
+/// transaction.
+#[derive(Default)]
+struct Batch {
+    records: Vec<(NewMemory, Vec<NewLink>)>,
+}
+
+impl Batch {
+    /// An error (unless one with its title is `known`) and the fix that solves it.
+    fn fix(
+        &mut self,
+        scope: &CaptureScope,
+        pair: &Failure,
+        known: &mut Titles,
+        report: &mut CaptureReport,
+    ) {
+        let error_id = match known.get(&normalize(&pair.title)) {
+            Some(id) => {
+                report.known += 1;
+                id.clone()
+            }
+            None => {
+                let id = record_id(&scope.session_id, "error", &pair.title);
+                known.insert(normalize(&pair.title), id.clone());
+                let error = NewMemory {
+                    id: Some(id.clone()),
+                    kind: "error".into(),
+                    title: pair.title.clone(),
+                    content: format!(
+                        "`{}` failed:\n```\n{}\n```",
+                        pair.command,
+                        excerpt_lines(&pair.output, ERROR_OUTPUT_CHARS)
+                    ),
+                    tags: vec![CAPTURED_TAG.into(), program(&pair.key)],
+                    context: context(scope, Vec::new()),
+                    importance: Some(ERROR_IMPORTANCE),
+                    ..NewMemory::default()
+                };
+                self.records.push((error, Vec::new()));
+                id
+            }
+        };
+        let title = clip(&format!("Fix: {}", pair.title), TITLE_CHARS);
+        // The explanation first: it is what a briefing quotes.
+        let mut content = String::new();
+        if !pair.note.is_empty() {
+            content.push_str(&pair.note);
+            content.push_str("\n\n");
+        }
+        content.push_str(&format!(
+            "Changed {} to make `{}` pass again after it failed with: {}",
+            pair.edits.join(", "),
+            pair.command,
+            pair.title
+        ));
+        let fix = NewMemory {
+            id: Some(record_id(&scope.session_id, "fix", &content)),
+            kind: "fix".into(),
+            title,
+            content,
+            tags: vec![CAPTURED_TAG.into(), program(&pair.key)],
+            context: context(scope, pair.edits.clone()),
+            importance: Some(FIX_IMPORTANCE),
+            ..NewMemory::default()
+        };
+        let link = NewLink {
+            id: Some(record_id(&scope.session_id, "solves", &error_id)),
+            target_id: error_id,
+            rel_type: "SOLVES".into(),
+            strength: Some(0.9),
+            ..NewLink::default()
+        };
+        self.records.push((fix, vec![link]));
+        report.fixes += 1;
+    }
+
+    /// A decision or preference filed under `project`, unless one with its title is `known`.
+    fn statement(
+        &mut self,
+        scope: &CaptureScope,
+        project: Option<String>,
+        statement: &Statement,
+        known: &mut Titles,
+        report: &mut CaptureReport,
+    ) {
+        let title = clip(&statement.text, TITLE_CHARS);
+        if known.contains_key(&normalize(&title)) {
+            report.known += 1;
+            return;
+        }
+        let id = record_id(&scope.session_id, statement.kind, &title);
+        known.insert(normalize(&title), id.clone());
+        let scope_here = CaptureScope {
+            repo: project.as_ref().and(scope.repo.clone()),
+            project,
+            ..scope.clone()
+        };
+        let new = NewMemory {
+            id: Some(id),
+            kind: statement.kind.into(),
+            title,
+            content: format!(
+                "{}\n\n(stated by the user in a session on {})",
+                statement.text,
+                Utc::now().format("%Y-%m-%d")
+            ),
+            tags: vec![CAPTURED_TAG.into()],
+            context: context(&scope_here, Vec::new()),
+            importance: Some(STATEMENT_IMPORTANCE),
+            ..NewMemory::default()
+        };
+        self.records.push((new, Vec::new()));
+        report.statements += 1;
     }
 }
 

@@ -3,6 +3,7 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+mod batch;
 mod briefing;
 mod capture;
 mod coverage;
@@ -28,7 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use self::briefing::{
-    Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, SESSION_BRIEFING_TOKENS,
+    Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, PROMPT_THRESHOLD, PromptThreshold,
+    SESSION_BRIEFING_TOKENS,
 };
 pub use self::capture::{CaptureReport, CaptureScope, CaptureState, SessionEvent, default_project};
 use self::duplicates::Probe;
@@ -374,50 +376,12 @@ impl MemoryStore {
         let at = now();
         let mut redacted = self.scrub(&mut new);
         let (memory, embedding) = self.prepare(new, at).await?;
-        let mut relationships: Vec<Relationship> = Vec::with_capacity(links.len());
-        for link in links {
-            let other = self.limits.id("target_id", &link.target_id)?;
-            let (source_id, target_id) = match link.direction {
-                LinkDirection::Outgoing => (memory.id.clone(), other),
-                LinkDirection::Incoming => (other, memory.id.clone()),
-            };
-            let rel = self.relationship(
-                NewRelationship {
-                    id: link.id,
-                    source_id,
-                    target_id,
-                    rel_type: link.rel_type,
-                    strength: link.strength,
-                    note: link.note,
-                    ..Default::default()
-                },
-                at,
-                &mut redacted,
-            )?;
-            if relationships.iter().any(|r| {
-                (&r.source_id, &r.target_id, &r.rel_type)
-                    == (&rel.source_id, &rel.target_id, &rel.rel_type)
-            }) {
-                return Err(Error::invalid(
-                    "links",
-                    format!(
-                        "give each relationship once: {} -{}-> {} is given twice",
-                        rel.source_id, rel.rel_type, rel.target_id
-                    ),
-                ));
-            }
-            relationships.push(rel);
-        }
+        let relationships = self.relationships_of_links(&memory.id, links, at, &mut redacted)?;
         let targets: Vec<String> = relationships
             .iter()
             .map(|r| r.other_end(&memory.id).to_owned())
             .collect();
-        if !targets.is_empty() {
-            let found = self.backend.summaries(&targets, &Filter::default()).await?;
-            if let Some(id) = targets.iter().find(|t| !found.iter().any(|s| &s.id == *t)) {
-                return Err(Error::LinkTargetNotFound { id: id.clone() });
-            }
-        }
+        self.check_targets(&targets).await?;
         let embedding = match embedding {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),

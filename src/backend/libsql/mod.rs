@@ -55,6 +55,7 @@ use self::tally::{Delta, Footprint, Tally, footprint};
 use self::vectors::VectorCache;
 use super::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
+    NewRecord,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -196,6 +197,12 @@ impl GraphBackend for LibsqlBackend {
             Ok((linked, delta))
         })
         .await
+    }
+
+    async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
+        let batch = batch.to_vec();
+        self.run(move |conn| async move { write::create_linked_memories(&conn, &batch).await })
+            .await
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {

@@ -13,6 +13,7 @@ use super::rows::{
     IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, micros, opt_micros,
     placeholders, relationship_params, to_json,
 };
+use crate::backend::NewRecord;
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship,
@@ -100,18 +101,54 @@ pub(super) async fn create_linked_memory(
 ) -> Result<LinkedMemory> {
     write_tx(conn, || async {
         let mut writer = MemoryWriter::prepare(conn).await?;
-        let (memory, created) = writer.insert(conn, memory, embedding).await?;
-        let mut linked = Vec::with_capacity(relationships.len());
-        for rel in relationships {
-            linked.push(insert_relationship(conn, rel).await?);
-        }
-        Ok(LinkedMemory {
-            memory,
-            created,
-            relationships: linked,
-        })
+        insert_linked(conn, &mut writer, memory, embedding, relationships).await
     })
     .await
+}
+
+/// Memories and their relationships, in order, in one IMMEDIATE transaction: a failure on
+/// any of them rolls back all of them.
+pub(super) async fn create_linked_memories(
+    conn: &Connection,
+    batch: &[NewRecord],
+) -> Result<Vec<LinkedMemory>> {
+    write_tx(conn, || async {
+        let mut writer = MemoryWriter::prepare(conn).await?;
+        let mut out = Vec::with_capacity(batch.len());
+        for r in batch {
+            let linked = insert_linked(
+                conn,
+                &mut writer,
+                &r.memory,
+                r.embedding.as_ref(),
+                &r.relationships,
+            )
+            .await?;
+            out.push(linked);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Inserts a memory and its relationships inside the caller's transaction.
+async fn insert_linked(
+    conn: &Connection,
+    writer: &mut MemoryWriter,
+    memory: &Memory,
+    embedding: Option<&Embedding>,
+    relationships: &[Relationship],
+) -> Result<LinkedMemory> {
+    let (memory, created) = writer.insert(conn, memory, embedding).await?;
+    let mut linked = Vec::with_capacity(relationships.len());
+    for rel in relationships {
+        linked.push(insert_relationship(conn, rel).await?);
+    }
+    Ok(LinkedMemory {
+        memory,
+        created,
+        relationships: linked,
+    })
 }
 
 pub(super) async fn create_memories(

@@ -293,9 +293,8 @@ fn client_note(client: Client) -> &'static str {
              (versions before hooks were on by default need `[features] codex_hooks = true`).\n"
         }
         Client::Gemini => {
-            "Gemini CLI gets the session briefing and prompt memories; it does not capture \
-             (its transcript is not read yet): store what matters with the mnemograph MCP \
-             tools, or `memctl add`.\n"
+            "Gemini CLI's SessionEnd hook is best effort (the CLI does not wait for it); AfterAgent \
+             captures after every turn.\n"
         }
     }
 }

@@ -141,10 +141,11 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::hooks::Client;
 
     fn read(line: Value) -> Vec<SessionEvent> {
-        super::super::line_events(Client::Codex, &line)
+        let mut out = Vec::new();
+        events(&line, &mut out);
+        out
     }
 
     #[test]

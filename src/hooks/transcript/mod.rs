@@ -1,13 +1,16 @@
 //! Reading a session's transcript from where the last capture stopped, in the client's
 //! format, into [`SessionEvent`]s.
 //!
-//! Transcripts are JSON Lines files the client appends to. A capture reads whole lines only:
-//! the last line may still be being written when a hook fires (the client has not flushed
-//! its last messages yet), so it is left for the next capture, which starts at the returned
-//! offset. A line that is not JSON is skipped, never fatal.
+//! Claude Code's and Codex's transcripts are JSON Lines files the client appends to. A
+//! capture reads whole lines only: the last line may still be being written when a hook
+//! fires (the client has not flushed its last messages yet), so it is left for the next
+//! capture, which starts at the returned offset. A line that is not JSON is skipped, never
+//! fatal. Gemini CLI rewrites messages it already recorded, so its recording is read whole
+//! and the position is a count of messages (see `gemini.rs`).
 
 mod claude;
 mod codex;
+mod gemini;
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -22,7 +25,8 @@ use crate::store::SessionEvent;
 /// rather than past the hook's time budget.
 pub const MAX_READ_BYTES: u64 = 32 << 20;
 
-/// The events of the whole lines after `offset`, and the offset after the last one read.
+/// The events read after `offset`, and the offset after the last one read: bytes of whole
+/// lines, or for Gemini CLI messages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chunk {
     pub events: Vec<SessionEvent>,
@@ -31,9 +35,22 @@ pub struct Chunk {
     pub skipped: usize,
 }
 
-/// Reads `path` from `offset` in `client`'s format. A file now shorter than `offset` was
-/// replaced, and is read from its start.
+/// Reads `path` from `offset` in `client`'s format.
 pub fn read(client: Client, path: &Path, offset: u64) -> std::io::Result<Chunk> {
+    match client {
+        Client::ClaudeCode => read_lines(path, offset, claude::events),
+        Client::Codex => read_lines(path, offset, codex::events),
+        Client::Gemini => gemini::read(path, offset),
+    }
+}
+
+/// The events of a JSON Lines transcript, each line read by `events`. A file now shorter
+/// than `offset` was replaced, and is read from its start.
+fn read_lines(
+    path: &Path,
+    offset: u64,
+    events: fn(&Value, &mut Vec<SessionEvent>),
+) -> std::io::Result<Chunk> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
     let start = if offset > len { 0 } else { offset };
@@ -55,21 +72,11 @@ pub fn read(client: Client, path: &Path, offset: u64) -> std::io::Result<Chunk> 
             continue;
         }
         match serde_json::from_slice::<Value>(line) {
-            Ok(value) => read.events.extend(line_events(client, &value)),
+            Ok(value) => events(&value, &mut read.events),
             Err(_) => read.skipped += 1,
         }
     }
     Ok(read)
-}
-
-/// The events of one transcript line in `client`'s format.
-fn line_events(client: Client, line: &Value) -> Vec<SessionEvent> {
-    let mut out = Vec::new();
-    match client {
-        Client::Codex => codex::events(line, &mut out),
-        Client::ClaudeCode | Client::Gemini => claude::events(line, &mut out),
-    }
-    out
 }
 
 /// The text of a message content that is a string or an array of blocks with `text`.

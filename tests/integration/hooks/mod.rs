@@ -3,6 +3,7 @@
 //! fixture transcripts (`fixtures/hooks/`).
 
 mod capture;
+mod gemini;
 mod install;
 mod mcp;
 
