@@ -142,6 +142,19 @@ impl LibsqlBackend {
     }
 }
 
+/// Adds to `delta` what creating `linked` (with `embedding`) changed: the memory and the
+/// relationships that are new, not those that existed already.
+fn linked_delta(delta: &mut Delta, linked: &LinkedMemory, embedding: Option<&Embedding>) {
+    if linked.created == Created::New {
+        delta.memory(&new_memory(&linked.memory, embedding), 1);
+    }
+    for (rel, created) in &linked.relationships {
+        if *created == Created::New {
+            delta.relationship(&rel.rel_type, 1);
+        }
+    }
+}
+
 /// What a new memory adds to the statistics.
 fn new_memory(memory: &Memory, embedding: Option<&Embedding>) -> Footprint {
     Footprint {
@@ -186,14 +199,7 @@ impl GraphBackend for LibsqlBackend {
                 write::create_linked_memory(&conn, &memory, embedding.as_ref(), &relationships)
                     .await?;
             let mut delta = Delta::default();
-            if linked.created == Created::New {
-                delta.memory(&new_memory(&memory, embedding.as_ref()), 1);
-            }
-            for (rel, created) in &linked.relationships {
-                if *created == Created::New {
-                    delta.relationship(&rel.rel_type, 1);
-                }
-            }
+            linked_delta(&mut delta, &linked, embedding.as_ref());
             Ok((linked, delta))
         })
         .await
@@ -201,8 +207,15 @@ impl GraphBackend for LibsqlBackend {
 
     async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
         let batch = batch.to_vec();
-        self.run(move |conn| async move { write::create_linked_memories(&conn, &batch).await })
-            .await
+        self.write(move |conn| async move {
+            let written = write::create_linked_memories(&conn, &batch).await?;
+            let mut delta = Delta::default();
+            for (record, linked) in batch.iter().zip(&written) {
+                linked_delta(&mut delta, linked, record.embedding.as_ref());
+            }
+            Ok((written, delta))
+        })
+        .await
     }
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
