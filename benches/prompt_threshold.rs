@@ -5,8 +5,9 @@
 //! preferences, and another project's memories, which must never show) and 60 prompts, each
 //! labelled with the memories it should bring (none for 29 of them: small talk, or tasks the
 //! store knows nothing about). Each threshold of a grid is run on every prompt through
-//! [`MemoryStore::prompt_briefing_at`], the code the hook runs, and scored on the prompts of
-//! even position (the half the threshold is chosen on) and of odd position (held out):
+//! [`MemoryStore::prompt_briefing_at`], the code the hook runs, and scored on two halves of
+//! the prompts, each with every other prompt of either kind: the first half chooses the
+//! threshold, the second is held out:
 //!
 //! - precision: the memories shown that were labelled relevant, over all memories shown;
 //! - recall: the labelled memories shown, over all labelled (at most 3 are ever shown);
@@ -152,8 +153,8 @@ async fn main() {
         }
     }
     println!(
-        "{} memories, {} prompts ({} with relevant memories); tuned on the even half, \
-         held out the odd half",
+        "{} memories, {} prompts ({} with relevant memories); tuned on the first half, \
+         held out the second",
         key_of.len(),
         cases.len(),
         cases.iter().filter(|c| !c.relevant.is_empty()).count()
@@ -165,13 +166,18 @@ async fn main() {
     let mut best: Option<(f64, PromptThreshold)> = None;
     for t in &grid {
         let mut halves = [Score::default(); 2];
-        for (i, case) in cases.iter().enumerate() {
+        // Each kind of prompt (with relevant memories, without) alternates between the halves.
+        let mut seen = [0usize; 2];
+        for case in &cases {
+            let class = usize::from(case.relevant.is_empty());
+            let half = seen[class] % 2;
+            seen[class] += 1;
             let shown = store
                 .prompt_briefing_at(&case.prompt, Some(&project), PROMPT_BRIEFING_TOKENS, t)
                 .await
                 .expect("prompt briefing")
                 .ids;
-            let s = &mut halves[i % 2];
+            let s = &mut halves[half];
             s.shown += shown.len();
             s.shown_relevant += shown
                 .iter()

@@ -147,6 +147,7 @@ mod tests {
 
     fn link_to(target: &str) -> Vec<NewLink> {
         vec![NewLink {
+            id: Some("01900000-0000-7000-8000-0000000000a1".into()),
             target_id: target.into(),
             rel_type: "SOLVES".into(),
             ..NewLink::default()

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{PROJECT, World, registered, stdout};
+use super::{PROJECT, World, of_kind, registered, stdout};
 
 /// The context a session-start or prompt hook added, or `None` when it printed nothing.
 fn context(out: &str) -> Option<String> {
@@ -18,10 +18,6 @@ fn context(out: &str) -> Option<String> {
             .unwrap()
             .to_owned(),
     )
-}
-
-fn of_kind<'a>(memories: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    memories.iter().filter(|m| m["kind"] == kind).collect()
 }
 
 #[test]

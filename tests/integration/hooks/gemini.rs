@@ -4,11 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::{PROJECT, World, registered, stdout};
-
-fn of_kind<'a>(memories: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    memories.iter().filter(|m| m["kind"] == kind).collect()
-}
+use super::{PROJECT, World, of_kind, registered, stdout};
 
 #[test]
 fn a_gemini_recording_is_captured_once_its_tool_calls_finish() {
@@ -30,7 +26,7 @@ fn a_gemini_recording_is_captured_once_its_tool_calls_finish() {
     };
 
     let out = w.run_hook(&registered(&settings, "AfterAgent"), input("AfterAgent"));
-    assert_eq!(stdout(&out), "{}", "Gemini CLI reads JSON on stdout");
+    assert_eq!(stdout(&out).trim(), "{}", "Gemini CLI reads JSON on stdout");
     let memories = w.memories();
     let errors = of_kind(&memories, "error");
     assert_eq!(errors.len(), 1);
@@ -74,7 +70,7 @@ fn a_gemini_recording_is_captured_once_its_tool_calls_finish() {
     // Nothing new: a second capture stores nothing.
     let before = w.memories().len();
     let out = w.run_hook(&registered(&settings, "PreCompress"), input("PreCompress"));
-    assert_eq!(stdout(&out), "{}");
+    assert_eq!(stdout(&out).trim(), "{}");
     assert_eq!(w.memories().len(), before);
 
     // The call that waited for approval finishes (its message is written again) and fails;
@@ -95,7 +91,7 @@ fn a_gemini_recording_is_captured_once_its_tool_calls_finish() {
     text.push_str(&format!("{finished}\n"));
     std::fs::write(&recording, text).unwrap();
     let out = w.run_hook(&registered(&settings, "SessionEnd"), input("SessionEnd"));
-    assert_eq!(stdout(&out), "{}");
+    assert_eq!(stdout(&out).trim(), "{}");
     let memories = w.memories();
     assert_eq!(of_kind(&memories, "note").len(), 1, "the digest is updated");
     let digest = of_kind(&memories, "note")[0]["content"]
@@ -112,7 +108,7 @@ fn a_recording_of_an_earlier_gemini_version_is_one_json_document() {
     let input = json!({"session_id": "g2", "transcript_path": recording, "cwd": w.project(),
                        "hook_event_name": "SessionEnd", "reason": "exit"});
     let out = w.run_hook("memctl hook capture --client gemini", &input);
-    assert_eq!(stdout(&out), "{}");
+    assert_eq!(stdout(&out).trim(), "{}");
     let memories = w.memories();
     let decisions = of_kind(&memories, "decision");
     assert_eq!(decisions.len(), 1);

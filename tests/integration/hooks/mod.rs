@@ -142,6 +142,11 @@ fn registered(path: &Path, event: &str) -> String {
         .unwrap_or_else(|| panic!("no memctl hook for {event}"))
 }
 
+/// The memories of `kind` among `memories`.
+fn of_kind<'a>(memories: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    memories.iter().filter(|m| m["kind"] == kind).collect()
+}
+
 fn stdout(o: &Output) -> String {
     assert!(
         o.status.success(),

@@ -914,3 +914,43 @@ async fn concurrent_writers_lose_nothing_and_conflicts_are_reported() {
     // Every update that reported success is one version step: none was lost.
     assert_eq!(check.get(&shared).await.unwrap().version, 1 + applied);
 }
+
+/// A capture's batch is one transaction on libSQL: a record that fails while being written
+/// (an id already taken by other content) takes the records before it with it.
+#[tokio::test]
+async fn a_linked_batch_is_written_whole_or_not_at_all() {
+    let (_dir, store) = temp_store().await;
+    let id = |n: u8| format!("01900000-0000-7000-8000-0000000000{n:02}");
+    let with_id = |n: u8, title: &str| NewMemory {
+        id: Some(id(n)),
+        ..note(title, title)
+    };
+    store.create(with_id(1, "taken")).await.unwrap();
+    let solves = |n: u8| NewLink {
+        id: Some(id(90 + n)),
+        target_id: id(n),
+        rel_type: "SOLVES".into(),
+        ..NewLink::default()
+    };
+    let batch = vec![
+        (with_id(2, "the error"), Vec::new()),
+        (with_id(3, "the fix"), vec![solves(2)]),
+        (with_id(1, "other content under a taken id"), Vec::new()),
+    ];
+    let err = store.create_linked_many(batch.clone()).await.unwrap_err();
+    assert!(matches!(err, Error::IdConflict { .. }), "{err}");
+    assert_eq!(
+        store.stats().await.unwrap().memories,
+        1,
+        "nothing of the batch stays"
+    );
+
+    let written = store.create_linked_many(batch[..2].to_vec()).await.unwrap();
+    assert_eq!(written[1].relationships.len(), 1);
+    assert_eq!(store.stats().await.unwrap().relationships, 1);
+    let again = store.create_linked_many(batch[..2].to_vec()).await.unwrap();
+    assert!(
+        again.iter().all(|w| w.created == Created::Existing),
+        "a replay"
+    );
+}
