@@ -33,6 +33,7 @@ use super::{Mode, SyncState, SyncStatus};
 use crate::backend::libsql::{LibsqlBackend, Primary};
 use crate::backend::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
+    NewRecord,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -432,6 +433,27 @@ impl GraphBackend for ReplicaBackend {
             created.push(self.create_memory(memory, embedding.as_ref()).await?.1);
         }
         Ok(created)
+    }
+
+    async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
+        // One transaction on the primary (a capture's memories in one go), or, offline, one
+        // queued write each: a batch cut off mid-way replays record by record, by id.
+        if self.queued() == 0 {
+            let _order = self.writes.lock().await;
+            match self.inner.create_linked_memories(batch).await {
+                Err(err) if err.is_transient() => {}
+                Err(err) => return Err(self.refused(err)),
+                ok => return ok,
+            }
+        }
+        let mut written = Vec::with_capacity(batch.len());
+        for r in batch {
+            written.push(
+                self.create_linked_memory(&r.memory, r.embedding.as_ref(), &r.relationships)
+                    .await?,
+            );
+        }
+        Ok(written)
     }
 
     async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {

@@ -19,8 +19,8 @@ use mnemograph::Error;
 use mnemograph::backend::in_memory::InMemoryBackend;
 use mnemograph::backend::libsql::LibsqlBackend;
 use mnemograph::backend::{
-    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, Imported, SkipReason, neighbours,
-    subgraph,
+    Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, Imported, NewRecord, SkipReason,
+    neighbours, subgraph,
 };
 use mnemograph::model::{
     Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
@@ -115,6 +115,7 @@ conformance!(
     replay_is_idempotent_and_conflicts_detected,
     batch_create_is_all_or_nothing,
     linked_create_is_one_transaction,
+    linked_batch_in_order_and_replayed,
     update_applies_patch_and_bumps_version,
     update_changes_embedding,
     stale_version_conflicts,
@@ -470,6 +471,54 @@ async fn batch_create_is_all_or_nothing(b: &dyn GraphBackend) {
         .unwrap();
     let hits: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
     assert_eq!(hits, ["bc"]);
+}
+
+/// A batch of linked memories (a capture's): each record may link to one earlier in the
+/// batch, every record is answered in order, and the same batch again is a replay.
+async fn linked_batch_in_order_and_replayed(b: &dyn GraphBackend) {
+    create_all(b, &[mem("ba", "error", "E0382")]).await;
+    let record = |m: Memory, rels: Vec<Relationship>| NewRecord {
+        memory: m,
+        embedding: None,
+        relationships: rels,
+    };
+    let batch = vec![
+        record(
+            mem("bf", "fix", "borrow instead"),
+            vec![rel("bf-solves", "bf", "ba", "SOLVES")],
+        ),
+        record(
+            mem("bd", "digest", "session"),
+            vec![rel("bd-about", "bd", "bf", "RELATES_TO")],
+        ),
+        record(mem("bn", "note", "alone"), Vec::new()),
+    ];
+    let written = b.create_linked_memories(&batch).await.unwrap();
+    let got: Vec<(&str, Created, usize)> = written
+        .iter()
+        .map(|w| (w.memory.id.as_str(), w.created, w.relationships.len()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("bf", Created::New, 1),
+            ("bd", Created::New, 1),
+            ("bn", Created::New, 0)
+        ]
+    );
+    let around = b
+        .relationships_of(&ids(&["bf"]), Direction::Both, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(rel_ids(&around), BTreeSet::from(["bf-solves", "bd-about"]));
+
+    let again = b.create_linked_memories(&batch).await.unwrap();
+    assert!(
+        again.iter().all(|w| w.created == Created::Existing
+            && w.relationships.iter().all(|(_, c)| *c == Created::Existing)),
+        "{again:?}"
+    );
+    assert_eq!(b.stats().await.unwrap().memories, 4);
 }
 
 async fn linked_create_is_one_transaction(b: &dyn GraphBackend) {
