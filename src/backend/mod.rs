@@ -10,6 +10,9 @@ pub mod in_memory;
 pub mod libsql;
 mod walk;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -113,6 +116,42 @@ pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
         .collect()
 }
 
+/// Of the (anchor id, neighbour) pairs two sources found, the nearest neighbour on each side
+/// of each anchor in creation order (what merging two backends' `neighbours_in_time` needs).
+pub(crate) fn nearest_in_time(
+    anchors: &[Memory],
+    found: Vec<(String, Memory)>,
+) -> Vec<(String, Memory)> {
+    let mut nearest: HashMap<(String, bool), Memory> = HashMap::new();
+    for (anchor_id, memory) in found {
+        let Some(anchor) = anchors.iter().find(|a| a.id == anchor_id) else {
+            continue;
+        };
+        let key = |m: &Memory| (m.created_at, m.id.clone());
+        let before = key(&memory) < key(anchor);
+        match nearest.entry((anchor_id, before)) {
+            Entry::Occupied(mut held) => {
+                let closer = if before {
+                    key(&memory) > key(held.get())
+                } else {
+                    key(&memory) < key(held.get())
+                };
+                if closer {
+                    held.insert(memory);
+                }
+            }
+            Entry::Vacant(free) => {
+                free.insert(memory);
+            }
+        }
+    }
+    anchors
+        .iter()
+        .flat_map(|a| [true, false].map(|before| (a.id.clone(), before)))
+        .filter_map(|key| nearest.remove_entry(&key).map(|((id, _), m)| (id, m)))
+        .collect()
+}
+
 /// [`GraphBackend::expand`] as its two primitives: the default, and what a backend that
 /// overrides `expand` falls back to when it cannot answer both in one.
 pub(crate) async fn expand_in_two_calls<B: GraphBackend + ?Sized>(
@@ -211,6 +250,14 @@ pub trait GraphBackend: Send + Sync + 'static {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page>;
+
+    /// For each anchor, the memories matching `filter` stored just before and just after it
+    /// (by creation time, then id): at most two, each as (anchor id, neighbour).
+    async fn neighbours_in_time(
+        &self,
+        anchors: &[Memory],
+        filter: &Filter,
+    ) -> Result<Vec<(String, Memory)>>;
 
     /// Full-text search: memories containing any of `terms` (already normalised by
     /// [`crate::text::query_terms`]), best BM25 first.
