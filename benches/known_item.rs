@@ -12,7 +12,9 @@
 //! Two baselines are computed in the same run:
 //! - plain single-field BM25: each memory's title, content and tags as one column of an FTS5
 //!   table (same tokenizer as the store) in a scratch SQLite file, the query's words joined
-//!   by OR, ranked by `bm25()` with ties in insertion order, every match ranked;
+//!   by OR, ranked by `bm25()` with ties by memory id as the store breaks them (so that a tie,
+//!   common among memories of equal length, is not a coin toss between the two), every match
+//!   ranked;
 //! - a random order of the memories holding every query word: the expected share of targets
 //!   in such a top 10, `min(1, 10 / holders)`.
 //!
@@ -73,24 +75,24 @@ fn queries(corpus: &Corpus, n: usize) -> Vec<Query> {
         .collect()
 }
 
-/// The single-field baseline: memory `i` of the corpus is row `i + 1`.
-async fn baseline(path: &Path, n: usize, corpus: &Corpus) -> Result<Connection, Failure> {
+/// The single-field baseline: memory `i` of the corpus is row `i + 1`, with its store id.
+async fn baseline(path: &Path, corpus: &Corpus, ids: &[String]) -> Result<Connection, Failure> {
     let db = libsql::Builder::new_local(path).build().await?;
     let conn = db.connect()?;
     conn.execute(
-        "CREATE VIRTUAL TABLE doc USING fts5 (body, \
+        "CREATE VIRTUAL TABLE doc USING fts5 (id UNINDEXED, body, \
          tokenize = 'porter unicode61 remove_diacritics 2')",
         (),
     )
     .await?;
     conn.execute("BEGIN", ()).await?;
     let insert = conn
-        .prepare("INSERT INTO doc (rowid, body) VALUES (?, ?)")
+        .prepare("INSERT INTO doc (rowid, id, body) VALUES (?, ?, ?)")
         .await?;
-    for i in 0..n {
+    for (i, id) in ids.iter().enumerate() {
         let (m, _) = corpus.memory(i);
         let body = format!("{} {} {}", m.title, m.content, m.tags.join(" "));
-        insert.execute((i as i64 + 1, body)).await?;
+        insert.execute((i as i64 + 1, id.as_str(), body)).await?;
         insert.reset();
     }
     conn.execute("COMMIT", ()).await?;
@@ -110,7 +112,7 @@ fn expression(words: &[String], operator: &str) -> String {
 async fn baseline_top(conn: &Connection, words: &[String]) -> Result<Vec<i64>, Failure> {
     let mut rows = conn
         .query(
-            "SELECT rowid FROM doc WHERE doc MATCH ? ORDER BY bm25(doc), rowid LIMIT ?",
+            "SELECT rowid FROM doc WHERE doc MATCH ? ORDER BY bm25(doc), id LIMIT ?",
             (expression(words, "OR"), TOP as i64),
         )
         .await?;
@@ -170,7 +172,7 @@ async fn measure(dir: &Path, n: usize, corpus: &Corpus) -> Result<Tallies, Failu
     let store = MemoryStore::open(Arc::new(backend), Limits::default()).await?;
     let started = Instant::now();
     let ids = insert(&store, n, corpus).await;
-    let reference = baseline(&dir.join(format!("baseline-{n}.db")), n, corpus).await?;
+    let reference = baseline(&dir.join(format!("baseline-{n}.db")), corpus, &ids).await?;
     println!(
         "{n} memories stored and indexed in {:.1} s",
         started.elapsed().as_secs_f64()

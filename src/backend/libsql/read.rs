@@ -69,13 +69,18 @@ pub(super) async fn beside(
     anchor: &Memory,
     clause: &Clause,
 ) -> Result<Vec<Memory>> {
+    let before = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) < (?, ?){} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
+        clause.sql
+    );
+    let after = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) > (?, ?){} \
+         ORDER BY m.created_at, m.id LIMIT 1",
+        clause.sql
+    );
     let mut found = Vec::with_capacity(2);
-    for (side, order) in [("<", "DESC"), (">", "ASC")] {
-        let sql = format!(
-            "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) {side} (?, ?){} \
-             ORDER BY m.created_at {order}, m.id {order} LIMIT 1",
-            clause.sql
-        );
+    for sql in [before, after] {
         let mut params: Vec<Value> =
             vec![micros(anchor.created_at).into(), anchor.id.clone().into()];
         params.extend(clause.params.iter().cloned());
