@@ -279,20 +279,21 @@ fn print_tables(label: &str, results: &BTreeMap<(&str, u64), Metrics>) {
     println!();
 }
 
-/// Hybrid search over a grid of parameters on the tuning half only: recall@10 of categories
-/// 1–4 and of each category, best first.
+/// Hybrid search over a grid of parameters (keyword weight, neighbours in time: weight and
+/// depth; the rest at the defaults) on the tuning half only: recall@10 of categories 1–4 and
+/// of each category, best first.
 async fn sweep(
     conversations: &[Conversation],
     stores: &[(MemoryStore, BTreeMap<String, String>)],
 ) -> Result<(), Failure> {
     let mut rows = Vec::new();
-    for keyword_weight in [0.5, 0.6, 0.7] {
-        for coverage in [0.0, 1.0, 2.0] {
-            for feedback in [0.0, 0.5, 1.0] {
+    for keyword_weight in [0.6, 0.7] {
+        for neighbours in [0.0, 0.25, 0.5, 0.75, 1.0] {
+            for neighbour_depth in [3, 5, 10] {
                 let params = HybridParams {
                     keyword_weight,
-                    coverage,
-                    feedback,
+                    neighbours,
+                    neighbour_depth,
                     ..HybridParams::default()
                 };
                 let mut by_category: BTreeMap<u64, Metrics> = BTreeMap::new();
@@ -315,7 +316,8 @@ async fn sweep(
                 rows.push((
                     r10(&overall),
                     format!(
-                        "kw {keyword_weight} cov {coverage} fb {feedback}: {:.3} ({:.3} {:.3} {:.3} {:.3})",
+                        "kw {keyword_weight} neighbours {neighbours} depth {neighbour_depth}: \
+                         {:.3} ({:.3} {:.3} {:.3} {:.3})",
                         r10(&overall),
                         r10(&by_category[&1]),
                         r10(&by_category[&2]),

@@ -10,6 +10,9 @@ pub mod in_memory;
 pub mod libsql;
 mod walk;
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -119,6 +122,42 @@ pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
         .flat_map(|r| [r.source_id.as_str(), r.target_id.as_str()])
         .filter(|id| !near.contains(id) && seen.insert(*id))
         .map(str::to_owned)
+        .collect()
+}
+
+/// Of the (anchor id, neighbour) pairs two sources found, the nearest neighbour on each side
+/// of each anchor in creation order (what merging two backends' `neighbours_in_time` needs).
+pub(crate) fn nearest_in_time(
+    anchors: &[Memory],
+    found: Vec<(String, Memory)>,
+) -> Vec<(String, Memory)> {
+    let mut nearest: HashMap<(String, bool), Memory> = HashMap::new();
+    for (anchor_id, memory) in found {
+        let Some(anchor) = anchors.iter().find(|a| a.id == anchor_id) else {
+            continue;
+        };
+        let key = |m: &Memory| (m.created_at, m.id.clone());
+        let before = key(&memory) < key(anchor);
+        match nearest.entry((anchor_id, before)) {
+            Entry::Occupied(mut held) => {
+                let closer = if before {
+                    key(&memory) > key(held.get())
+                } else {
+                    key(&memory) < key(held.get())
+                };
+                if closer {
+                    held.insert(memory);
+                }
+            }
+            Entry::Vacant(free) => {
+                free.insert(memory);
+            }
+        }
+    }
+    anchors
+        .iter()
+        .flat_map(|a| [true, false].map(|before| (a.id.clone(), before)))
+        .filter_map(|key| nearest.remove_entry(&key).map(|((id, _), m)| (id, m)))
         .collect()
 }
 
@@ -235,6 +274,14 @@ pub trait GraphBackend: Send + Sync + 'static {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page>;
+
+    /// For each anchor, the memories matching `filter` stored just before and just after it
+    /// (by creation time, then id): at most two, each as (anchor id, neighbour).
+    async fn neighbours_in_time(
+        &self,
+        anchors: &[Memory],
+        filter: &Filter,
+    ) -> Result<Vec<(String, Memory)>>;
 
     /// Full-text search: memories containing any of `terms` (already normalised by
     /// [`crate::text::query_terms`]), best BM25 first.

@@ -1,7 +1,7 @@
 //! Term coverage: how much of a query a memory holds.
 //!
-//! BM25 sums what each matched term is worth, so a memory holding one query word several
-//! times, or in its title (weighted ×5), can outrank one holding every word of the query once.
+//! BM25 sums what each matched term is worth, so a memory holding one rare query word several
+//! times (or in its tags, weighted ×2) can outrank one holding every word of the query once.
 //! People searching for a memory expect the one that says everything they typed first. So
 //! keyword scores are multiplied by the memory's coverage of the query raised to a power: the
 //! share of the query's terms it holds (matched through stems, as the index matches), each

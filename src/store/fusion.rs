@@ -15,6 +15,12 @@
 //! title), and the query's vector is moved towards the vectors of the three best first-pass
 //! candidates (pseudo-relevance feedback), which then score again on the semantic side.
 //!
+//! One comes after it: neighbours in time. What answers a question is often stored next to
+//! what matches it (the reply after a question in a conversation, the fix recorded right
+//! after the error in a session) without sharing its words. So the memories stored just
+//! before and just after each of the best first-pass hits join the candidates (scored on the
+//! semantic side like the others) and gain a share of that hit's standard score.
+//!
 //! The weights (keyword 0.7, coverage power 2, feedback 0.5) and depth (50 per side) were
 //! chosen on the first five LoCoMo conversations, where they lift hybrid recall@10 from
 //! 0.680 to 0.694 with the built-in embedder (BENCHMARKS.md has both halves), and they suit coding
@@ -73,6 +79,12 @@ pub struct HybridParams {
     pub feedback: f32,
     /// First-pass candidates whose vectors make the feedback.
     pub feedback_depth: usize,
+    /// Weight of neighbours in time: a memory stored just before or just after one of the
+    /// best `neighbour_depth` first-pass hits gains this share of that hit's standard score
+    /// (0: none).
+    pub neighbours: f64,
+    /// First-pass hits whose neighbours in time are brought in.
+    pub neighbour_depth: usize,
 }
 
 impl Default for HybridParams {
@@ -83,6 +95,8 @@ impl Default for HybridParams {
             coverage: 2.0,
             feedback: 0.5,
             feedback_depth: 3,
+            neighbours: 0.5,
+            neighbour_depth: 5,
         }
     }
 }
@@ -175,28 +189,55 @@ impl MemoryStore {
                 c.semantic = Some(cosine(&embedding.vector, v));
             }
         }
+        let mut query_vector = embedding.vector.clone();
         if params.feedback > 0.0 {
-            let first = fuse(&candidates, params);
+            let first = fuse(&candidates, params, &HashMap::new());
             let best: Vec<&Vec<f32>> = first
                 .iter()
                 .filter_map(|(id, ..)| vectors.get(id))
                 .take(params.feedback_depth)
                 .collect();
             if !best.is_empty() {
-                let moved = feedback_query(&embedding.vector, &best, params.feedback);
+                query_vector = feedback_query(&embedding.vector, &best, params.feedback);
                 for (id, c) in candidates.iter_mut() {
                     if let Some(v) = vectors.get(id) {
-                        c.semantic = Some(cosine(&moved, v));
+                        c.semantic = Some(cosine(&query_vector, v));
                     }
                 }
             }
         }
+        let boosts = if params.neighbours > 0.0 {
+            let first = fuse(&candidates, params, &HashMap::new());
+            let anchors: Vec<(Memory, f64)> = first
+                .iter()
+                .take(params.neighbour_depth)
+                .filter_map(|(id, z, _)| Some((memories.get(id)?.0.clone(), *z)))
+                .collect();
+            let found = self
+                .neighbours_in_time(&anchors, filter, &embedding.model, &query_vector)
+                .await?;
+            let mut boosts: HashMap<String, f64> = HashMap::new();
+            for (anchor_z, memory, similarity) in found {
+                *boosts.entry(memory.id.clone()).or_default() +=
+                    params.neighbours * anchor_z.max(0.0);
+                candidates.entry(memory.id.clone()).or_insert(Candidate {
+                    semantic: similarity,
+                    ..Candidate::default()
+                });
+                memories
+                    .entry(memory.id.clone())
+                    .or_insert_with(|| (memory, String::new()));
+            }
+            boosts
+        } else {
+            HashMap::new()
+        };
 
-        let mut fused = fuse(&candidates, params);
+        let mut fused = fuse(&candidates, params, &boosts);
         fused.truncate(limit);
         Ok(fused
             .into_iter()
-            .filter_map(|(id, score, parts)| {
+            .filter_map(|(id, z, parts)| {
                 let (memory, snippet) = memories.remove(&id)?;
                 let snippet = if snippet.is_empty() {
                     excerpt(&memory.content, SEMANTIC_SNIPPET_CHARS)
@@ -205,13 +246,50 @@ impl MemoryStore {
                 };
                 Some(FusedHit {
                     memory,
-                    score,
+                    score: probability(z),
                     snippet,
                     parts,
                 })
             })
             .collect())
     }
+
+    /// The memories stored just before and just after each anchor (see
+    /// [`HybridParams::neighbours`]), each with its anchor's standard score and its own
+    /// similarity to `query` (`None` without a vector of `model`).
+    async fn neighbours_in_time(
+        &self,
+        anchors: &[(Memory, f64)],
+        filter: &Filter,
+        model: &str,
+        query: &[f32],
+    ) -> Result<Vec<(f64, Memory, Option<f32>)>> {
+        let filter = self.limits.filter(filter)?;
+        let memories: Vec<Memory> = anchors.iter().map(|(m, _)| m.clone()).collect();
+        let found = self.backend.neighbours_in_time(&memories, &filter).await?;
+        let ids: Vec<String> = found.iter().map(|(_, m)| m.id.clone()).collect();
+        let vectors: HashMap<String, Vec<f32>> = self
+            .backend
+            .embeddings(&ids)
+            .await?
+            .into_iter()
+            .filter(|(_, e)| e.model == model)
+            .map(|(id, e)| (id, e.vector))
+            .collect();
+        Ok(found
+            .into_iter()
+            .filter_map(|(anchor, memory)| {
+                let z = anchors.iter().find(|(m, _)| m.id == anchor)?.1;
+                let similarity = vectors.get(&memory.id).map(|v| cosine(query, v));
+                Some((z, memory, similarity))
+            })
+            .collect())
+    }
+}
+
+/// A standard score as a score in 0..1 (the logistic function): 0.5 is an average candidate.
+fn probability(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
 }
 
 /// Characters of content shown for a hit no query term matched: the opening of its content
@@ -242,10 +320,12 @@ fn mean_sd(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (mean, var.sqrt().max(1e-9))
 }
 
-/// Scores every candidate and sorts them, best first (ties by id).
+/// Scores every candidate in standard deviations, plus its boost from neighbours in time,
+/// and sorts them, best first (ties by id).
 fn fuse(
     candidates: &HashMap<String, Candidate>,
     params: &HybridParams,
+    boosts: &HashMap<String, f64>,
 ) -> Vec<(String, f64, ScoreParts)> {
     let (kw_mean, kw_sd) = mean_sd(candidates.values().map(|c| c.keyword.unwrap_or(0.0)));
     let (sem_mean, sem_sd) = mean_sd(
@@ -272,14 +352,14 @@ fn fuse(
             let sem = c
                 .semantic
                 .map_or(NO_VECTOR_Z, |s| (f64::from(s) - sem_mean) / sem_sd);
-            let z = w * kw + (1.0 - w) * sem;
+            let z = w * kw + (1.0 - w) * sem + boosts.get(id).copied().unwrap_or(0.0);
             let parts = ScoreParts {
                 keyword: c.keyword,
                 keyword_rank: c.keyword_rank,
                 semantic: c.semantic,
                 semantic_rank: semantic_rank.get(id).copied(),
             };
-            (id.clone(), 1.0 / (1.0 + (-z).exp()), parts)
+            (id.clone(), z, parts)
         })
         .collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -307,7 +387,10 @@ mod tests {
             keyword_weight: weight,
             ..HybridParams::default()
         };
-        fuse(&map, &params).into_iter().map(|(id, ..)| id).collect()
+        fuse(&map, &params, &HashMap::new())
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect()
     }
 
     #[test]
@@ -328,8 +411,12 @@ mod tests {
         let mut map = HashMap::new();
         map.insert("a".to_owned(), candidate(Some(5.0), None));
         map.insert("b".to_owned(), candidate(None, Some(0.9)));
-        let fused = fuse(&map, &HybridParams::default());
-        assert!(fused.iter().all(|(_, s, _)| (0.0..1.0).contains(s)));
+        let fused = fuse(&map, &HybridParams::default(), &HashMap::new());
+        assert!(
+            fused
+                .iter()
+                .all(|(_, z, _)| (0.0..1.0).contains(&probability(*z)))
+        );
         let a = fused.iter().find(|(id, ..)| id == "a").unwrap();
         assert_eq!(a.2.keyword, Some(5.0));
         assert_eq!(a.2.semantic_rank, None);

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
+use super::HybridParams;
 use super::search::SearchHit;
 use super::{Exploration, MemoryStore, defaults};
 use crate::error::Result;
@@ -89,6 +90,16 @@ const RECALL_SEEDS: usize = 10;
 /// Smallest briefing a recall accepts: one memory's header and a line of it.
 pub const MIN_BRIEFING_CHARS: usize = 200;
 
+/// How recall and exploration rank their seeds: as search does, without neighbours in time.
+/// They bring related memories through the graph, whose edges say why (a fix SOLVES the
+/// error); a neighbour in time would often be the same memory with a weaker reason.
+fn seed_params() -> HybridParams {
+    HybridParams {
+        neighbours: 0.0,
+        ..HybridParams::default()
+    }
+}
+
 impl MemoryStore {
     /// Recall: keyword matches expanded one hop through currently valid relationships (so a
     /// matched error brings the fix that SOLVES it), ranked, de-duplicated and rendered as a
@@ -105,6 +116,7 @@ impl MemoryStore {
                 self.default_mode(),
                 &q.filter,
                 RECALL_SEEDS.max(limit).min(self.limits.max_results),
+                &seed_params(),
             )
             .await?
             .into_iter()
@@ -233,7 +245,7 @@ impl MemoryStore {
         top: usize,
     ) -> Result<Exploration> {
         let hits = self
-            .ranked(query, self.default_mode(), filter, seeds)
+            .ranked(query, self.default_mode(), filter, seeds, &seed_params())
             .await?;
         if hits.is_empty() {
             return Ok(Exploration {

@@ -91,7 +91,9 @@ impl MemoryStore {
         }
         // One extra hit tells whether another page exists.
         let wanted = (offset + limit + 1).min(max);
-        let hits = self.ranked(query, mode, filter, wanted).await?;
+        let hits = self
+            .ranked(query, mode, filter, wanted, &HybridParams::default())
+            .await?;
         let more = hits.len() > offset + limit;
         let hits: Vec<SearchHit> = hits.into_iter().skip(offset).take(limit).collect();
         Ok(SearchPage {
@@ -110,18 +112,19 @@ impl MemoryStore {
         }
     }
 
-    /// The best `limit` hits of `mode`, explained.
+    /// The best `limit` hits of `mode` ranked with `params`, explained.
     pub(super) async fn ranked(
         &self,
         query: &str,
         mode: SearchMode,
         filter: &Filter,
         limit: usize,
+        params: &HybridParams,
     ) -> Result<Vec<SearchHit>> {
         let terms = StemmedTerms::new(&query_terms(query));
         Ok(match mode {
             SearchMode::Keyword => self
-                .keyword_ranked(query, &terms, filter, limit, &HybridParams::default())
+                .keyword_ranked(query, &terms, filter, limit, params)
                 .await?
                 .into_iter()
                 .enumerate()
@@ -150,7 +153,7 @@ impl MemoryStore {
                 })
                 .collect(),
             SearchMode::Hybrid => self
-                .hybrid_search(query, filter, limit, &HybridParams::default())
+                .hybrid_search(query, filter, limit, params)
                 .await?
                 .into_iter()
                 .map(|h| explain(h.memory, h.score, h.snippet, h.parts, &terms))

@@ -3,11 +3,12 @@
 //! Terms are quoted FTS5 strings joined by OR, so no user text is ever FTS5 syntax. Ranking
 //! computes BM25 for every memory that matches, about 1.4 µs each here; a term found in a
 //! large share of a big store would make every query slow. So when a query matches more than
-//! [`RANK_BUDGET`] memories, its most common terms are left out of matching (the cutoff
-//! frequency of search engines): they carry little information, and the memories that contain
-//! the rarer terms are the ones BM25 ranks first anyway. When even the rarest terms match more
-//! than the budget, only their newest matches are ranked. Small stores and selective queries
-//! are ranked exactly.
+//! [`RANK_BUDGET`] memories, it is answered in stages, each ranked within the budget:
+//! first the memories holding every term the store knows (few, and the ones BM25 would put
+//! first anyway), then those holding its rarer terms (the cutoff frequency of search engines:
+//! common terms carry little information), then those holding any term. When even a stage's
+//! matches exceed the budget, only its newest matches are ranked. Small stores and selective
+//! queries are ranked exactly.
 
 use std::collections::HashMap;
 
@@ -25,18 +26,25 @@ const RANK_BUDGET: usize = 1000;
 /// Matches beyond which a term of an over-budget query counts as common.
 const COMMON_TERM: usize = RANK_BUDGET / 4;
 
-/// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
-pub(super) fn match_expression(terms: &[String]) -> String {
-    quoted(terms, " OR ")
-}
+/// BM25 with its column weights: title, content, tags. A title word counts as much as a
+/// content word: any boost puts memories that merely name a word in their title ahead of the
+/// one the searcher is quoting (the known-item benchmark, `benches/known_item.rs`), and
+/// term coverage (`store/coverage.rs`), not the field, should decide between them. A tag is
+/// a label someone chose, so it counts twice. The schema's `rank` setting is not used.
+const BM25: &str = "bm25(memories_fts, 1.0, 1.0, 2.0)";
 
-/// Each term a quoted FTS5 string, joined by `operator`.
-fn quoted(terms: &[String], operator: &str) -> String {
+/// `terms` as quoted FTS5 strings joined by `operator` (`OR` or `AND`).
+fn expression(terms: &[String], operator: &str) -> String {
     terms
         .iter()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect::<Vec<_>>()
-        .join(operator)
+        .join(&format!(" {operator} "))
+}
+
+/// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
+pub(super) fn match_expression(terms: &[String]) -> String {
+    expression(terms, "OR")
 }
 
 /// Counts the matches of an expression, up to a limit.
@@ -54,67 +62,83 @@ async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Resu
     })
 }
 
-/// The terms worth ranking on: all of them when affordable, else the rarest ones. Each term's
-/// matches are counted only up to the budget, so telling rare from common costs little; when
-/// every term is common, all are kept and the ranking is bounded by recency instead.
-async fn selective_terms(conn: &Connection, terms: &[String]) -> Result<Vec<String>> {
-    if terms.len() == 1
-        || capped_matches(conn, &match_expression(terms), RANK_BUDGET).await? <= RANK_BUDGET
-    {
-        return Ok(terms.to_vec());
-    }
-    // A term in more than a quarter of the budget is common: counting stops there, so telling
-    // rare from common costs little even for a query of many words.
+/// Each term's matches, counted up to [`COMMON_TERM`]` + 1`: counting stops there, so telling
+/// rare from common costs little even for a query of many words.
+async fn frequencies(conn: &Connection, terms: &[String]) -> Result<Vec<usize>> {
     let count = conn.prepare(CAPPED_MATCHES).await?;
-    let mut by_frequency = Vec::with_capacity(terms.len());
+    let mut out = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
         let mut rows = count.query((one, COMMON_TERM as i64 + 1)).await?;
-        let df = match rows.next().await? {
+        out.push(match rows.next().await? {
             Some(row) => row.get::<i64>(0)?.max(0) as usize,
             None => 0,
-        };
+        });
         drop(rows);
         count.reset();
-        if df <= COMMON_TERM {
-            by_frequency.push((df, term));
-        }
     }
+    Ok(out)
+}
+
+/// The rarest terms whose matches fit the budget together (at least one), rarest first;
+/// empty when every term is common or found nowhere.
+fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
+    let mut by_frequency: Vec<(usize, &String)> = frequencies
+        .iter()
+        .copied()
+        .zip(terms)
+        .filter(|(df, _)| (1..=COMMON_TERM).contains(df))
+        .collect();
     by_frequency.sort();
     let mut kept = Vec::new();
     let mut total = 0;
     for (df, term) in by_frequency {
-        if df == 0 {
-            continue;
-        }
         if !kept.is_empty() && total + df > RANK_BUDGET {
             break;
         }
         total += df;
         kept.push(term.clone());
     }
-    if kept.is_empty() {
-        // Only common terms match anything.
-        return Ok(terms.to_vec());
-    }
-    Ok(kept)
+    kept
 }
 
-/// Memories matching any of `terms` and `clause`, best BM25 first, ties by id.
+/// Memories matching any of `terms` and `clause`, best BM25 first, ties by id; in stages
+/// when the query matches more than the budget (see the module doc).
 pub(super) async fn search(
     conn: &Connection,
     terms: &[String],
     clause: &Clause,
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
-    let selective = selective_terms(conn, terms).await?;
-    if selective.is_empty() {
-        return Ok(Vec::new());
+    let any = match_expression(terms);
+    if terms.len() == 1 || capped_matches(conn, &any, RANK_BUDGET).await? <= RANK_BUDGET {
+        return ranked_within_budget(conn, &any, terms, clause, limit).await;
     }
-    let mut hits = ranked_within_budget(conn, &selective, clause, limit).await?;
-    if hits.len() < limit && selective.len() < terms.len() {
-        // The rare terms found too few: they stay first, every term fills the rest.
-        for hit in ranked_within_budget(conn, terms, clause, limit).await? {
+    let frequencies = frequencies(conn, terms).await?;
+    let found: Vec<String> = terms
+        .iter()
+        .zip(&frequencies)
+        .filter(|(_, df)| **df > 0)
+        .map(|(t, _)| t.clone())
+        .collect();
+    let rare = rarest(terms, &frequencies);
+    let mut stages = Vec::new();
+    if found.len() > 1 {
+        stages.push(expression(&found, "AND"));
+    }
+    if !rare.is_empty() {
+        stages.push(match_expression(&rare));
+    }
+    if rare.len() < terms.len() {
+        stages.push(any);
+    }
+    let mut hits: Vec<KeywordHit> = Vec::with_capacity(limit);
+    for stage in stages {
+        if hits.len() >= limit {
+            break;
+        }
+        // Earlier stages stay first; later ones fill the rest.
+        for hit in ranked_within_budget(conn, &stage, terms, clause, limit).await? {
             if hits.len() == limit {
                 break;
             }
@@ -126,20 +150,21 @@ pub(super) async fn search(
     Ok(hits)
 }
 
-/// Ranks the matches of `terms`, or only the newest [`RANK_BUDGET`] of them when even the
-/// rarest terms are that common: a query made only of words found in thousands of memories
-/// then answers with the best of the recent ones, in bounded time. A filter that leaves too
-/// few of those gets the whole ranking.
+/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them when there
+/// are more: a query made only of words found in thousands of memories then answers with the
+/// best of the recent ones, in bounded time. A filter that leaves too few of those gets the
+/// whole ranking. Snippets highlight all of `terms`.
 async fn ranked_within_budget(
     conn: &Connection,
+    expression: &str,
     terms: &[String],
     clause: &Clause,
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
-    let floor = newest_matches_floor(conn, &match_expression(terms)).await?;
-    let hits = ranked(conn, terms, clause, limit, floor).await?;
+    let floor = newest_matches_floor(conn, expression).await?;
+    let hits = ranked(conn, expression, terms, clause, limit, floor).await?;
     if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
-        return ranked(conn, terms, clause, limit, None).await;
+        return ranked(conn, expression, terms, clause, limit, None).await;
     }
     Ok(hits)
 }
@@ -172,22 +197,22 @@ fn highlight(memory: &Memory, terms: &[String]) -> String {
     })
 }
 
-/// Ranks the matches of `terms` (those at or after row `floor`) that pass `clause`.
+/// Ranks the matches of `expression` (those at or after row `floor`) that pass `clause`.
 async fn ranked(
     conn: &Connection,
+    expression: &str,
     terms: &[String],
     clause: &Clause,
     limit: usize,
     floor: Option<i64>,
 ) -> Result<Vec<KeywordHit>> {
-    let expression = match_expression(terms);
     // Rank first, decorate after: selecting content and snippets in the ranking query would
     // build them for every match, not just for the page returned.
     let sql = format!(
-        "SELECT m.seq, -memories_fts.rank FROM memories_fts \
+        "SELECT m.seq, -{BM25} FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND memories_fts.rowid >= ?{} \
-         ORDER BY memories_fts.rank, m.id LIMIT ?",
+         ORDER BY {BM25}, m.id LIMIT ?",
         clause.sql
     );
     let mut params: Vec<Value> = vec![expression.into(), floor.unwrap_or(i64::MIN).into()];
@@ -231,12 +256,12 @@ pub(super) async fn holding(
     words: &[String],
     limit: usize,
 ) -> Result<Vec<Memory>> {
-    let expression = quoted(words, " AND ");
+    let every_word = expression(words, "AND");
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.seq IN (SELECT rowid FROM memories_fts \
          WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY m.seq DESC"
     );
-    let mut rows = conn.query(&sql, (expression, limit as i64)).await?;
+    let mut rows = conn.query(&sql, (every_word, limit as i64)).await?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().await? {
         out.push(rows::memory(&row)?);

@@ -319,6 +319,25 @@ impl GraphBackend for LibsqlBackend {
             .await
     }
 
+    async fn neighbours_in_time(
+        &self,
+        anchors: &[Memory],
+        filter: &Filter,
+    ) -> Result<Vec<(String, Memory)>> {
+        let anchors = anchors.to_vec();
+        let clause = Clause::from_filter(filter);
+        self.run(move |conn| async move {
+            let mut found = Vec::new();
+            for anchor in &anchors {
+                for memory in read::beside(&conn, anchor, &clause).await? {
+                    found.push((anchor.id.clone(), memory));
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
     async fn keyword_search(
         &self,
         terms: &[String],

@@ -1,10 +1,12 @@
 //! Reads of whole records: memories and relationships by id, and pages of memories in
 //! listing order. Searches and neighbourhoods have rooms of their own.
 
-use libsql::Connection;
+use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, placeholders};
+use super::rows::{
+    self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, micros, placeholders,
+};
 use crate::backend::{Cursor, IdKind};
 use crate::error::Result;
 use crate::model::{Memory, Page, Relationship};
@@ -58,6 +60,33 @@ pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usiz
         memories,
         next_cursor,
     })
+}
+
+/// The memories `clause` selects stored just before and just after `anchor` (by creation
+/// time, then id, as listings order them): two walks of the creation-time index, one step each.
+pub(super) async fn beside(
+    conn: &Connection,
+    anchor: &Memory,
+    clause: &Clause,
+) -> Result<Vec<Memory>> {
+    let before = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) < (?, ?){} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
+        clause.sql
+    );
+    let after = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) > (?, ?){} \
+         ORDER BY m.created_at, m.id LIMIT 1",
+        clause.sql
+    );
+    let mut found = Vec::with_capacity(2);
+    for sql in [before, after] {
+        let mut params: Vec<Value> =
+            vec![micros(anchor.created_at).into(), anchor.id.clone().into()];
+        params.extend(clause.params.iter().cloned());
+        found.extend(collect(conn.query(&sql, params).await?, rows::memory).await?);
+    }
+    Ok(found)
 }
 
 /// Ids of `kind` starting with `prefix`, in order: a range over the primary key (ids are

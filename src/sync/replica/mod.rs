@@ -33,7 +33,7 @@ use super::{Mode, SyncState, SyncStatus};
 use crate::backend::libsql::{LibsqlBackend, Primary};
 use crate::backend::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
-    NewRecord,
+    NewRecord, nearest_in_time,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -555,6 +555,28 @@ impl GraphBackend for ReplicaBackend {
             memories,
             next_cursor,
         })
+    }
+
+    async fn neighbours_in_time(
+        &self,
+        anchors: &[Memory],
+        filter: &Filter,
+    ) -> Result<Vec<(String, Memory)>> {
+        let found = self
+            .on_replica(|r| async move { r.neighbours_in_time(anchors, filter).await })
+            .await?;
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(found);
+        }
+        let mut found = Self::without_owned(&overlay, found, |(_, m)| &m.id);
+        found.extend(
+            overlay
+                .pending()
+                .neighbours_in_time(anchors, filter)
+                .await?,
+        );
+        Ok(nearest_in_time(anchors, found))
     }
 
     async fn keyword_search(

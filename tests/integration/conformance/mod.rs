@@ -142,6 +142,7 @@ conformance!(
     stats_counts,
     large_id_lists,
     keyword_search_ties_by_id,
+    neighbours_in_time_follow_creation_order,
     summaries_of_repeated_ids,
     touch_of_repeated_ids,
     import_batch_outcomes,
@@ -1288,8 +1289,9 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         .unwrap();
     let found: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
     assert_eq!(found.len(), 3, "{found:?}");
-    // A title match weighs most, then a tag match, then content.
-    assert_eq!(found, ["kt", "kg", "kc"]);
+    // A tag match weighs twice; a title word counts as a content word, so the shorter
+    // memory comes next.
+    assert_eq!(found, ["kg", "kt", "kc"]);
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     assert!(
         hits.iter().all(|h| h.score > 0.0),
@@ -1303,7 +1305,7 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
             hit.memory.id
         );
     }
-    assert_eq!(hits[0].memory.kind, "decision", "hits carry whole memories");
+    assert_eq!(hits[1].memory.kind, "decision", "hits carry whole memories");
 
     // Any term matches.
     assert_eq!(
@@ -1341,7 +1343,7 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         .await
         .unwrap();
     let limited: Vec<&str> = limited.iter().map(|h| h.memory.id.as_str()).collect();
-    assert_eq!(limited, ["kt", "kg"]);
+    assert_eq!(limited, ["kg", "kt"]);
 }
 
 async fn keyword_search_follows_updates(b: &dyn GraphBackend) {
@@ -2070,6 +2072,61 @@ async fn keyword_search_ties_by_id(b: &dyn GraphBackend) {
         .await
         .unwrap();
     assert_eq!(first[0].memory.id, "tie-a");
+}
+
+async fn neighbours_in_time_follow_creation_order(b: &dyn GraphBackend) {
+    let make = |id: &str, kind: &str, secs| {
+        let mut m = mem(id, id, "turn");
+        m.kind = kind.into();
+        m.created_at = at(secs, 0);
+        m.updated_at = at(secs, 0);
+        m
+    };
+    // n3 and n3b were stored in the same microsecond: the id orders them, as listings do.
+    let memories = [
+        make("n1", "fix", 1),
+        make("n2", "note", 2),
+        make("n3", "note", 3),
+        make("n3b", "note", 3),
+        make("n4", "fix", 4),
+        make("n5", "note", 5),
+    ];
+    create_all(b, &memories).await;
+    let by_id = |id: &str| memories.iter().find(|m| m.id == id).unwrap().clone();
+    let beside = |anchors: &[&str], filter: Filter| {
+        let anchors: Vec<Memory> = anchors.iter().map(|id| by_id(id)).collect();
+        async move {
+            let mut found: Vec<(String, String)> = b
+                .neighbours_in_time(&anchors, &filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(anchor, m)| (anchor, m.id))
+                .collect();
+            found.sort();
+            found
+        }
+    };
+    let pair = |a: &str, m: &str| (a.to_owned(), m.to_owned());
+    assert_eq!(
+        beside(&["n3", "n1", "n5"], Filter::default()).await,
+        [
+            pair("n1", "n2"),
+            pair("n3", "n2"),
+            pair("n3", "n3b"),
+            pair("n5", "n4")
+        ]
+    );
+    // The filter picks the neighbours, not the anchors.
+    let fixes = Filter {
+        kinds: vec!["fix".into()],
+        ..Filter::default()
+    };
+    assert_eq!(
+        beside(&["n3b"], fixes.clone()).await,
+        [pair("n3b", "n1"), pair("n3b", "n4")]
+    );
+    assert!(beside(&[], fixes).await.is_empty());
 }
 
 /// More ids than one SQL `IN (…)` list holds (the libSQL backend splits at 500).

@@ -533,6 +533,7 @@ const SQL_CONSTANTS: &[&str] = &[
     "RELATIONSHIP_COLUMNS",
     "RELATIONSHIP_INSERT_COLUMNS",
     "SUMMARY_COLUMNS",
+    "BM25",
     "table",
     "end",
 ];

@@ -774,6 +774,41 @@ async fn common_terms_do_not_drown_rare_ones() {
 }
 
 #[tokio::test]
+async fn old_memories_holding_every_common_term_come_first() {
+    let (_dir, store) = temp_store().await;
+    // "alpha" and "beta" are each in half of 2,000 memories, both far past the ranking
+    // budget; only three old memories hold both, outside the newest thousand matches.
+    let both = [5, 50, 500];
+    let batch: Vec<NewMemory> = (0..2000)
+        .map(|i| {
+            let words = if both.contains(&i) {
+                "alpha beta"
+            } else if i % 2 == 0 {
+                "alpha"
+            } else {
+                "beta"
+            };
+            note(&format!("entry {i}"), &format!("an entry about {words}"))
+        })
+        .collect();
+    store.create_many(batch).await.unwrap();
+    let hits = store
+        .keyword_search("alpha beta", &Filter::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 10);
+    let mut first: Vec<&str> = hits[..3].iter().map(|h| h.memory.title.as_str()).collect();
+    first.sort();
+    assert_eq!(first, ["entry 5", "entry 50", "entry 500"], "{hits:?}");
+    // The rest are filled from the matches of either word.
+    assert!(
+        hits[3..]
+            .iter()
+            .all(|h| !h.memory.content.contains("alpha beta"))
+    );
+}
+
+#[tokio::test]
 async fn paths_by_hops_and_by_strength() {
     let (_dir, store) = temp_store().await;
     let [a, b, c, d, e] = [

@@ -1,10 +1,10 @@
 //! What a person feels of recall quality in a coding session, on a real libSQL store with the
 //! built-in embedder: the fix of the error asked about comes first, storing the same memory
 //! twice keeps one, near-duplicate hints name only near-duplicates, and explanations show the
-//! words that matched.
+//! words that matched; the turn stored right after a matching one comes with it.
 
 use mnemograph::model::{Created, Filter};
-use mnemograph::store::{MemoryStore, NewMemory, RecallQuery, SearchMode};
+use mnemograph::store::{HybridParams, MemoryStore, NewMemory, RecallQuery, SearchMode};
 use tempfile::TempDir;
 
 use super::recall_hybrid::link;
@@ -374,8 +374,8 @@ async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
         "Retry network calls so that transient failures are attempted again.",
     )
     .await;
-    // "deadlock" is the commoner word here, so plain BM25 would put the memory with "retry"
-    // in its title (weighted ×5) first.
+    // "deadlock" is the commoner word here, so plain BM25 can put the memory saying "retry"
+    // twice (title and content) first.
     for (title, content) in [
         (
             "Deadlock detector",
@@ -413,4 +413,64 @@ async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
         assert_eq!(hits[0].matched_terms, ["deadlock", "retry"]);
         assert!(hits.iter().all(|h| h.score > 0.0));
     }
+}
+
+#[tokio::test]
+async fn the_answer_stored_after_a_matching_question_comes_with_it() {
+    let (_dir, s) = store().await;
+    let turns = [
+        ("Sam", "Did the build pass on the new runner?"),
+        ("Ana", "It did, after I bumped the cache key."),
+        ("Sam", "Great. Did you ever find a new apartment?"),
+        ("Ana", "Yes! Two bedrooms by the river, we move in March."),
+        ("Sam", "Lunch on Friday at the usual place?"),
+        ("Ana", "Sure, noon works for me."),
+        ("Sam", "The release notes still mention the old flag."),
+        ("Ana", "I will drop that line before tagging."),
+        ("Sam", "Who reviews the parser change?"),
+        ("Ana", "Priya said she would take it tomorrow."),
+    ];
+    let mut ids = Vec::new();
+    for (speaker, text) in turns {
+        ids.push(add(&s, "note", speaker, text).await);
+    }
+    let answer = &ids[3];
+    let find = |hits: Vec<mnemograph::store::FusedHit>| {
+        hits.iter()
+            .enumerate()
+            .find(|(_, h)| &h.memory.id == answer)
+            .map(|(rank, h)| (rank, h.score))
+    };
+    let question = "Where is Ana's new apartment?";
+    let with = s
+        .hybrid_search(question, &Filter::default(), 10, &HybridParams::default())
+        .await
+        .unwrap();
+    let without = s
+        .hybrid_search(
+            question,
+            &Filter::default(),
+            10,
+            &HybridParams {
+                neighbours: 0.0,
+                ..HybridParams::default()
+            },
+        )
+        .await
+        .unwrap();
+    // The answer shares no word with the question; the turn before it does, and lends it
+    // part of its score.
+    let (rank, score) = find(with).expect("the answer is found");
+    assert!(rank < 3, "answer at {rank}");
+    assert!(
+        find(without.clone()).is_none_or(|(r, s)| r >= rank && s < score),
+        "{:?} without neighbours vs {rank} {score} with",
+        find(without)
+    );
+    // The default search (hybrid with an embedder) brings it too.
+    let page = s
+        .search(question, None, &Filter::default(), 3, None)
+        .await
+        .unwrap();
+    assert!(page.hits.iter().any(|h| &h.memory.id == answer));
 }

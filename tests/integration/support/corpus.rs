@@ -112,8 +112,15 @@ impl Corpus {
 
     /// `words` words of a random one of the first `n` memories' content, as a user would
     /// quote them.
+    #[allow(dead_code)] // the known-item benchmark quotes a memory it chose
     pub fn query(&self, rng: &mut Rng, n: usize, words: usize) -> String {
-        let content = self.memory(rng.below(n)).0.content;
+        let i = rng.below(n);
+        self.quote(rng, i, words)
+    }
+
+    /// `words` words drawn from memory `i`'s content (now and then the same one twice).
+    pub fn quote(&self, rng: &mut Rng, i: usize, words: usize) -> String {
+        let content = self.memory(i).0.content;
         let all: Vec<&str> = content.split(' ').collect();
         (0..words)
             .map(|_| all[rng.below(all.len())])
