@@ -31,7 +31,7 @@ impl Clause {
         }
         for tag in &filter.tags {
             c.and(
-                "EXISTS (SELECT 1 FROM memory_tags t WHERE t.tag = ? AND t.memory_seq = m.seq)",
+                "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)",
                 [Value::from(tag.clone())],
             );
         }
