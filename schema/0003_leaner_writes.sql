@@ -13,6 +13,9 @@
 --    segment to `memories_fts_data` amid rows of merged segments; rows of nearly a page each
 --    leave no room, so every insert rebalanced (rewrote) the neighbouring pages too. The
 --    setting changes only how the index is cut into rows, not what a query finds or its rank.
+-- 4. `memories_created` ascending. Newest-first pages read it backwards with the same plans,
+--    but new rows now land at its right end, where a full leaf splits once, instead of at its
+--    left end, where SQLite rebalanced the first leaves with their siblings again and again.
 
 DROP TRIGGER memories_tags_ai;
 DROP TRIGGER memories_tags_au;
@@ -57,6 +60,9 @@ CREATE TRIGGER vector_log_prune AFTER INSERT ON vector_log WHEN new.seq % 4096 =
 END;
 
 INSERT INTO memories_fts (memories_fts, rank) VALUES ('pgsz', 1000);
+
+DROP INDEX memories_created;
+CREATE INDEX memories_created ON memories (created_at, id);
 
 -- As in migration 2, without the tag table.
 CREATE TRIGGER memories_cascade_bd BEFORE DELETE ON memories BEGIN

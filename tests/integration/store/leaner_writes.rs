@@ -192,3 +192,35 @@ async fn an_emptied_vector_log_numbers_above_its_floor() {
     let titles: Vec<&str> = hits.iter().map(|h| h.memory.title.as_str()).collect();
     assert_eq!(titles, ["two", "one"]);
 }
+
+#[tokio::test]
+async fn tags_that_json_escapes_filter_as_exactly_as_plain_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir.path().join("tags.db")).await;
+    let odd = [
+        "say \"hi\"",
+        "back\\slash",
+        "line\nbreak",
+        "café",
+        "rust-lang",
+    ];
+    store
+        .create(NewMemory {
+            tags: odd.iter().map(|t| t.to_string()).collect(),
+            ..note("odd tags", "odd tags")
+        })
+        .await
+        .unwrap();
+    store.create(note("no tags", "no tags")).await.unwrap();
+    for tag in odd {
+        let page = store.list(&tagged(tag), None, 10).await.unwrap();
+        assert_eq!(page.memories.len(), 1, "tag {tag:?}");
+    }
+    // Parts of a tag, or of its JSON text, are not tags.
+    for tag in [
+        "say", "hi", "\"hi\"", "line", "caf", "rust", "lang", "\",\"",
+    ] {
+        let page = store.list(&tagged(tag), None, 10).await.unwrap();
+        assert!(page.memories.is_empty(), "tag {tag:?}");
+    }
+}
