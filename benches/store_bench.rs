@@ -262,6 +262,33 @@ async fn serve(path: &Path, n: usize) {
     }
     report("keyword search top-10", samples);
 
+    // Filtered by one of the corpus's 50 tags (each on ~4% of the memories).
+    let tagged = |rng: &mut Rng| Filter {
+        tags: vec![format!("tag{}", rng.below(50))],
+        ..Filter::default()
+    };
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let filter = tagged(&mut rng);
+        let t = Instant::now();
+        store.list(&filter, None, 20).await.expect("list by tag");
+        samples.push(t.elapsed());
+    }
+    report("list by tag, first 20", samples);
+
+    let mut samples = Vec::new();
+    for _ in 0..500 {
+        let q = corpus.text.query(&mut rng, n, 2);
+        let filter = tagged(&mut rng);
+        let t = Instant::now();
+        store
+            .keyword_search(&q, &filter, 10)
+            .await
+            .expect("keyword by tag");
+        samples.push(t.elapsed());
+    }
+    report("keyword search top-10, one tag", samples);
+
     let mut samples = Vec::new();
     let mut recall = Vec::new();
     let backend = LibsqlBackend::open_local(path).await.expect("open");

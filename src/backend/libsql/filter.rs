@@ -5,6 +5,9 @@ use libsql::Value;
 use super::rows::{micros, placeholders};
 use crate::model::Filter;
 
+/// Whether the memory `m` has the tag bound to `?`, compared whole, as stored.
+const HAS_TAG: &str = "EXISTS (SELECT 1 FROM json_each(m.tags) WHERE value = ?)";
+
 /// A WHERE fragment over `memories m` and the values it binds, in order.
 #[derive(Default)]
 pub(super) struct Clause {
@@ -30,10 +33,21 @@ impl Clause {
             );
         }
         for tag in &filter.tags {
-            c.and(
-                "EXISTS (SELECT 1 FROM memory_tags t WHERE t.tag = ? AND t.memory_seq = m.seq)",
-                [Value::from(tag.clone())],
-            );
+            // `instr` on the row's JSON text is a cheap first test that spares `json_each`
+            // the rows that cannot match. It is exact only for a tag that appears verbatim
+            // in that text: tags are written by serde_json, which escapes quotes,
+            // backslashes and control characters and nothing else.
+            if tag
+                .chars()
+                .any(|ch| ch == '"' || ch == '\\' || ch.is_control())
+            {
+                c.and(HAS_TAG, [Value::from(tag.clone())]);
+            } else {
+                c.and(
+                    &format!("instr(m.tags, ?) > 0 AND {HAS_TAG}"),
+                    [Value::from(tag.clone()), Value::from(tag.clone())],
+                );
+            }
         }
         if let Some(project) = &filter.project {
             c.and("m.project = ?", [Value::from(project.clone())]);

@@ -28,12 +28,6 @@ const ORPHAN_CHECKS: &[(&str, &str, &str)] = &[
         "vectors of missing memories",
     ),
     (
-        "orphan tags",
-        "SELECT count(*) FROM memory_tags t WHERE NOT EXISTS \
-         (SELECT 1 FROM memories m WHERE m.seq = t.memory_seq)",
-        "tag rows of missing memories",
-    ),
-    (
         "vector model",
         "SELECT count(*) FROM memory_vectors WHERE model <> \
          coalesce((SELECT value FROM meta WHERE key = 'embedding_model'), model)",

@@ -17,6 +17,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "explicit_cascades",
         include_str!("../../../schema/0002_explicit_cascades.sql"),
     ),
+    (
+        3,
+        "leaner_writes",
+        include_str!("../../../schema/0003_leaner_writes.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

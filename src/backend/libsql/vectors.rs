@@ -185,10 +185,7 @@ async fn read_changes(
 /// `last_seq`, and replaying it onto the index is idempotent.
 async fn load(conn: &Connection, model: &str, dim: usize) -> Result<Loaded> {
     let mut rows = conn
-        .query(
-            "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'vector_log'), 0)",
-            (),
-        )
+        .query("SELECT seq - 1 FROM vector_log_next_seq", ())
         .await?;
     let last_seq: i64 = match rows.next().await? {
         Some(row) => row.get(0)?,
