@@ -41,6 +41,20 @@ async fn device(root: &Path, name: &str, sqld: &Sqld) -> Device {
     device_in(root, name, sqld, "default").await
 }
 
+/// Stores the memory "Synced" through memctl with a good token of `signer`, so the device in
+/// `root` has a replica that synced before its token changes.
+fn synced_before_the_token_changed(root: &Path, sqld: &Sqld, signer: &support::jwt::Signer) {
+    let args = [
+        "add",
+        "--title",
+        "Synced",
+        "--content",
+        "before the token changed",
+    ];
+    let good = memctl_on(root, &sqld.url(), Some(&signer.token("rw")), &args);
+    assert!(good.status.success(), "{}", support::memctl::stderr(&good));
+}
+
 /// `memctl args` on the device whose directories are in `root`, replicating the primary at
 /// `url` (with `token` when the primary checks tokens), whatever the outcome.
 fn memctl_on(root: &Path, url: &str, token: Option<&str>, args: &[&str]) -> Output {
@@ -955,19 +969,9 @@ fn a_wrong_token_is_reported_as_refused() {
     let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
         return;
     };
+    synced_before_the_token_changed(root.path(), &sqld, &signer);
     let memctl =
         |token: &str, args: &[&str]| memctl_on(root.path(), &sqld.url(), Some(token), args);
-    let good = memctl(
-        &signer.token("rw"),
-        &[
-            "add",
-            "--title",
-            "Synced",
-            "--content",
-            "before the token changed",
-        ],
-    );
-    assert!(good.status.success(), "{}", support::memctl::stderr(&good));
 
     for wrong in [
         support::jwt::Signer::from_seed(8).token("rw"),
@@ -1181,19 +1185,7 @@ async fn a_running_server_keeps_saying_its_token_is_refused() {
     let Some(sqld) = support::sqld_with_auth(root.path(), &signer) else {
         return;
     };
-    let good = memctl_on(
-        root.path(),
-        &sqld.url(),
-        Some(&signer.token("rw")),
-        &[
-            "add",
-            "--title",
-            "Synced",
-            "--content",
-            "before the token changed",
-        ],
-    );
-    assert!(good.status.success(), "{}", support::memctl::stderr(&good));
+    synced_before_the_token_changed(root.path(), &sqld, &signer);
 
     let mut cmd = support::command(root.path());
     cmd.env("MNEMOGRAPH_PRIMARY_URL", sqld.url())
