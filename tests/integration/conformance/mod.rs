@@ -116,6 +116,7 @@ conformance!(
     batch_create_is_all_or_nothing,
     linked_create_is_one_transaction,
     linked_batch_in_order_and_replayed,
+    memories_holding_every_word,
     update_applies_patch_and_bumps_version,
     update_changes_embedding,
     stale_version_conflicts,
@@ -472,6 +473,40 @@ async fn batch_create_is_all_or_nothing(b: &dyn GraphBackend) {
         .unwrap();
     let hits: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
     assert_eq!(hits, ["bc"]);
+}
+
+/// The duplicate probe's lookup: only memories holding every word, in any field, are
+/// answered; one word short is not enough, whatever else matches.
+async fn memories_holding_every_word(b: &dyn GraphBackend) {
+    let mut tagged = mem("hc", "backoff", "waits between attempts");
+    tagged.tags = vec!["deadlock".into(), "retry".into()];
+    create_all(
+        b,
+        &[
+            mem(
+                "ha",
+                "deadlock retry",
+                "the writer retries after a deadlock",
+            ),
+            mem("hb", "deadlock", "two writers wait on each other"),
+            tagged,
+            mem("hd", "retry", "again and again, deadlock free"),
+            mem("he", "unrelated", "nothing to see"),
+        ],
+    )
+    .await;
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let found = b
+        .memories_holding(&words(&["deadlock", "retry"]), 16)
+        .await
+        .unwrap();
+    let found: BTreeSet<&str> = found.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(found, BTreeSet::from(["ha", "hc", "hd"]));
+    let none = b
+        .memories_holding(&words(&["deadlock", "nowhere"]), 16)
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
 }
 
 /// A batch of linked memories (a capture's): each record may link to one earlier in the
