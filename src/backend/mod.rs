@@ -161,6 +161,24 @@ pub(crate) fn nearest_in_time(
         .collect()
 }
 
+/// [`GraphBackend::create_linked_memories`] as one `create_linked_memory` per record, in
+/// order, stopping at the first failure: the default, and what a backend that overrides it
+/// falls back to when it cannot write the batch as one.
+pub(crate) async fn create_one_by_one<B: GraphBackend + ?Sized>(
+    backend: &B,
+    batch: &[NewRecord],
+) -> Result<Vec<LinkedMemory>> {
+    let mut out = Vec::with_capacity(batch.len());
+    for r in batch {
+        out.push(
+            backend
+                .create_linked_memory(&r.memory, r.embedding.as_ref(), &r.relationships)
+                .await?,
+        );
+    }
+    Ok(out)
+}
+
 /// [`GraphBackend::expand`] as its two primitives: the default, and what a backend that
 /// overrides `expand` falls back to when it cannot answer both in one.
 pub(crate) async fn expand_in_two_calls<B: GraphBackend + ?Sized>(
@@ -223,14 +241,7 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// transaction does (all or nothing); this default makes one unit of work of each record
     /// and stops at the first failure, the records before it stored.
     async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
-        let mut out = Vec::with_capacity(batch.len());
-        for r in batch {
-            out.push(
-                self.create_linked_memory(&r.memory, r.embedding.as_ref(), &r.relationships)
-                    .await?,
-            );
-        }
-        Ok(out)
+        create_one_by_one(self, batch).await
     }
 
     /// [`GraphBackend::create_linked_memory`] without relationships.

@@ -446,14 +446,7 @@ impl GraphBackend for ReplicaBackend {
                 ok => return ok,
             }
         }
-        let mut written = Vec::with_capacity(batch.len());
-        for r in batch {
-            written.push(
-                self.create_linked_memory(&r.memory, r.embedding.as_ref(), &r.relationships)
-                    .await?,
-            );
-        }
-        Ok(written)
+        crate::backend::create_one_by_one(self, batch).await
     }
 
     async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {

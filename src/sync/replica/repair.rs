@@ -38,7 +38,7 @@ impl ReplicaBackend {
         F: Fn(LibsqlBackend) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let generation = self.repair.lock().await.generation;
+        let generation = self.generation().await;
         match read(self.inner.clone()).await {
             Err(err) if err.is_corruption() => {
                 self.replace_damaged(generation, &err).await?;
