@@ -15,6 +15,7 @@ mod overlay;
 mod repair;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -254,6 +255,26 @@ impl ReplicaBackend {
         self.queue(op).await
     }
 
+    /// Runs `write`, a whole batch, on the primary when no write is queued; `None` when some
+    /// are, or the primary cannot be reached, for the caller to queue the batch's writes one
+    /// by one. The queue is checked under the write order, so the batch never overtakes a
+    /// write queued meanwhile.
+    async fn whole_batch<T, Fut>(&self, write: impl FnOnce() -> Fut) -> Result<Option<T>>
+    where
+        T: Send,
+        Fut: Future<Output = Result<T>> + Send,
+    {
+        let _order = self.writes.lock().await;
+        if self.queued() > 0 {
+            return Ok(None);
+        }
+        match write().await {
+            Err(err) if err.is_transient() => Ok(None),
+            Err(err) => Err(self.refused(err)),
+            Ok(done) => Ok(Some(done)),
+        }
+    }
+
     async fn queue(&self, op: Op) -> Result<Applied> {
         let mut overlay = self.overlay.write().await;
         let applied = overlay.apply(&op, &self.inner).await?;
@@ -421,12 +442,11 @@ impl GraphBackend for ReplicaBackend {
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
         // A batch is one transaction on the primary, or (offline) one queued write each.
-        if self.queued() == 0 {
-            match self.inner.create_memories(batch).await {
-                Err(err) if err.is_transient() => {}
-                Err(err) => return Err(self.refused(err)),
-                ok => return ok,
-            }
+        if let Some(created) = self
+            .whole_batch(|| self.inner.create_memories(batch))
+            .await?
+        {
+            return Ok(created);
         }
         let mut created = Vec::with_capacity(batch.len());
         for (memory, embedding) in batch {
@@ -438,13 +458,9 @@ impl GraphBackend for ReplicaBackend {
     async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
         // One transaction on the primary (a capture's memories in one go), or, offline, one
         // queued write each: a batch cut off mid-way replays record by record, by id.
-        if self.queued() == 0 {
-            let _order = self.writes.lock().await;
-            match self.inner.create_linked_memories(batch).await {
-                Err(err) if err.is_transient() => {}
-                Err(err) => return Err(self.refused(err)),
-                ok => return ok,
-            }
+        let whole = self.whole_batch(|| self.inner.create_linked_memories(batch));
+        if let Some(written) = whole.await? {
+            return Ok(written);
         }
         crate::backend::create_one_by_one(self, batch).await
     }
