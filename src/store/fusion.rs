@@ -21,9 +21,10 @@
 //! before and just after each of the best first-pass hits join the candidates (scored on the
 //! semantic side like the others) and gain a share of that hit's standard score.
 //!
-//! The weights (keyword 0.7, coverage power 2, feedback 0.5) and depth (50 per side) were
-//! chosen on the first five LoCoMo conversations, where they lift hybrid recall@10 from
-//! 0.680 to 0.694 with the built-in embedder (BENCHMARKS.md has both halves), and they suit coding
+//! The weights (keyword 0.7, coverage power 2, feedback 0.5, neighbours 0.5 of the best 5)
+//! and depth (50 per side) were chosen on the first five LoCoMo conversations, where hybrid
+//! recall@10 with the built-in embedder is 0.730 (0.698 on the held-out half; BENCHMARKS.md
+//! has both halves and how each lever moved them), and they suit coding
 //! memories as well: identifiers, paths and error codes are matched exactly by the keyword
 //! side, which stays the stronger voice; meaning decides among similar keyword scores and
 //! brings in memories that say the same thing in other words.
