@@ -30,6 +30,20 @@ impl StemmedTerms {
         self.terms.is_empty()
     }
 
+    /// For each term, how many of `words` (lower-case tokens) have its stem: the term's
+    /// frequency in that text as the full-text index counts it.
+    pub fn occurrences(&self, words: &[String]) -> Vec<usize> {
+        self.terms
+            .iter()
+            .map(|(term, stemmed)| {
+                words
+                    .iter()
+                    .filter(|w| *w == term || same_stem(w, stemmed))
+                    .count()
+            })
+            .collect()
+    }
+
     /// For each term, the first of `words` (lower-case tokens) with the same stem, if any.
     pub fn find<'w>(&self, words: &'w [String]) -> Vec<Option<&'w str>> {
         self.terms
@@ -65,6 +79,8 @@ mod tests {
         let terms = StemmedTerms::new(&["token".into(), "errors".into(), "absent".into()]);
         let text = words("The tokenizer raised an error");
         assert_eq!(terms.find(&text), [Some("tokenizer"), Some("error"), None]);
+        let text = words("Errors: one error, then the tokenizer's error again");
+        assert_eq!(terms.occurrences(&text), [1, 3, 0]);
         // Unrelated words that merely share a beginning do not match.
         let terms = StemmedTerms::new(&["test".into()]);
         assert_eq!(terms.find(&words("a testament")), [None]);

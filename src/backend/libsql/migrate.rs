@@ -7,6 +7,7 @@
 use libsql::Connection;
 
 use super::pool::write_tx;
+use super::tail;
 use crate::error::{Error, Result};
 
 /// (version, name, SQL), in order.
@@ -22,6 +23,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "leaner_writes",
         include_str!("../../../schema/0003_leaner_writes.sql"),
     ),
+    (
+        4,
+        "full_text_in_batches",
+        include_str!("../../../schema/0004_full_text_in_batches.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
@@ -33,13 +39,19 @@ const CREATE_LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at INTEGER NOT NULL
 )";
 
-/// Brings the store up to [`SCHEMA_VERSION`]; `path` only names the store in errors.
-pub(super) async fn migrate(conn: &Connection, path: &str) -> Result<()> {
-    migrate_to(conn, path, SCHEMA_VERSION).await
+/// Brings the store up to [`SCHEMA_VERSION`]; `path` only names the store in errors. A
+/// `replicated` store (one written through a primary) has its new memories' full text indexed
+/// in batches from then on.
+pub(super) async fn migrate(conn: &Connection, path: &str, replicated: bool) -> Result<()> {
+    apply(conn, path, SCHEMA_VERSION, replicated).await
 }
 
 /// Applies migrations up to `target` (tests use it to build stores of older versions).
 pub async fn migrate_to(conn: &Connection, path: &str, target: u32) -> Result<()> {
+    apply(conn, path, target, false).await
+}
+
+async fn apply(conn: &Connection, path: &str, target: u32, replicated: bool) -> Result<()> {
     // The common case, a current store, takes no write lock.
     if applied_version(conn).await? == Some(target) {
         return Ok(());
@@ -71,6 +83,9 @@ pub async fn migrate_to(conn: &Connection, path: &str, target: u32) -> Result<()
             [uuid::Uuid::now_v7().to_string()],
         )
         .await?;
+        if replicated && target >= tail::SINCE_SCHEMA {
+            tail::index_in_batches(conn).await?;
+        }
         Ok(())
     })
     .await

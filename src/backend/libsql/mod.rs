@@ -32,6 +32,7 @@ mod pool;
 mod primary;
 mod read;
 mod rows;
+mod tail;
 mod tally;
 mod vectors;
 mod write;
@@ -51,6 +52,7 @@ use self::changes::ChangeWatch;
 use self::filter::Clause;
 use self::pool::Pool;
 use self::rows::distinct;
+use self::tail::TermCounts;
 use self::tally::{Delta, Footprint, Tally, footprint};
 use self::vectors::VectorCache;
 use super::{
@@ -84,6 +86,8 @@ struct Inner {
     vectors: VectorCache,
     tally: Tally,
     changes: ChangeWatch,
+    /// Document counts for ranking the full-text index's tail.
+    term_counts: Arc<TermCounts>,
 }
 
 impl LibsqlBackend {
@@ -349,8 +353,12 @@ impl GraphBackend for LibsqlBackend {
         }
         let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
-        self.run(move |conn| async move { keyword::search(&conn, &terms, &clause, limit).await })
-            .await
+        let counts = Arc::clone(&self.current().term_counts);
+        self.run(move |conn| async move {
+            let hits = keyword::search(&conn, &terms, &clause, limit).await?;
+            tail::search_with_tail(&conn, &counts, &terms, &clause, hits, limit).await
+        })
+        .await
     }
 
     async fn memories_holding(&self, words: &[String], limit: usize) -> Result<Vec<Memory>> {
@@ -358,8 +366,11 @@ impl GraphBackend for LibsqlBackend {
             return Ok(Vec::new());
         }
         let words = words.to_vec();
-        self.run(move |conn| async move { keyword::holding(&conn, &words, limit).await })
-            .await
+        self.run(move |conn| async move {
+            let found = keyword::holding(&conn, &words, limit).await?;
+            tail::holding_with_tail(&conn, &words, found, limit).await
+        })
+        .await
     }
 
     async fn vector_search(

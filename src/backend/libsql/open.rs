@@ -148,6 +148,7 @@ impl LibsqlBackend {
             vectors: VectorCache::default(),
             tally: Tally::default(),
             changes: Default::default(),
+            term_counts: Default::default(),
         };
         LibsqlBackend {
             shared: Arc::new(Shared {
@@ -163,9 +164,12 @@ impl LibsqlBackend {
             .await
     }
 
+    /// Migrates the schema; a store written through a primary also indexes its full text in
+    /// batches (see `tail.rs`).
     async fn migrate(&self) -> Result<()> {
         let name = self.path().display().to_string();
-        self.run(move |conn| async move { migrate::migrate(&conn, &name).await })
+        let replicated = self.current().pool.link() != Link::Local;
+        self.run(move |conn| async move { migrate::migrate(&conn, &name, replicated).await })
             .await
     }
 

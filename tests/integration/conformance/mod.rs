@@ -129,6 +129,7 @@ conformance!(
     keyword_search_survives_hostile_queries,
     keyword_search_fields_ranking_filters,
     keyword_search_follows_updates,
+    keyword_search_across_index_batches,
     vector_search_order_filter_models,
     vector_search_many,
     relationship_round_trip_and_replay,
@@ -1407,6 +1408,60 @@ async fn keyword_search_follows_updates(b: &dyn GraphBackend) {
     assert_eq!(keyword_ids(b, "delta", &all).await, ["ku"]);
     b.delete_memory("ku").await.unwrap();
     assert!(keyword_ids(b, "delta", &all).await.is_empty());
+}
+
+/// Enough memories to cross the full-text index's batches on a replicated store (its newest
+/// memories wait in a tail, indexed 32 at a time): every memory is found the moment it is
+/// written, changes and deletes are followed on both sides, filters apply to the tail, and
+/// the index stays consistent.
+async fn keyword_search_across_index_batches(b: &dyn GraphBackend) {
+    let all = Filter::default();
+    let memories: Vec<Memory> = (0..70)
+        .map(|i| {
+            let mut m = mem(&format!("xb{i:02}"), &format!("word{i}"), "shared item");
+            m.kind = if i % 2 == 0 { "fix" } else { "note" }.into();
+            m
+        })
+        .collect();
+    create_all(b, &memories).await;
+    for i in [0, 31, 32, 63, 64, 69] {
+        assert_eq!(
+            keyword_ids(b, &format!("word{i}"), &all).await,
+            [format!("xb{i:02}")]
+        );
+    }
+    for (id, word) in [("xb05", "renamed5"), ("xb66", "renamed66")] {
+        let patch = MemoryPatch {
+            title: Some(word.into()),
+            ..MemoryPatch::default()
+        };
+        b.update_memory(id, &patch, EmbeddingChange::Keep, None, at(1, 0))
+            .await
+            .unwrap();
+        assert_eq!(keyword_ids(b, word, &all).await, [id]);
+    }
+    for id in ["xb10", "xb69"] {
+        b.delete_memory(id).await.unwrap();
+    }
+    for gone in ["word5", "word66", "word10", "word69"] {
+        assert!(keyword_ids(b, gone, &all).await.is_empty(), "{gone}");
+    }
+    let terms = query_terms("shared");
+    let shared = b.keyword_search(&terms, &all, 100).await.unwrap();
+    assert_eq!(shared.len(), 68);
+    let fixes = Filter {
+        kinds: vec!["fix".into()],
+        ..Filter::default()
+    };
+    let shared_fixes = b.keyword_search(&terms, &fixes, 100).await.unwrap();
+    assert_eq!(shared_fixes.len(), 34);
+    assert!(shared_fixes.iter().all(|h| h.memory.kind == "fix"));
+    let words = vec!["shared".to_owned(), "renamed66".to_owned()];
+    let holding = b.memories_holding(&words, 16).await.unwrap();
+    let holding: Vec<&str> = holding.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(holding, ["xb66"]);
+    let checks = b.check_integrity().await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
 }
 
 async fn vector_search_order_filter_models(b: &dyn GraphBackend) {
