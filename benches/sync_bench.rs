@@ -8,7 +8,9 @@
 //!
 //! Measures, in order: the latency of a write through a replica (with and without a vector,
 //! and in local mode for contrast); the cost of an explicit sync after a one-memory change and
-//! with nothing new; the frames a replica pulls per memory written; the time from a write
+//! with nothing new; the frames a replica pulls per memory written; keyword search on a
+//! replica with 31 memories waiting for the full-text index's next batch against none
+//! waiting; the time from a write
 //! acknowledged on device A until device B, syncing on its timer only, reads it; and the
 //! bootstrap of a fresh replica of a primary holding `--memories` memories with 256-d vectors.
 //!
@@ -249,6 +251,53 @@ async fn frames_per_memory(a: &Device, b: &Device, memories: &mut Memories, batc
     }
 }
 
+/// Keyword search on B with no memory waiting for the full-text index's next batch, then with
+/// 31 waiting (the longest tail): what reading and ranking the tail adds to a search.
+async fn keyword_search_and_tail(a: &Device, b: &Device, memories: &mut Memories, samples: usize) {
+    let waiting = || async {
+        b.libsql.sync().await.expect("sync");
+        b.libsql
+            .memories_waiting_for_full_text()
+            .await
+            .expect("count the tail")
+    };
+    while waiting().await > 0 {
+        a.store.create(memories.fresh(false)).await.expect("create");
+    }
+    // Queries: two words of each of the corpus's first titles, most of them common.
+    let queries: Vec<String> = (0..samples)
+        .map(|i| {
+            let title = memories.memory(i, false).title;
+            title
+                .split_whitespace()
+                .take(2)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let measure = || async {
+        let mut times = Vec::with_capacity(queries.len());
+        for query in &queries {
+            let started = Instant::now();
+            b.store
+                .keyword_search(query, &Filter::default(), 10)
+                .await
+                .expect("search");
+            times.push(started.elapsed());
+        }
+        times
+    };
+    println!("\n| keyword search on B, limit 10 | p50 | p95 | n |\n|---|---|---|---|");
+    measure().await; // warm the page cache and the tail's term counts
+    row("none waiting for the index", measure().await);
+    for _ in 0..31 {
+        a.store.create(memories.fresh(false)).await.expect("create");
+    }
+    assert_eq!(waiting().await, 31);
+    measure().await;
+    row("31 waiting (read and ranked in Rust)", measure().await);
+}
+
 /// Lag with the timer: from A's acknowledged write until B, syncing on its timer only, reads
 /// it. Each write waits a random part of the interval first, so writes fall at random
 /// points of B's cycle, as real ones do.
@@ -422,6 +471,7 @@ async fn main() {
     writes(&a, &root, &mut memories, args.samples).await;
     explicit_sync(&a, &b, &mut memories, args.samples).await;
     frames_per_memory(&a, &b, &mut memories, args.frames_batch).await;
+    keyword_search_and_tail(&a, &b, &mut memories, args.samples).await;
     println!("\n| A's write visible on B | p50 | p95 | n |\n|---|---|---|---|");
     for &secs in &args.intervals {
         let interval = Duration::from_secs_f64(secs);

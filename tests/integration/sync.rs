@@ -9,6 +9,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use mnemograph::app::App;
+use mnemograph::backend::GraphBackend;
 use mnemograph::config::Config;
 use mnemograph::model::{Embedding, Filter, Memory, MemoryPatch};
 use mnemograph::store::{LinkDirection, MemoryStore, NewLink, NewMemory, NewRelationship};
@@ -165,6 +166,53 @@ async fn two_devices_see_each_others_memories_relationships_and_search() {
     let status = a.app.sync_status();
     assert!(status.online && status.last_success.is_some(), "{status:?}");
     assert!(status.frame_no.is_some());
+}
+
+/// A replicated store adds new memories to its full-text index 32 at a time (fewer pages
+/// for every device to pull); keyword search on another device finds each one meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_memories_are_found_by_keyword_before_their_batch_is_indexed() {
+    let root = tempfile::tempdir().unwrap();
+    let Some(sqld) = support::sqld(root.path()) else {
+        return;
+    };
+    let a = device(root.path(), "a", &sqld).await;
+    let b = device(root.path(), "b", &sqld).await;
+    let waiting = |d: &Device| {
+        let libsql = d.app.libsql().expect("a replica file").clone();
+        async move { libsql.memories_waiting_for_full_text().await.unwrap() }
+    };
+    let found_on_b = |word: String| {
+        let store = b.store.clone();
+        async move {
+            let hits = store
+                .keyword_search(&word, &Filter::default(), 10)
+                .await
+                .unwrap();
+            hits.into_iter().map(|h| h.memory.title).collect::<Vec<_>>()
+        }
+    };
+    for i in 0..33 {
+        a.store
+            .create(note(&format!("Batch note {i}"), &format!("marker{i} text")))
+            .await
+            .unwrap();
+        if [4, 30, 31, 32].contains(&i) {
+            b.app.sync_now().await.unwrap();
+            let expected = (i + 1) % 32;
+            assert_eq!(waiting(&b).await, expected as u64, "after {} writes", i + 1);
+            for j in [0, i / 2, i] {
+                assert_eq!(
+                    found_on_b(format!("marker{j}")).await,
+                    [format!("Batch note {j}")],
+                    "after {} writes",
+                    i + 1
+                );
+            }
+        }
+    }
+    let checks = b.app.libsql().unwrap().check_integrity().await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

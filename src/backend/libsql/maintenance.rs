@@ -89,9 +89,9 @@ pub(super) async fn integrity(conn: &Connection) -> Result<Vec<IntegrityCheck>> 
         ok: fts.is_ok(),
         detail: match fts {
             Ok(_) if waiting == 0 => "consistent with the memories".into(),
-            Ok(_) => format!(
-                "consistent; {waiting} newest memories wait for their batch to be indexed"
-            ),
+            Ok(_) => {
+                format!("consistent; {waiting} newest memories wait for their batch to be indexed")
+            }
             Err(err) => format!("{err}; rebuild it with memctl vacuum"),
         },
     });
@@ -103,6 +103,12 @@ pub(super) async fn integrity(conn: &Connection) -> Result<Vec<IntegrityCheck>> 
 }
 
 impl LibsqlBackend {
+    /// How many of the newest memories wait for their batch to be added to the full-text
+    /// index (see `tail.rs`; keyword search finds them meanwhile). Always 0 on a local store.
+    pub async fn memories_waiting_for_full_text(&self) -> Result<u64> {
+        self.run(|conn| async move { tail::len(&conn).await }).await
+    }
+
     /// Writes a consistent copy of the store to `dest` with `VACUUM INTO`: it reads one
     /// snapshot, so servers keep writing meanwhile and the copy holds none of their
     /// half-done transactions. `dest` must not exist or be an empty file.

@@ -52,7 +52,7 @@ use self::changes::ChangeWatch;
 use self::filter::Clause;
 use self::pool::Pool;
 use self::rows::distinct;
-use self::tail::TermCounts;
+use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
 use self::vectors::VectorCache;
 use super::{
@@ -86,8 +86,8 @@ struct Inner {
     vectors: VectorCache,
     tally: Tally,
     changes: ChangeWatch,
-    /// Document counts for ranking the full-text index's tail.
-    term_counts: Arc<TermCounts>,
+    /// What searching the full-text index's tail needs.
+    tail: Arc<Tail>,
 }
 
 impl LibsqlBackend {
@@ -353,10 +353,10 @@ impl GraphBackend for LibsqlBackend {
         }
         let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
-        let counts = Arc::clone(&self.current().term_counts);
+        let tail = Arc::clone(&self.current().tail);
         self.run(move |conn| async move {
             let hits = keyword::search(&conn, &terms, &clause, limit).await?;
-            tail::search_with_tail(&conn, &counts, &terms, &clause, hits, limit).await
+            tail::search_with_tail(&conn, &tail, &terms, &clause, hits, limit).await
         })
         .await
     }
@@ -366,9 +366,10 @@ impl GraphBackend for LibsqlBackend {
             return Ok(Vec::new());
         }
         let words = words.to_vec();
+        let tail = Arc::clone(&self.current().tail);
         self.run(move |conn| async move {
             let found = keyword::holding(&conn, &words, limit).await?;
-            tail::holding_with_tail(&conn, &words, found, limit).await
+            tail::holding_with_tail(&conn, &tail, &words, found, limit).await
         })
         .await
     }

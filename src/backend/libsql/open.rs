@@ -9,6 +9,7 @@ use std::time::Duration;
 use libsql::Builder;
 
 use super::pool::{Link, Pool};
+use super::tail::Tail;
 use super::tally::Tally;
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, Shared, migrate};
@@ -143,12 +144,13 @@ impl LibsqlBackend {
     }
 
     fn with_pool(pool: Pool, path: PathBuf) -> Self {
+        let replicated = pool.link() != Link::Local;
         let inner = Inner {
             pool,
             vectors: VectorCache::default(),
             tally: Tally::default(),
             changes: Default::default(),
-            term_counts: Default::default(),
+            tail: Arc::new(Tail::new(replicated)),
         };
         LibsqlBackend {
             shared: Arc::new(Shared {

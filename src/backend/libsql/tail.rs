@@ -16,7 +16,7 @@
 //! does not fold diacritics, so "café" in a tail memory is not found by "cafe" until indexed.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use libsql::Connection;
 
@@ -184,11 +184,47 @@ impl Iterator for Varints<'_> {
     }
 }
 
+/// What a process keeps to search the tail of one open database.
+pub(super) struct Tail {
+    /// Whether the store may have a tail: a local store's `batch` is read once, since only a
+    /// migration through a primary sets it; a replicated one is read at every search.
+    possible: OnceLock<bool>,
+    counts: TermCounts,
+}
+
+impl Tail {
+    /// For a store whose writes `replicated` or not.
+    pub(super) fn new(replicated: bool) -> Self {
+        let possible = OnceLock::new();
+        if replicated {
+            let _ = possible.set(true);
+        }
+        Tail {
+            possible,
+            counts: TermCounts::default(),
+        }
+    }
+
+    /// False when the store indexes every memory as it is written: a local store searches
+    /// as it did before batches existed, without reading the tail.
+    async fn possible(&self, conn: &Connection) -> Result<bool> {
+        if let Some(&possible) = self.possible.get() {
+            return Ok(possible);
+        }
+        let mut rows = conn.query("SELECT batch FROM fts_state", ()).await?;
+        let possible = match rows.next().await? {
+            Some(row) => row.get::<i64>(0)? > 0,
+            None => false,
+        };
+        Ok(*self.possible.get_or_init(|| possible))
+    }
+}
+
 /// How many indexed memories hold each term, remembered while the index stays about the size
 /// it was: a count walks the term's whole list (tens of milliseconds for a common word in a
 /// large store) and changes little as memories come and go, nor does the logarithm of it.
 #[derive(Default)]
-pub(super) struct TermCounts {
+struct TermCounts {
     cache: Mutex<Counted>,
 }
 
@@ -239,12 +275,15 @@ impl TermCounts {
 /// index's order, staged or not, is kept), at most `limit`.
 pub(super) async fn search_with_tail(
     conn: &Connection,
-    counts: &TermCounts,
+    state: &Tail,
     terms: &[String],
     clause: &Clause,
     mut hits: Vec<KeywordHit>,
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
+    if !state.possible(conn).await? {
+        return Ok(hits);
+    }
     let stemmed = StemmedTerms::new(terms);
     let tail: Vec<(Document, bool)> = memories(conn, clause)
         .await?
@@ -264,7 +303,7 @@ pub(super) async fn search_with_tail(
     for (t, term) in terms.iter().enumerate() {
         let in_tail = tail.iter().filter(|(d, _)| d.holds(t)).count() as u64;
         let holding = if in_tail > 0 {
-            counts.of(conn, term, indexed).await? + in_tail
+            state.counts.of(conn, term, indexed).await? + in_tail
         } else {
             0
         };
@@ -295,10 +334,14 @@ pub(super) async fn search_with_tail(
 /// the tail's, which are newer still; at most `limit`.
 pub(super) async fn holding_with_tail(
     conn: &Connection,
+    state: &Tail,
     words: &[String],
     found: Vec<Memory>,
     limit: usize,
 ) -> Result<Vec<Memory>> {
+    if !state.possible(conn).await? {
+        return Ok(found);
+    }
     let stemmed = StemmedTerms::new(words);
     let mut out: Vec<Memory> = memories(conn, &Clause::default())
         .await?
@@ -354,7 +397,12 @@ mod tests {
             let filler = "the harbour keeps its boats dry ".repeat(1 + i % 5);
             let m = match i % 9 {
                 0 => memory(i, "lantern repairs", &filler, &[]),
-                3 => memory(i, "harbour notes", &format!("{filler} lanterns lantern"), &[]),
+                3 => memory(
+                    i,
+                    "harbour notes",
+                    &format!("{filler} lanterns lantern"),
+                    &[],
+                ),
                 6 => memory(i, "dock log", &filler, &["lantern"]),
                 _ => memory(i, "harbour", &filler, &[]),
             };
