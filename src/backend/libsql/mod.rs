@@ -523,7 +523,8 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
-        self.run(|conn| async move { maintenance::integrity(&conn).await })
+        let replicated = self.current().pool.link() != pool::Link::Local;
+        self.run(move |conn| async move { maintenance::integrity(&conn, replicated).await })
             .await
     }
 

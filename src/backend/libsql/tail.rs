@@ -44,6 +44,15 @@ pub(super) async fn index_in_batches(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// Whether the store indexes new memories in batches.
+pub(super) async fn in_batches(conn: &Connection) -> Result<bool> {
+    let mut rows = conn.query("SELECT batch > 0 FROM fts_state", ()).await?;
+    Ok(match rows.next().await? {
+        Some(row) => row.get::<bool>(0)?,
+        None => false,
+    })
+}
+
 /// How many memories wait in the tail (0 on a store that indexes each write).
 pub(super) async fn len(conn: &Connection) -> Result<u64> {
     let mut rows = conn
@@ -211,11 +220,7 @@ impl Tail {
         if let Some(&possible) = self.possible.get() {
             return Ok(possible);
         }
-        let mut rows = conn.query("SELECT batch FROM fts_state", ()).await?;
-        let possible = match rows.next().await? {
-            Some(row) => row.get::<i64>(0)? > 0,
-            None => false,
-        };
+        let possible = in_batches(conn).await?;
         Ok(*self.possible.get_or_init(|| possible))
     }
 }
