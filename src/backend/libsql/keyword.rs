@@ -11,7 +11,6 @@
 //! queries are ranked exactly.
 
 use std::collections::HashMap;
-use std::sync::LazyLock;
 
 use libsql::{Connection, Value};
 
@@ -32,13 +31,11 @@ const COMMON_TERM: usize = RANK_BUDGET / 4;
 /// one the searcher is quoting (the known-item benchmark, `benches/known_item.rs`), and
 /// term coverage (`store/coverage.rs`), not the field, should decide between them. A tag is
 /// a label someone chose, so it counts twice. The schema's `rank` setting is not used.
-pub(super) const WEIGHTS: [f64; 3] = [1.0, 1.0, 2.0];
+const BM25: &str = "bm25(memories_fts, 1.0, 1.0, 2.0)";
 
-/// FTS5's `bm25()` with [`WEIGHTS`].
-static BM25: LazyLock<String> = LazyLock::new(|| {
-    let [title, content, tags] = WEIGHTS;
-    format!("bm25(memories_fts, {title:?}, {content:?}, {tags:?})")
-});
+/// [`BM25`]'s column weights, for ranking the index's tail in Rust (`tail.rs`, whose test
+/// `a_tail_memory_scores_as_it_will_once_indexed` fails if the two disagree).
+pub(super) const WEIGHTS: [f64; 3] = [1.0, 1.0, 2.0];
 
 /// `terms` as quoted FTS5 strings joined by `operator` (`OR` or `AND`).
 fn expression(terms: &[String], operator: &str) -> String {
@@ -216,12 +213,11 @@ async fn ranked(
     // Rank first, decorate after: selecting content and snippets in the ranking query would
     // build them for every match, not just for the page returned.
     let sql = format!(
-        "SELECT m.seq, -{bm25} FROM memories_fts \
+        "SELECT m.seq, -{BM25} FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND memories_fts.rowid >= ?{} \
-         ORDER BY {bm25}, m.id LIMIT ?",
-        clause.sql,
-        bm25 = *BM25,
+         ORDER BY {BM25}, m.id LIMIT ?",
+        clause.sql
     );
     let mut params: Vec<Value> = vec![expression.into(), floor.unwrap_or(i64::MIN).into()];
     params.extend(clause.params.iter().cloned());
