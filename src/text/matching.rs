@@ -33,28 +33,26 @@ impl StemmedTerms {
     /// For each term, how many of `words` (lower-case tokens) have its stem: the term's
     /// frequency in that text as the full-text index counts it.
     pub fn occurrences(&self, words: &[String]) -> Vec<usize> {
-        self.terms
-            .iter()
-            .map(|(term, stemmed)| {
-                words
-                    .iter()
-                    .filter(|w| *w == term || same_stem(w, stemmed))
-                    .count()
-            })
-            .collect()
+        self.matches(words).map(Iterator::count).collect()
     }
 
     /// For each term, the first of `words` (lower-case tokens) with the same stem, if any.
     pub fn find<'w>(&self, words: &'w [String]) -> Vec<Option<&'w str>> {
-        self.terms
-            .iter()
-            .map(|(term, stemmed)| {
-                words
-                    .iter()
-                    .find(|w| *w == term || same_stem(w, stemmed))
-                    .map(String::as_str)
-            })
+        self.matches(words)
+            .map(|mut found| found.next().map(String::as_str))
             .collect()
+    }
+
+    /// For each term, in order, the words among `words` with its stem.
+    fn matches<'s, 'w: 's>(
+        &'s self,
+        words: &'w [String],
+    ) -> impl Iterator<Item = impl Iterator<Item = &'w String> + 's> + 's {
+        self.terms.iter().map(move |(term, stemmed)| {
+            words
+                .iter()
+                .filter(move |w| *w == term || same_stem(w, stemmed))
+        })
     }
 }
 
