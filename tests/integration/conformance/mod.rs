@@ -1378,7 +1378,7 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         .await
         .unwrap();
     let limited: Vec<&str> = limited.iter().map(|h| h.memory.id.as_str()).collect();
-    assert_eq!(limited, ["kg", "kt"]);
+    assert_eq!(limited, ["kg", "kc"]);
 }
 
 async fn keyword_search_follows_updates(b: &dyn GraphBackend) {
