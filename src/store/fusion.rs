@@ -319,7 +319,9 @@ impl MemoryStore {
             }
             walks = next;
         }
-        let ids: Vec<String> = found.iter().map(|f| f.memory.id.clone()).collect();
+        let mut ids: Vec<String> = found.iter().map(|f| f.memory.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
         let vectors: HashMap<String, Vec<f32>> = self
             .backend
             .embeddings(&ids)
