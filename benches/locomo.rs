@@ -10,8 +10,11 @@
 //! throughput on one core.
 //!
 //! ```text
-//! cargo bench --bench locomo [-- [--sweep] DATA_DIR [MODEL_DIR]]
+//! cargo bench --bench locomo [-- [--sweep [--params=k=v,…]…] DATA_DIR [MODEL_DIR]]
+//! cargo bench --bench locomo -- --mcp
 //! ```
+//! `--sweep` runs only the tuning sweep (see [`sweep`]); `--mcp` runs only the benchmark
+//! over MCP (see [`over_mcp`]).
 //! DATA_DIR defaults to `../shared/data` beside the crate; it must hold
 //! `locomo/locomo10.json`. The embedder is the built-in model (the default configuration), or
 //! the Model2Vec model in MODEL_DIR (e.g. `../shared/data/models/m2v-minilm`, the float16
@@ -31,10 +34,16 @@ use mnemograph::store::{
     SearchMode, word_overlap,
 };
 use mnemograph::vector::cosine;
-use serde_json::Value;
+use rmcp::model::CallToolRequestParams;
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
 
 #[path = "support/args.rs"]
 mod args;
+#[path = "support/server.rs"]
+mod server;
 
 /// Results scored per question.
 const K: usize = 10;
@@ -250,6 +259,122 @@ async fn ask(
         .collect())
 }
 
+type Client = RunningService<RoleClient, ()>;
+
+/// Calls `tool` on the server; its structured result.
+async fn call(client: &Client, tool: &str, args: Value) -> Result<Value, Failure> {
+    let Value::Object(args) = args else {
+        return Err("tool arguments must be an object".into());
+    };
+    let result = client
+        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(args))
+        .await?;
+    if result.is_error != Some(false) {
+        return Err(format!("{tool} failed: {:?}", result.content).into());
+    }
+    Ok(result.structured_content.unwrap_or_default())
+}
+
+/// The whole benchmark over MCP, as an assistant runs it: for each conversation a fresh
+/// `mnemograph` server (the binary `cargo bench` built, the default configuration: built-in
+/// embedder) on its own store, each turn stored with `store_memory`, each question asked with
+/// `search_memories` (limit 10) in the default mode and in keyword mode.
+async fn over_mcp(
+    dir: &Path,
+    conversations: &[Conversation],
+) -> Result<Vec<BTreeMap<(&'static str, u64), Metrics>>, Failure> {
+    let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
+    let config_home = dir.join("config");
+    std::fs::create_dir_all(&config_home)?;
+    let mut results = Vec::new();
+    for (index, conversation) in conversations.iter().enumerate() {
+        let mut cmd =
+            server::server_command(exe, &dir.join(format!("mcp-{index}.db")), &config_home);
+        // The default configuration: no MNEMOGRAPH_EMBEDDER, so the built-in model.
+        cmd.env_remove("MNEMOGRAPH_EMBEDDER");
+        let client = ().serve(TokioChildProcess::new(cmd)?).await?;
+        // Stored before the embedder is ready, a memory would wait for the background
+        // worker; the benchmark stores once search can use every vector.
+        let started = Instant::now();
+        loop {
+            let stats = call(&client, "memory_stats", json!({})).await?;
+            match stats["embedder_state"].as_str() {
+                Some("ready") => break,
+                Some("loading") if started.elapsed().as_secs() < 60 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                state => return Err(format!("embedder not ready: {state:?}").into()),
+            }
+        }
+        let mut dia_ids = BTreeMap::new();
+        for turn in &conversation.turns {
+            let stored = call(
+                &client,
+                "store_memory",
+                json!({"kind": "note", "title": turn.speaker, "content": turn.text}),
+            )
+            .await?;
+            let id = stored["id"].as_str().ok_or("store_memory returned no id")?;
+            dia_ids
+                .entry(id.to_owned())
+                .or_insert_with(|| turn.dia_id.clone());
+        }
+        let stats = call(&client, "memory_stats", json!({})).await?;
+        if stats["embedded"] != stats["memories"] {
+            return Err(format!("not every memory has a vector: {stats}").into());
+        }
+        let mut own: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
+        for question in &conversation.questions {
+            for (mode, args) in [
+                ("hybrid", json!({"query": question.text, "limit": K})),
+                (
+                    "keyword",
+                    json!({"query": question.text, "limit": K, "mode": "keyword"}),
+                ),
+            ] {
+                let page = call(&client, "search_memories", args).await?;
+                if mode == "hybrid" && page["mode"] != "hybrid" {
+                    return Err(format!("the default search ran {}", page["mode"]).into());
+                }
+                let ranked: Vec<String> = page["hits"]
+                    .as_array()
+                    .ok_or("search_memories returned no hits")?
+                    .iter()
+                    .filter_map(|h| dia_ids.get(h["id"].as_str()?).cloned())
+                    .collect();
+                own.entry((mode, question.category))
+                    .or_default()
+                    .add(&ranked, &question.evidence);
+            }
+        }
+        client.cancel().await?;
+        results.push(own);
+    }
+    Ok(results)
+}
+
+/// Prints the tables of the tuning half, the held-out half and all conversations from each
+/// conversation's results.
+fn print_halves(results: &[BTreeMap<(&str, u64), Metrics>]) {
+    let halves = [
+        ("tuning half (conversations 1–5)", 0..TUNING_CONVERSATIONS),
+        (
+            "held-out half (conversations 6–10)",
+            TUNING_CONVERSATIONS..results.len(),
+        ),
+        ("all conversations", 0..results.len()),
+    ];
+    for (label, range) in halves {
+        let mut merged: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
+        for own in &results[range] {
+            for (key, m) in own {
+                merged.entry(*key).or_default().merge(m);
+            }
+        }
+        print_tables(label, &merged);
+    }
+}
+
 /// Prints the overall and per-category tables of every mode.
 fn print_tables(label: &str, results: &BTreeMap<(&str, u64), Metrics>) {
     println!("### {label}\n");
@@ -263,6 +388,9 @@ fn print_tables(label: &str, results: &BTreeMap<(&str, u64), Metrics>) {
         "adversarial",
     ];
     for mode in MODES {
+        if !results.keys().any(|(m, _)| *m == mode) {
+            continue;
+        }
         let mut overall = Metrics::default();
         for category in 1..=4 {
             if let Some(m) = results.get(&(mode, category)) {
@@ -279,57 +407,106 @@ fn print_tables(label: &str, results: &BTreeMap<(&str, u64), Metrics>) {
     println!();
 }
 
-/// Hybrid search over a grid of parameters (keyword weight, neighbours in time: weight and
-/// depth; the rest at the defaults) on the tuning half only: recall@10 of categories 1–4 and
-/// of each category, best first.
+/// The hybrid parameters of one `--sweep` point: the defaults with `key=value` pairs
+/// (comma-separated) changed, e.g. `kw=0.6,neighbours=0.75`.
+fn parse_params(spec: &str) -> Result<HybridParams, Failure> {
+    let mut p = HybridParams::default();
+    for pair in spec.split(',').filter(|s| !s.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair}: expected key=value"))?;
+        let number: f64 = value.parse().map_err(|_| format!("{pair}: not a number"))?;
+        match key {
+            "kw" => p.keyword_weight = number,
+            "candidates" => p.candidates = number as usize,
+            "coverage" => p.coverage = number,
+            "feedback" => p.feedback = number as f32,
+            "feedback_depth" => p.feedback_depth = number as usize,
+            "neighbours" => p.neighbours = number,
+            "depth" => p.neighbour_depth = number as usize,
+            "before" => p.neighbour_before = number,
+            "second" => p.second_neighbours = number,
+            _ => return Err(format!("{key}: unknown parameter").into()),
+        }
+    }
+    Ok(p)
+}
+
+/// One-at-a-time changes from the defaults, when `--sweep` is given no points.
+const SWEEP: [&str; 17] = [
+    "",
+    "neighbours=0.4",
+    "neighbours=0.6",
+    "depth=3",
+    "depth=8",
+    "before=0.5",
+    "before=1",
+    "second=0",
+    "second=0.5",
+    "second=1",
+    "kw=0.6",
+    "kw=0.8",
+    "candidates=30",
+    "candidates=100",
+    "coverage=1",
+    "coverage=3",
+    "feedback=0",
+];
+
+/// Hybrid search at each point of `points` (see [`parse_params`]; [`SWEEP`] when empty):
+/// recall@10 of categories 1–4 and of each category on the tuning half, best first, with the
+/// held-out half's beside it. Choose on the tuning half only; the held-out column shows
+/// whether a choice carries over.
 async fn sweep(
     conversations: &[Conversation],
     stores: &[(MemoryStore, BTreeMap<String, String>)],
+    points: &[String],
 ) -> Result<(), Failure> {
+    let points: Vec<String> = if points.is_empty() {
+        SWEEP.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        points.to_vec()
+    };
+    let r10 = |m: &Metrics| m.recall10 / m.questions.max(1) as f64;
     let mut rows = Vec::new();
-    for keyword_weight in [0.6, 0.7] {
-        for neighbours in [0.0, 0.25, 0.5, 0.75, 1.0] {
-            for neighbour_depth in [3, 5, 10] {
-                let params = HybridParams {
-                    keyword_weight,
-                    neighbours,
-                    neighbour_depth,
-                    ..HybridParams::default()
-                };
-                let mut by_category: BTreeMap<u64, Metrics> = BTreeMap::new();
-                for (conversation, (store, dia_ids)) in
-                    conversations.iter().zip(stores).take(TUNING_CONVERSATIONS)
-                {
-                    for q in &conversation.questions {
-                        let ranked = ask(store, dia_ids, "hybrid", &q.text, Some(&params)).await?;
-                        by_category
-                            .entry(q.category)
-                            .or_default()
-                            .add(&ranked, &q.evidence);
-                    }
-                }
-                let mut overall = Metrics::default();
-                for category in 1..=4 {
-                    overall.merge(&by_category[&category]);
-                }
-                let r10 = |m: &Metrics| m.recall10 / m.questions.max(1) as f64;
-                rows.push((
-                    r10(&overall),
-                    format!(
-                        "kw {keyword_weight} neighbours {neighbours} depth {neighbour_depth}: \
-                         {:.3} ({:.3} {:.3} {:.3} {:.3})",
-                        r10(&overall),
-                        r10(&by_category[&1]),
-                        r10(&by_category[&2]),
-                        r10(&by_category[&3]),
-                        r10(&by_category[&4]),
-                    ),
-                ));
+    for spec in &points {
+        let params = parse_params(spec)?;
+        let mut halves = [BTreeMap::<u64, Metrics>::new(), BTreeMap::new()];
+        for (index, (conversation, (store, dia_ids))) in
+            conversations.iter().zip(stores).enumerate()
+        {
+            let half = &mut halves[usize::from(index >= TUNING_CONVERSATIONS)];
+            for q in &conversation.questions {
+                let ranked = ask(store, dia_ids, "hybrid", &q.text, Some(&params)).await?;
+                half.entry(q.category)
+                    .or_default()
+                    .add(&ranked, &q.evidence);
             }
         }
+        let summary = |by_category: &BTreeMap<u64, Metrics>| {
+            let mut overall = Metrics::default();
+            for category in 1..=4 {
+                overall.merge(&by_category[&category]);
+            }
+            let per: Vec<String> = (1..=4)
+                .map(|c| format!("{:.3}", r10(&by_category[&c])))
+                .collect();
+            (
+                r10(&overall),
+                format!("{:.3} ({})", r10(&overall), per.join(" ")),
+            )
+        };
+        let (tuning, tuning_row) = summary(&halves[0]);
+        let (_, held_out_row) = summary(&halves[1]);
+        let label = if spec.is_empty() { "defaults" } else { spec };
+        println!("  {label}: tuning {tuning_row} | held-out {held_out_row}");
+        rows.push((
+            tuning,
+            format!("{label}: tuning {tuning_row} | held-out {held_out_row}"),
+        ));
     }
     rows.sort_by(|a, b| b.0.total_cmp(&a.0));
-    println!("sweep on the tuning half, recall@10 categories 1–4 (1 2 3 4):");
+    println!("\nsweep, recall@10 categories 1–4 (1 2 3 4), best on the tuning half first:");
     for (_, row) in rows {
         println!("  {row}");
     }
@@ -500,6 +677,17 @@ async fn main() -> Result<(), Failure> {
     let model: Arc<dyn Embedder> = Arc::new(model);
     let embedder = EmbedderHandle::ready(Arc::clone(&model));
     let dir = tempfile::tempdir()?;
+    if args.iter().any(|a| a == "--mcp") {
+        let start = Instant::now();
+        let results = over_mcp(dir.path(), &conversations).await?;
+        println!(
+            "over MCP: {} conversations stored and asked in {:.1} s\n",
+            conversations.len(),
+            start.elapsed().as_secs_f64()
+        );
+        print_halves(&results);
+        return Ok(());
+    }
 
     let start = Instant::now();
     let mut stores = Vec::new();
@@ -514,17 +702,13 @@ async fn main() -> Result<(), Failure> {
         conversations.len(),
         start.elapsed().as_secs_f64()
     );
-    let halves = [
-        ("tuning half (conversations 1–5)", 0..TUNING_CONVERSATIONS),
-        (
-            "held-out half (conversations 6–10)",
-            TUNING_CONVERSATIONS..conversations.len(),
-        ),
-        ("all conversations", 0..conversations.len()),
-    ];
-
     if args.iter().any(|a| a == "--sweep") {
-        sweep(&conversations, &stores).await?;
+        let points: Vec<String> = args
+            .iter()
+            .filter_map(|a| a.strip_prefix("--params="))
+            .map(str::to_owned)
+            .collect();
+        return sweep(&conversations, &stores, &points).await;
     }
     calibrate_hints(&conversations, model.as_ref()).await?;
 
@@ -545,15 +729,7 @@ async fn main() -> Result<(), Failure> {
         }
         results.push(own);
     }
-    for (label, range) in halves {
-        let mut merged: BTreeMap<(&str, u64), Metrics> = BTreeMap::new();
-        for own in &results[range] {
-            for (key, m) in own {
-                merged.entry(*key).or_default().merge(m);
-            }
-        }
-        print_tables(label, &merged);
-    }
+    print_halves(&results);
     for mode in MODES {
         let ms = seconds[mode] * 1000.0 / (questions.max(1) as f64);
         println!("{mode}: {ms:.2} ms per query");

@@ -18,13 +18,16 @@
 //! One comes after it: neighbours in time. What answers a question is often stored next to
 //! what matches it (the reply after a question in a conversation, the fix recorded right
 //! after the error in a session) without sharing its words. So the memories stored just
-//! before and just after each of the best first-pass hits join the candidates (scored on the
-//! semantic side like the others) and gain a share of that hit's standard score.
+//! before and just after each of the best first-pass hits, and the ones a step further in
+//! the same direction (an answer often takes a turn or two), join the candidates (scored on
+//! the semantic side like the others) and gain a share of that hit's standard score: a
+//! neighbour after the hit more than one before it, a second step less than the first.
 //!
-//! The weights (keyword 0.7, coverage power 2, feedback 0.5, neighbours 0.5 of the best 5)
-//! and depth (50 per side) were chosen on the first five LoCoMo conversations, where hybrid
-//! recall@10 with the built-in embedder is 0.730 (0.698 on the held-out half; BENCHMARKS.md
-//! has both halves and how each lever moved them), and they suit coding
+//! The weights (keyword 0.7, coverage power 2, feedback 0.5, neighbours 0.5 of the best 5,
+//! 0.75 for a neighbour before a hit and for the second step) and depth (50 per side) were
+//! chosen on the first five LoCoMo conversations, where hybrid recall@10 with the built-in
+//! embedder is 0.762 (0.732 on the held-out half, the same over MCP; BENCHMARKS.md has both
+//! halves and how each lever moved them), and they suit coding
 //! memories as well: identifiers, paths and error codes are matched exactly by the keyword
 //! side, which stays the stronger voice; meaning decides among similar keyword scores and
 //! brings in memories that say the same thing in other words.
@@ -80,12 +83,18 @@ pub struct HybridParams {
     pub feedback: f32,
     /// First-pass candidates whose vectors make the feedback.
     pub feedback_depth: usize,
-    /// Weight of neighbours in time: a memory stored just before or just after one of the
-    /// best `neighbour_depth` first-pass hits gains this share of that hit's standard score
-    /// (0: none).
+    /// Weight of neighbours in time: the memory stored just after one of the best
+    /// `neighbour_depth` first-pass hits gains this share of that hit's standard score
+    /// (0: none; see `neighbour_before` and `second_neighbours` for the others).
     pub neighbours: f64,
     /// First-pass hits whose neighbours in time are brought in.
     pub neighbour_depth: usize,
+    /// Share of the boost that a memory stored *before* a hit gains, against one stored after
+    /// it: an answer more often follows what matches it than precedes it.
+    pub neighbour_before: f64,
+    /// Share of the boost that the memory one step further from the hit (two places away in
+    /// time, same direction) gains, against the nearest one (0: only the nearest).
+    pub second_neighbours: f64,
 }
 
 impl Default for HybridParams {
@@ -98,6 +107,8 @@ impl Default for HybridParams {
             feedback_depth: 3,
             neighbours: 0.5,
             neighbour_depth: 5,
+            neighbour_before: 0.75,
+            second_neighbours: 0.75,
         }
     }
 }
@@ -214,20 +225,33 @@ impl MemoryStore {
                 .take(params.neighbour_depth)
                 .filter_map(|(id, z, _)| Some((memories.get(id)?.0.clone(), *z)))
                 .collect();
+            let hops = if params.second_neighbours > 0.0 { 2 } else { 1 };
             let found = self
-                .neighbours_in_time(&anchors, filter, &embedding.model, &query_vector)
+                .neighbours_in_time(&anchors, hops, filter, &embedding.model, &query_vector)
                 .await?;
             let mut boosts: HashMap<String, f64> = HashMap::new();
-            for (anchor_z, memory, similarity) in found {
-                *boosts.entry(memory.id.clone()).or_default() +=
-                    params.neighbours * anchor_z.max(0.0);
-                candidates.entry(memory.id.clone()).or_insert(Candidate {
-                    semantic: similarity,
-                    ..Candidate::default()
-                });
+            for found in found {
+                let direction = if found.before {
+                    params.neighbour_before
+                } else {
+                    1.0
+                };
+                let step = if found.step == 1 {
+                    1.0
+                } else {
+                    params.second_neighbours
+                };
+                *boosts.entry(found.memory.id.clone()).or_default() +=
+                    params.neighbours * direction * step * found.anchor_z.max(0.0);
+                candidates
+                    .entry(found.memory.id.clone())
+                    .or_insert(Candidate {
+                        semantic: found.similarity,
+                        ..Candidate::default()
+                    });
                 memories
-                    .entry(memory.id.clone())
-                    .or_insert_with(|| (memory, String::new()));
+                    .entry(found.memory.id.clone())
+                    .or_insert_with(|| (found.memory, String::new()));
             }
             boosts
         } else {
@@ -255,20 +279,49 @@ impl MemoryStore {
             .collect())
     }
 
-    /// The memories stored just before and just after each anchor (see
+    /// The memories stored up to `steps` places before and after each anchor (see
     /// [`HybridParams::neighbours`]), each with its anchor's standard score and its own
     /// similarity to `query` (`None` without a vector of `model`).
     async fn neighbours_in_time(
         &self,
         anchors: &[(Memory, f64)],
+        steps: usize,
         filter: &Filter,
         model: &str,
         query: &[f32],
-    ) -> Result<Vec<(f64, Memory, Option<f32>)>> {
+    ) -> Result<Vec<InTime>> {
         let filter = self.limits.filter(filter)?;
-        let memories: Vec<Memory> = anchors.iter().map(|(m, _)| m.clone()).collect();
-        let found = self.backend.neighbours_in_time(&memories, &filter).await?;
-        let ids: Vec<String> = found.iter().map(|(_, m)| m.id.clone()).collect();
+        // Each walk: where it stands, its anchor's score, and the way it goes (None: both).
+        let mut walks: Vec<(Memory, f64, Option<bool>)> =
+            anchors.iter().map(|(m, z)| (m.clone(), *z, None)).collect();
+        let mut found: Vec<InTime> = Vec::new();
+        for step in 1..=steps {
+            let mut from: Vec<Memory> = walks.iter().map(|(m, ..)| m.clone()).collect();
+            from.sort_by(|a, b| a.id.cmp(&b.id));
+            from.dedup_by(|a, b| a.id == b.id);
+            let beside = self.backend.neighbours_in_time(&from, &filter).await?;
+            let mut next = Vec::new();
+            for (at, memory) in beside {
+                for (walk, z, way) in walks.iter().filter(|(m, ..)| m.id == at) {
+                    let before = (memory.created_at, &memory.id) < (walk.created_at, &walk.id);
+                    if way.is_some_and(|w| w != before) {
+                        continue;
+                    }
+                    next.push((memory.clone(), *z, Some(before)));
+                    found.push(InTime {
+                        anchor_z: *z,
+                        before,
+                        step,
+                        memory: memory.clone(),
+                        similarity: None,
+                    });
+                }
+            }
+            walks = next;
+        }
+        let mut ids: Vec<String> = found.iter().map(|f| f.memory.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
         let vectors: HashMap<String, Vec<f32>> = self
             .backend
             .embeddings(&ids)
@@ -279,13 +332,25 @@ impl MemoryStore {
             .collect();
         Ok(found
             .into_iter()
-            .filter_map(|(anchor, memory)| {
-                let z = anchors.iter().find(|(m, _)| m.id == anchor)?.1;
-                let similarity = vectors.get(&memory.id).map(|v| cosine(query, v));
-                Some((z, memory, similarity))
+            .map(|mut f| {
+                f.similarity = vectors.get(&f.memory.id).map(|v| cosine(query, v));
+                f
             })
             .collect())
     }
+}
+
+/// A memory found near a first-pass hit in time.
+struct InTime {
+    /// The hit's standard score.
+    anchor_z: f64,
+    /// Stored before the hit (else after it).
+    before: bool,
+    /// 1 for the memory stored just before or after the hit, 2 for the one beyond it.
+    step: usize,
+    memory: Memory,
+    /// Similarity to the query; `None` without a vector of the query's model.
+    similarity: Option<f32>,
 }
 
 /// A standard score as a score in 0..1 (the logistic function): 0.5 is an average candidate.

@@ -10,7 +10,7 @@
 //!   microseconds), so a record reads back exactly as it would from the database, and
 //!   `Filter::since` and validity instants are compared at the same precision;
 //! - keyword search is BM25 over title, content and tags with the column weights of
-//!   `bm25(memories_fts, 1.0, 1.0, 2.0)` (negated: higher is better) and the same constants
+//!   `bm25(memories_fts, 0.75, 1.0, 2.0)` (negated: higher is better) and the same constants
 //!   as FTS5 (k1 = 1.2, b = 0.75, idf floored at 1e-6). Tokens are the lower-cased runs of
 //!   letters and digits of [`crate::text::tokens`], like `unicode61`. The libSQL backend also
 //!   stems with Porter and folds diacritics; this reference does neither, so it is exact only
@@ -41,8 +41,8 @@ use super::libsql::SCHEMA_VERSION;
 /// FTS5 BM25 constants.
 const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
-/// Column weights of `bm25(memories_fts, 1.0, 1.0, 2.0)`: title, content, tags.
-const COLUMN_WEIGHTS: [f64; 3] = [1.0, 1.0, 2.0];
+/// Column weights of `bm25(memories_fts, 0.75, 1.0, 2.0)`: title, content, tags.
+const COLUMN_WEIGHTS: [f64; 3] = [0.75, 1.0, 2.0];
 /// Tokens of context an excerpt shows around its matches.
 /// The in-memory reference implementation of [`GraphBackend`].
 pub struct InMemoryBackend {

@@ -1325,9 +1325,9 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         .unwrap();
     let found: Vec<&str> = hits.iter().map(|h| h.memory.id.as_str()).collect();
     assert_eq!(found.len(), 3, "{found:?}");
-    // A tag match weighs twice; a title word counts as a content word, so the shorter
-    // memory comes next.
-    assert_eq!(found, ["kg", "kt", "kc"]);
+    // A tag match weighs twice; a title word counts 0.75 of a content word, so the memory
+    // quoting it in its content comes before the one naming it in its title.
+    assert_eq!(found, ["kg", "kc", "kt"]);
     assert!(hits.windows(2).all(|w| w[0].score >= w[1].score));
     assert!(
         hits.iter().all(|h| h.score > 0.0),
@@ -1341,7 +1341,7 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
             hit.memory.id
         );
     }
-    assert_eq!(hits[1].memory.kind, "decision", "hits carry whole memories");
+    assert_eq!(hits[2].memory.kind, "decision", "hits carry whole memories");
 
     // Any term matches.
     assert_eq!(
@@ -1379,7 +1379,7 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         .await
         .unwrap();
     let limited: Vec<&str> = limited.iter().map(|h| h.memory.id.as_str()).collect();
-    assert_eq!(limited, ["kg", "kt"]);
+    assert_eq!(limited, ["kg", "kc"]);
 }
 
 async fn keyword_search_follows_updates(b: &dyn GraphBackend) {

@@ -415,25 +415,33 @@ async fn explanations_show_stemmed_matches_and_coverage_ranks_first() {
     }
 }
 
+/// A chat between two people; the fourth turn answers the third.
+const TURNS: [(&str, &str); 10] = [
+    ("Sam", "Did the build pass on the new runner?"),
+    ("Ana", "It did, after I bumped the cache key."),
+    ("Sam", "Great. Did you ever find a new apartment?"),
+    ("Ana", "Yes! Two bedrooms by the river, we move in March."),
+    ("Sam", "Lunch on Friday at the usual place?"),
+    ("Ana", "Sure, noon works for me."),
+    ("Sam", "The release notes still mention the old flag."),
+    ("Ana", "I will drop that line before tagging."),
+    ("Sam", "Who reviews the parser change?"),
+    ("Ana", "Priya said she would take it tomorrow."),
+];
+
+/// Stores each turn as a note titled with its speaker, one create each; their ids in order.
+async fn store_turns(s: &MemoryStore, turns: &[(&str, &str)]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for (speaker, text) in turns {
+        ids.push(add(s, "note", speaker, text).await);
+    }
+    ids
+}
+
 #[tokio::test]
 async fn the_answer_stored_after_a_matching_question_comes_with_it() {
     let (_dir, s) = store().await;
-    let turns = [
-        ("Sam", "Did the build pass on the new runner?"),
-        ("Ana", "It did, after I bumped the cache key."),
-        ("Sam", "Great. Did you ever find a new apartment?"),
-        ("Ana", "Yes! Two bedrooms by the river, we move in March."),
-        ("Sam", "Lunch on Friday at the usual place?"),
-        ("Ana", "Sure, noon works for me."),
-        ("Sam", "The release notes still mention the old flag."),
-        ("Ana", "I will drop that line before tagging."),
-        ("Sam", "Who reviews the parser change?"),
-        ("Ana", "Priya said she would take it tomorrow."),
-    ];
-    let mut ids = Vec::new();
-    for (speaker, text) in turns {
-        ids.push(add(&s, "note", speaker, text).await);
-    }
+    let ids = store_turns(&s, &TURNS).await;
     let answer = &ids[3];
     let find = |hits: Vec<mnemograph::store::FusedHit>| {
         hits.iter()
@@ -473,4 +481,42 @@ async fn the_answer_stored_after_a_matching_question_comes_with_it() {
         .await
         .unwrap();
     assert!(page.hits.iter().any(|h| &h.memory.id == answer));
+}
+
+#[tokio::test]
+async fn an_answer_two_turns_after_the_matching_question_comes_with_it() {
+    let (_dir, s) = store().await;
+    // The same chat with an aside between the question and its answer.
+    let mut turns = TURNS.to_vec();
+    turns.insert(3, ("Ana", "Hold on, the kettle is boiling."));
+    let ids = store_turns(&s, &turns).await;
+    let answer = &ids[4];
+    let question = "Where is Ana's new apartment?";
+    let ranked = |second_neighbours: f64| {
+        let s = &s;
+        async move {
+            let params = HybridParams {
+                second_neighbours,
+                ..HybridParams::default()
+            };
+            let hits = s
+                .hybrid_search(question, &Filter::default(), 10, &params)
+                .await
+                .unwrap();
+            hits.iter()
+                .position(|h| &h.memory.id == answer)
+                .map(|rank| (rank, hits[rank].score))
+        }
+    };
+    // The answer is two turns after the question that shares the query's words: the step
+    // beyond the nearest neighbour lends it part of the question's score.
+    let (rank, score) = ranked(HybridParams::default().second_neighbours)
+        .await
+        .expect("the answer is found");
+    assert!(rank < 3, "answer at {rank}");
+    let without = ranked(0.0).await;
+    assert!(
+        without.is_none_or(|(r, s)| r >= rank && s < score),
+        "{without:?} without the second step vs {rank} {score} with"
+    );
 }
