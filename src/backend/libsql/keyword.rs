@@ -10,6 +10,7 @@
 //! matches exceed the budget, only its newest matches are ranked. Small stores and selective
 //! queries are ranked exactly.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use libsql::{Connection, Value};
@@ -208,6 +209,97 @@ async fn ranked(
 ) -> Result<Vec<KeywordHit>> {
     // Rank first, decorate after: selecting content and snippets in the ranking query would
     // build them for every match, not just for the page returned.
+    if clause.sql.is_empty()
+        && let Some(order) = ranked_in_index(conn, expression, limit, floor).await?
+    {
+        let (hits, complete) = decorate(conn, order, terms).await?;
+        // An index row without its memory: the join leaves it out and ranks the next match.
+        if complete {
+            return Ok(hits);
+        }
+    }
+    let order = ranked_joined(conn, expression, clause, limit, floor).await?;
+    Ok(decorate(conn, order, terms).await?.0)
+}
+
+/// The memories of ranked rows with their snippets, best first and equal scores by id (as
+/// [`ranked_joined`] orders them), and whether every row had its memory.
+async fn decorate(
+    conn: &Connection,
+    order: Vec<(i64, f64)>,
+    terms: &[String],
+) -> Result<(Vec<KeywordHit>, bool)> {
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
+        placeholders(order.len())
+    );
+    let seqs: Vec<Value> = order.iter().map(|(seq, _)| Value::from(*seq)).collect();
+    let mut rows = conn.query(&sql, seqs).await?;
+    let mut found = HashMap::with_capacity(order.len());
+    while let Some(row) = rows.next().await? {
+        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
+    }
+    let complete = found.len() == order.len();
+    let mut hits: Vec<KeywordHit> = order
+        .into_iter()
+        .filter_map(|(seq, score)| {
+            let memory = found.remove(&seq)?;
+            Some(KeywordHit {
+                snippet: highlight(&memory, terms),
+                memory,
+                score,
+            })
+        })
+        .collect();
+    hits.sort_by(|a, b| {
+        b.score
+            .partial_cmp(&a.score)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.memory.id.cmp(&b.memory.id))
+    });
+    Ok((hits, complete))
+}
+
+/// The best `limit` matches of `expression` at or after row `floor`, as (row, score), ranked
+/// by BM25 alone, in the index without reading a memory: joining `memories` to break ties
+/// by id costs a table lookup per match, more than the ranking itself on a large store. The
+/// order within equal scores is left to the caller. `None` when the match after the last
+/// kept has the same score as it: only the id can tell which of them make the cut, so the
+/// joined ranking must answer.
+async fn ranked_in_index(
+    conn: &Connection,
+    expression: &str,
+    limit: usize,
+    floor: Option<i64>,
+) -> Result<Option<Vec<(i64, f64)>>> {
+    let sql = format!(
+        "SELECT rowid, -{BM25} FROM memories_fts \
+         WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY {BM25} LIMIT ?"
+    );
+    let params = (expression, floor.unwrap_or(i64::MIN), limit as i64 + 1);
+    let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(limit + 1);
+    let mut rows = conn.query(&sql, params).await?;
+    while let Some(row) = rows.next().await? {
+        ranked.push((row.get(0)?, row.get(1)?));
+    }
+    if ranked.len() > limit {
+        if limit > 0 && ranked[limit].1 == ranked[limit - 1].1 {
+            return Ok(None);
+        }
+        ranked.truncate(limit);
+    }
+    Ok(Some(ranked))
+}
+
+/// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as
+/// (row, score), ties by id.
+async fn ranked_joined(
+    conn: &Connection,
+    expression: &str,
+    clause: &Clause,
+    limit: usize,
+    floor: Option<i64>,
+) -> Result<Vec<(i64, f64)>> {
     let sql = format!(
         "SELECT m.seq, -{BM25} FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
@@ -223,30 +315,7 @@ async fn ranked(
     while let Some(row) = rows.next().await? {
         ranked.push((row.get(0)?, row.get(1)?));
     }
-    drop(rows);
-
-    let sql = format!(
-        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
-        placeholders(ranked.len())
-    );
-    let seqs: Vec<Value> = ranked.iter().map(|(seq, _)| Value::from(*seq)).collect();
-    let mut rows = conn.query(&sql, seqs).await?;
-    let mut found = HashMap::with_capacity(ranked.len());
-    while let Some(row) = rows.next().await? {
-        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
-    }
-    let hits = ranked
-        .into_iter()
-        .filter_map(|(seq, score)| {
-            let memory = found.remove(&seq)?;
-            Some(KeywordHit {
-                snippet: highlight(&memory, terms),
-                memory,
-                score,
-            })
-        })
-        .collect();
-    Ok(hits)
+    Ok(ranked)
 }
 
 /// The newest memories (at most `limit`) holding every one of `words`: one AND query of the

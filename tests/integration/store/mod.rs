@@ -990,3 +990,61 @@ async fn a_linked_batch_is_written_whole_or_not_at_all() {
         "a replay"
     );
 }
+
+/// Without a filter, matches are ranked in the full-text index alone (no memory read per
+/// match); with one, the ranking query joins the memories. Both must give the same hits in the
+/// same order, ties by id included: identical memories tie, inside the page and at its cut.
+#[tokio::test]
+async fn keyword_ranking_without_a_filter_equals_the_joined_ranking() {
+    let (_dir, store) = temp_store().await;
+    let batch: Vec<NewMemory> = (0..1500)
+        .map(|i| match i % 5 {
+            // 300 identical memories: every one of them ties with the others.
+            0 => note("alpha beta", "alpha beta gamma"),
+            1 => note(&format!("alpha {i}"), "alpha delta delta"),
+            2 => note(
+                &format!("beta {i}"),
+                &format!("beta gamma {}", "word ".repeat(i % 7)),
+            ),
+            3 => note(
+                &format!("entry {i}"),
+                &format!("gamma {}", "alpha ".repeat(i % 4)),
+            ),
+            _ => note(&format!("other {i}"), "epsilon"),
+        })
+        .collect();
+    store.create_many(batch).await.unwrap();
+    let everything = Filter {
+        min_importance: Some(0.0),
+        ..Filter::default()
+    };
+    for query in [
+        "alpha",
+        "alpha beta",
+        "gamma delta",
+        "beta gamma alpha",
+        "epsilon",
+    ] {
+        for limit in [1, 7, 10, 51] {
+            let ranking = |filter: Filter| {
+                let store = store.clone();
+                async move {
+                    store
+                        .keyword_search(query, &filter, limit)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|h| (h.memory.id, h.score))
+                        .collect::<Vec<_>>()
+                }
+            };
+            let unfiltered = ranking(Filter::default()).await;
+            assert_eq!(unfiltered.len(), limit, "{query} {limit}");
+            assert_eq!(
+                unfiltered,
+                ranking(everything.clone()).await,
+                "{query} {limit}"
+            );
+        }
+    }
+}
