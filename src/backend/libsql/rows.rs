@@ -155,9 +155,33 @@ pub(super) fn memory_params(m: &Memory) -> Vec<Value> {
     ]
 }
 
-pub(super) const INSERT_MEMORY: &str = "INSERT INTO memories (id, kind, title, content, tags, \
-    context, importance, confidence, created_at, updated_at, accessed_at, access_count, version) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+/// Columns of a memory insert, in [`memory_params`] order.
+macro_rules! memory_insert_columns {
+    () => {
+        "id, kind, title, content, tags, context, importance, confidence, created_at, \
+         updated_at, accessed_at, access_count, version"
+    };
+}
+
+pub(super) const INSERT_MEMORY: &str = concat!(
+    "INSERT INTO memories (",
+    memory_insert_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+);
+
+/// Inserts `rows` memories in one statement (each bound with [`memory_params`]), skipping
+/// those whose id is taken, and returns the ids it inserted.
+pub(super) fn insert_memories(rows: usize) -> String {
+    let row = format!("({})", placeholders(MEMORY_PARAMS));
+    format!(
+        "INSERT INTO memories ({}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+        memory_insert_columns!(),
+        vec![row; rows].join(", ")
+    )
+}
+
+/// Values [`memory_params`] binds.
+const MEMORY_PARAMS: usize = 13;
 
 /// Columns of a relationship insert, in [`relationship_params`] order.
 pub(super) const RELATIONSHIP_INSERT_COLUMNS: &str = "id, source_id, target_id, rel_type, \
