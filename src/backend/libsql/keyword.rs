@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use super::rows::{self, IN_CHUNK, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
 use crate::text;
@@ -261,34 +261,72 @@ async fn decorate(
 }
 
 /// The best `limit` matches of `expression` at or after row `floor`, as (row, score), ranked
-/// by BM25 alone, in the index without reading a memory: joining `memories` to break ties
-/// by id costs a table lookup per match, more than the ranking itself on a large store. The
-/// order within equal scores is left to the caller. `None` when the match after the last
-/// kept has the same score as it: only the id can tell which of them make the cut, so the
-/// joined ranking must answer.
+/// in the index: joining `memories` in the ranking query to break ties by id costs a table
+/// lookup per match ranked, more than the ranking itself on a large store. Here only the
+/// matches tied at the cut are looked up, to keep those with the smallest ids; the order
+/// within equal scores is left to the caller. `None` when a match has no memory (the join
+/// would leave it out and rank the next one).
 async fn ranked_in_index(
     conn: &Connection,
     expression: &str,
     limit: usize,
     floor: Option<i64>,
 ) -> Result<Option<Vec<(i64, f64)>>> {
+    if limit == 0 {
+        return Ok(Some(Vec::new()));
+    }
     let sql = format!(
         "SELECT rowid, -{BM25} FROM memories_fts \
-         WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY {BM25} LIMIT ?"
+         WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY {BM25}"
     );
-    let params = (expression, floor.unwrap_or(i64::MIN), limit as i64 + 1);
     let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(limit + 1);
-    let mut rows = conn.query(&sql, params).await?;
+    let mut rows = conn
+        .query(&sql, (expression, floor.unwrap_or(i64::MIN)))
+        .await?;
     while let Some(row) = rows.next().await? {
-        ranked.push((row.get(0)?, row.get(1)?));
+        let (seq, score): (i64, f64) = (row.get(0)?, row.get(1)?);
+        // Past the cut, only matches tied with the last one kept may still make it.
+        if ranked.len() >= limit && score != ranked[limit - 1].1 {
+            break;
+        }
+        ranked.push((seq, score));
     }
+    drop(rows);
     if ranked.len() > limit {
-        if limit > 0 && ranked[limit].1 == ranked[limit - 1].1 {
+        let cut = ranked[limit - 1].1;
+        let first_tied = ranked.iter().position(|r| r.1 == cut).unwrap_or(limit - 1);
+        let tied = ranked.split_off(first_tied);
+        let seqs: Vec<i64> = tied.iter().map(|(seq, _)| *seq).collect();
+        let mut by_id = ids_of(conn, &seqs).await?;
+        if by_id.len() < seqs.len() {
             return Ok(None);
         }
-        ranked.truncate(limit);
+        by_id.sort();
+        ranked.extend(
+            by_id
+                .into_iter()
+                .take(limit - first_tied)
+                .map(|(_, seq)| (seq, cut)),
+        );
     }
     Ok(Some(ranked))
+}
+
+/// The ids of the memories at rows `seqs`, as (id, row).
+async fn ids_of(conn: &Connection, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT id, seq FROM memories WHERE seq IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().map(|seq| Value::from(*seq)).collect();
+        let mut rows = conn.query(&sql, params).await?;
+        while let Some(row) = rows.next().await? {
+            out.push((row.get(0)?, row.get(1)?));
+        }
+    }
+    Ok(out)
 }
 
 /// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as
