@@ -52,17 +52,6 @@ pub(super) fn match_expression(terms: &[String]) -> String {
 const CAPPED_MATCHES: &str =
     "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)";
 
-/// Memories matching `expression`, counted up to `cap + 1`.
-async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Result<usize> {
-    let mut rows = conn
-        .query(CAPPED_MATCHES, (expression, cap as i64 + 1))
-        .await?;
-    Ok(match rows.next().await? {
-        Some(row) => row.get::<i64>(0)?.max(0) as usize,
-        None => 0,
-    })
-}
-
 /// Each term's matches, counted up to [`COMMON_TERM`]` + 1`: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
 async fn frequencies(conn: &Connection, terms: &[String]) -> Result<Vec<usize>> {
@@ -112,9 +101,33 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
     let any = match_expression(terms);
-    if terms.len() == 1 || capped_matches(conn, &any, RANK_BUDGET).await? <= RANK_BUDGET {
-        return ranked_within_budget(conn, &any, terms, clause, limit).await;
-    }
+    let (any_floor, over_budget) = newest_matches(conn, &any).await?;
+    let ranked = if terms.len() == 1 || !over_budget {
+        ranked_within_budget(conn, &any, any_floor, clause, limit).await?
+    } else {
+        staged(conn, terms, any, any_floor, clause, limit).await?
+    };
+    // Snippets for the hits returned only, not for every stage's.
+    Ok(ranked
+        .into_iter()
+        .map(|(memory, score)| KeywordHit {
+            snippet: highlight(&memory, terms),
+            memory,
+            score,
+        })
+        .collect())
+}
+
+/// The stages of a query matching more than the budget (see the module doc); `any` is the
+/// expression of every term and `any_floor` its budget's floor.
+async fn staged(
+    conn: &Connection,
+    terms: &[String],
+    any: String,
+    any_floor: Option<i64>,
+    clause: &Clause,
+    limit: usize,
+) -> Result<Vec<(Memory, f64)>> {
     let frequencies = frequencies(conn, terms).await?;
     let found: Vec<String> = terms
         .iter()
@@ -131,19 +144,23 @@ pub(super) async fn search(
         stages.push(match_expression(&rare));
     }
     if rare.len() < terms.len() {
-        stages.push(any);
+        stages.push(any.clone());
     }
-    let mut hits: Vec<KeywordHit> = Vec::with_capacity(limit);
+    let mut hits: Vec<(Memory, f64)> = Vec::with_capacity(limit);
     for stage in stages {
         if hits.len() >= limit {
             break;
         }
+        let floor = match stage == any {
+            true => any_floor,
+            false => newest_matches(conn, &stage).await?.0,
+        };
         // Earlier stages stay first; later ones fill the rest.
-        for hit in ranked_within_budget(conn, &stage, terms, clause, limit).await? {
+        for hit in ranked_within_budget(conn, &stage, floor, clause, limit).await? {
             if hits.len() == limit {
                 break;
             }
-            if !hits.iter().any(|h| h.memory.id == hit.memory.id) {
+            if !hits.iter().any(|h| h.0.id == hit.0.id) {
                 hits.push(hit);
             }
         }
@@ -151,39 +168,41 @@ pub(super) async fn search(
     Ok(hits)
 }
 
-/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them when there
-/// are more: a query made only of words found in thousands of memories then answers with the
-/// best of the recent ones, in bounded time. A filter that leaves too few of those gets the
-/// whole ranking. Snippets highlight all of `terms`.
+/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them (those at or
+/// after row `floor`) when there are more: a query made only of words found in thousands of
+/// memories then answers with the best of the recent ones, in bounded time. A filter that
+/// leaves too few of those gets the whole ranking.
 async fn ranked_within_budget(
     conn: &Connection,
     expression: &str,
-    terms: &[String],
+    floor: Option<i64>,
     clause: &Clause,
     limit: usize,
-) -> Result<Vec<KeywordHit>> {
-    let floor = newest_matches_floor(conn, expression).await?;
-    let hits = ranked(conn, expression, terms, clause, limit, floor).await?;
+) -> Result<Vec<(Memory, f64)>> {
+    let hits = ranked(conn, expression, clause, limit, floor).await?;
     if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
-        return ranked(conn, expression, terms, clause, limit, None).await;
+        return ranked(conn, expression, clause, limit, None).await;
     }
     Ok(hits)
 }
 
-/// The smallest row of the newest [`RANK_BUDGET`] matches of `expression`, or `None` when it
-/// has no more matches than that. Walking matches newest first costs no ranking.
-async fn newest_matches_floor(conn: &Connection, expression: &str) -> Result<Option<i64>> {
+/// The smallest row of the newest [`RANK_BUDGET`] matches of `expression` (`None` when it has
+/// fewer), and whether it has more matches than that. Walking matches newest first costs no
+/// ranking.
+async fn newest_matches(conn: &Connection, expression: &str) -> Result<(Option<i64>, bool)> {
     let mut rows = conn
         .query(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
-             ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+             ORDER BY rowid DESC LIMIT 2 OFFSET ?",
             (expression, RANK_BUDGET as i64 - 1),
         )
         .await?;
-    Ok(match rows.next().await? {
+    let floor = match rows.next().await? {
         Some(row) => Some(row.get(0)?),
         None => None,
-    })
+    };
+    let more = floor.is_some() && rows.next().await?.is_some();
+    Ok((floor, more))
 }
 
 /// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
@@ -202,33 +221,31 @@ fn highlight(memory: &Memory, terms: &[String]) -> String {
 async fn ranked(
     conn: &Connection,
     expression: &str,
-    terms: &[String],
     clause: &Clause,
     limit: usize,
     floor: Option<i64>,
-) -> Result<Vec<KeywordHit>> {
-    // Rank first, decorate after: selecting content and snippets in the ranking query would
-    // build them for every match, not just for the page returned.
+) -> Result<Vec<(Memory, f64)>> {
+    // Rank first, read the memories after: selecting content in the ranking query would read
+    // it for every match, not just for the page returned.
     if clause.sql.is_empty()
         && let Some(order) = ranked_in_index(conn, expression, limit, floor).await?
     {
-        let (hits, complete) = decorate(conn, order, terms).await?;
+        let (hits, complete) = memories_of(conn, order).await?;
         // An index row without its memory: the join leaves it out and ranks the next match.
         if complete {
             return Ok(hits);
         }
     }
     let order = ranked_joined(conn, expression, clause, limit, floor).await?;
-    Ok(decorate(conn, order, terms).await?.0)
+    Ok(memories_of(conn, order).await?.0)
 }
 
-/// The memories of ranked rows with their snippets, best first and equal scores by id (as
-/// [`ranked_joined`] orders them), and whether every row had its memory.
-async fn decorate(
+/// The memories of ranked rows, best first and equal scores by id (as [`ranked_joined`]
+/// orders them), and whether every row had its memory.
+async fn memories_of(
     conn: &Connection,
     order: Vec<(i64, f64)>,
-    terms: &[String],
-) -> Result<(Vec<KeywordHit>, bool)> {
+) -> Result<(Vec<(Memory, f64)>, bool)> {
     let sql = format!(
         "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
         placeholders(order.len())
@@ -240,22 +257,14 @@ async fn decorate(
         found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
     }
     let complete = found.len() == order.len();
-    let mut hits: Vec<KeywordHit> = order
+    let mut hits: Vec<(Memory, f64)> = order
         .into_iter()
-        .filter_map(|(seq, score)| {
-            let memory = found.remove(&seq)?;
-            Some(KeywordHit {
-                snippet: highlight(&memory, terms),
-                memory,
-                score,
-            })
-        })
+        .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
         .collect();
     hits.sort_by(|a, b| {
-        b.score
-            .partial_cmp(&a.score)
+        b.1.partial_cmp(&a.1)
             .unwrap_or(Ordering::Equal)
-            .then_with(|| a.memory.id.cmp(&b.memory.id))
+            .then_with(|| a.0.id.cmp(&b.0.id))
     });
     Ok((hits, complete))
 }
