@@ -4,7 +4,7 @@
 use libsql::Connection;
 
 use super::pool::write_tx;
-use super::rows::{self, MEMORY_COLUMNS, collect};
+use super::rows::{self, MEMORY_COLUMNS, collect, value_rows};
 use crate::error::Result;
 use crate::model::{Embedding, Memory};
 use crate::vector::to_blob;
@@ -72,6 +72,6 @@ fn upsert_vectors(rows: usize) -> String {
          JOIN memories m ON m.id = given.id AND m.version = given.version WHERE true \
          ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
          embedding = excluded.embedding",
-        vec!["(?, ?, ?, ?)"; rows].join(", ")
+        value_rows::<4>(rows)
     )
 }

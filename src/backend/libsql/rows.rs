@@ -169,19 +169,24 @@ pub(super) const INSERT_MEMORY: &str = concat!(
     ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
 );
 
+/// Columns of a memory insert, as a constant for `format!`.
+pub(super) const MEMORY_INSERT_COLUMNS: &str = memory_insert_columns!();
+
 /// Inserts `rows` memories in one statement (each bound with [`memory_params`]), skipping
 /// those whose id is taken, and returns the ids it inserted.
 pub(super) fn insert_memories(rows: usize) -> String {
-    let row = format!("({})", placeholders(MEMORY_PARAMS));
     format!(
-        "INSERT INTO memories ({}) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-        memory_insert_columns!(),
-        vec![row; rows].join(", ")
+        "INSERT INTO memories ({MEMORY_INSERT_COLUMNS}) VALUES {} \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        value_rows::<13>(rows)
     )
 }
 
-/// Values [`memory_params`] binds.
-const MEMORY_PARAMS: usize = 13;
+/// Builds `(?, ?), (?, ?)`: `rows` tuples of `WIDTH` placeholders, the `VALUES` of a
+/// multi-row statement.
+pub(super) fn value_rows<const WIDTH: usize>(rows: usize) -> String {
+    vec![format!("({})", placeholders(WIDTH)); rows].join(", ")
+}
 
 /// Columns of a relationship insert, in [`relationship_params`] order.
 pub(super) const RELATIONSHIP_INSERT_COLUMNS: &str = "id, source_id, target_id, rel_type, \

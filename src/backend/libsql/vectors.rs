@@ -267,14 +267,17 @@ async fn scored(
     sql_limit: Option<usize>,
     limit: usize,
 ) -> Result<Vec<VectorHit>> {
-    let from = match joined {
-        true => "memories m JOIN memory_vectors v ON v.memory_id = m.id",
-        false => "memory_vectors v",
+    let mut sql = match joined {
+        true => format!(
+            "SELECT v.memory_id, v.embedding FROM memories m \
+             JOIN memory_vectors v ON v.memory_id = m.id WHERE v.model = ?{}",
+            clause.sql
+        ),
+        false => format!(
+            "SELECT v.memory_id, v.embedding FROM memory_vectors v WHERE v.model = ?{}",
+            clause.sql
+        ),
     };
-    let mut sql = format!(
-        "SELECT v.memory_id, v.embedding FROM {from} WHERE v.model = ?{}",
-        clause.sql
-    );
     let mut params: Vec<Value> = vec![model.into()];
     params.extend(clause.params);
     if let Some(n) = sql_limit {
