@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench raw_pipe                   # 1k, 10k and 100k memories
 //! cargo bench --bench raw_pipe -- 10000          # one size (or any list)
+//! cargo bench --bench raw_pipe -- --vectors 100000  # with the built-in model's vectors
 //! ```
 //!
 //! `mcp_bench` times calls through rmcp's client, which validates and decodes every answer;
@@ -12,17 +13,23 @@
 //! against: the pipe, the line filter, rmcp's dispatch and the encoding of an answer. Each
 //! tool's p50 and p95 are printed beside it, with the ratio to the ping and the issue's target
 //! for 100k memories (server-side p50: `store_memory` ≤ 1.5 ms, `memory_stats` ≤ 3 ms, keyword
-//! `search_memories` ≤ 2 ms, `recall` ≤ 4 ms, every other tool ≤ 2× a ping). The store is built
-//! as `mcp_bench` builds it (keyword-only: the server runs with `MNEMOGRAPH_EMBEDDER=none`).
-//! `MNEMOGRAPH_BENCH_DIR` keeps the stores.
+//! `search_memories` ≤ 2 ms and hybrid ≤ 3 ms, `recall` ≤ 4 ms, every other tool ≤ 2× a ping).
+//! The store is built as `mcp_bench` builds it, keyword-only (the server runs with
+//! `MNEMOGRAPH_EMBEDDER=none`); with `--vectors` every memory also gets the built-in model's
+//! vector and the server runs with that model, so hybrid search, `recall` (hybrid by default
+//! then) and `store_memory`'s vector duplicate probe are measured. `MNEMOGRAPH_BENCH_DIR` keeps
+//! the stores.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mnemograph::embed::EmbedderHandle;
+use mnemograph::embed::model2vec::Model2VecEmbedder;
 use serde_json::{Value, json};
 
 #[path = "support/args.rs"]
@@ -35,8 +42,11 @@ mod corpus;
 mod isolation;
 
 use args::command_line;
-use build::{bench_dir, build, ms, percentile, results, sizes, status_mib};
+use build::{bench_dir, build_with, ms, percentile, results, sizes, status_mib};
 use corpus::{Corpus, Rng};
+
+/// The embedder the store is built with.
+type Embedder = Arc<dyn mnemograph::embed::Embedder>;
 
 /// Timed calls per tool.
 const CALLS: usize = 300;
@@ -51,9 +61,14 @@ struct Pipe {
 }
 
 impl Pipe {
-    fn spawn(exe: &Path, db: &Path, config_home: &Path) -> Pipe {
+    /// Starts the server on `db` with the built-in model when `vectors`, else keyword-only.
+    fn spawn(exe: &Path, db: &Path, config_home: &Path, vectors: bool) -> Pipe {
         let mut cmd = Command::new(exe);
         isolation::isolate(&mut cmd, config_home)
+            .env(
+                "MNEMOGRAPH_EMBEDDER",
+                if vectors { "model2vec" } else { "none" },
+            )
             .arg("--db")
             .arg(db)
             .env("MNEMOGRAPH_LOG", "warn")
@@ -75,7 +90,30 @@ impl Pipe {
                    "clientInfo": {"name": "raw_pipe", "version": "1"}}),
         );
         pipe.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        if vectors {
+            pipe.await_embedder();
+        }
         pipe
+    }
+
+    /// Waits until the server's embedder has loaded: until then a hybrid search is refused.
+    fn await_embedder(&mut self) {
+        let started = Instant::now();
+        loop {
+            let (result, _) = self.request(
+                "tools/call",
+                json!({"name": "search_memories",
+                       "arguments": {"query": "ready", "mode": "hybrid"}}),
+            );
+            if result["isError"] == json!(false) {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the embedder did not load: {result}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn send(&mut self, message: &Value) {
@@ -187,9 +225,10 @@ impl Ids {
     }
 }
 
-fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a>> {
+fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool) -> Vec<Case<'a>> {
     let pick = move || ids.borrow_mut().pick();
     let mut search_rng = Rng(2);
+    let mut hybrid_rng = Rng(2);
     let mut recall_rng = Rng(3);
     let mut explore_rng = Rng(5);
     let new_memory = move |i: usize| {
@@ -200,7 +239,16 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a
     // Relationships made (untimed) for update_relationship, then deleted one by one.
     let made = Rc::new(RefCell::new(Vec::<String>::new()));
     let (made_update, made_delete) = (made.clone(), made);
-    vec![
+    let hybrid = vectors.then(|| Case {
+        name: "search_memories (hybrid)",
+        tool: "search_memories",
+        target: Target::Ms(3.0),
+        counted: Some("/hits"),
+        args: Box::new(
+            move |_, _| json!({"query": corpus.query(&mut hybrid_rng, n, 2), "mode": "hybrid"}),
+        ),
+    });
+    let mut cases = vec![
         Case {
             name: "ping",
             tool: "ping",
@@ -374,7 +422,15 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>) -> Vec<Case<'a
                 json!({"id": stored["id"]})
             }),
         },
-    ]
+    ];
+    // Beside the keyword search it is compared with.
+    let keyword = cases
+        .iter()
+        .position(|c| c.name == "search_memories (keyword)");
+    if let (Some(hybrid), Some(keyword)) = (hybrid, keyword) {
+        cases.insert(keyword + 1, hybrid);
+    }
+    cases
 }
 
 fn verdict(p50: f64, ping: f64, target: Target) -> String {
@@ -385,9 +441,14 @@ fn verdict(p50: f64, ping: f64, target: Target) -> String {
     format!("{what}: {}", if p50 <= limit { "met" } else { "MISSED" })
 }
 
-async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
+async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus, model: Option<&Embedder>) {
     println!(
-        "== {n} memories ({} cores, load average {})",
+        "== {n} memories{} ({} cores, load average {})",
+        if model.is_some() {
+            ", with the built-in model's vectors"
+        } else {
+            ""
+        },
         std::thread::available_parallelism().map_or(1, |p| p.get()),
         std::fs::read_to_string("/proc/loadavg")
             .unwrap_or_default()
@@ -400,15 +461,16 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
     }
-    let built = build(&db, n, corpus).await;
+    let embedder = model.map_or_else(EmbedderHandle::off, |m| EmbedderHandle::ready(m.clone()));
+    let built = build_with(&db, n, corpus, embedder).await;
     let ids = RefCell::new(Ids { built, rng: Rng(1) });
-    let mut pipe = Pipe::spawn(exe, &db, &dir.join("config"));
+    let mut pipe = Pipe::spawn(exe, &db, &dir.join("config"), model.is_some());
     let mut ping = f64::NAN;
     println!(
         "  {:<28} {:>9} {:>9} {:>7}  {:<12} target",
         "request", "p50 ms", "p95 ms", "× ping", "results"
     );
-    for mut case in cases(corpus, n, &ids) {
+    for mut case in cases(corpus, n, &ids, model.is_some()) {
         let figures = measure(&mut pipe, &mut case);
         if case.tool == "ping" {
             ping = figures.p50;
@@ -441,12 +503,19 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus) {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
-    let sizes = sizes(command_line(), &[1_000, 10_000, 100_000]);
+    let (flags, args): (Vec<String>, Vec<String>) = command_line()
+        .into_iter()
+        .partition(|a| a.starts_with("--"));
+    let vectors = flags.iter().any(|f| f == "--vectors");
+    let sizes = sizes(args, &[1_000, 10_000, 100_000]);
+    let model: Option<Embedder> = vectors.then(|| {
+        Arc::new(Model2VecEmbedder::builtin().expect("the built-in model loads")) as Embedder
+    });
     let temp = tempfile::tempdir().expect("temp dir");
     let dir = bench_dir(temp.path());
     println!("server: {}", exe.display());
     let corpus = Corpus::new();
     for n in sizes {
-        run(exe, &dir, n, &corpus).await;
+        run(exe, &dir, n, &corpus, model.as_ref()).await;
     }
 }

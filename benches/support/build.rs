@@ -1,13 +1,14 @@
 //! What the MCP benchmarks (`mcp_bench`, `raw_pipe`) share: the synthetic store they serve
-//! (`n` memories of the shared corpus built through the library, bulk `create_many`, no
-//! vectors, then about one relationship per memory made one `link` at a time), the sizes and
-//! directory of a run, and the figures they print.
+//! (`n` memories of the shared corpus built through the library, bulk `create_many`, without
+//! vectors or with those of an embedder, then about one relationship per memory made one
+//! `link` at a time), the sizes and directory of a run, and the figures they print.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mnemograph::backend::libsql::LibsqlBackend;
+use mnemograph::embed::EmbedderHandle;
 use mnemograph::store::{Limits, MemoryStore, NewRelationship};
 
 use super::corpus::{Corpus, REL_TYPES, Rng};
@@ -73,16 +74,30 @@ pub async fn insert(store: &MemoryStore, n: usize, corpus: &Corpus) -> Vec<Strin
     ids
 }
 
-/// Builds a store of `n` memories and returns their ids.
+/// Builds a store of `n` memories without vectors and returns their ids.
+#[allow(dead_code)] // raw_pipe builds through `build_with`
 pub async fn build(path: &Path, n: usize, corpus: &Corpus) -> Vec<String> {
+    build_with(path, n, corpus, EmbedderHandle::off()).await
+}
+
+/// Builds a store of `n` memories, each with its vector when `embedder` is ready, and returns
+/// their ids.
+pub async fn build_with(
+    path: &Path,
+    n: usize,
+    corpus: &Corpus,
+    embedder: EmbedderHandle,
+) -> Vec<String> {
     let backend = LibsqlBackend::open_local(path).await.expect("open store");
-    let store = MemoryStore::open(Arc::new(backend), Limits::default())
+    let vectors = embedder.get().is_some();
+    let store = MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder)
         .await
         .expect("open store");
     let started = Instant::now();
     let ids = insert(&store, n, corpus).await;
     println!(
-        "  build: {n} memories in {:.1} s (create_many, batches of {BATCH})",
+        "  build: {n} memories{} in {:.1} s (create_many, batches of {BATCH})",
+        if vectors { " with vectors" } else { "" },
         started.elapsed().as_secs_f64()
     );
 

@@ -7,12 +7,13 @@
 //! where it stopped; run again when everything is embedded, it does nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::MemoryStore;
 use super::embedding::{one_by_one, text_of};
-use crate::backend::Cursor;
+use crate::backend::{Cursor, GraphBackend};
 use crate::embed::{Embedder, embed_checked};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Filter, Memory};
@@ -71,6 +72,8 @@ impl ReembedReport {
 
 /// Running counts.
 struct Tally {
+    /// Vectors the embedder made, written or not yet.
+    made: u64,
     done: u64,
     total: u64,
     embedded: u64,
@@ -127,6 +130,7 @@ impl MemoryStore {
         let stats = self.backend.stats().await?;
         let mut tally = if options.force {
             Tally {
+                made: 0,
                 done: 0,
                 total: stats.memories,
                 embedded: 0,
@@ -136,6 +140,7 @@ impl MemoryStore {
         } else {
             // `embedded` counts vectors of the recorded model, which is now `model`.
             Tally {
+                made: 0,
                 done: 0,
                 total: stats.memories.saturating_sub(stats.embedded),
                 embedded: 0,
@@ -150,6 +155,7 @@ impl MemoryStore {
         // first memories without a vector" each time rescanned the embedded ones: O(n²)).
         // A memory written meanwhile gets its vector from its write or the background worker.
         let mut after: Option<Cursor> = None;
+        let mut writing: Option<Writing> = None;
         loop {
             let page = self
                 .backend
@@ -166,14 +172,21 @@ impl MemoryStore {
                 false => self.without_vector_of(&model, page).await?,
             };
             if !memories.is_empty() {
-                self.reembed_batch(embedder.as_ref(), &memories, &mut tally)
-                    .await?;
-                tally.total = tally.total.max(tally.done);
-                progress(tally.done, tally.total);
+                let writes = embed_batch(embedder.as_ref(), &memories, &mut tally).await?;
+                // The previous batch's vectors were written meanwhile: the embedder's work and
+                // the store's overlap.
+                if let Some(writing) = writing.take() {
+                    settle(writing, &mut tally, &mut progress).await?;
+                }
+                let backend = Arc::clone(&self.backend);
+                writing = Some(tokio::spawn(store_batch(backend, writes)));
             }
             if last_page {
                 break;
             }
+        }
+        if let Some(writing) = writing.take() {
+            settle(writing, &mut tally, &mut progress).await?;
         }
         Ok(ReembedReport {
             model,
@@ -203,74 +216,98 @@ impl MemoryStore {
             .filter(|m| !embedded.contains(&m.id))
             .collect())
     }
+}
 
-    /// Embeds one batch and stores the vectors, counting what happened to each memory.
-    async fn reembed_batch(
-        &self,
-        embedder: &dyn Embedder,
-        memories: &[Memory],
-        tally: &mut Tally,
-    ) -> Result<()> {
-        let model = embedder.model_id();
-        let texts: Vec<String> = memories.iter().map(text_of).collect();
-        let vectors: Vec<Option<Vec<f32>>> = match embed_checked(embedder, &texts).await {
-            Ok(vectors) => vectors.into_iter().map(Some).collect(),
-            Err(err) => match one_by_one(embedder, &texts).await {
-                Ok(vectors) => vectors,
-                // Every text of a batch failed and nothing worked yet: the provider is at
-                // fault, not these texts.
-                Err(_) if tally.embedded == 0 && texts.len() > 1 => return Err(err.into()),
-                Err(_) => vec![None; texts.len()],
-            },
-        };
-        let mut writes = Vec::with_capacity(memories.len());
-        for (memory, vector) in memories.iter().zip(vectors) {
-            match vector {
-                Some(vector) => writes.push((
-                    memory.id.clone(),
-                    memory.version,
-                    Embedding {
-                        model: model.to_owned(),
-                        vector,
-                    },
-                )),
-                None => {
-                    tracing::warn!(id = %memory.id, "the embedder rejects this memory; it stays keyword-only");
-                    tally.failed += 1;
-                    tally.done += 1;
-                }
+/// A batch's vectors being written in a task of its own; it answers (written, skipped).
+type Writing = tokio::task::JoinHandle<Result<(u64, u64)>>;
+
+/// The vectors of one batch for [`store_batch`], counting the memories the embedder rejected.
+async fn embed_batch(
+    embedder: &dyn Embedder,
+    memories: &[Memory],
+    tally: &mut Tally,
+) -> Result<Vec<(String, i64, Embedding)>> {
+    let model = embedder.model_id();
+    let texts: Vec<String> = memories.iter().map(text_of).collect();
+    let vectors: Vec<Option<Vec<f32>>> = match embed_checked(embedder, &texts).await {
+        Ok(vectors) => vectors.into_iter().map(Some).collect(),
+        Err(err) => match one_by_one(embedder, &texts).await {
+            Ok(vectors) => vectors,
+            // Every text of a batch failed and nothing worked yet: the provider is at
+            // fault, not these texts.
+            Err(_) if tally.made == 0 && texts.len() > 1 => return Err(err.into()),
+            Err(_) => vec![None; texts.len()],
+        },
+    };
+    let mut writes = Vec::with_capacity(memories.len());
+    for (memory, vector) in memories.iter().zip(vectors) {
+        match vector {
+            Some(vector) => writes.push((
+                memory.id.clone(),
+                memory.version,
+                Embedding {
+                    model: model.to_owned(),
+                    vector,
+                },
+            )),
+            None => {
+                tracing::warn!(id = %memory.id, "the embedder rejects this memory; it stays keyword-only");
+                tally.failed += 1;
+                tally.done += 1;
             }
         }
-        let written = self.backend.set_embeddings(&writes).await?;
-        if written < writes.len() {
-            // Some memories changed or went away meanwhile: find which by what is stored now.
-            let ids: Vec<String> = writes.iter().map(|w| w.0.clone()).collect();
-            let current: HashMap<String, (i64, String)> = {
-                let stored = self.backend.embeddings(&ids).await?;
-                let versions: HashMap<String, i64> = self
-                    .backend
-                    .get_memories(&ids)
-                    .await?
-                    .into_iter()
-                    .map(|m| (m.id, m.version))
-                    .collect();
-                stored
-                    .into_iter()
-                    .filter_map(|(id, e)| versions.get(&id).map(|&v| (id, (v, e.model))))
-                    .collect()
-            };
-            for (id, version, _) in &writes {
-                let stored = current
-                    .get(id)
-                    .is_some_and(|(v, m)| v == version && m == model);
-                if !stored {
-                    tally.skipped += 1;
-                    tally.done += 1;
-                }
-            }
-        }
-        tally.embedded += written as u64;
-        tally.done += written as u64;
-        Ok(())
     }
+    tally.made += writes.len() as u64;
+    Ok(writes)
+}
+
+/// Waits for a batch being written and counts what it did.
+async fn settle(
+    writing: Writing,
+    tally: &mut Tally,
+    progress: &mut (impl FnMut(u64, u64) + Send),
+) -> Result<()> {
+    let (written, skipped) = writing.await.map_err(|e| Error::Task(e.to_string()))??;
+    tally.embedded += written;
+    tally.skipped += skipped;
+    tally.done += written + skipped;
+    tally.total = tally.total.max(tally.done);
+    progress(tally.done, tally.total);
+    Ok(())
+}
+
+/// Stores one batch's vectors; answers how many were written and how many were skipped
+/// because their memory changed or went away meanwhile.
+async fn store_batch(
+    backend: Arc<dyn GraphBackend>,
+    writes: Vec<(String, i64, Embedding)>,
+) -> Result<(u64, u64)> {
+    let written = backend.set_embeddings(&writes).await?;
+    let mut skipped = 0;
+    if written < writes.len() {
+        // Some memories changed or went away meanwhile: find which by what is stored now.
+        let ids: Vec<String> = writes.iter().map(|w| w.0.clone()).collect();
+        let current: HashMap<String, (i64, String)> = {
+            let stored = backend.embeddings(&ids).await?;
+            let versions: HashMap<String, i64> = backend
+                .get_memories(&ids)
+                .await?
+                .into_iter()
+                .map(|m| (m.id, m.version))
+                .collect();
+            stored
+                .into_iter()
+                .filter_map(|(id, e)| versions.get(&id).map(|&v| (id, (v, e.model))))
+                .collect()
+        };
+        for (id, version, embedding) in &writes {
+            let stored = current
+                .get(id)
+                .is_some_and(|(v, m)| v == version && *m == embedding.model);
+            if !stored {
+                skipped += 1;
+            }
+        }
+    }
+    Ok((written as u64, skipped))
 }

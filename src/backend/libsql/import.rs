@@ -1,26 +1,31 @@
 //! Bulk import and vector export for the libSQL backend.
 //!
 //! A batch is one IMMEDIATE transaction with its statements prepared once: the common case, a
-//! record that is not stored yet, costs one insert (`ON CONFLICT DO NOTHING`), and only a
-//! record that collides is read back and judged by the shared rule of
-//! [`crate::backend::decide_memory`] and [`crate::backend::decide_relationship`]. A dry run
+//! memory that is not stored yet, costs a share of one insert of [`INSERT_ROWS`] memories
+//! (`ON CONFLICT DO NOTHING RETURNING id`), and only a record that collides is read back and
+//! judged by the shared rule of [`crate::backend::decide_memory`] and [`crate::backend::decide_relationship`]. A dry run
 //! executes the same statements and rolls back, so its counts are exactly what a real run
 //! would report.
 
-use libsql::{Connection, Value};
+use std::collections::HashSet;
+
+use libsql::{Connection, Statement, Value};
 
 use super::read::{get_one, get_relationship};
 use super::rows::IN_CHUNK;
 use super::rows::{
-    INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params,
+    RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, placeholders, relationship_params,
 };
 use super::write::{UPSERT_VECTOR, vector_params};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
 use crate::error::{Error, Result};
-use crate::model::Embedding;
+use crate::model::{Embedding, Memory};
 use crate::vector::from_blob;
+
+/// Memories inserted per statement (13 values each).
+const INSERT_ROWS: usize = 50;
 
 /// Replaces every column of a memory but its key, in [`memory_params`] order after the id.
 const REPLACE_MEMORY: &str = "UPDATE memories SET kind = ?, title = ?, content = ?, tags = ?, \
@@ -54,37 +59,38 @@ pub(super) async fn import_batch(
 
 async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> {
     let mut outcome = ImportOutcome::default();
-    let insert = conn.prepare(INSERT_MEMORY).await?;
     let vector = conn.prepare(UPSERT_VECTOR).await?;
-    for (memory, embedding) in &batch.memories {
-        let inserted = insert.execute(memory_params(memory)).await;
-        insert.reset();
-        let done = if inserted? == 1 {
-            Imported::Created
-        } else {
-            let stored = get_one(conn, &memory.id).await?;
-            let done = decide_memory(stored.as_ref(), memory);
-            if done == Imported::Updated {
-                let mut params = memory_params(memory);
-                let id = params.remove(0);
-                params.push(id);
-                conn.execute(REPLACE_MEMORY, params).await?;
-                if embedding.is_none() {
-                    conn.execute(
-                        "DELETE FROM memory_vectors WHERE memory_id = ?",
-                        [memory.id.as_str()],
-                    )
-                    .await?;
+    let full = conn.prepare(&insert_memories(INSERT_ROWS)).await?;
+    for chunk in batch.memories.chunks(INSERT_ROWS) {
+        let created = insert_new(conn, &full, chunk).await?;
+        for (i, (memory, embedding)) in chunk.iter().enumerate() {
+            let done = if created[i] {
+                Imported::Created
+            } else {
+                let stored = get_one(conn, &memory.id).await?;
+                let done = decide_memory(stored.as_ref(), memory);
+                if done == Imported::Updated {
+                    let mut params = memory_params(memory);
+                    let id = params.remove(0);
+                    params.push(id);
+                    conn.execute(REPLACE_MEMORY, params).await?;
+                    if embedding.is_none() {
+                        conn.execute(
+                            "DELETE FROM memory_vectors WHERE memory_id = ?",
+                            [memory.id.as_str()],
+                        )
+                        .await?;
+                    }
                 }
+                done
+            };
+            if let (Some(e), Imported::Created | Imported::Updated) = (embedding, done) {
+                let set = vector.execute(vector_params(&memory.id, e)).await;
+                vector.reset();
+                set?;
             }
-            done
-        };
-        if let (Some(e), Imported::Created | Imported::Updated) = (embedding, done) {
-            let set = vector.execute(vector_params(&memory.id, e)).await;
-            vector.reset();
-            set?;
+            outcome.memories.push(done);
         }
-        outcome.memories.push(done);
     }
 
     // Inserts only when both endpoints exist, so a missing one is a skip, not a failed batch.
@@ -124,6 +130,34 @@ async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> 
         outcome.relationships.push(done);
     }
     Ok(outcome)
+}
+
+/// Inserts the memories of `chunk` whose id is not taken in one statement (`full` when the
+/// chunk has [`INSERT_ROWS`] of them) and tells which were inserted. A statement inside a
+/// transaction opens a savepoint, at which the full-text index writes out what it holds: one
+/// statement per memory wrote a segment per memory and spent the import merging them.
+/// Of an id given twice only the first is inserted; the second is judged against it after.
+async fn insert_new(
+    conn: &Connection,
+    full: &Statement,
+    chunk: &[(Memory, Option<Embedding>)],
+) -> Result<Vec<bool>> {
+    let partial;
+    let insert = if chunk.len() == INSERT_ROWS {
+        full
+    } else {
+        partial = conn.prepare(&insert_memories(chunk.len())).await?;
+        &partial
+    };
+    let params: Vec<Value> = chunk.iter().flat_map(|(m, _)| memory_params(m)).collect();
+    let mut inserted = HashSet::with_capacity(chunk.len());
+    let mut rows = insert.query(params).await?;
+    while let Some(row) = rows.next().await? {
+        inserted.insert(row.get::<String>(0)?);
+    }
+    drop(rows);
+    insert.reset();
+    Ok(chunk.iter().map(|(m, _)| inserted.remove(&m.id)).collect())
 }
 
 async fn endpoints_exist(conn: &Connection, source: &str, target: &str) -> Result<bool> {

@@ -10,12 +10,13 @@
 //! matches exceed the budget, only its newest matches are ranked. Small stores and selective
 //! queries are ranked exactly.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use super::rows::{self, IN_CHUNK, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
 use crate::text;
@@ -56,17 +57,6 @@ pub(super) fn match_expression(terms: &[String]) -> String {
 /// Counts the matches of an expression, up to a limit.
 const CAPPED_MATCHES: &str =
     "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)";
-
-/// Memories matching `expression`, counted up to `cap + 1`.
-async fn capped_matches(conn: &Connection, expression: &str, cap: usize) -> Result<usize> {
-    let mut rows = conn
-        .query(CAPPED_MATCHES, (expression, cap as i64 + 1))
-        .await?;
-    Ok(match rows.next().await? {
-        Some(row) => row.get::<i64>(0)?.max(0) as usize,
-        None => 0,
-    })
-}
 
 /// Each term's matches, counted up to [`COMMON_TERM`]` + 1`: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
@@ -117,9 +107,33 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
     let any = match_expression(terms);
-    if terms.len() == 1 || capped_matches(conn, &any, RANK_BUDGET).await? <= RANK_BUDGET {
-        return ranked_within_budget(conn, &any, terms, clause, limit).await;
-    }
+    let (any_floor, over_budget) = newest_matches(conn, &any).await?;
+    let ranked = if terms.len() == 1 || !over_budget {
+        ranked_within_budget(conn, &any, any_floor, clause, limit).await?
+    } else {
+        staged(conn, terms, any, any_floor, clause, limit).await?
+    };
+    // Snippets for the hits returned only, not for every stage's.
+    Ok(ranked
+        .into_iter()
+        .map(|(memory, score)| KeywordHit {
+            snippet: highlight(&memory, terms),
+            memory,
+            score,
+        })
+        .collect())
+}
+
+/// The stages of a query matching more than the budget (see the module doc); `any` is the
+/// expression of every term and `any_floor` its budget's floor.
+async fn staged(
+    conn: &Connection,
+    terms: &[String],
+    any: String,
+    any_floor: Option<i64>,
+    clause: &Clause,
+    limit: usize,
+) -> Result<Vec<(Memory, f64)>> {
     let frequencies = frequencies(conn, terms).await?;
     let found: Vec<String> = terms
         .iter()
@@ -136,19 +150,23 @@ pub(super) async fn search(
         stages.push(match_expression(&rare));
     }
     if rare.len() < terms.len() {
-        stages.push(any);
+        stages.push(any.clone());
     }
-    let mut hits: Vec<KeywordHit> = Vec::with_capacity(limit);
+    let mut hits: Vec<(Memory, f64)> = Vec::with_capacity(limit);
     for stage in stages {
         if hits.len() >= limit {
             break;
         }
+        let floor = match stage == any {
+            true => any_floor,
+            false => newest_matches(conn, &stage).await?.0,
+        };
         // Earlier stages stay first; later ones fill the rest.
-        for hit in ranked_within_budget(conn, &stage, terms, clause, limit).await? {
+        for hit in ranked_within_budget(conn, &stage, floor, clause, limit).await? {
             if hits.len() == limit {
                 break;
             }
-            if !hits.iter().any(|h| h.memory.id == hit.memory.id) {
+            if !hits.iter().any(|h| h.0.id == hit.0.id) {
                 hits.push(hit);
             }
         }
@@ -156,39 +174,41 @@ pub(super) async fn search(
     Ok(hits)
 }
 
-/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them when there
-/// are more: a query made only of words found in thousands of memories then answers with the
-/// best of the recent ones, in bounded time. A filter that leaves too few of those gets the
-/// whole ranking. Snippets highlight all of `terms`.
+/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them (those at or
+/// after row `floor`) when there are more: a query made only of words found in thousands of
+/// memories then answers with the best of the recent ones, in bounded time. A filter that
+/// leaves too few of those gets the whole ranking.
 async fn ranked_within_budget(
     conn: &Connection,
     expression: &str,
-    terms: &[String],
+    floor: Option<i64>,
     clause: &Clause,
     limit: usize,
-) -> Result<Vec<KeywordHit>> {
-    let floor = newest_matches_floor(conn, expression).await?;
-    let hits = ranked(conn, expression, terms, clause, limit, floor).await?;
+) -> Result<Vec<(Memory, f64)>> {
+    let hits = ranked(conn, expression, clause, limit, floor).await?;
     if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
-        return ranked(conn, expression, terms, clause, limit, None).await;
+        return ranked(conn, expression, clause, limit, None).await;
     }
     Ok(hits)
 }
 
-/// The smallest row of the newest [`RANK_BUDGET`] matches of `expression`, or `None` when it
-/// has no more matches than that. Walking matches newest first costs no ranking.
-async fn newest_matches_floor(conn: &Connection, expression: &str) -> Result<Option<i64>> {
+/// The smallest row of the newest [`RANK_BUDGET`] matches of `expression` (`None` when it has
+/// fewer), and whether it has more matches than that. Walking matches newest first costs no
+/// ranking.
+async fn newest_matches(conn: &Connection, expression: &str) -> Result<(Option<i64>, bool)> {
     let mut rows = conn
         .query(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
-             ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+             ORDER BY rowid DESC LIMIT 2 OFFSET ?",
             (expression, RANK_BUDGET as i64 - 1),
         )
         .await?;
-    Ok(match rows.next().await? {
+    let floor = match rows.next().await? {
         Some(row) => Some(row.get(0)?),
         None => None,
-    })
+    };
+    let more = floor.is_some() && rows.next().await?.is_some();
+    Ok((floor, more))
 }
 
 /// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
@@ -207,13 +227,132 @@ pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
 async fn ranked(
     conn: &Connection,
     expression: &str,
-    terms: &[String],
     clause: &Clause,
     limit: usize,
     floor: Option<i64>,
-) -> Result<Vec<KeywordHit>> {
-    // Rank first, decorate after: selecting content and snippets in the ranking query would
-    // build them for every match, not just for the page returned.
+) -> Result<Vec<(Memory, f64)>> {
+    // Rank first, read the memories after: selecting content in the ranking query would read
+    // it for every match, not just for the page returned.
+    if clause.sql.is_empty()
+        && let Some(order) = ranked_in_index(conn, expression, limit, floor).await?
+    {
+        let (hits, complete) = memories_of(conn, order).await?;
+        // An index row without its memory: the join leaves it out and ranks the next match.
+        if complete {
+            return Ok(hits);
+        }
+    }
+    let order = ranked_joined(conn, expression, clause, limit, floor).await?;
+    Ok(memories_of(conn, order).await?.0)
+}
+
+/// The memories of ranked rows, best first and equal scores by id (as [`ranked_joined`]
+/// orders them), and whether every row had its memory.
+async fn memories_of(
+    conn: &Connection,
+    order: Vec<(i64, f64)>,
+) -> Result<(Vec<(Memory, f64)>, bool)> {
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
+        placeholders(order.len())
+    );
+    let seqs: Vec<Value> = order.iter().map(|(seq, _)| Value::from(*seq)).collect();
+    let mut rows = conn.query(&sql, seqs).await?;
+    let mut found = HashMap::with_capacity(order.len());
+    while let Some(row) = rows.next().await? {
+        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
+    }
+    let complete = found.len() == order.len();
+    let mut hits: Vec<(Memory, f64)> = order
+        .into_iter()
+        .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
+        .collect();
+    hits.sort_by(|a, b| {
+        b.1.partial_cmp(&a.1)
+            .unwrap_or(Ordering::Equal)
+            .then_with(|| a.0.id.cmp(&b.0.id))
+    });
+    Ok((hits, complete))
+}
+
+/// The best `limit` matches of `expression` at or after row `floor`, as (row, score), ranked
+/// in the index: joining `memories` in the ranking query to break ties by id costs a table
+/// lookup per match ranked, more than the ranking itself on a large store. Here only the
+/// matches tied at the cut are looked up, to keep those with the smallest ids; the order
+/// within equal scores is left to the caller. `None` when a match has no memory (the join
+/// would leave it out and rank the next one).
+async fn ranked_in_index(
+    conn: &Connection,
+    expression: &str,
+    limit: usize,
+    floor: Option<i64>,
+) -> Result<Option<Vec<(i64, f64)>>> {
+    if limit == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let sql = format!(
+        "SELECT rowid, -{BM25} FROM memories_fts \
+         WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY {BM25}"
+    );
+    let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(limit + 1);
+    let mut rows = conn
+        .query(&sql, (expression, floor.unwrap_or(i64::MIN)))
+        .await?;
+    while let Some(row) = rows.next().await? {
+        let (seq, score): (i64, f64) = (row.get(0)?, row.get(1)?);
+        // Past the cut, only matches tied with the last one kept may still make it.
+        if ranked.len() >= limit && score != ranked[limit - 1].1 {
+            break;
+        }
+        ranked.push((seq, score));
+    }
+    drop(rows);
+    if ranked.len() > limit {
+        let cut = ranked[limit - 1].1;
+        let first_tied = ranked.iter().position(|r| r.1 == cut).unwrap_or(limit - 1);
+        let tied = ranked.split_off(first_tied);
+        let seqs: Vec<i64> = tied.iter().map(|(seq, _)| *seq).collect();
+        let mut by_id = ids_of(conn, &seqs).await?;
+        if by_id.len() < seqs.len() {
+            return Ok(None);
+        }
+        by_id.sort();
+        ranked.extend(
+            by_id
+                .into_iter()
+                .take(limit - first_tied)
+                .map(|(_, seq)| (seq, cut)),
+        );
+    }
+    Ok(Some(ranked))
+}
+
+/// The ids of the memories at rows `seqs`, as (id, row).
+async fn ids_of(conn: &Connection, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(IN_CHUNK) {
+        let sql = format!(
+            "SELECT id, seq FROM memories WHERE seq IN ({})",
+            placeholders(chunk.len())
+        );
+        let params: Vec<Value> = chunk.iter().map(|seq| Value::from(*seq)).collect();
+        let mut rows = conn.query(&sql, params).await?;
+        while let Some(row) = rows.next().await? {
+            out.push((row.get(0)?, row.get(1)?));
+        }
+    }
+    Ok(out)
+}
+
+/// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as
+/// (row, score), ties by id.
+async fn ranked_joined(
+    conn: &Connection,
+    expression: &str,
+    clause: &Clause,
+    limit: usize,
+    floor: Option<i64>,
+) -> Result<Vec<(i64, f64)>> {
     let sql = format!(
         "SELECT m.seq, -{BM25} FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
@@ -229,30 +368,7 @@ async fn ranked(
     while let Some(row) = rows.next().await? {
         ranked.push((row.get(0)?, row.get(1)?));
     }
-    drop(rows);
-
-    let sql = format!(
-        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
-        placeholders(ranked.len())
-    );
-    let seqs: Vec<Value> = ranked.iter().map(|(seq, _)| Value::from(*seq)).collect();
-    let mut rows = conn.query(&sql, seqs).await?;
-    let mut found = HashMap::with_capacity(ranked.len());
-    while let Some(row) = rows.next().await? {
-        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
-    }
-    let hits = ranked
-        .into_iter()
-        .filter_map(|(seq, score)| {
-            let memory = found.remove(&seq)?;
-            Some(KeywordHit {
-                snippet: highlight(&memory, terms),
-                memory,
-                score,
-            })
-        })
-        .collect();
-    Ok(hits)
+    Ok(ranked)
 }
 
 /// The newest memories (at most `limit`) holding every one of `words`: one AND query of the

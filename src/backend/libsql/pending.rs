@@ -4,7 +4,7 @@
 use libsql::Connection;
 
 use super::pool::write_tx;
-use super::rows::{self, MEMORY_COLUMNS, collect};
+use super::rows::{self, MEMORY_COLUMNS, collect, value_rows};
 use crate::error::Result;
 use crate::model::{Embedding, Memory};
 use crate::vector::to_blob;
@@ -23,33 +23,55 @@ pub(super) async fn memories_without_embedding(
     collect(conn.query(&sql, (model, limit as i64)).await?, rows::memory).await
 }
 
-/// Writes each vector whose memory still has the version it was made from.
+/// Vectors written per statement (four values each).
+const UPSERT_ROWS: usize = 64;
+
+/// Writes each vector whose memory still has the version it was made from, [`UPSERT_ROWS`] to
+/// a statement: a statement inside a transaction costs a savepoint, more than writing a
+/// vector.
 pub(super) async fn set_embeddings(
     conn: &Connection,
     batch: &[(String, i64, Embedding)],
 ) -> Result<usize> {
     write_tx(conn, || async {
-        let insert = conn
-            .prepare(
-                "INSERT INTO memory_vectors (memory_id, model, embedding) \
-                 SELECT id, ?, ? FROM memories WHERE id = ? AND version = ? \
-                 ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
-                 embedding = excluded.embedding",
-            )
-            .await?;
+        let full = conn.prepare(&upsert_vectors(UPSERT_ROWS)).await?;
         let mut written = 0;
-        for (id, version, embedding) in batch {
-            let params: Vec<libsql::Value> = vec![
-                embedding.model.clone().into(),
-                to_blob(&embedding.vector).into(),
-                id.clone().into(),
-                (*version).into(),
-            ];
-            let done = insert.execute(params).await;
-            insert.reset();
-            written += done?;
+        for chunk in batch.chunks(UPSERT_ROWS) {
+            let params: Vec<libsql::Value> = chunk
+                .iter()
+                .flat_map(|(id, version, embedding)| {
+                    [
+                        id.clone().into(),
+                        (*version).into(),
+                        embedding.model.clone().into(),
+                        to_blob(&embedding.vector).into(),
+                    ]
+                })
+                .collect();
+            written += if chunk.len() == UPSERT_ROWS {
+                let done = full.execute(params).await;
+                full.reset();
+                done?
+            } else {
+                conn.execute(&upsert_vectors(chunk.len()), params).await? as usize
+            };
         }
         Ok(written)
     })
     .await
+}
+
+/// Upserts `rows` vectors, each bound as (memory id, version, model, vector) and written only
+/// when the memory has that version. `WHERE true` tells the parser the `ON CONFLICT` is the
+/// upsert's, not the join's.
+fn upsert_vectors(rows: usize) -> String {
+    format!(
+        "WITH given (id, version, model, embedding) AS (VALUES {}) \
+         INSERT INTO memory_vectors (memory_id, model, embedding) \
+         SELECT m.id, given.model, given.embedding FROM given \
+         JOIN memories m ON m.id = given.id AND m.version = given.version WHERE true \
+         ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
+         embedding = excluded.embedding",
+        value_rows::<4>(rows)
+    )
 }

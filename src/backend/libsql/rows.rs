@@ -155,9 +155,38 @@ pub(super) fn memory_params(m: &Memory) -> Vec<Value> {
     ]
 }
 
-pub(super) const INSERT_MEMORY: &str = "INSERT INTO memories (id, kind, title, content, tags, \
-    context, importance, confidence, created_at, updated_at, accessed_at, access_count, version) \
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
+/// Columns of a memory insert, in [`memory_params`] order.
+macro_rules! memory_insert_columns {
+    () => {
+        "id, kind, title, content, tags, context, importance, confidence, created_at, \
+         updated_at, accessed_at, access_count, version"
+    };
+}
+
+pub(super) const INSERT_MEMORY: &str = concat!(
+    "INSERT INTO memories (",
+    memory_insert_columns!(),
+    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+);
+
+/// Columns of a memory insert, as a constant for `format!`.
+pub(super) const MEMORY_INSERT_COLUMNS: &str = memory_insert_columns!();
+
+/// Inserts `rows` memories in one statement (each bound with [`memory_params`]), skipping
+/// those whose id is taken, and returns the ids it inserted.
+pub(super) fn insert_memories(rows: usize) -> String {
+    format!(
+        "INSERT INTO memories ({MEMORY_INSERT_COLUMNS}) VALUES {} \
+         ON CONFLICT (id) DO NOTHING RETURNING id",
+        value_rows::<13>(rows)
+    )
+}
+
+/// Builds `(?, ?), (?, ?)`: `rows` tuples of `WIDTH` placeholders, the `VALUES` of a
+/// multi-row statement.
+pub(super) fn value_rows<const WIDTH: usize>(rows: usize) -> String {
+    vec![format!("({})", placeholders(WIDTH)); rows].join(", ")
+}
 
 /// Columns of a relationship insert, in [`relationship_params`] order.
 pub(super) const RELATIONSHIP_INSERT_COLUMNS: &str = "id, source_id, target_id, rel_type, \

@@ -226,10 +226,10 @@ async fn rerank(
     }
     let mut clause = Clause::from_filter(filter);
     clause.and(
-        &format!("m.id IN ({})", placeholders(ids.len())),
+        &format!("v.memory_id IN ({})", placeholders(ids.len())),
         ids.iter().cloned(),
     );
-    scored(conn, model, query, clause, None, limit).await
+    scored(conn, model, query, clause, !filter.is_empty(), None, limit).await
 }
 
 /// Exact search by a full scan of the vectors of `model` that pass `filter`.
@@ -245,6 +245,7 @@ pub(super) async fn exact_search(
         model,
         query,
         Clause::from_filter(filter),
+        !filter.is_empty(),
         Some(limit),
         limit,
     )
@@ -254,19 +255,29 @@ pub(super) async fn exact_search(
 /// Scores memories selected by `clause` exactly. With `sql_limit`, SQLite orders by
 /// `vector_distance_cos` and keeps that many; otherwise every selected row is scored. Only ids
 /// and vectors are read for scoring; full memories are read for the `limit` best alone.
+/// `clause` may name `memories m` only when `joined`: reading a memory's row for each vector
+/// scored costs as much as reading the vector, so an unfiltered search reads vectors alone
+/// (a vector always has its memory: deleting a memory deletes its vector).
 async fn scored(
     conn: &Connection,
     model: &str,
     query: &[f32],
     clause: Clause,
+    joined: bool,
     sql_limit: Option<usize>,
     limit: usize,
 ) -> Result<Vec<VectorHit>> {
-    let mut sql = format!(
-        "SELECT m.id, v.embedding FROM memories m \
-         JOIN memory_vectors v ON v.memory_id = m.id WHERE v.model = ?{}",
-        clause.sql
-    );
+    let mut sql = match joined {
+        true => format!(
+            "SELECT v.memory_id, v.embedding FROM memories m \
+             JOIN memory_vectors v ON v.memory_id = m.id WHERE v.model = ?{}",
+            clause.sql
+        ),
+        false => format!(
+            "SELECT v.memory_id, v.embedding FROM memory_vectors v WHERE v.model = ?{}",
+            clause.sql
+        ),
+    };
     let mut params: Vec<Value> = vec![model.into()];
     params.extend(clause.params);
     if let Some(n) = sql_limit {

@@ -2449,6 +2449,38 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     assert_eq!(get_one(b, "imp-c").await.unwrap().content, "third");
     assert!(b.embeddings(&ids(&["imp-a"])).await.unwrap().is_empty());
 
+    // One id twice in a batch: the first is created (with its vector), the second is judged
+    // against it, as if it came in a later batch (newer: it replaces and drops the vector).
+    let twice = mem("imp-d", "delta", "fourth");
+    let mut twice_newer = twice.clone();
+    twice_newer.content = "fourth, revised".into();
+    twice_newer.version = 2;
+    twice_newer.updated_at = at(10, 0);
+    let outcome = b
+        .import_batch(
+            &ImportBatch {
+                memories: vec![
+                    (twice.clone(), Some(embedding("m", &[0.0, 1.0]))),
+                    (twice_newer.clone(), None),
+                    (twice, None),
+                ],
+                relationships: Vec::new(),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.memories,
+        [
+            Imported::Created,
+            Imported::Updated,
+            Imported::Skipped(SkipReason::Older)
+        ]
+    );
+    assert_eq!(get_one(b, "imp-d").await.unwrap(), twice_newer);
+    assert!(b.embeddings(&ids(&["imp-d"])).await.unwrap().is_empty());
+
     let checks = b.check_integrity().await.unwrap();
     assert!(!checks.is_empty());
     assert!(checks.iter().all(|c| c.ok), "{checks:?}");

@@ -532,6 +532,7 @@ const SQL_CONSTANTS: &[&str] = &[
     "MEMORY_COLUMNS",
     "RELATIONSHIP_COLUMNS",
     "RELATIONSHIP_INSERT_COLUMNS",
+    "MEMORY_INSERT_COLUMNS",
     "SUMMARY_COLUMNS",
     "BM25",
     "table",
@@ -540,7 +541,7 @@ const SQL_CONSTANTS: &[&str] = &[
 
 /// Positional arguments `format!` may interpolate into SQL text: `?` lists and the SQL of a
 /// filter clause (itself made of constants and `?`).
-const SQL_FRAGMENTS: &[&str] = &["placeholders(", "clause.sql"];
+const SQL_FRAGMENTS: &[&str] = &["placeholders(", "value_rows::<", "clause.sql"];
 
 const SQL_WORDS: &[&str] = &[
     "SELECT ", "INSERT ", "UPDATE ", "DELETE ", " WHERE ", " IN (",

@@ -990,3 +990,76 @@ async fn a_linked_batch_is_written_whole_or_not_at_all() {
         "a replay"
     );
 }
+
+/// Without a filter, matches are ranked in the full-text index alone (no memory read per
+/// match); with one, the ranking query joins the memories. Both must give the same hits in the
+/// same order, ties by id included: identical memories tie, inside the page and at its cut.
+#[tokio::test]
+async fn keyword_ranking_without_a_filter_equals_the_joined_ranking() {
+    let (_dir, store) = temp_store().await;
+    let batch: Vec<NewMemory> = (0..1500)
+        .map(|i| {
+            let new = match i % 5 {
+                // Identical memories tie: 15 of them at the top for "zeta omega", 285 for
+                // "alpha beta" past any page's cut.
+                _ if i % 100 == 2 => note("zeta", "zeta omega"),
+                0 => note("alpha beta", "alpha beta gamma"),
+                1 => note(&format!("alpha {i}"), "alpha delta delta"),
+                2 => note(
+                    &format!("omega {i}"),
+                    &format!("omega {}", "word ".repeat(i % 9)),
+                ),
+                3 => note(
+                    &format!("entry {i}"),
+                    &format!("gamma {}", "alpha ".repeat(i % 4)),
+                ),
+                _ => note(&format!("other {i}"), "epsilon"),
+            };
+            // Ids descend as memories are added: ties ordered by row would not be by id.
+            NewMemory {
+                id: Some(format!("01900000-0000-7000-8000-{:012x}", 10_000 - i)),
+                ..new
+            }
+        })
+        .collect();
+    store.create_many(batch).await.unwrap();
+    let everything = Filter {
+        min_importance: Some(0.0),
+        ..Filter::default()
+    };
+    for query in [
+        "zeta omega",
+        "alpha",
+        "alpha beta",
+        "gamma delta",
+        "epsilon",
+    ] {
+        for limit in [1, 7, 10, 20, 51] {
+            let ranking = |filter: Filter| {
+                let store = store.clone();
+                async move {
+                    store
+                        .keyword_search(query, &filter, limit)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|h| (h.memory.id, h.score))
+                        .collect::<Vec<_>>()
+                }
+            };
+            let unfiltered = ranking(Filter::default()).await;
+            assert_eq!(unfiltered.len(), limit, "{query} {limit}");
+            assert!(
+                unfiltered
+                    .windows(2)
+                    .all(|w| w[0].1 > w[1].1 || (w[0].1 == w[1].1 && w[0].0 < w[1].0)),
+                "best first, equal scores by id: {query} {limit} {unfiltered:?}"
+            );
+            assert_eq!(
+                unfiltered,
+                ranking(everything.clone()).await,
+                "{query} {limit}"
+            );
+        }
+    }
+}
