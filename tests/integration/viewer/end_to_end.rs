@@ -3,9 +3,10 @@
 //! step go to a temporary directory the test names on its output.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mnemograph::Error;
+use mnemograph::store::NewMemory;
 
 use super::cdp::{Browser, chromium};
 use super::{Served, seed};
@@ -212,6 +213,25 @@ async fn a_person_searches_reads_edits_and_sees_other_writers_live() {
         "the delete to ask for confirmation",
     )
     .await;
+    // A write elsewhere that changes nothing on this page leaves the armed button armed (the
+    // page polls for changes every second; before, each change drew the page afresh).
+    store
+        .create(NewMemory {
+            kind: "note".into(),
+            title: "Unrelated".into(),
+            content: "written while the delete waits for its second click".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let armed = b
+        .eval(&format!(
+            "document.querySelector({})?.textContent",
+            serde_json::to_string(&delete).unwrap()
+        ))
+        .await;
+    assert_eq!(armed, "Click again to confirm");
     b.click(&delete).await;
     b.wait_for(
         &format!(

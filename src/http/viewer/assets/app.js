@@ -189,11 +189,16 @@ function memoryPage(id) {
       return;
     }
     if (editor) {
-      if (fresh.memory.version !== data.memory.version) {
+      // A save that already met the conflict says more than this notice: keep it.
+      const conflictShown = !message.hidden && message.className === "conflict";
+      if (fresh.memory.version !== data.memory.version && !conflictShown) {
         say("info", `This memory was changed elsewhere while you edit it (it is now version ${fresh.memory.version}); saving your edit will report a conflict.`);
       }
       return;
     }
+    // A write elsewhere that changed nothing shown here leaves the page alone, so a button a
+    // person has armed (a delete asking for its second click) stays armed.
+    if (data && JSON.stringify(fresh) === JSON.stringify(data)) return;
     data = fresh;
     render();
   }
@@ -319,6 +324,7 @@ function memoryPage(id) {
 
   function closeEditor() {
     editor = null;
+    data = null; // the page shows the form: draw the memory again even if it did not change
     refresh().catch((e) => say("error", e.message));
   }
 
