@@ -93,9 +93,12 @@ pub(super) async fn integrity(conn: &Connection, replicated: bool) -> Result<Vec
         ok: fts.is_ok(),
         detail: match fts {
             Ok(_) if compare => "consistent with the memories".into(),
+            Ok(_) if waiting == 0 => "consistent in itself (indexed in batches on the \
+                primary, which may hold newer memories than this replica)"
+                .into(),
             Ok(_) => format!(
-                "consistent in itself ({waiting} newest memories wait for their batch to be \
-                 indexed here)"
+                "consistent in itself; {waiting} newest memories wait for their batch to be \
+                 indexed (keyword search finds them meanwhile)"
             ),
             Err(err) => format!("{err}; rebuild it with memctl vacuum"),
         },
