@@ -134,6 +134,20 @@ impl LibsqlBackend {
         self.current().pool.run(work).await
     }
 
+    /// Runs a unit of work that also uses what is cached from the open database (the vector
+    /// index, the full-text tail's counts): the cache and the connection come from the same
+    /// copy, even while a damaged replica is being replaced.
+    async fn run_on<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>, Connection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let inner = self.current();
+        let pool_holder = Arc::clone(&inner);
+        pool_holder.pool.run(move |conn| work(inner, conn)).await
+    }
+
     /// Runs a write that says what it changed in the statistics (see `tally.rs`).
     async fn write<T, F, Fut>(&self, work: F) -> Result<T>
     where
@@ -353,10 +367,9 @@ impl GraphBackend for LibsqlBackend {
         }
         let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
-        let tail = Arc::clone(&self.current().tail);
-        self.run(move |conn| async move {
+        self.run_on(move |inner, conn| async move {
             let hits = keyword::search(&conn, &terms, &clause, limit).await?;
-            tail::search_with_tail(&conn, &tail, &terms, &clause, hits, limit).await
+            tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })
         .await
     }
@@ -366,10 +379,9 @@ impl GraphBackend for LibsqlBackend {
             return Ok(Vec::new());
         }
         let words = words.to_vec();
-        let tail = Arc::clone(&self.current().tail);
-        self.run(move |conn| async move {
+        self.run_on(move |inner, conn| async move {
             let found = keyword::holding(&conn, &words, limit).await?;
-            tail::holding_with_tail(&conn, &tail, &words, found, limit).await
+            tail::holding_with_tail(&conn, &inner.tail, &words, found, limit).await
         })
         .await
     }
@@ -382,8 +394,7 @@ impl GraphBackend for LibsqlBackend {
         limit: usize,
     ) -> Result<Vec<VectorHit>> {
         let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
-        let inner = self.current();
-        self.run(move |conn| async move {
+        self.run_on(move |inner, conn| async move {
             inner
                 .vectors
                 .search(&conn, &model, &vector, &filter, limit)
@@ -480,9 +491,10 @@ impl GraphBackend for LibsqlBackend {
 
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
         let model = model.to_owned();
-        let inner = self.current();
-        self.run(move |conn| async move { inner.vectors.refresh(&conn, &model, dim).await })
-            .await
+        self.run_on(
+            move |inner, conn| async move { inner.vectors.refresh(&conn, &model, dim).await },
+        )
+        .await
     }
 
     async fn expand(
@@ -523,9 +535,10 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn check_integrity(&self) -> Result<Vec<IntegrityCheck>> {
-        let replicated = self.current().pool.link() != pool::Link::Local;
-        self.run(move |conn| async move { maintenance::integrity(&conn, replicated).await })
-            .await
+        self.run_on(move |inner, conn| async move {
+            maintenance::integrity(&conn, inner.pool.replicated()).await
+        })
+        .await
     }
 
     async fn memories_without_embedding(&self, model: &str, limit: usize) -> Result<Vec<Memory>> {

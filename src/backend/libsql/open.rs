@@ -144,7 +144,7 @@ impl LibsqlBackend {
     }
 
     fn with_pool(pool: Pool, path: PathBuf) -> Self {
-        let replicated = pool.link() != Link::Local;
+        let replicated = pool.replicated();
         let inner = Inner {
             pool,
             vectors: VectorCache::default(),
@@ -170,9 +170,10 @@ impl LibsqlBackend {
     /// batches (see `tail.rs`).
     async fn migrate(&self) -> Result<()> {
         let name = self.path().display().to_string();
-        let replicated = self.current().pool.link() != Link::Local;
-        self.run(move |conn| async move { migrate::migrate(&conn, &name, replicated).await })
-            .await
+        self.run_on(move |inner, conn| async move {
+            migrate::migrate(&conn, &name, inner.pool.replicated()).await
+        })
+        .await
     }
 
     /// Pulls the primary's new frames into this replica; an error in other modes.

@@ -66,6 +66,11 @@ impl Pool {
         self.link
     }
 
+    /// Whether writes go to a primary, whose pages every replica pulls.
+    pub(super) fn replicated(&self) -> bool {
+        self.link != Link::Local
+    }
+
     /// Runs `work` with a connection of its own, off the async workers.
     pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where

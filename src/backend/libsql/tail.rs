@@ -22,6 +22,7 @@ use libsql::Connection;
 
 use super::filter::Clause;
 use super::keyword::{WEIGHTS, highlight, match_expression};
+use super::meta::count;
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, to_json};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
@@ -55,17 +56,12 @@ pub(super) async fn in_batches(conn: &Connection) -> Result<bool> {
 
 /// How many memories wait in the tail (0 on a store that indexes each write).
 pub(super) async fn len(conn: &Connection) -> Result<u64> {
-    let mut rows = conn
-        .query(
-            "SELECT count(*) FROM memories \
-             WHERE seq > (SELECT indexed_upto FROM fts_state WHERE batch > 0)",
-            (),
-        )
-        .await?;
-    Ok(match rows.next().await? {
-        Some(row) => row.get::<i64>(0)?.max(0) as u64,
-        None => 0,
-    })
+    count(
+        conn,
+        "SELECT count(*) FROM memories \
+         WHERE seq > (SELECT indexed_upto FROM fts_state WHERE batch > 0)",
+    )
+    .await
 }
 
 /// The tail's memories, newest first, each with whether it passes `clause`: the ranking
