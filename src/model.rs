@@ -329,6 +329,10 @@ pub struct VectorHit {
     pub memory: Memory,
     /// Cosine similarity in -1..=1, higher is better.
     pub similarity: f32,
+    /// The memory's stored vector, which the search read to score it: a caller comparing it
+    /// with another query (hybrid search's feedback) need not read it again. Not serialised.
+    #[serde(skip)]
+    pub vector: Vec<f32>,
 }
 
 /// Options of a breadth-first walk through the graph.

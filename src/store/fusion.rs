@@ -37,7 +37,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::coverage::{coverage, weighed};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
 use crate::text::{StemmedTerms, excerpt, query_terms};
@@ -145,11 +145,19 @@ impl MemoryStore {
         let limit = self.limits.limit(limit)?;
         let depth = params.candidates.max(limit).min(self.limits.max_results);
         let embedding = self.embed_query(query).await?;
+        // The two sides run at once: each blocks the task it runs in while SQLite works (see
+        // `backend::libsql::pool`), so the vector side gets a task of its own.
+        let semantic = {
+            let (store, embedding, filter) = (self.clone(), embedding.clone(), filter.clone());
+            tokio::spawn(async move { store.vector_search(&embedding, &filter, depth).await })
+        };
         let keyword = self.keyword_search(query, filter, depth).await?;
-        let semantic = self.vector_search(&embedding, filter, depth).await?;
+        let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
 
         let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
         let mut candidates: HashMap<String, Candidate> = HashMap::new();
+        // Candidates' stored vectors: the semantic hits come with theirs.
+        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
         for (rank, hit) in keyword.into_iter().enumerate() {
             candidates.insert(
                 hit.memory.id.clone(),
@@ -166,6 +174,7 @@ impl MemoryStore {
                 .entry(hit.memory.id.clone())
                 .or_default()
                 .semantic = Some(hit.similarity);
+            vectors.insert(hit.memory.id.clone(), hit.vector);
             memories
                 .entry(hit.memory.id.clone())
                 .or_insert_with(|| (hit.memory.clone(), String::new()));
@@ -179,14 +188,13 @@ impl MemoryStore {
                     .map(|k| weighed(k, shares.get(id).copied().unwrap_or(0.0), params.coverage));
             }
         }
-        // Vectors: those of keyword hits the vector search did not reach, to compare them
-        // exactly; with feedback, every candidate's.
+        // Vectors of the keyword hits the vector search did not reach, to compare them exactly
+        // (and, with feedback, to compare them again).
         let wanted: Vec<String> = candidates
             .iter()
-            .filter(|(_, c)| params.feedback > 0.0 || c.semantic.is_none())
+            .filter(|(id, c)| c.semantic.is_none() && !vectors.contains_key(*id))
             .map(|(id, _)| id.clone())
             .collect();
-        let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
         if !wanted.is_empty() {
             for (id, stored) in self.backend.embeddings(&wanted).await? {
                 if stored.model == embedding.model {
@@ -227,7 +235,13 @@ impl MemoryStore {
                 .collect();
             let hops = if params.second_neighbours > 0.0 { 2 } else { 1 };
             let found = self
-                .neighbours_in_time(&anchors, hops, filter, &embedding.model, &query_vector)
+                .neighbours_in_time(
+                    &anchors,
+                    hops,
+                    filter,
+                    (&embedding.model, &query_vector),
+                    &vectors,
+                )
                 .await?;
             let mut boosts: HashMap<String, f64> = HashMap::new();
             for found in found {
@@ -281,14 +295,15 @@ impl MemoryStore {
 
     /// The memories stored up to `steps` places before and after each anchor (see
     /// [`HybridParams::neighbours`]), each with its anchor's standard score and its own
-    /// similarity to `query` (`None` without a vector of `model`).
+    /// similarity to `query`, a vector of `model` (`None` without a vector of that model).
+    /// Vectors in `known` are not read again.
     async fn neighbours_in_time(
         &self,
         anchors: &[(Memory, f64)],
         steps: usize,
         filter: &Filter,
-        model: &str,
-        query: &[f32],
+        (model, query): (&str, &[f32]),
+        known: &HashMap<String, Vec<f32>>,
     ) -> Result<Vec<InTime>> {
         let filter = self.limits.filter(filter)?;
         // Each walk: where it stands, its anchor's score, and the way it goes (None: both).
@@ -319,21 +334,31 @@ impl MemoryStore {
             }
             walks = next;
         }
-        let mut ids: Vec<String> = found.iter().map(|f| f.memory.id.clone()).collect();
+        let mut ids: Vec<String> = found
+            .iter()
+            .map(|f| f.memory.id.clone())
+            .filter(|id| !known.contains_key(id))
+            .collect();
         ids.sort();
         ids.dedup();
-        let vectors: HashMap<String, Vec<f32>> = self
-            .backend
-            .embeddings(&ids)
-            .await?
-            .into_iter()
-            .filter(|(_, e)| e.model == model)
-            .map(|(id, e)| (id, e.vector))
-            .collect();
+        let vectors: HashMap<String, Vec<f32>> = match ids.is_empty() {
+            true => HashMap::new(),
+            false => self
+                .backend
+                .embeddings(&ids)
+                .await?
+                .into_iter()
+                .filter(|(_, e)| e.model == model)
+                .map(|(id, e)| (id, e.vector))
+                .collect(),
+        };
         Ok(found
             .into_iter()
             .map(|mut f| {
-                f.similarity = vectors.get(&f.memory.id).map(|v| cosine(query, v));
+                f.similarity = known
+                    .get(&f.memory.id)
+                    .or_else(|| vectors.get(&f.memory.id))
+                    .map(|v| cosine(query, v));
                 f
             })
             .collect())

@@ -39,30 +39,25 @@ fn dot_body(q: &[i16], v: &[i8]) -> i32 {
     sum
 }
 
-/// Scores `scales.len()` consecutive vectors whose codes are `codes` (`dim = q.len()` bytes
-/// each): `out[i] = dot(q, codes_i) as f32 * scales[i]`, or `-inf` for a free slot (scale 0), so
-/// the selection loop needs no second test to skip it.
+/// Dot products of `q` with consecutive vectors of `q.len()` codes each:
+/// `out[i] = dot(q, codes_i)`, for `out.len()` vectors.
 #[inline(always)]
-fn score_body(q: &[i16], codes: &[i8], scales: &[f32], out: &mut [f32]) {
+fn dots_body(q: &[i16], codes: &[i8], out: &mut [i32]) {
     let dim = q.len();
-    debug_assert!(dim > 0 && codes.len() == scales.len() * dim && out.len() >= scales.len());
-    for ((c, &s), o) in codes.chunks_exact(dim).zip(scales).zip(out.iter_mut()) {
-        *o = if s == 0.0 {
-            f32::NEG_INFINITY
-        } else {
-            dot_body(q, c) as f32 * s
-        };
+    debug_assert!(dim > 0 && codes.len() == out.len() * dim);
+    for (c, o) in codes.chunks_exact(dim).zip(out.iter_mut()) {
+        *o = dot_body(q, c);
     }
 }
 
-fn score_portable(q: &[i16], codes: &[i8], scales: &[f32], out: &mut [f32]) {
-    score_body(q, codes, scales, out);
+fn dots_portable(q: &[i16], codes: &[i8], out: &mut [i32]) {
+    dots_body(q, codes, out);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn score_avx2(q: &[i16], codes: &[i8], scales: &[f32], out: &mut [f32]) {
-    score_body(q, codes, scales, out);
+fn dots_avx2(q: &[i16], codes: &[i8], out: &mut [i32]) {
+    dots_body(q, codes, out);
 }
 
 /// Whether this CPU has AVX2, detected once and cached for the life of the process.
@@ -72,17 +67,24 @@ fn has_avx2() -> bool {
     *HAS_AVX2.get_or_init(|| std::arch::is_x86_feature_detected!("avx2"))
 }
 
-/// Scores a block of vectors with the fastest kernel this CPU supports (see [`score_body`]).
-/// Called once per block of slots, so the dispatch costs nothing measurable.
-pub(super) fn score_block(q: &[i16], codes: &[i8], scales: &[f32], out: &mut [f32]) {
+/// Dot products of a block of vectors with the fastest kernel this CPU supports (see
+/// [`dots_body`]). Called once per block of slots, so the dispatch costs nothing measurable.
+pub(super) fn dots(q: &[i16], codes: &[i8], out: &mut [i32]) {
     #[cfg(target_arch = "x86_64")]
     if has_avx2() {
-        // SAFETY: `score_avx2` only requires the AVX2 target feature, and `has_avx2()` returned
+        // SAFETY: `dots_avx2` only requires the AVX2 target feature, and `has_avx2()` returned
         // true, i.e. `is_x86_feature_detected!("avx2")` confirmed the CPU supports it.
-        unsafe { score_avx2(q, codes, scales, out) };
+        unsafe { dots_avx2(q, codes, out) };
         return;
     }
-    score_portable(q, codes, scales, out);
+    dots_portable(q, codes, out);
+}
+
+/// One dot product (see [`dot_body`]), with the fastest kernel this CPU supports.
+pub(super) fn dot(q: &[i16], v: &[i8]) -> i32 {
+    let mut out = [0i32];
+    dots(q, v, &mut out);
+    out[0]
 }
 
 /// The portable dot product, for tests comparing it with the AVX2 build.
@@ -109,10 +111,10 @@ pub(super) fn dot_avx2(q: &[i16], v: &[i8]) -> Option<i32> {
     None
 }
 
-/// Scores a block with the portable kernel regardless of the CPU, for tests.
+/// Dot products of a block with the portable kernel regardless of the CPU, for tests.
 #[cfg(test)]
-pub(super) fn score_block_portable(q: &[i16], codes: &[i8], scales: &[f32], out: &mut [f32]) {
-    score_portable(q, codes, scales, out);
+pub(super) fn dots_block_portable(q: &[i16], codes: &[i8], out: &mut [i32]) {
+    dots_portable(q, codes, out);
 }
 
 #[cfg(test)]
@@ -176,32 +178,20 @@ mod tests {
                 }
             }
         }
-        // Also the whole block path (including the free-slot marker), through the dispatcher.
+        // Also the block path and the single dot, through the dispatcher.
         let dim = 384;
         let n: usize = 300;
         let q: Vec<i16> = (0..dim).map(|_| rng.i16(32767)).collect();
         let codes: Vec<i8> = (0..n * dim).map(|_| rng.i8()).collect();
-        let scales: Vec<f32> = (0..n)
-            .map(|i| {
-                if i.is_multiple_of(7) {
-                    0.0
-                } else {
-                    1e-4 * (i as f32 + 1.0)
-                }
-            })
-            .collect();
-        let mut fast = vec![0f32; n];
-        let mut slow = vec![0f32; n];
-        score_block(&q, &codes, &scales, &mut fast);
-        score_block_portable(&q, &codes, &scales, &mut slow);
+        let mut fast = vec![0i32; n];
+        let mut slow = vec![0i32; n];
+        dots(&q, &codes, &mut fast);
+        dots_block_portable(&q, &codes, &mut slow);
         assert_eq!(fast, slow);
-        for (i, s) in slow.iter().enumerate() {
-            if i.is_multiple_of(7) {
-                assert_eq!(*s, f32::NEG_INFINITY);
-            } else {
-                let want = dot_portable(&q, &codes[i * dim..(i + 1) * dim]) as f32 * scales[i];
-                assert_eq!(*s, want);
-            }
+        for (i, d) in slow.iter().enumerate() {
+            let v = &codes[i * dim..(i + 1) * dim];
+            assert_eq!(i64::from(*d), naive(&q, v));
+            assert_eq!(dot(&q, v), *d);
         }
         // Where the CPU has AVX2 the comparison must really have happened.
         #[cfg(target_arch = "x86_64")]

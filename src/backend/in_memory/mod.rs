@@ -345,6 +345,7 @@ impl State {
                 filter.matches(memory).then(|| VectorHit {
                     memory: memory.clone(),
                     similarity: cosine(vector, &e.vector),
+                    vector: Vec::new(),
                 })
             })
             .collect();
@@ -354,6 +355,10 @@ impl State {
                 .then_with(|| a.memory.id.cmp(&b.memory.id))
         });
         hits.truncate(limit);
+        // Vectors are copied for the hits kept only.
+        for hit in &mut hits {
+            hit.vector = self.vectors[&hit.memory.id].vector.clone();
+        }
         hits
     }
 
