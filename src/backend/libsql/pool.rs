@@ -19,6 +19,9 @@ use crate::error::{Error, Result};
 /// Most idle connections kept for reuse; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
 
+/// SQLite's primary result code for "another connection holds the lock".
+const SQLITE_BUSY: i32 = 5;
+
 /// Set on every connection. Foreign keys enforce cascades; NORMAL synchronous in WAL mode
 /// keeps every acknowledged commit through a process crash (a power loss may roll back the
 /// last few); an 8 MiB page cache (lazily filled) keeps index pages of a bulk import in memory;
@@ -85,6 +88,63 @@ impl Pool {
         result
     }
 
+    /// Runs a short read (by id, one page, one level of a neighbourhood) with a connection of
+    /// its own, in place on the calling task. What [`Pool::run`] guards against, a wait of up
+    /// to `busy_timeout` for another connection's lock, does not happen to a read in WAL mode
+    /// (it sees the last commit without waiting for a writer), and its SQL takes tens of µs,
+    /// less than handing the worker to another thread costs (`block_in_place` wakes a thread
+    /// for every unit: it was most of a `get_memory` call above the ping, see BENCHMARKS.md).
+    /// Searches and scans, which take milliseconds, still go through [`Pool::run`].
+    pub(super) async fn read<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(Connection) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let conn = self.checkout().await?;
+        let result = work(conn.clone()).await;
+        self.checkin(conn);
+        result
+    }
+
+    /// Takes the write lock for a short write on `conn`, in place, if no other connection
+    /// holds it: `true` when `conn` is now inside an IMMEDIATE transaction, to be ended by
+    /// [`Pool::end_in_place`]; `false` when nothing was done, because another writer holds the
+    /// lock (the write must then wait for it off the workers, [`off_workers`]) or the file is
+    /// not ours (a replica forwards writes to its primary). Waiting for the lock is the only
+    /// long wait of a short write, and it is what this refuses; the commit itself is a WAL
+    /// append (with the occasional automatic checkpoint), much less than the hand-off of the
+    /// worker to another thread that [`off_workers`] costs.
+    pub(super) async fn begin_in_place(&self, conn: &Connection) -> Result<bool> {
+        if self.link != Link::Local {
+            return Ok(false);
+        }
+        conn.busy_timeout(Duration::ZERO)?;
+        let began = conn.execute("BEGIN IMMEDIATE", ()).await;
+        conn.busy_timeout(self.busy_timeout)?;
+        match began {
+            Ok(_) => Ok(true),
+            Err(libsql::Error::SqliteFailure(code, _)) if code & 0xff == SQLITE_BUSY => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Ends the transaction [`Pool::begin_in_place`] took: commits it when `commit`, else
+    /// rolls it back. A failed commit is rolled back and returned.
+    pub(super) async fn end_in_place(&self, conn: &Connection, commit: bool) -> Result<()> {
+        if commit {
+            match conn.execute("COMMIT", ()).await {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    let _ = conn.execute("ROLLBACK", ()).await;
+                    return Err(err.into());
+                }
+            }
+        }
+        // A failed rollback leaves the connection in its transaction, so out of reuse.
+        let _ = conn.execute("ROLLBACK", ()).await;
+        Ok(())
+    }
+
     /// Whether connections are kept between units of work: only they can carry state from
     /// one unit to the next (SQLite's `data_version` is per connection).
     pub(super) fn keeps_connections(&self) -> bool {
@@ -147,11 +207,29 @@ where
 /// IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
 /// writes fails with "database is locked" when another writer got in between, whatever the
 /// busy timeout, while an immediate one simply waits its turn.
+///
+/// Inside a write taken in place ([`Pool::begin_in_place`]), which already holds the lock,
+/// `body` runs in a savepoint instead: a failure undoes this part alone, as a transaction
+/// of its own would have.
 pub(super) async fn write_tx<T, F, Fut>(conn: &Connection, body: F) -> Result<T>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    if !conn.is_autocommit() {
+        conn.execute("SAVEPOINT unit", ()).await?;
+        return match body().await {
+            Ok(value) => {
+                conn.execute("RELEASE unit", ()).await?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = conn.execute("ROLLBACK TO unit", ()).await;
+                let _ = conn.execute("RELEASE unit", ()).await;
+                Err(err)
+            }
+        };
+    }
     conn.execute("BEGIN IMMEDIATE", ()).await?;
     match body().await {
         Ok(value) => {
