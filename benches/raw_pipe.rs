@@ -22,6 +22,11 @@
 //! then) and `store_memory`'s vector duplicate probe are measured. `MNEMOGRAPH_BENCH_DIR` keeps
 //! the stores.
 //!
+//! Beside each request's p50 and p95: the CPU time the server's threads spent per call and
+//! how many times per call one of them went to sleep (voluntary context switches: each is a
+//! hand-off between threads, which on a loaded machine costs more than the work handed off),
+//! both read from `/proc` between calls.
+//!
 //! For profiling one request and comparing before/after runs: `--only=NAME,…` measures only
 //! the requests whose name or tool is listed (the ping always runs first: it is the figure
 //! the others are read against), `--calls=N` times N calls per request instead of 300 (a
@@ -243,6 +248,36 @@ struct Figures {
     p50: f64,
     p95: f64,
     found: f64,
+    /// Mean CPU time of the server's threads per call, µs.
+    cpu_us: f64,
+    /// Mean times per call that a thread of the server went to sleep (each a hand-off).
+    sleeps: f64,
+}
+
+/// What the threads of process `pid` have used so far: CPU time in ns, and how many times
+/// they went to sleep of their own accord (voluntary context switches), from `/proc`.
+/// Read between calls, while the server waits for the next line, so it costs no timed call
+/// anything; a thread that exits in between takes its figures along, hence the saturating
+/// differences where it is read.
+fn usage(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let (mut cpu_ns, mut sleeps) = (0, 0);
+    for task in tasks.flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        cpu_ns += read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+        sleeps += read("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    (cpu_ns, sleeps)
 }
 
 /// Times `calls` calls of `case` on each of `pipes`, one server after the other at each call,
@@ -250,14 +285,19 @@ struct Figures {
 fn measure(pipes: &mut [Pipe], case: &mut Case, calls: usize) -> Vec<Figures> {
     let mut samples = vec![Vec::with_capacity(calls); pipes.len()];
     let mut found = vec![0; pipes.len()];
+    let mut used = vec![(0, 0); pipes.len()];
     for i in 0..calls {
         for (k, pipe) in pipes.iter_mut().enumerate() {
             let args = (case.args)(pipe, i);
+            let before = usage(pipe.pid());
             let (data, took) = match case.tool {
                 "ping" => pipe.request("ping", json!({})),
                 "tools/list" => pipe.request("tools/list", json!({})),
                 tool => pipe.call(tool, args),
             };
+            let after = usage(pipe.pid());
+            used[k].0 += after.0.saturating_sub(before.0);
+            used[k].1 += after.1.saturating_sub(before.1);
             samples[k].push(took);
             found[k] += results(&data, case.counted);
         }
@@ -265,12 +305,15 @@ fn measure(pipes: &mut [Pipe], case: &mut Case, calls: usize) -> Vec<Figures> {
     samples
         .iter_mut()
         .zip(found)
-        .map(|(samples, found)| {
+        .zip(used)
+        .map(|((samples, found), (cpu_ns, sleeps))| {
             samples.sort();
             Figures {
                 p50: ms(percentile(samples, 0.5)),
                 p95: ms(percentile(samples, 0.95)),
                 found: found as f64 / calls as f64,
+                cpu_us: cpu_ns as f64 / 1e3 / calls as f64,
+                sleeps: sleeps as f64 / calls as f64,
             }
         })
         .collect()
@@ -584,8 +627,8 @@ async fn run(
         .collect();
     let mut ping = vec![f64::NAN; pipes.len()];
     println!(
-        "  {:<28} {:>9} {:>9} {:>7}  {:<12} target",
-        "request", "p50 ms", "p95 ms", "× ping", "results"
+        "  {:<28} {:>9} {:>9} {:>7} {:>7} {:>7}  {:<12} target",
+        "request", "p50 ms", "p95 ms", "× ping", "cpu µs", "sleeps", "results"
     );
     let all = cases(corpus, n, &ids, model.is_some(), options.calls);
     for mut case in all.into_iter().filter(|c| options.measures(c)) {
@@ -603,10 +646,12 @@ async fn run(
                 k => format!("{} [{k}]", case.name),
             };
             println!(
-                "  {name:<28} {:>9.3} {:>9.3} {:>7.1}  {results:<12} {}",
+                "  {name:<28} {:>9.3} {:>9.3} {:>7.1} {:>7.0} {:>7.1}  {results:<12} {}",
                 figures.p50,
                 figures.p95,
                 figures.p50 / ping[k],
+                figures.cpu_us,
+                figures.sleeps,
                 verdict(figures.p50, ping[k], case.target)
             );
         }

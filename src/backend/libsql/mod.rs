@@ -50,7 +50,7 @@ pub use primary::Primary;
 
 use self::changes::ChangeWatch;
 use self::filter::Clause;
-use self::pool::Pool;
+use self::pool::{Pool, Reader};
 use self::rows::distinct;
 use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
@@ -137,7 +137,7 @@ impl LibsqlBackend {
     /// Runs a short read in place (see [`Pool::read`]).
     async fn read<T, F, Fut>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(Connection) -> Fut,
+        F: FnOnce(Reader) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         self.current().pool.read(work).await

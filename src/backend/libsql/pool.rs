@@ -7,13 +7,17 @@
 //! unit blocks (measured 2–3× cheaper than a round trip through the blocking pool for a
 //! 20 µs read), or on the blocking pool under a single-threaded runtime.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libsql::{Connection, Database};
+use libsql::params::IntoParams;
+use libsql::{Connection, Database, Row, Statement};
 use tokio::runtime::RuntimeFlavor;
 
+use super::rows::collect;
 use crate::error::{Error, Result};
 
 /// Most idle connections kept for reuse; more are opened under load and closed after.
@@ -21,6 +25,70 @@ const MAX_IDLE: usize = 8;
 
 /// SQLite's primary result code for "another connection holds the lock".
 const SQLITE_BUSY: i32 = 5;
+
+/// Most prepared statements a pooled connection keeps. The reads that use them have a few
+/// shapes each (an `IN` list has one per length), so the first ones kept are the common ones.
+const MAX_STATEMENTS: usize = 64;
+
+/// The statements a connection has prepared, by SQL text.
+type Statements = Arc<Mutex<HashMap<String, Statement>>>;
+
+/// A connection for reads, with the statements it prepared kept while it sits in the pool:
+/// preparing a query (parsing it, resolving its columns, planning it) cost more than running
+/// it for a read by id, and the same few queries run on every call. It is the connection
+/// for everything else (`Deref`).
+#[derive(Clone)]
+pub(super) struct Reader {
+    conn: Connection,
+    /// `None` for a connection that is not kept (a primary's, or one a write was given).
+    statements: Option<Statements>,
+}
+
+impl Reader {
+    /// `conn` without a statement cache: each query is prepared anew.
+    pub(super) fn uncached(conn: &Connection) -> Reader {
+        Reader {
+            conn: conn.clone(),
+            statements: None,
+        }
+    }
+
+    /// The rows `sql` gives for `params`, each decoded by `decode`, with the statement this
+    /// connection prepared for `sql` before if there is one.
+    pub(super) async fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl IntoParams,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let Some(statements) = &self.statements else {
+            return collect(self.conn.query(sql, params).await?, decode).await;
+        };
+        let kept = statements.lock().expect("statement cache lock").remove(sql);
+        let statement = match kept {
+            Some(statement) => statement,
+            None => self.conn.prepare(sql).await?,
+        };
+        let rows = match statement.query(params).await {
+            Ok(rows) => collect(rows, decode).await,
+            Err(err) => Err(err.into()),
+        };
+        statement.reset();
+        let mut statements = statements.lock().expect("statement cache lock");
+        if statements.len() < MAX_STATEMENTS {
+            statements.insert(sql.to_owned(), statement);
+        }
+        rows
+    }
+}
+
+impl Deref for Reader {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
 
 /// Set on every connection. Foreign keys enforce cascades; NORMAL synchronous in WAL mode
 /// keeps every acknowledged commit through a process crash (a power loss may roll back the
@@ -47,7 +115,7 @@ pub(super) enum Link {
 pub(super) struct Pool {
     db: Database,
     link: Link,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     busy_timeout: Duration,
 }
 
@@ -81,10 +149,10 @@ impl Pool {
         F: FnOnce(Connection) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>>,
     {
-        let conn = self.checkout().await?;
-        let task_conn = conn.clone();
+        let reader = self.checkout().await?;
+        let task_conn = reader.conn.clone();
         let result = off_workers(move || work(task_conn)).await;
-        self.checkin(conn);
+        self.checkin(reader);
         result
     }
 
@@ -97,12 +165,12 @@ impl Pool {
     /// Searches and scans, which take milliseconds, still go through [`Pool::run`].
     pub(super) async fn read<T, F, Fut>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(Connection) -> Fut,
+        F: FnOnce(Reader) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let conn = self.checkout().await?;
-        let result = work(conn.clone()).await;
-        self.checkin(conn);
+        let reader = self.checkout().await?;
+        let result = work(reader.clone()).await;
+        self.checkin(reader);
         result
     }
 
@@ -165,21 +233,25 @@ impl Pool {
         Ok(conn)
     }
 
-    async fn checkout(&self) -> Result<Connection> {
-        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
-            return Ok(conn);
+    async fn checkout(&self) -> Result<Reader> {
+        if let Some(reader) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(reader);
         }
-        self.connect().await
+        let conn = self.connect().await?;
+        Ok(Reader {
+            conn,
+            statements: self.keeps_connections().then(Statements::default),
+        })
     }
 
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
-    fn checkin(&self, conn: Connection) {
-        if self.link == Link::Remote || !conn.is_autocommit() {
+    fn checkin(&self, reader: Reader) {
+        if !self.keeps_connections() || !reader.is_autocommit() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < MAX_IDLE {
-            idle.push(conn);
+            idle.push(reader);
         }
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use libsql::{Connection, Statement, Value};
 
 use super::neighbourhood::relationships_of;
-use super::pool::write_tx;
+use super::pool::{Reader, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
     IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, micros,
@@ -278,7 +278,8 @@ pub(super) async fn update_memory(
 pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<Vec<Relationship>> {
     write_tx(conn, || async {
         let ids = [id.to_owned()];
-        let mut removed = relationships_of(conn, &ids, Direction::Both, &[], None).await?;
+        let mut removed =
+            relationships_of(&Reader::uncached(conn), &ids, Direction::Both, &[], None).await?;
         if !delete_by_id(conn, "memories", id).await? {
             return Err(Error::MemoryNotFound { id: id.to_owned() });
         }
