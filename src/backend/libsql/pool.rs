@@ -1,11 +1,16 @@
-//! Connections: one per unit of work, reused through a small idle pool.
+//! Connections: one per unit of work, reused through a small idle pool with the statements
+//! each has prepared for reads ([`Reader`]).
 //!
 //! A connection is never shared by two units of work at once (SQLite transactions belong to
 //! the connection). libSQL's local calls run SQLite synchronously, and a lock wait of up to
-//! `busy_timeout` must not stall the async workers that carry MCP traffic: so each unit runs
-//! inside `block_in_place`, which hands the worker's other tasks to another thread while the
-//! unit blocks (measured 2–3× cheaper than a round trip through the blocking pool for a
-//! 20 µs read), or on the blocking pool under a single-threaded runtime.
+//! `busy_timeout` must not stall the async workers that carry MCP traffic: so a unit that may
+//! wait or takes milliseconds (searches, scans, imports, bulk writes, and any write whose lock
+//! is held) runs inside `block_in_place`, which hands the worker's other tasks to another
+//! thread while the unit blocks (measured 2–3× cheaper than a round trip through the blocking
+//! pool for a 20 µs read), or on the blocking pool under a single-threaded runtime. A short
+//! read ([`Pool::read`]) and a short write that finds the lock free
+//! ([`Pool::begin_in_place`]) cannot wait, and run in place: the hand-off cost each call a
+//! thread woken and put back to sleep, more than their SQL.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -34,13 +39,14 @@ const MAX_STATEMENTS: usize = 64;
 type Statements = Arc<Mutex<HashMap<String, Statement>>>;
 
 /// A connection for reads, with the statements it prepared kept while it sits in the pool:
-/// preparing a query (parsing it, resolving its columns, planning it) cost more than running
-/// it for a read by id, and the same few queries run on every call. It is the connection
-/// for everything else (`Deref`).
+/// preparing a query (parsing it, resolving its columns, planning it) took over a third of
+/// the SQLite time of a two-hop `get_related` at 100k memories, and the same few queries run
+/// on every call. It is the connection for everything else (`Deref`).
 #[derive(Clone)]
 pub(super) struct Reader {
     conn: Connection,
-    /// `None` for a connection that is not kept (a primary's, or one a write was given).
+    /// `None` for a connection whose statements are not kept: a replica's or a primary's, or
+    /// one a write was given.
     statements: Option<Statements>,
 }
 
@@ -161,8 +167,8 @@ impl Pool {
     /// to `busy_timeout` for another connection's lock, does not happen to a read in WAL mode
     /// (it sees the last commit without waiting for a writer), and its SQL takes tens of µs,
     /// less than handing the worker to another thread costs (`block_in_place` wakes a thread
-    /// for every unit: it was most of a `get_memory` call above the ping, see BENCHMARKS.md).
-    /// Searches and scans, which take milliseconds, still go through [`Pool::run`].
+    /// for every unit; see BENCHMARKS.md, "Over MCP on a raw pipe"). Searches and scans,
+    /// which take milliseconds, still go through [`Pool::run`].
     pub(super) async fn read<T, F, Fut>(&self, work: F) -> Result<T>
     where
         F: FnOnce(Reader) -> Fut,
@@ -240,7 +246,9 @@ impl Pool {
         let conn = self.connect().await?;
         Ok(Reader {
             conn,
-            statements: self.keeps_connections().then(Statements::default),
+            // A replica's statements (libSQL's `RemoteStatement`) ignore `reset`, so one cannot
+            // be run twice: they are not kept.
+            statements: (self.link == Link::Local).then(Statements::default),
         })
     }
 
