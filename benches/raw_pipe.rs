@@ -5,6 +5,8 @@
 //! cargo bench --bench raw_pipe                   # 1k, 10k and 100k memories
 //! cargo bench --bench raw_pipe -- 10000          # one size (or any list)
 //! cargo bench --bench raw_pipe -- --vectors 100000  # with the built-in model's vectors
+//! cargo bench --bench raw_pipe -- --only=get_memory,list_memories 100000  # some requests
+//! MNEMOGRAPH_BENCH_DIR=/tmp/rp cargo bench --bench raw_pipe -- --reuse --calls=3000 100000
 //! ```
 //!
 //! `mcp_bench` times calls through rmcp's client, which validates and decodes every answer;
@@ -19,12 +21,27 @@
 //! vector and the server runs with that model, so hybrid search, `recall` (hybrid by default
 //! then) and `store_memory`'s vector duplicate probe are measured. `MNEMOGRAPH_BENCH_DIR` keeps
 //! the stores.
+//!
+//! Beside each request's p50 and p95: the CPU time the server's threads spent per call and
+//! how many times per call one of them went to sleep (voluntary context switches: each is a
+//! hand-off between threads, which on a loaded machine costs more than the work handed off),
+//! both read from `/proc` between calls.
+//!
+//! For profiling one request and comparing before/after runs: `--only=NAME,…` measures only
+//! the requests whose name or tool is listed (the ping always runs first: it is the figure
+//! the others are read against), `--calls=N` times N calls per request instead of 300 (a
+//! profiler then has seconds of one request to sample), and `--reuse` builds each store once
+//! into `MNEMOGRAPH_BENCH_DIR` (`raw-pipe-N[-vectors]-built.db` and the ids beside it) and
+//! serves a fresh copy of it in every later run, so writes of one run never reach the next.
+//! `MNEMOGRAPH_BENCH_SERVER=PATH` serves with another build of `mnemograph` (a copy of the
+//! binary before a change), and `MNEMOGRAPH_BENCH_COMPARE=PATH` adds a second server (rows
+//! marked `[1]`) on a copy of the same store, called in turn with the first at every call:
+//! before and after a change then meet the same moments of a noisy machine.
 
 use std::cell::RefCell;
 use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,8 +65,46 @@ use corpus::{Corpus, Rng};
 /// The embedder the store is built with.
 type Embedder = Arc<dyn mnemograph::embed::Embedder>;
 
-/// Timed calls per tool.
+/// Timed calls per tool unless `--calls=N` says otherwise.
 const CALLS: usize = 300;
+
+/// What the command line's flags ask of a run.
+struct Options {
+    vectors: bool,
+    /// Requests to measure besides the ping (by case name or tool); all when empty.
+    only: Vec<String>,
+    calls: usize,
+    reuse: bool,
+}
+
+impl Options {
+    fn parse(flags: &[String]) -> Options {
+        let value = |name: &str| flags.iter().find_map(|f| f.strip_prefix(name));
+        for flag in flags {
+            let known = ["--vectors", "--reuse"].contains(&flag.as_str())
+                || ["--only=", "--calls="].iter().any(|p| flag.starts_with(p));
+            assert!(
+                known,
+                "unknown flag {flag}: --vectors, --reuse, --only=A,B, --calls=N"
+            );
+        }
+        Options {
+            vectors: flags.iter().any(|f| f == "--vectors"),
+            only: value("--only=").map_or_else(Vec::new, |list| {
+                list.split(',').map(str::to_owned).collect()
+            }),
+            calls: value("--calls=").map_or(CALLS, |n| n.parse().expect("--calls=N: a number")),
+            reuse: flags.iter().any(|f| f == "--reuse"),
+        }
+    }
+
+    /// Whether `case` is measured in this run.
+    fn measures(&self, case: &Case) -> bool {
+        case.tool == "ping"
+            || self.only.is_empty()
+            || self.only.iter().any(|o| o == case.name || o == case.tool)
+    }
+}
 
 /// The server on a pipe: one request line out, one answer line back.
 struct Pipe {
@@ -58,6 +113,8 @@ struct Pipe {
     output: BufReader<ChildStdout>,
     next_id: u64,
     line: String,
+    /// Relationships made (untimed) for update_relationship, then deleted one by one.
+    made: Vec<String>,
 }
 
 impl Pipe {
@@ -83,6 +140,7 @@ impl Pipe {
             output,
             next_id: 0,
             line: String::new(),
+            made: Vec::new(),
         };
         pipe.request(
             "initialize",
@@ -190,27 +248,75 @@ struct Figures {
     p50: f64,
     p95: f64,
     found: f64,
+    /// Mean CPU time of the server's threads per call, µs.
+    cpu_us: f64,
+    /// Mean times per call that a thread of the server went to sleep (each a hand-off).
+    sleeps: f64,
 }
 
-fn measure(pipe: &mut Pipe, case: &mut Case) -> Figures {
-    let mut samples = Vec::with_capacity(CALLS);
-    let mut found = 0;
-    for i in 0..CALLS {
-        let args = (case.args)(pipe, i);
-        let (data, took) = match case.tool {
-            "ping" => pipe.request("ping", json!({})),
-            "tools/list" => pipe.request("tools/list", json!({})),
-            tool => pipe.call(tool, args),
-        };
-        samples.push(took);
-        found += results(&data, case.counted);
+/// What the threads of process `pid` have used so far: CPU time in ns, and how many times
+/// they went to sleep of their own accord (voluntary context switches), from `/proc`.
+/// Read between calls, while the server waits for the next line, so it costs no timed call
+/// anything; a thread that exits in between takes its figures along, hence the saturating
+/// differences where it is read.
+fn usage(pid: u32) -> (u64, u64) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let (mut cpu_ns, mut sleeps) = (0, 0);
+    for task in tasks.flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        cpu_ns += read("schedstat")
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+        sleeps += read("status")
+            .lines()
+            .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0);
     }
-    samples.sort();
-    Figures {
-        p50: ms(percentile(&samples, 0.5)),
-        p95: ms(percentile(&samples, 0.95)),
-        found: found as f64 / CALLS as f64,
+    (cpu_ns, sleeps)
+}
+
+/// Times `calls` calls of `case` on each of `pipes`, one server after the other at each call,
+/// so that every server meets the same moments of a noisy machine.
+fn measure(pipes: &mut [Pipe], case: &mut Case, calls: usize) -> Vec<Figures> {
+    let mut samples = vec![Vec::with_capacity(calls); pipes.len()];
+    let mut found = vec![0; pipes.len()];
+    let mut used = vec![(0, 0); pipes.len()];
+    for i in 0..calls {
+        for (k, pipe) in pipes.iter_mut().enumerate() {
+            let args = (case.args)(pipe, i);
+            let before = usage(pipe.pid());
+            let (data, took) = match case.tool {
+                "ping" => pipe.request("ping", json!({})),
+                "tools/list" => pipe.request("tools/list", json!({})),
+                tool => pipe.call(tool, args),
+            };
+            let after = usage(pipe.pid());
+            used[k].0 += after.0.saturating_sub(before.0);
+            used[k].1 += after.1.saturating_sub(before.1);
+            samples[k].push(took);
+            found[k] += results(&data, case.counted);
+        }
     }
+    samples
+        .iter_mut()
+        .zip(found)
+        .zip(used)
+        .map(|((samples, found), (cpu_ns, sleeps))| {
+            samples.sort();
+            Figures {
+                p50: ms(percentile(samples, 0.5)),
+                p95: ms(percentile(samples, 0.95)),
+                found: found as f64 / calls as f64,
+                cpu_us: cpu_ns as f64 / 1e3 / calls as f64,
+                sleeps: sleeps as f64 / calls as f64,
+            }
+        })
+        .collect()
 }
 
 /// The built store's memory ids, drawn at random.
@@ -225,7 +331,13 @@ impl Ids {
     }
 }
 
-fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool) -> Vec<Case<'a>> {
+fn cases<'a>(
+    corpus: &'a Corpus,
+    n: usize,
+    ids: &'a RefCell<Ids>,
+    vectors: bool,
+    calls: usize,
+) -> Vec<Case<'a>> {
     let pick = move || ids.borrow_mut().pick();
     let mut search_rng = Rng(2);
     let mut hybrid_rng = Rng(2);
@@ -236,9 +348,6 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool)
         json!({"kind": m.kind, "title": m.title, "content": m.content, "tags": m.tags,
                "context": {"project": m.context.project}})
     };
-    // Relationships made (untimed) for update_relationship, then deleted one by one.
-    let made = Rc::new(RefCell::new(Vec::<String>::new()));
-    let (made_update, made_delete) = (made.clone(), made);
     let hybrid = vectors.then(|| Case {
         name: "search_memories (hybrid)",
         tool: "search_memories",
@@ -385,7 +494,7 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool)
                     .as_str()
                     .unwrap_or_default()
                     .to_owned();
-                made_update.borrow_mut().push(id.clone());
+                pipe.made.push(id.clone());
                 json!({"id": id, "strength": 0.9})
             }),
         },
@@ -394,11 +503,11 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool)
             tool: "delete_relationship",
             target: Target::Pings(2.0),
             counted: None,
-            args: Box::new(move |_, _| {
-                let id = made_delete
-                    .borrow_mut()
+            args: Box::new(move |pipe, _| {
+                let id = pipe
+                    .made
                     .pop()
-                    .expect("a relationship to delete");
+                    .expect("a relationship made by update_relationship (--only needs both)");
                 json!({"id": id})
             }),
         },
@@ -416,7 +525,7 @@ fn cases<'a>(corpus: &'a Corpus, n: usize, ids: &'a RefCell<Ids>, vectors: bool)
             counted: None,
             args: Box::new(move |pipe, i| {
                 let (stored, _) = pipe.call("store_memory", {
-                    let m = corpus.memory(n + CALLS + i).0;
+                    let m = corpus.memory(n + calls + i).0;
                     json!({"kind": m.kind, "title": m.title, "content": m.content})
                 });
                 json!({"id": stored["id"]})
@@ -441,7 +550,47 @@ fn verdict(p50: f64, ping: f64, target: Target) -> String {
     format!("{what}: {}", if p50 <= limit { "met" } else { "MISSED" })
 }
 
-async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus, model: Option<&Embedder>) {
+/// The store of `n` memories at `db`, built for this run, or with `--reuse` a copy of the one
+/// built by an earlier run; returns its memory ids in corpus order.
+async fn store(
+    db: &Path,
+    n: usize,
+    corpus: &Corpus,
+    model: Option<&Embedder>,
+    reuse: bool,
+) -> Vec<String> {
+    remove_store(db);
+    let embedder = || model.map_or_else(EmbedderHandle::off, |m| EmbedderHandle::ready(m.clone()));
+    if !reuse {
+        return build_with(db, n, corpus, embedder()).await;
+    }
+    let vectors = if model.is_some() { "-vectors" } else { "" };
+    let built = db.with_file_name(format!("raw-pipe-{n}{vectors}-built.db"));
+    let ids_file = built.with_extension("ids");
+    let ids = match std::fs::read_to_string(&ids_file) {
+        Ok(ids) => {
+            println!("  reusing the store built in {}", built.display());
+            ids.lines().map(str::to_owned).collect()
+        }
+        Err(_) => {
+            remove_store(&built);
+            let ids = build_with(&built, n, corpus, embedder()).await;
+            std::fs::write(&ids_file, ids.join("\n")).expect("write the ids");
+            ids
+        }
+    };
+    copy_store(&built, db);
+    ids
+}
+
+async fn run(
+    servers: &[PathBuf],
+    dir: &Path,
+    n: usize,
+    corpus: &Corpus,
+    model: Option<&Embedder>,
+    options: &Options,
+) {
     println!(
         "== {n} memories{} ({} cores, load average {})",
         if model.is_some() {
@@ -458,64 +607,117 @@ async fn run(exe: &Path, dir: &Path, n: usize, corpus: &Corpus, model: Option<&E
             .join(" ")
     );
     let db = dir.join(format!("raw-pipe-{n}.db"));
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
-    }
-    let embedder = model.map_or_else(EmbedderHandle::off, |m| EmbedderHandle::ready(m.clone()));
-    let built = build_with(&db, n, corpus, embedder).await;
+    let built = store(&db, n, corpus, model, options.reuse).await;
     let ids = RefCell::new(Ids { built, rng: Rng(1) });
-    let mut pipe = Pipe::spawn(exe, &db, &dir.join("config"), model.is_some());
-    let mut ping = f64::NAN;
+    let mut pipes: Vec<Pipe> = servers
+        .iter()
+        .enumerate()
+        .map(|(k, exe)| {
+            // Each server writes to a store of its own, copied from the one built.
+            let db = match k {
+                0 => db.clone(),
+                k => {
+                    let copy = dir.join(format!("raw-pipe-{n}-{k}.db"));
+                    copy_store(&db, &copy);
+                    copy
+                }
+            };
+            Pipe::spawn(exe, &db, &dir.join("config"), model.is_some())
+        })
+        .collect();
+    let mut ping = vec![f64::NAN; pipes.len()];
     println!(
-        "  {:<28} {:>9} {:>9} {:>7}  {:<12} target",
-        "request", "p50 ms", "p95 ms", "× ping", "results"
+        "  {:<28} {:>9} {:>9} {:>7} {:>7} {:>7}  {:<12} target",
+        "request", "p50 ms", "p95 ms", "× ping", "cpu µs", "sleeps", "results"
     );
-    for mut case in cases(corpus, n, &ids, model.is_some()) {
-        let figures = measure(&mut pipe, &mut case);
-        if case.tool == "ping" {
-            ping = figures.p50;
+    let all = cases(corpus, n, &ids, model.is_some(), options.calls);
+    for mut case in all.into_iter().filter(|c| options.measures(c)) {
+        let figures = measure(&mut pipes, &mut case, options.calls);
+        for (k, figures) in figures.iter().enumerate() {
+            if case.tool == "ping" {
+                ping[k] = figures.p50;
+            }
+            let results = match case.counted {
+                Some(_) => format!("avg {:.1}", figures.found),
+                None => String::new(),
+            };
+            let name = match k {
+                0 => case.name.to_owned(),
+                k => format!("{} [{k}]", case.name),
+            };
+            println!(
+                "  {name:<28} {:>9.3} {:>9.3} {:>7.1} {:>7.0} {:>7.1}  {results:<12} {}",
+                figures.p50,
+                figures.p95,
+                figures.p50 / ping[k],
+                figures.cpu_us,
+                figures.sleeps,
+                verdict(figures.p50, ping[k], case.target)
+            );
         }
-        let results = match case.counted {
-            Some(_) => format!("avg {:.1}", figures.found),
-            None => String::new(),
-        };
-        println!(
-            "  {:<28} {:>9.3} {:>9.3} {:>7.1}  {results:<12} {}",
-            case.name,
-            figures.p50,
-            figures.p95,
-            figures.p50 / ping,
-            verdict(figures.p50, ping, case.target)
-        );
     }
-    println!(
-        "  server peak RSS {:.1} MiB",
-        status_mib(
-            &std::fs::read_to_string(format!("/proc/{}/status", pipe.pid())).unwrap_or_default(),
-            "VmHWM"
-        )
-    );
-    pipe.close();
+    for (k, pipe) in pipes.into_iter().enumerate() {
+        println!(
+            "  server{} peak RSS {:.1} MiB",
+            match k {
+                0 => String::new(),
+                k => format!(" [{k}]"),
+            },
+            status_mib(
+                &std::fs::read_to_string(format!("/proc/{}/status", pipe.pid()))
+                    .unwrap_or_default(),
+                "VmHWM"
+            )
+        );
+        pipe.close();
+    }
+}
+
+/// Removes the store at `db` with its WAL and shared-memory files, if there is one.
+fn remove_store(db: &Path) {
+    for ext in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
+    }
+}
+
+/// Copies the store at `from` (with its WAL) to `to`, replacing whatever was there.
+fn copy_store(from: &Path, to: &Path) {
+    remove_store(to);
+    for ext in ["", "-wal"] {
+        let file = format!("{}{ext}", from.display());
+        if Path::new(&file).exists() {
+            std::fs::copy(&file, format!("{}{ext}", to.display())).expect("copy the store");
+        }
+    }
 }
 
 /// One client thread: on a small machine the client then competes less for CPU with the
 /// server it measures.
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let exe = Path::new(env!("CARGO_BIN_EXE_mnemograph"));
+    let mut servers = vec![
+        std::env::var_os("MNEMOGRAPH_BENCH_SERVER")
+            .map_or_else(|| env!("CARGO_BIN_EXE_mnemograph").into(), PathBuf::from),
+    ];
+    servers.extend(std::env::var_os("MNEMOGRAPH_BENCH_COMPARE").map(PathBuf::from));
     let (flags, args): (Vec<String>, Vec<String>) = command_line()
         .into_iter()
         .partition(|a| a.starts_with("--"));
-    let vectors = flags.iter().any(|f| f == "--vectors");
+    let options = Options::parse(&flags);
     let sizes = sizes(args, &[1_000, 10_000, 100_000]);
-    let model: Option<Embedder> = vectors.then(|| {
+    let model: Option<Embedder> = options.vectors.then(|| {
         Arc::new(Model2VecEmbedder::builtin().expect("the built-in model loads")) as Embedder
     });
     let temp = tempfile::tempdir().expect("temp dir");
     let dir = bench_dir(temp.path());
-    println!("server: {}", exe.display());
+    for (k, exe) in servers.iter().enumerate() {
+        match k {
+            0 => println!("server: {}", exe.display()),
+            k => println!("server [{k}]: {}", exe.display()),
+        }
+    }
     let corpus = Corpus::new();
     for n in sizes {
-        run(exe, &dir, n, &corpus, model.as_ref()).await;
+        run(&servers, &dir, n, &corpus, model.as_ref(), &options).await;
     }
 }

@@ -7,25 +7,20 @@
 //! executes the same statements and rolls back, so its counts are exactly what a real run
 //! would report.
 
-use std::collections::HashSet;
-
-use libsql::{Connection, Statement, Value};
+use libsql::{Connection, Value};
 
 use super::read::{get_one, get_relationship};
 use super::rows::IN_CHUNK;
 use super::rows::{
     RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, placeholders, relationship_params,
 };
-use super::write::{UPSERT_VECTOR, vector_params};
+use super::write::{INSERT_ROWS, UPSERT_VECTOR, insert_new, vector_params};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
 use crate::error::{Error, Result};
-use crate::model::{Embedding, Memory};
+use crate::model::Embedding;
 use crate::vector::from_blob;
-
-/// Memories inserted per statement (13 values each).
-const INSERT_ROWS: usize = 50;
 
 /// Replaces every column of a memory but its key, in [`memory_params`] order after the id.
 const REPLACE_MEMORY: &str = "UPDATE memories SET kind = ?, title = ?, content = ?, tags = ?, \
@@ -130,34 +125,6 @@ async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> 
         outcome.relationships.push(done);
     }
     Ok(outcome)
-}
-
-/// Inserts the memories of `chunk` whose id is not taken in one statement (`full` when the
-/// chunk has [`INSERT_ROWS`] of them) and tells which were inserted. A statement inside a
-/// transaction opens a savepoint, at which the full-text index writes out what it holds: one
-/// statement per memory wrote a segment per memory and spent the import merging them.
-/// Of an id given twice only the first is inserted; the second is judged against it after.
-async fn insert_new(
-    conn: &Connection,
-    full: &Statement,
-    chunk: &[(Memory, Option<Embedding>)],
-) -> Result<Vec<bool>> {
-    let partial;
-    let insert = if chunk.len() == INSERT_ROWS {
-        full
-    } else {
-        partial = conn.prepare(&insert_memories(chunk.len())).await?;
-        &partial
-    };
-    let params: Vec<Value> = chunk.iter().flat_map(|(m, _)| memory_params(m)).collect();
-    let mut inserted = HashSet::with_capacity(chunk.len());
-    let mut rows = insert.query(params).await?;
-    while let Some(row) = rows.next().await? {
-        inserted.insert(row.get::<String>(0)?);
-    }
-    drop(rows);
-    insert.reset();
-    Ok(chunk.iter().map(|(m, _)| inserted.remove(&m.id)).collect())
 }
 
 async fn endpoints_exist(conn: &Connection, source: &str, target: &str) -> Result<bool> {

@@ -50,7 +50,7 @@ pub use primary::Primary;
 
 use self::changes::ChangeWatch;
 use self::filter::Clause;
-use self::pool::Pool;
+use self::pool::{Pool, Reader};
 use self::rows::distinct;
 use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
@@ -134,6 +134,15 @@ impl LibsqlBackend {
         self.current().pool.run(work).await
     }
 
+    /// Runs a short read in place (see [`Pool::read`]).
+    async fn read<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(Reader) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        self.current().pool.read(work).await
+    }
+
     /// Runs a unit of work that also uses what is cached from the open database (the vector
     /// index, the full-text tail's counts): the cache and the connection come from the same
     /// copy, even while a damaged replica is being replaced.
@@ -148,7 +157,8 @@ impl LibsqlBackend {
         pool_holder.pool.run(move |conn| work(inner, conn)).await
     }
 
-    /// Runs a write that says what it changed in the statistics (see `tally.rs`).
+    /// Runs a short write that says what it changed in the statistics (see `tally.rs`), in
+    /// place when the write lock is free.
     async fn write<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
@@ -156,7 +166,19 @@ impl LibsqlBackend {
         Fut: std::future::Future<Output = Result<(T, Delta)>>,
     {
         let inner = self.current();
-        inner.tally.write(&inner.pool, work).await
+        inner.tally.write(&inner.pool, true, work).await
+    }
+
+    /// Runs a bulk write (a batch of records) like [`LibsqlBackend::write`], always off the
+    /// async workers: it takes milliseconds.
+    async fn write_bulk<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Connection) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(T, Delta)>>,
+    {
+        let inner = self.current();
+        inner.tally.write(&inner.pool, false, work).await
     }
 }
 
@@ -225,7 +247,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn create_linked_memories(&self, batch: &[NewRecord]) -> Result<Vec<LinkedMemory>> {
         let batch = batch.to_vec();
-        self.write(move |conn| async move {
+        self.write_bulk(move |conn| async move {
             let written = write::create_linked_memories(&conn, &batch).await?;
             let mut delta = Delta::default();
             for (record, linked) in batch.iter().zip(&written) {
@@ -238,7 +260,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
         let batch = batch.to_vec();
-        self.write(move |conn| async move {
+        self.write_bulk(move |conn| async move {
             let created = write::create_memories(&conn, &batch).await?;
             let mut delta = Delta::default();
             for ((memory, embedding), created) in batch.iter().zip(&created) {
@@ -253,7 +275,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn get_memories(&self, ids: &[String]) -> Result<Vec<Memory>> {
         let ids = ids.to_vec();
-        self.run(move |conn| async move { read::get_memories(&conn, &ids).await })
+        self.read(move |conn| async move { read::get_memories(&conn, &ids).await })
             .await
     }
 
@@ -333,7 +355,7 @@ impl GraphBackend for LibsqlBackend {
                 [c.created_at_micros.into(), c.id.clone().into()],
             );
         }
-        self.run(move |conn| async move { read::list_memories(&conn, clause, limit).await })
+        self.read(move |conn| async move { read::list_memories(&conn, clause, limit).await })
             .await
     }
 
@@ -344,7 +366,7 @@ impl GraphBackend for LibsqlBackend {
     ) -> Result<Vec<(String, Memory)>> {
         let anchors = anchors.to_vec();
         let clause = Clause::from_filter(filter);
-        self.run(move |conn| async move {
+        self.read(move |conn| async move {
             let mut found = Vec::new();
             for anchor in &anchors {
                 for memory in read::beside(&conn, anchor, &clause).await? {
@@ -418,7 +440,7 @@ impl GraphBackend for LibsqlBackend {
 
     async fn get_relationship(&self, id: &str) -> Result<Relationship> {
         let id = id.to_owned();
-        self.run(move |conn| async move {
+        self.read(move |conn| async move {
             read::get_relationship(&conn, &id)
                 .await?
                 .ok_or(Error::RelationshipNotFound { id })
@@ -463,7 +485,7 @@ impl GraphBackend for LibsqlBackend {
         valid_at: Option<DateTime<Utc>>,
     ) -> Result<Vec<Relationship>> {
         let (ids, rel_types) = (ids.to_vec(), rel_types.to_vec());
-        self.run(move |conn| async move {
+        self.read(move |conn| async move {
             neighbourhood::relationships_of(&conn, &ids, direction, &rel_types, valid_at).await
         })
         .await
@@ -472,7 +494,7 @@ impl GraphBackend for LibsqlBackend {
     async fn summaries(&self, ids: &[String], filter: &Filter) -> Result<Vec<MemorySummary>> {
         let ids = ids.to_vec();
         let filter = filter.clone();
-        self.run(move |conn| async move { neighbourhood::summaries(&conn, &ids, &filter).await })
+        self.read(move |conn| async move { neighbourhood::summaries(&conn, &ids, &filter).await })
             .await
     }
 
@@ -483,7 +505,7 @@ impl GraphBackend for LibsqlBackend {
         limit: usize,
     ) -> Result<Vec<String>> {
         let prefix = prefix.to_owned();
-        self.run(
+        self.read(
             move |conn| async move { read::ids_with_prefix(&conn, kind, &prefix, limit).await },
         )
         .await
@@ -506,7 +528,7 @@ impl GraphBackend for LibsqlBackend {
         filter: &Filter,
     ) -> Result<(Vec<Relationship>, Vec<MemorySummary>)> {
         let (ids, rel_types, filter) = (ids.to_vec(), rel_types.to_vec(), filter.clone());
-        self.run(move |conn| async move {
+        self.read(move |conn| async move {
             let rels =
                 neighbourhood::relationships_of(&conn, &ids, direction, &rel_types, valid_at)
                     .await?;

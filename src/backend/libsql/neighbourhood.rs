@@ -2,17 +2,18 @@
 //! Both are batched `IN (…)` probes of indexes, chunked to bound the statement size.
 
 use chrono::{DateTime, Utc};
-use libsql::{Connection, Value};
+use libsql::Value;
 
 use super::filter::Clause;
+use super::pool::Reader;
 use super::rows::IN_CHUNK;
-use super::rows::{self, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, collect, micros, placeholders};
+use super::rows::{self, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, micros, placeholders};
 use crate::error::Result;
 use crate::model::{Direction, Filter, MemorySummary, Relationship};
 
 /// The relationships touching `ids` in `direction`, each once.
 pub(super) async fn relationships_of(
-    conn: &Connection,
+    reader: &Reader,
     ids: &[String],
     direction: Direction,
     rel_types: &[String],
@@ -47,7 +48,7 @@ pub(super) async fn relationships_of(
                 );
                 params.extend([micros(at).into(), micros(at).into()]);
             }
-            for rel in collect(conn.query(&sql, params).await?, rows::relationship).await? {
+            for rel in reader.rows(&sql, params, rows::relationship).await? {
                 if seen.insert(rel.id.clone()) {
                     out.push(rel);
                 }
@@ -59,7 +60,7 @@ pub(super) async fn relationships_of(
 
 /// Summaries of the memories among `ids` (repeats ignored) that pass `filter`.
 pub(super) async fn summaries(
-    conn: &Connection,
+    reader: &Reader,
     ids: &[String],
     filter: &Filter,
 ) -> Result<Vec<MemorySummary>> {
@@ -75,7 +76,7 @@ pub(super) async fn summaries(
             "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{}",
             clause.sql
         );
-        out.extend(collect(conn.query(&sql, clause.params).await?, rows::summary).await?);
+        out.extend(reader.rows(&sql, clause.params, rows::summary).await?);
     }
     Ok(out)
 }

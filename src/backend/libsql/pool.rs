@@ -1,23 +1,100 @@
-//! Connections: one per unit of work, reused through a small idle pool.
+//! Connections: one per unit of work, reused through a small idle pool with the statements
+//! each has prepared for reads ([`Reader`]).
 //!
 //! A connection is never shared by two units of work at once (SQLite transactions belong to
 //! the connection). libSQL's local calls run SQLite synchronously, and a lock wait of up to
-//! `busy_timeout` must not stall the async workers that carry MCP traffic: so each unit runs
-//! inside `block_in_place`, which hands the worker's other tasks to another thread while the
-//! unit blocks (measured 2–3× cheaper than a round trip through the blocking pool for a
-//! 20 µs read), or on the blocking pool under a single-threaded runtime.
+//! `busy_timeout` must not stall the async workers that carry MCP traffic: so a unit that may
+//! wait or takes milliseconds (searches, scans, imports, bulk writes, and any write whose lock
+//! is held) runs inside `block_in_place`, which hands the worker's other tasks to another
+//! thread while the unit blocks (measured 2–3× cheaper than a round trip through the blocking
+//! pool for a 20 µs read), or on the blocking pool under a single-threaded runtime. A short
+//! read ([`Pool::read`]) and a short write that finds the lock free
+//! ([`Pool::begin_in_place`]) cannot wait, and run in place: the hand-off cost each call a
+//! thread woken and put back to sleep, more than their SQL.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Mutex;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libsql::{Connection, Database};
+use libsql::params::IntoParams;
+use libsql::{Connection, Database, Row, Statement};
 use tokio::runtime::RuntimeFlavor;
 
+use super::rows::collect;
 use crate::error::{Error, Result};
 
 /// Most idle connections kept for reuse; more are opened under load and closed after.
 const MAX_IDLE: usize = 8;
+
+/// SQLite's primary result code for "another connection holds the lock".
+const SQLITE_BUSY: i32 = 5;
+
+/// Most prepared statements a pooled connection keeps. The reads that use them have a few
+/// shapes each (an `IN` list has one per length), so the first ones kept are the common ones.
+const MAX_STATEMENTS: usize = 64;
+
+/// The statements a connection has prepared, by SQL text.
+type Statements = Arc<Mutex<HashMap<String, Statement>>>;
+
+/// A connection for reads, with the statements it prepared kept while it sits in the pool:
+/// preparing a query (parsing it, resolving its columns, planning it) took over a third of
+/// the SQLite time of a two-hop `get_related` at 100k memories, and the same few queries run
+/// on every call. It is the connection for everything else (`Deref`).
+#[derive(Clone)]
+pub(super) struct Reader {
+    conn: Connection,
+    /// `None` for a connection whose statements are not kept: a replica's or a primary's, or
+    /// one a write was given.
+    statements: Option<Statements>,
+}
+
+impl Reader {
+    /// `conn` without a statement cache: each query is prepared anew.
+    pub(super) fn uncached(conn: &Connection) -> Reader {
+        Reader {
+            conn: conn.clone(),
+            statements: None,
+        }
+    }
+
+    /// The rows `sql` gives for `params`, each decoded by `decode`, with the statement this
+    /// connection prepared for `sql` before if there is one.
+    pub(super) async fn rows<T>(
+        &self,
+        sql: &str,
+        params: impl IntoParams,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let Some(statements) = &self.statements else {
+            return collect(self.conn.query(sql, params).await?, decode).await;
+        };
+        let kept = statements.lock().expect("statement cache lock").remove(sql);
+        let statement = match kept {
+            Some(statement) => statement,
+            None => self.conn.prepare(sql).await?,
+        };
+        let rows = match statement.query(params).await {
+            Ok(rows) => collect(rows, decode).await,
+            Err(err) => Err(err.into()),
+        };
+        statement.reset();
+        let mut statements = statements.lock().expect("statement cache lock");
+        if statements.len() < MAX_STATEMENTS {
+            statements.insert(sql.to_owned(), statement);
+        }
+        rows
+    }
+}
+
+impl Deref for Reader {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
 
 /// Set on every connection. Foreign keys enforce cascades; NORMAL synchronous in WAL mode
 /// keeps every acknowledged commit through a process crash (a power loss may roll back the
@@ -44,7 +121,7 @@ pub(super) enum Link {
 pub(super) struct Pool {
     db: Database,
     link: Link,
-    idle: Mutex<Vec<Connection>>,
+    idle: Mutex<Vec<Reader>>,
     busy_timeout: Duration,
 }
 
@@ -78,11 +155,68 @@ impl Pool {
         F: FnOnce(Connection) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>>,
     {
-        let conn = self.checkout().await?;
-        let task_conn = conn.clone();
+        let reader = self.checkout().await?;
+        let task_conn = reader.conn.clone();
         let result = off_workers(move || work(task_conn)).await;
-        self.checkin(conn);
+        self.checkin(reader);
         result
+    }
+
+    /// Runs a short read (by id, one page, one level of a neighbourhood) with a connection of
+    /// its own, in place on the calling task. What [`Pool::run`] guards against, a wait of up
+    /// to `busy_timeout` for another connection's lock, does not happen to a read in WAL mode
+    /// (it sees the last commit without waiting for a writer), and its SQL takes tens of µs,
+    /// less than handing the worker to another thread costs (`block_in_place` wakes a thread
+    /// for every unit; see BENCHMARKS.md, "Over MCP on a raw pipe"). Searches and scans,
+    /// which take milliseconds, still go through [`Pool::run`].
+    pub(super) async fn read<T, F, Fut>(&self, work: F) -> Result<T>
+    where
+        F: FnOnce(Reader) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let reader = self.checkout().await?;
+        let result = work(reader.clone()).await;
+        self.checkin(reader);
+        result
+    }
+
+    /// Takes the write lock for a short write on `conn`, in place, if no other connection
+    /// holds it: `true` when `conn` is now inside an IMMEDIATE transaction, to be ended by
+    /// [`Pool::end_in_place`]; `false` when nothing was done, because another writer holds the
+    /// lock (the write must then wait for it off the workers, [`off_workers`]) or the file is
+    /// not ours (a replica forwards writes to its primary). Waiting for the lock is the only
+    /// long wait of a short write, and it is what this refuses; the commit itself is a WAL
+    /// append (with the occasional automatic checkpoint), much less than the hand-off of the
+    /// worker to another thread that [`off_workers`] costs.
+    pub(super) async fn begin_in_place(&self, conn: &Connection) -> Result<bool> {
+        if self.link != Link::Local {
+            return Ok(false);
+        }
+        conn.busy_timeout(Duration::ZERO)?;
+        let began = conn.execute("BEGIN IMMEDIATE", ()).await;
+        conn.busy_timeout(self.busy_timeout)?;
+        match began {
+            Ok(_) => Ok(true),
+            Err(libsql::Error::SqliteFailure(code, _)) if code & 0xff == SQLITE_BUSY => Ok(false),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Ends the transaction [`Pool::begin_in_place`] took: commits it when `commit`, else
+    /// rolls it back. A failed commit is rolled back and returned.
+    pub(super) async fn end_in_place(&self, conn: &Connection, commit: bool) -> Result<()> {
+        if commit {
+            match conn.execute("COMMIT", ()).await {
+                Ok(_) => return Ok(()),
+                Err(err) => {
+                    let _ = conn.execute("ROLLBACK", ()).await;
+                    return Err(err.into());
+                }
+            }
+        }
+        // A failed rollback leaves the connection in its transaction, so out of reuse.
+        let _ = conn.execute("ROLLBACK", ()).await;
+        Ok(())
     }
 
     /// Whether connections are kept between units of work: only they can carry state from
@@ -105,21 +239,27 @@ impl Pool {
         Ok(conn)
     }
 
-    async fn checkout(&self) -> Result<Connection> {
-        if let Some(conn) = self.idle.lock().expect("pool lock").pop() {
-            return Ok(conn);
+    async fn checkout(&self) -> Result<Reader> {
+        if let Some(reader) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(reader);
         }
-        self.connect().await
+        let conn = self.connect().await?;
+        Ok(Reader {
+            conn,
+            // A replica's statements (libSQL's `RemoteStatement`) ignore `reset`, so one cannot
+            // be run twice: they are not kept.
+            statements: (self.link == Link::Local).then(Statements::default),
+        })
     }
 
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
-    fn checkin(&self, conn: Connection) {
-        if self.link == Link::Remote || !conn.is_autocommit() {
+    fn checkin(&self, reader: Reader) {
+        if !self.keeps_connections() || !reader.is_autocommit() {
             return;
         }
         let mut idle = self.idle.lock().expect("pool lock");
         if idle.len() < MAX_IDLE {
-            idle.push(conn);
+            idle.push(reader);
         }
     }
 }
@@ -147,11 +287,29 @@ where
 /// IMMEDIATE takes the write lock up front: a deferred transaction that reads and then
 /// writes fails with "database is locked" when another writer got in between, whatever the
 /// busy timeout, while an immediate one simply waits its turn.
+///
+/// Inside a write taken in place ([`Pool::begin_in_place`]), which already holds the lock,
+/// `body` runs in a savepoint instead: a failure undoes this part alone, as a transaction
+/// of its own would have.
 pub(super) async fn write_tx<T, F, Fut>(conn: &Connection, body: F) -> Result<T>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    if !conn.is_autocommit() {
+        conn.execute("SAVEPOINT unit", ()).await?;
+        return match body().await {
+            Ok(value) => {
+                conn.execute("RELEASE unit", ()).await?;
+                Ok(value)
+            }
+            Err(err) => {
+                let _ = conn.execute("ROLLBACK TO unit", ()).await;
+                let _ = conn.execute("RELEASE unit", ()).await;
+                Err(err)
+            }
+        };
+    }
     conn.execute("BEGIN IMMEDIATE", ()).await?;
     match body().await {
         Ok(value) => {

@@ -4,6 +4,7 @@
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
+use super::pool::Reader;
 use super::rows::{
     self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, micros, placeholders,
 };
@@ -12,9 +13,12 @@ use crate::error::Result;
 use crate::model::{Memory, Page, Relationship};
 
 pub(super) async fn get_one(conn: &Connection, id: &str) -> Result<Option<Memory>> {
+    one(&Reader::uncached(conn), id).await
+}
+
+async fn one(reader: &Reader, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
-    let rows = conn.query(&sql, [id]).await?;
-    Ok(collect(rows, rows::memory).await?.pop())
+    Ok(reader.rows(&sql, [id], rows::memory).await?.pop())
 }
 
 pub(super) async fn get_relationship(conn: &Connection, id: &str) -> Result<Option<Relationship>> {
@@ -24,9 +28,9 @@ pub(super) async fn get_relationship(conn: &Connection, id: &str) -> Result<Opti
 }
 
 /// The memories that exist among `ids`, in the order asked.
-pub(super) async fn get_memories(conn: &Connection, ids: &[String]) -> Result<Vec<Memory>> {
+pub(super) async fn get_memories(reader: &Reader, ids: &[String]) -> Result<Vec<Memory>> {
     if let [id] = ids {
-        return Ok(get_one(conn, id).await?.into_iter().collect());
+        return Ok(one(reader, id).await?.into_iter().collect());
     }
     let mut found = std::collections::HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {
@@ -34,8 +38,7 @@ pub(super) async fn get_memories(conn: &Connection, ids: &[String]) -> Result<Ve
             "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
             placeholders(chunk.len())
         );
-        let rows = conn.query(&sql, chunk.to_vec()).await?;
-        for m in collect(rows, rows::memory).await? {
+        for m in reader.rows(&sql, chunk.to_vec(), rows::memory).await? {
             found.insert(m.id.clone(), m);
         }
     }
@@ -43,7 +46,7 @@ pub(super) async fn get_memories(conn: &Connection, ids: &[String]) -> Result<Ve
 }
 
 /// A page of the memories `clause` selects, newest first, after the cursor already in it.
-pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usize) -> Result<Page> {
+pub(super) async fn list_memories(reader: &Reader, clause: Clause, limit: usize) -> Result<Page> {
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
          ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
@@ -51,7 +54,7 @@ pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usiz
     );
     let mut params = clause.params;
     params.push((limit as i64 + 1).into());
-    let mut memories = collect(conn.query(&sql, params).await?, rows::memory).await?;
+    let mut memories = reader.rows(&sql, params, rows::memory).await?;
     let next_cursor = (memories.len() > limit).then(|| {
         memories.truncate(limit);
         Cursor::after(memories.last().expect("limit > 0 when more rows exist")).encode()
@@ -65,7 +68,7 @@ pub(super) async fn list_memories(conn: &Connection, clause: Clause, limit: usiz
 /// The memories `clause` selects stored just before and just after `anchor` (by creation
 /// time, then id, as listings order them): two walks of the creation-time index, one step each.
 pub(super) async fn beside(
-    conn: &Connection,
+    reader: &Reader,
     anchor: &Memory,
     clause: &Clause,
 ) -> Result<Vec<Memory>> {
@@ -84,7 +87,7 @@ pub(super) async fn beside(
         let mut params: Vec<Value> =
             vec![micros(anchor.created_at).into(), anchor.id.clone().into()];
         params.extend(clause.params.iter().cloned());
-        found.extend(collect(conn.query(&sql, params).await?, rows::memory).await?);
+        found.extend(reader.rows(&sql, params, rows::memory).await?);
     }
     Ok(found)
 }

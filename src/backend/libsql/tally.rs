@@ -225,7 +225,11 @@ impl Tally {
     /// Runs a write on the writer connection, one at a time; `work` returns its result and
     /// what it changed. A write that fails commits nothing (each is one statement or one
     /// transaction), so it changes no figure either.
-    pub(super) async fn write<T, F, Fut>(&self, pool: &Pool, work: F) -> Result<T>
+    ///
+    /// A short write (one record and what hangs on it) runs in place when the write lock is
+    /// free ([`Pool::begin_in_place`]), else off the workers, where it may wait for the lock;
+    /// a bulk write (`in_place` false), which takes milliseconds, always runs off the workers.
+    pub(super) async fn write<T, F, Fut>(&self, pool: &Pool, in_place: bool, work: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(Connection) -> Fut + Send + 'static,
@@ -233,12 +237,21 @@ impl Tally {
     {
         let mut slot = self.slot.lock().await;
         let conn = slot.writer(pool).await?;
-        let task_conn = conn.clone();
-        let outcome = off_workers(move || async move {
-            let version = data_version(&task_conn).await?;
-            Ok((version, work(task_conn).await))
-        })
-        .await;
+        let unit = move |conn: Connection| async move {
+            let version = data_version(&conn).await?;
+            Ok((version, work(conn).await))
+        };
+        let outcome = match in_place && pool.begin_in_place(&conn).await? {
+            true => {
+                let outcome = unit(conn.clone()).await;
+                let commit = matches!(outcome, Ok((_, Ok(_))));
+                pool.end_in_place(&conn, commit).await.and(outcome)
+            }
+            false => {
+                let task_conn = conn.clone();
+                off_workers(move || unit(task_conn)).await
+            }
+        };
         if conn.is_autocommit() {
             slot.writer = Some(conn);
         }

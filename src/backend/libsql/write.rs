@@ -3,15 +3,17 @@
 //! work on the connection it is given; those that read before they write run in an
 //! IMMEDIATE transaction ([`write_tx`]).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use libsql::{Connection, Statement, Value};
 
 use super::neighbourhood::relationships_of;
-use super::pool::write_tx;
+use super::pool::{Reader, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
-    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, memory_params, micros, opt_micros,
-    placeholders, relationship_params, to_json,
+    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, micros,
+    opt_micros, placeholders, relationship_params, to_json,
 };
 use crate::backend::NewRecord;
 use crate::error::{Error, Result};
@@ -64,21 +66,13 @@ impl MemoryWriter {
         let inserted = self.insert.execute(memory_params(memory)).await;
         self.insert.reset();
         if inserted? == 0 {
-            let existing =
-                get_one(conn, &memory.id)
-                    .await?
-                    .ok_or_else(|| Error::MemoryNotFound {
-                        id: memory.id.clone(),
-                    })?;
-            return if existing.same_content(memory) {
-                Ok((existing, Created::Existing))
-            } else {
-                Err(Error::IdConflict {
-                    what: "memory",
-                    id: memory.id.clone(),
-                })
-            };
+            return Ok((replayed(conn, memory).await?, Created::Existing));
         }
+        self.set_vector(memory, embedding).await?;
+        Ok((memory.clone(), Created::New))
+    }
+
+    async fn set_vector(&mut self, memory: &Memory, embedding: Option<&Embedding>) -> Result<()> {
         if let Some(embedding) = embedding {
             let done = self
                 .vector
@@ -87,8 +81,57 @@ impl MemoryWriter {
             self.vector.reset();
             done?;
         }
-        Ok((memory.clone(), Created::New))
+        Ok(())
     }
+}
+
+/// The stored memory that `memory`'s id is taken by, when it is a replay of `memory` (same
+/// content); a clash otherwise.
+async fn replayed(conn: &Connection, memory: &Memory) -> Result<Memory> {
+    let existing = get_one(conn, &memory.id)
+        .await?
+        .ok_or_else(|| Error::MemoryNotFound {
+            id: memory.id.clone(),
+        })?;
+    if existing.same_content(memory) {
+        Ok(existing)
+    } else {
+        Err(Error::IdConflict {
+            what: "memory",
+            id: memory.id.clone(),
+        })
+    }
+}
+
+/// Memories inserted per statement (13 values each) by bulk writes.
+pub(super) const INSERT_ROWS: usize = 50;
+
+/// Inserts the memories of `chunk` whose id is not taken in one statement (`full` when the
+/// chunk has [`INSERT_ROWS`] of them) and tells which were inserted. A statement inside a
+/// transaction opens a savepoint, at which the full-text index writes out what it holds: one
+/// statement per memory wrote a segment per memory and spent the batch merging them.
+/// Of an id given twice only the first is inserted; the second is judged against it after.
+pub(super) async fn insert_new(
+    conn: &Connection,
+    full: &Statement,
+    chunk: &[(Memory, Option<Embedding>)],
+) -> Result<Vec<bool>> {
+    let partial;
+    let insert = if chunk.len() == INSERT_ROWS {
+        full
+    } else {
+        partial = conn.prepare(&insert_memories(chunk.len())).await?;
+        &partial
+    };
+    let params: Vec<Value> = chunk.iter().flat_map(|(m, _)| memory_params(m)).collect();
+    let mut inserted = HashSet::with_capacity(chunk.len());
+    let mut rows = insert.query(params).await?;
+    while let Some(row) = rows.next().await? {
+        inserted.insert(row.get::<String>(0)?);
+    }
+    drop(rows);
+    insert.reset();
+    Ok(chunk.iter().map(|(m, _)| inserted.remove(&m.id)).collect())
 }
 
 /// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
@@ -157,9 +200,22 @@ pub(super) async fn create_memories(
 ) -> Result<Vec<Created>> {
     write_tx(conn, || async {
         let mut writer = MemoryWriter::prepare(conn).await?;
+        let full = conn.prepare(&insert_memories(INSERT_ROWS)).await?;
         let mut out = Vec::with_capacity(batch.len());
-        for (memory, embedding) in batch {
-            out.push(writer.insert(conn, memory, embedding.as_ref()).await?.1);
+        for chunk in batch.chunks(INSERT_ROWS) {
+            let inserted = insert_new(conn, &full, chunk).await?;
+            for ((memory, embedding), inserted) in chunk.iter().zip(inserted) {
+                out.push(match inserted {
+                    true => {
+                        writer.set_vector(memory, embedding.as_ref()).await?;
+                        Created::New
+                    }
+                    false => {
+                        replayed(conn, memory).await?;
+                        Created::Existing
+                    }
+                });
+            }
         }
         Ok(out)
     })
@@ -222,7 +278,8 @@ pub(super) async fn update_memory(
 pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<Vec<Relationship>> {
     write_tx(conn, || async {
         let ids = [id.to_owned()];
-        let mut removed = relationships_of(conn, &ids, Direction::Both, &[], None).await?;
+        let mut removed =
+            relationships_of(&Reader::uncached(conn), &ids, Direction::Both, &[], None).await?;
         if !delete_by_id(conn, "memories", id).await? {
             return Err(Error::MemoryNotFound { id: id.to_owned() });
         }

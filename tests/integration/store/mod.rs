@@ -951,6 +951,52 @@ async fn concurrent_writers_lose_nothing_and_conflicts_are_reported() {
     assert_eq!(check.get(&shared).await.unwrap().version, 1 + applied);
 }
 
+/// A write that finds the store's lock held by another connection waits for it off the async
+/// workers (a short write runs in place only when the lock is free): with a single worker, a
+/// read is still answered while the write waits, and the write lands once the lock is gone.
+/// The lock is let go by a thread of its own after 3 s, so a write that waited in place would
+/// hold the only worker until then and be finished before the read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_write_waiting_for_the_lock_leaves_reads_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.db");
+    let store = open(&path).await;
+    let id = store.create(note("waits", "before")).await.unwrap().0.id;
+    let other = libsql::Builder::new_local(&path).build().await.unwrap();
+    let lock = other.connect().unwrap();
+    lock.execute("BEGIN IMMEDIATE", ()).await.unwrap();
+    let unlocked = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(lock.execute("ROLLBACK", ())).unwrap();
+    });
+
+    let write = tokio::spawn({
+        let (store, id) = (store.clone(), id.clone());
+        async move {
+            let patch = MemoryPatch {
+                content: Some("after".into()),
+                ..MemoryPatch::default()
+            };
+            store.update(&id, patch, None, None).await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let read = store.get(&id).await.unwrap();
+    assert_eq!(read.content, "before");
+    assert!(
+        !write.is_finished(),
+        "the read was answered while the write waited for the lock"
+    );
+
+    let written = write.await.unwrap().unwrap();
+    unlocked.join().unwrap();
+    assert_eq!(written.record.version, 2);
+    assert_eq!(store.get(&id).await.unwrap().content, "after");
+}
+
 /// A capture's batch is one transaction on libSQL: a record that fails while being written
 /// (an id already taken by other content) takes the records before it with it.
 #[tokio::test]
