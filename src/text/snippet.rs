@@ -116,6 +116,10 @@ pub fn loosely_matches(token: &str, term: &str) -> bool {
     if token == term {
         return true;
     }
+    // Different first characters share no prefix: most tokens end here.
+    if token.as_bytes().first() != term.as_bytes().first() {
+        return false;
+    }
     let common = token
         .chars()
         .zip(term.chars())

@@ -260,7 +260,7 @@ async fn newest_matches(conn: &Connection, expression: &str) -> Result<(Option<i
 /// index again for every hit.
 pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
     let texts = text::fields(memory);
-    let cols = texts.clone().map(|t| text::token_spans(&t));
+    let cols = texts.each_ref().map(|t| text::token_spans(t));
     text::snippet(&texts, &cols, |token| {
         terms
             .iter()
