@@ -107,13 +107,16 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
     let any = match_expression(terms);
-    let (any_floor, over_budget) = newest_matches(conn, &any).await?;
+    // Whether to stage only matters for several terms; one term is ranked as one stage.
+    let any_newest = match terms.len() {
+        1 => None,
+        _ => Some(newest_matches(conn, &any).await?),
+    };
     let query = Query {
         conn,
         terms,
         any,
-        any_floor,
-        over_budget,
+        any_newest,
         clause,
         limit,
     };
@@ -155,8 +158,8 @@ struct Query<'a> {
     conn: &'a Connection,
     terms: &'a [String],
     any: String,
-    any_floor: Option<i64>,
-    over_budget: bool,
+    /// [`newest_matches`] of `any`, when it was needed to decide on stages.
+    any_newest: Option<(Option<i64>, bool)>,
     clause: &'a Clause,
     limit: usize,
 }
@@ -165,7 +168,7 @@ impl Query<'_> {
     /// The best `limit` matches as (row, score), in the order returned; `None` when ranking
     /// in the index met a match without its memory.
     async fn ranked(&self, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
-        if self.terms.len() == 1 || !self.over_budget {
+        if !self.any_newest.is_some_and(|(_, over_budget)| over_budget) {
             self.stage(&self.any, ranking).await
         } else {
             self.staged(ranking).await
@@ -223,9 +226,9 @@ impl Query<'_> {
         if let Ranking::InIndex = ranking {
             return ranked_in_index(conn, expression, limit).await;
         }
-        let floor = match expression == self.any {
-            true => self.any_floor,
-            false => newest_matches(conn, expression).await?.0,
+        let floor = match self.any_newest {
+            Some((floor, _)) if expression == self.any => floor,
+            _ => newest_matches(conn, expression).await?.0,
         };
         let hits = ranked_joined(conn, expression, clause, limit, floor).await?;
         if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
