@@ -311,10 +311,10 @@ async fn ranked_in_index(
     }
     let sql = format!(
         "SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? \
-         ORDER BY rowid DESC LIMIT {RANK_BUDGET}"
+         ORDER BY rowid DESC LIMIT ?"
     );
     let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(RANK_BUDGET);
-    let mut rows = conn.query(&sql, [expression]).await?;
+    let mut rows = conn.query(&sql, (expression, RANK_BUDGET as i64)).await?;
     while let Some(row) = rows.next().await? {
         ranked.push((row.get(0)?, row.get(1)?));
     }
