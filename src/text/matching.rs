@@ -60,8 +60,7 @@ impl StemmedTerms {
 /// at least two letters, so a word whose first two bytes differ from the stem's is skipped
 /// without stemming it.
 fn same_stem(word: &str, stemmed: &str) -> bool {
-    let prefix = |s: &str| s.as_bytes().get(..2).map(<[u8]>::to_vec);
-    prefix(word) == prefix(stemmed) && stem(word) == stemmed
+    word.as_bytes().get(..2) == stemmed.as_bytes().get(..2) && stem(word) == stemmed
 }
 
 #[cfg(test)]

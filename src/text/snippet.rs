@@ -52,12 +52,18 @@ pub fn snippet(
     cols: &[Vec<Token>; 3],
     is_match: impl Fn(&Token) -> bool,
 ) -> String {
-    let count = |col: &Vec<Token>| col.iter().filter(|t| is_match(t)).count();
-    let Some(best) = (0..3).max_by(|&a, &b| count(&cols[a]).cmp(&count(&cols[b])).then(b.cmp(&a)))
+    // Whether each token matches, decided once per token (matching may stem or compare
+    // against every term).
+    let matched = cols
+        .each_ref()
+        .map(|col| col.iter().map(&is_match).collect::<Vec<bool>>());
+    let count = |flags: &[bool]| flags.iter().filter(|&&m| m).count();
+    let Some(best) =
+        (0..3).max_by(|&a, &b| count(&matched[a]).cmp(&count(&matched[b])).then(b.cmp(&a)))
     else {
         return String::new();
     };
-    let (text, tokens) = (&texts[best], &cols[best]);
+    let (text, tokens, matched) = (&texts[best], &cols[best], &matched[best]);
     if tokens.is_empty() {
         return String::new();
     }
@@ -65,12 +71,9 @@ pub fn snippet(
     // its first match.
     let mut start = 0;
     let mut best_count = 0;
-    for (i, _) in tokens.iter().enumerate().filter(|(_, t)| is_match(t)) {
+    for (i, _) in matched.iter().enumerate().filter(|(_, m)| **m) {
         let s = i.saturating_sub(2);
-        let n = tokens[s..(s + SNIPPET_TOKENS).min(tokens.len())]
-            .iter()
-            .filter(|t| is_match(t))
-            .count();
+        let n = count(&matched[s..(s + SNIPPET_TOKENS).min(tokens.len())]);
         if n > best_count {
             best_count = n;
             start = s;
@@ -86,9 +89,9 @@ pub fn snippet(
     } else {
         0
     };
-    for t in &tokens[start..end] {
+    for (t, &is_matched) in tokens[start..end].iter().zip(&matched[start..end]) {
         out.push_str(&text[pos..t.start]);
-        if is_match(t) {
+        if is_matched {
             out.push('[');
             out.push_str(&text[t.start..t.end]);
             out.push(']');
@@ -112,6 +115,10 @@ pub fn snippet(
 pub fn loosely_matches(token: &str, term: &str) -> bool {
     if token == term {
         return true;
+    }
+    // Different first characters share no prefix: most tokens end here.
+    if token.as_bytes().first() != term.as_bytes().first() {
+        return false;
     }
     let common = token
         .chars()

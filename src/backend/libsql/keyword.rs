@@ -107,89 +107,137 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordHit>> {
     let any = match_expression(terms);
-    let (any_floor, over_budget) = newest_matches(conn, &any).await?;
-    let ranked = if terms.len() == 1 || !over_budget {
-        ranked_within_budget(conn, &any, any_floor, clause, limit).await?
-    } else {
-        staged(conn, terms, any, any_floor, clause, limit).await?
+    // Whether to stage only matters for several terms; one term is ranked as one stage.
+    let any_newest = match terms.len() {
+        1 => None,
+        _ => Some(newest_matches(conn, &any).await?),
     };
-    // Snippets for the hits returned only, not for every stage's.
-    Ok(ranked
-        .into_iter()
+    let query = Query {
+        conn,
+        terms,
+        any,
+        any_newest,
+        clause,
+        limit,
+    };
+    // Without a filter, ranked in the index; if an index row turns out to have no memory,
+    // ranked again with the join, which leaves such a row out and ranks the next match.
+    if clause.sql.is_empty()
+        && let Some(order) = query.ranked(Ranking::InIndex).await?
+        && let (hits, true) = memories_of(conn, order).await?
+    {
+        return Ok(decorated(hits, terms));
+    }
+    let order = query.ranked(Ranking::Joined).await?.unwrap_or_default();
+    Ok(decorated(memories_of(conn, order).await?.0, terms))
+}
+
+/// Hits with their snippets: made for the hits returned only, not for every stage's.
+fn decorated(hits: Vec<(Memory, f64)>, terms: &[String]) -> Vec<KeywordHit> {
+    hits.into_iter()
         .map(|(memory, score)| KeywordHit {
             snippet: highlight(&memory, terms),
             memory,
             score,
         })
-        .collect())
+        .collect()
 }
 
-/// The stages of a query matching more than the budget (see the module doc); `any` is the
-/// expression of every term and `any_floor` its budget's floor.
-async fn staged(
-    conn: &Connection,
-    terms: &[String],
+/// How a stage's matches are ranked.
+#[derive(Clone, Copy)]
+enum Ranking {
+    /// In the index alone (see [`ranked_in_index`]): no filter to apply.
+    InIndex,
+    /// Joined with the memories: for a filter, or when an index row has no memory.
+    Joined,
+}
+
+/// One keyword query: its terms, the expression matching any of them and that expression's
+/// budget floor, and what the answer must pass and hold.
+struct Query<'a> {
+    conn: &'a Connection,
+    terms: &'a [String],
     any: String,
-    any_floor: Option<i64>,
-    clause: &Clause,
+    /// [`newest_matches`] of `any`, when it was needed to decide on stages.
+    any_newest: Option<(Option<i64>, bool)>,
+    clause: &'a Clause,
     limit: usize,
-) -> Result<Vec<(Memory, f64)>> {
-    let frequencies = frequencies(conn, terms).await?;
-    let found: Vec<String> = terms
-        .iter()
-        .zip(&frequencies)
-        .filter(|(_, df)| **df > 0)
-        .map(|(t, _)| t.clone())
-        .collect();
-    let rare = rarest(terms, &frequencies);
-    let mut stages = Vec::new();
-    if found.len() > 1 {
-        stages.push(expression(&found, "AND"));
-    }
-    if !rare.is_empty() {
-        stages.push(match_expression(&rare));
-    }
-    if rare.len() < terms.len() {
-        stages.push(any.clone());
-    }
-    let mut hits: Vec<(Memory, f64)> = Vec::with_capacity(limit);
-    for stage in stages {
-        if hits.len() >= limit {
-            break;
+}
+
+impl Query<'_> {
+    /// The best `limit` matches as (row, score), in the order returned; `None` when ranking
+    /// in the index met a match without its memory.
+    async fn ranked(&self, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
+        if !self.any_newest.is_some_and(|(_, over_budget)| over_budget) {
+            self.stage(&self.any, ranking).await
+        } else {
+            self.staged(ranking).await
         }
-        let floor = match stage == any {
-            true => any_floor,
-            false => newest_matches(conn, &stage).await?.0,
-        };
-        // Earlier stages stay first; later ones fill the rest.
-        for hit in ranked_within_budget(conn, &stage, floor, clause, limit).await? {
-            if hits.len() == limit {
+    }
+
+    /// The stages of a query matching more than the budget (see the module doc).
+    async fn staged(&self, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
+        let frequencies = frequencies(self.conn, self.terms).await?;
+        let found: Vec<String> = self
+            .terms
+            .iter()
+            .zip(&frequencies)
+            .filter(|(_, df)| **df > 0)
+            .map(|(t, _)| t.clone())
+            .collect();
+        let rare = rarest(self.terms, &frequencies);
+        let mut stages = Vec::new();
+        if found.len() > 1 {
+            stages.push(expression(&found, "AND"));
+        }
+        if !rare.is_empty() {
+            stages.push(match_expression(&rare));
+        }
+        if rare.len() < self.terms.len() {
+            stages.push(self.any.clone());
+        }
+        let mut hits: Vec<(i64, f64)> = Vec::with_capacity(self.limit);
+        for stage in stages {
+            if hits.len() >= self.limit {
                 break;
             }
-            if !hits.iter().any(|h| h.0.id == hit.0.id) {
-                hits.push(hit);
+            let Some(ranked) = self.stage(&stage, ranking).await? else {
+                return Ok(None);
+            };
+            // Earlier stages stay first; later ones fill the rest.
+            for hit in ranked {
+                if hits.len() == self.limit {
+                    break;
+                }
+                if !hits.iter().any(|h| h.0 == hit.0) {
+                    hits.push(hit);
+                }
             }
         }
+        Ok(Some(hits))
     }
-    Ok(hits)
-}
 
-/// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them (those at or
-/// after row `floor`) when there are more: a query made only of words found in thousands of
-/// memories then answers with the best of the recent ones, in bounded time. A filter that
-/// leaves too few of those gets the whole ranking.
-async fn ranked_within_budget(
-    conn: &Connection,
-    expression: &str,
-    floor: Option<i64>,
-    clause: &Clause,
-    limit: usize,
-) -> Result<Vec<(Memory, f64)>> {
-    let hits = ranked(conn, expression, clause, limit, floor).await?;
-    if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
-        return ranked(conn, expression, clause, limit, None).await;
+    /// Ranks the matches of `expression`, or only the newest [`RANK_BUDGET`] of them when
+    /// there are more: a query made only of words found in thousands of memories then
+    /// answers with the best of the recent ones, in bounded time. A filter that leaves too
+    /// few of those gets the whole ranking.
+    async fn stage(&self, expression: &str, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
+        let (conn, clause, limit) = (self.conn, self.clause, self.limit);
+        if let Ranking::InIndex = ranking {
+            return ranked_in_index(conn, expression, limit).await;
+        }
+        let floor = match self.any_newest {
+            Some((floor, _)) if expression == self.any => floor,
+            _ => newest_matches(conn, expression).await?.0,
+        };
+        let hits = ranked_joined(conn, expression, clause, limit, floor).await?;
+        if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
+            return Ok(Some(
+                ranked_joined(conn, expression, clause, limit, None).await?,
+            ));
+        }
+        Ok(Some(hits))
     }
-    Ok(hits)
 }
 
 /// The smallest row of the newest [`RANK_BUDGET`] matches of `expression` (`None` when it has
@@ -215,7 +263,7 @@ async fn newest_matches(conn: &Connection, expression: &str) -> Result<(Option<i
 /// index again for every hit.
 pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
     let texts = text::fields(memory);
-    let cols = texts.clone().map(|t| text::token_spans(&t));
+    let cols = texts.each_ref().map(|t| text::token_spans(t));
     text::snippet(&texts, &cols, |token| {
         terms
             .iter()
@@ -223,31 +271,7 @@ pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
     })
 }
 
-/// Ranks the matches of `expression` (those at or after row `floor`) that pass `clause`.
-async fn ranked(
-    conn: &Connection,
-    expression: &str,
-    clause: &Clause,
-    limit: usize,
-    floor: Option<i64>,
-) -> Result<Vec<(Memory, f64)>> {
-    // Rank first, read the memories after: selecting content in the ranking query would read
-    // it for every match, not just for the page returned.
-    if clause.sql.is_empty()
-        && let Some(order) = ranked_in_index(conn, expression, limit, floor).await?
-    {
-        let (hits, complete) = memories_of(conn, order).await?;
-        // An index row without its memory: the join leaves it out and ranks the next match.
-        if complete {
-            return Ok(hits);
-        }
-    }
-    let order = ranked_joined(conn, expression, clause, limit, floor).await?;
-    Ok(memories_of(conn, order).await?.0)
-}
-
-/// The memories of ranked rows, best first and equal scores by id (as [`ranked_joined`]
-/// orders them), and whether every row had its memory.
+/// The memories of ranked rows, in the order given, and whether every row had its memory.
 async fn memories_of(
     conn: &Connection,
     order: Vec<(i64, f64)>,
@@ -263,67 +287,68 @@ async fn memories_of(
         found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
     }
     let complete = found.len() == order.len();
-    let mut hits: Vec<(Memory, f64)> = order
+    let hits = order
         .into_iter()
         .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
         .collect();
-    hits.sort_by(|a, b| {
-        b.1.partial_cmp(&a.1)
-            .unwrap_or(Ordering::Equal)
-            .then_with(|| a.0.id.cmp(&b.0.id))
-    });
     Ok((hits, complete))
 }
 
-/// The best `limit` matches of `expression` at or after row `floor`, as (row, score), ranked
-/// in the index: joining `memories` in the ranking query to break ties by id costs a table
-/// lookup per match ranked, more than the ranking itself on a large store. Here only the
-/// matches tied at the cut are looked up, to keep those with the smallest ids; the order
-/// within equal scores is left to the caller. `None` when a match has no memory (the join
+/// The best `limit` matches of `expression` as (row, score), best first and equal scores by
+/// id (as [`ranked_joined`] orders them), ranked in the index: BM25 of its newest
+/// [`RANK_BUDGET`] matches (all of them when there are fewer), in one walk newest first that
+/// also finds that budget's floor. Joining `memories` to break ties by id would cost a table
+/// lookup per match ranked, more than the ranking itself on a large store; here only the
+/// matches tied on score are looked up. `None` when one of those has no memory (the join
 /// would leave it out and rank the next one).
 async fn ranked_in_index(
     conn: &Connection,
     expression: &str,
     limit: usize,
-    floor: Option<i64>,
 ) -> Result<Option<Vec<(i64, f64)>>> {
     if limit == 0 {
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT rowid, -{BM25} FROM memories_fts \
-         WHERE memories_fts MATCH ? AND rowid >= ? ORDER BY {BM25}"
+        "SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? \
+         ORDER BY rowid DESC LIMIT ?"
     );
-    let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(limit + 1);
-    let mut rows = conn
-        .query(&sql, (expression, floor.unwrap_or(i64::MIN)))
-        .await?;
+    let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(RANK_BUDGET);
+    let mut rows = conn.query(&sql, (expression, RANK_BUDGET as i64)).await?;
     while let Some(row) = rows.next().await? {
-        let (seq, score): (i64, f64) = (row.get(0)?, row.get(1)?);
-        // Past the cut, only matches tied with the last one kept may still make it.
-        if ranked.len() >= limit && score != ranked[limit - 1].1 {
-            break;
-        }
-        ranked.push((seq, score));
+        ranked.push((row.get(0)?, row.get(1)?));
     }
     drop(rows);
-    if ranked.len() > limit {
-        let cut = ranked[limit - 1].1;
-        let first_tied = ranked.iter().position(|r| r.1 == cut).unwrap_or(limit - 1);
-        let tied = ranked.split_off(first_tied);
-        let seqs: Vec<i64> = tied.iter().map(|(seq, _)| *seq).collect();
-        let mut by_id = ids_of(conn, &seqs).await?;
-        if by_id.len() < seqs.len() {
+    let by_score =
+        |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
+    ranked.sort_by(by_score);
+    // Past the cut, only matches tied with the last one kept may still make it.
+    if let Some(&(_, cut)) = ranked.get(limit - 1) {
+        let past = ranked[limit..].iter().take_while(|r| r.1 == cut).count();
+        ranked.truncate(limit + past);
+    }
+    // Matches tied on score, ordered by id: the cut keeps the smallest.
+    let tied: Vec<i64> = ranked
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            (*i > 0 && ranked[i - 1].1 == r.1) || ranked.get(i + 1).is_some_and(|n| n.1 == r.1)
+        })
+        .map(|(_, r)| r.0)
+        .collect();
+    if !tied.is_empty() {
+        let ids: HashMap<i64, String> = ids_of(conn, &tied)
+            .await?
+            .into_iter()
+            .map(|(id, seq)| (seq, id))
+            .collect();
+        if ids.len() < tied.len() {
             return Ok(None);
         }
-        by_id.sort();
-        ranked.extend(
-            by_id
-                .into_iter()
-                .take(limit - first_tied)
-                .map(|(_, seq)| (seq, cut)),
-        );
+        let id = |seq: &i64| ids.get(seq).map(String::as_str).unwrap_or_default();
+        ranked.sort_by(|a, b| by_score(a, b).then_with(|| id(&a.0).cmp(id(&b.0))));
     }
+    ranked.truncate(limit);
     Ok(Some(ranked))
 }
 
