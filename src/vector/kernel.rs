@@ -97,24 +97,14 @@ pub(super) fn dot_portable(q: &[i16], v: &[i8]) -> i32 {
 #[cfg(test)]
 pub(super) fn dot_avx2(q: &[i16], v: &[i8]) -> Option<i32> {
     #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        fn dot(q: &[i16], v: &[i8]) -> i32 {
-            dot_body(q, v)
-        }
-        if has_avx2() {
-            // SAFETY: `dot` only requires AVX2, which `has_avx2()` just confirmed.
-            return Some(unsafe { dot(q, v) });
-        }
+    if has_avx2() {
+        let mut out = [0i32];
+        // SAFETY: `dots_avx2` only requires AVX2, which `has_avx2()` just confirmed.
+        unsafe { dots_avx2(q, v, &mut out) };
+        return Some(out[0]);
     }
     let _ = (q, v);
     None
-}
-
-/// Dot products of a block with the portable kernel regardless of the CPU, for tests.
-#[cfg(test)]
-pub(super) fn dots_block_portable(q: &[i16], codes: &[i8], out: &mut [i32]) {
-    dots_portable(q, codes, out);
 }
 
 #[cfg(test)]
@@ -186,7 +176,7 @@ mod tests {
         let mut fast = vec![0i32; n];
         let mut slow = vec![0i32; n];
         dots(&q, &codes, &mut fast);
-        dots_block_portable(&q, &codes, &mut slow);
+        dots_portable(&q, &codes, &mut slow);
         assert_eq!(fast, slow);
         for (i, d) in slow.iter().enumerate() {
             let v = &codes[i * dim..(i + 1) * dim];
