@@ -139,7 +139,7 @@ impl LibsqlBackend {
                         * count(&conn, "PRAGMA page_size").await?,
                 )
             };
-            let before = size(conn.clone()).await?;
+            let before = size((*conn).clone()).await?;
             // A rebuild indexes every memory, the tail's included.
             conn.execute_batch(
                 "BEGIN IMMEDIATE; \
@@ -150,7 +150,7 @@ impl LibsqlBackend {
             .await?;
             conn.execute("VACUUM", ()).await?;
             conn.query("PRAGMA wal_checkpoint(TRUNCATE)", ()).await?;
-            let after = size(conn).await?;
+            let after = size((*conn).clone()).await?;
             Ok((before, after))
         })
         .await

@@ -128,7 +128,7 @@ impl LibsqlBackend {
     async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Connection) -> Fut + Send + 'static,
+        F: FnOnce(Reader) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>>,
     {
         self.current().pool.run(work).await
@@ -149,7 +149,7 @@ impl LibsqlBackend {
     async fn run_on<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Inner>, Connection) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Inner>, Reader) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>>,
     {
         let inner = self.current();

@@ -152,12 +152,12 @@ impl Pool {
     pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Connection) -> Fut + Send + 'static,
+        F: FnOnce(Reader) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>>,
     {
         let reader = self.checkout().await?;
-        let task_conn = reader.conn.clone();
-        let result = off_workers(move || work(task_conn)).await;
+        let task_reader = reader.clone();
+        let result = off_workers(move || work(task_reader)).await;
         self.checkin(reader);
         result
     }
