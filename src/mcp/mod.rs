@@ -17,6 +17,7 @@ mod roots;
 mod schema;
 mod serve;
 mod stdio;
+mod streams;
 mod tools;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use crate::store::MemoryStore;
 
 pub use serve::{DRAIN_TIMEOUT, ServeError, serve};
 pub use stdio::{LineGuard, stdio};
+pub use streams::{Input, Output};
 
 /// What the server teaches a model at initialisation: when to store, which kinds and
 /// relationship types to use, and to search before storing.

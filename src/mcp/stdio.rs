@@ -22,12 +22,14 @@ use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::mpsc;
 
+use super::streams::{Input, Output};
+
 /// Bytes buffered between the filter and rmcp's reader.
 const PIPE_CAPACITY: usize = 64 * 1024;
 
-/// The server's transport on stdin and stdout.
-pub fn stdio() -> LineGuard<tokio::io::Stdout> {
-    LineGuard::new(tokio::io::stdin(), tokio::io::stdout())
+/// The server's transport on stdin and stdout (see `streams.rs`).
+pub fn stdio() -> LineGuard<Output> {
+    LineGuard::new(Input::stdin(), Output::stdout())
 }
 
 /// A line that could not be read, to be answered with a parse error.

@@ -1059,6 +1059,86 @@ fn stdout_is_json_rpc_only_and_stdin_eof_stops_the_server() {
 }
 
 #[cfg(unix)]
+/// The requests `spawn_raw` sends, as lines.
+const RAW_SESSION: &str = concat!(
+    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#,
+    "\n",
+    r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    "\n",
+    r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"store_memory","arguments":{"kind":"note","title":"t","content":"c"}}}"#,
+    "\n",
+);
+
+#[test]
+fn stdin_and_stdout_may_be_files_as_well_as_pipes() {
+    let dir = tempfile::tempdir().unwrap();
+    let requests = dir.path().join("requests.jsonl");
+    std::fs::write(&requests, RAW_SESSION).unwrap();
+    let answers = dir.path().join("answers.jsonl");
+    let status = support::command(dir.path())
+        .into_std()
+        .stdin(std::fs::File::open(&requests).unwrap())
+        .stdout(std::fs::File::create(&answers).unwrap())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let written = std::fs::read_to_string(&answers).unwrap();
+    let lines: Vec<Value> = written
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON-RPC: {l}")))
+        .collect();
+    assert_eq!(lines.len(), 2, "{written}");
+    assert_eq!(lines[0]["id"], 1);
+    assert_eq!(lines[1]["id"], 2);
+    assert_eq!(lines[1]["result"]["isError"], false, "{written}");
+}
+
+/// Whether the pipe behind `fd` is in non-blocking mode.
+fn non_blocking(fd: impl std::os::fd::AsFd) -> bool {
+    rustix::fs::fcntl_getfl(fd)
+        .unwrap()
+        .contains(rustix::fs::OFlags::NONBLOCK)
+}
+
+#[test]
+fn pipes_are_read_by_the_event_loop_and_left_as_they_were_found() {
+    let dir = tempfile::tempdir().unwrap();
+    // Both ends of each pipe stay here too, so their mode can be read from this side.
+    let (stdin_read, mut stdin_write) = std::io::pipe().unwrap();
+    let (stdout_read, stdout_write) = std::io::pipe().unwrap();
+    let mut child = support::command(dir.path())
+        .into_std()
+        .stdin(stdin_read.try_clone().unwrap())
+        .stdout(stdout_write.try_clone().unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    stdin_write.write_all(RAW_SESSION.as_bytes()).unwrap();
+    let mut answers = BufReader::new(stdout_read).lines();
+    for id in [1, 2] {
+        let line = answers.next().expect("an answer").unwrap();
+        let message: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(message["id"], id, "{line}");
+    }
+    // Serving: the pipes are waited on in non-blocking mode, not read by a blocking thread.
+    assert!(non_blocking(&stdin_read), "stdin is read in blocking mode");
+    assert!(
+        non_blocking(&stdout_write),
+        "stdout is written in blocking mode"
+    );
+    drop(stdin_write);
+    assert!(wait(&mut child).success());
+    assert!(
+        !non_blocking(&stdin_read),
+        "stdin left in non-blocking mode"
+    );
+    assert!(
+        !non_blocking(&stdout_write),
+        "stdout left in non-blocking mode"
+    );
+}
+
 #[test]
 fn sigterm_and_sigint_stop_the_server_cleanly() {
     for signal in ["-TERM", "-INT"] {
