@@ -152,7 +152,15 @@ impl MemoryStore {
             tokio::spawn(async move { store.vector_search(&embedding, &filter, depth).await })
         };
         let keyword = self.keyword_search(query, filter, depth).await?;
+        // While the vector side runs, the keyword hits' stored vectors are read, to compare
+        // exactly those it does not bring back (a few it does are read for nothing).
+        let stored = {
+            let store = self.clone();
+            let ids: Vec<String> = keyword.iter().map(|h| h.memory.id.clone()).collect();
+            tokio::spawn(async move { store.backend.embeddings(&ids).await })
+        };
         let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
+        let stored = stored.await.map_err(|e| Error::Task(e.to_string()))??;
 
         let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
         let mut candidates: HashMap<String, Candidate> = HashMap::new();
@@ -190,16 +198,9 @@ impl MemoryStore {
         }
         // Vectors of the keyword hits the vector search did not reach, to compare them exactly
         // (and, with feedback, to compare them again).
-        let wanted: Vec<String> = candidates
-            .iter()
-            .filter(|(id, c)| c.semantic.is_none() && !vectors.contains_key(*id))
-            .map(|(id, _)| id.clone())
-            .collect();
-        if !wanted.is_empty() {
-            for (id, stored) in self.backend.embeddings(&wanted).await? {
-                if stored.model == embedding.model {
-                    vectors.insert(id, stored.vector);
-                }
+        for (id, stored) in stored {
+            if stored.model == embedding.model {
+                vectors.entry(id).or_insert(stored.vector);
             }
         }
         for (id, c) in candidates.iter_mut() {
