@@ -17,9 +17,11 @@
 //! for 100k memories (server-side p50: `store_memory` ≤ 1.5 ms, `memory_stats` ≤ 3 ms, keyword
 //! `search_memories` ≤ 2 ms and hybrid ≤ 3 ms, `recall` ≤ 4 ms, every other tool ≤ 2× a ping).
 //! The store is built as `mcp_bench` builds it, keyword-only (the server runs with
-//! `MNEMOGRAPH_EMBEDDER=none`); with `--vectors` every memory also gets the built-in model's
-//! vector and the server runs with that model, so hybrid search, `recall` (hybrid by default
-//! then) and `store_memory`'s vector duplicate probe are measured. `MNEMOGRAPH_BENCH_DIR` keeps
+//! `MNEMOGRAPH_EMBEDDER=none`); with `--vectors` the memories are made of English words (the
+//! made-up words of the keyword-only store all embed alike, see [`english`]), every memory
+//! also gets the built-in model's vector and the server runs with that model, so hybrid
+//! search, `recall` (hybrid by default then) and `store_memory`'s vector duplicate probe are
+//! measured. `MNEMOGRAPH_BENCH_DIR` keeps
 //! the stores.
 //!
 //! Beside each request's p50 and p95: the CPU time the server's threads spent per call and
@@ -31,7 +33,7 @@
 //! the requests whose name or tool is listed (the ping always runs first: it is the figure
 //! the others are read against), `--calls=N` times N calls per request instead of 300 (a
 //! profiler then has seconds of one request to sample), and `--reuse` builds each store once
-//! into `MNEMOGRAPH_BENCH_DIR` (`raw-pipe-N[-vectors]-built.db` and the ids beside it) and
+//! into `MNEMOGRAPH_BENCH_DIR` (`raw-pipe-N[-vectors-english]-built.db` and the ids beside it) and
 //! serves a fresh copy of it in every later run, so writes of one run never reach the next.
 //! `MNEMOGRAPH_BENCH_SERVER=PATH` serves with another build of `mnemograph` (a copy of the
 //! binary before a change), and `MNEMOGRAPH_BENCH_COMPARE=PATH` adds a second server (rows
@@ -564,7 +566,11 @@ async fn store(
     if !reuse {
         return build_with(db, n, corpus, embedder()).await;
     }
-    let vectors = if model.is_some() { "-vectors" } else { "" };
+    let vectors = if model.is_some() {
+        "-vectors-english"
+    } else {
+        ""
+    };
     let built = db.with_file_name(format!("raw-pipe-{n}{vectors}-built.db"));
     let ids_file = built.with_extension("ids");
     let ids = match std::fs::read_to_string(&ids_file) {
@@ -716,8 +722,42 @@ async fn main() {
             k => println!("server [{k}]: {}", exe.display()),
         }
     }
-    let corpus = Corpus::new();
+    let corpus = match options.vectors {
+        true => english(),
+        false => Corpus::new(),
+    };
     for n in sizes {
         run(&servers, &dir, n, &corpus, model.as_ref(), &options).await;
     }
+}
+
+/// Words of the built-in model's own vocabulary taken for a corpus with vectors.
+const ENGLISH_WORDS: usize = 8000;
+
+/// The corpus of a store with vectors: English words, the first [`ENGLISH_WORDS`] whole words
+/// of the built-in model's WordPiece vocabulary, which lists them most frequent first. The
+/// made-up words of [`Corpus::new`] suit keyword search, but the model embeds every text of
+/// them near one direction (cosine 0.88–0.96 between random memories of a 100k store): every
+/// memory is then a near-duplicate of most others, and the vector side's figures say nothing
+/// of a real store.
+fn english() -> Corpus {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("model/m2v-minilm-int8/tokenizer.json");
+    let tokenizer: Value = serde_json::from_slice(&std::fs::read(&path).expect("the tokenizer"))
+        .expect("the tokenizer is JSON");
+    let vocab = tokenizer["model"]["vocab"]
+        .as_object()
+        .expect("a WordPiece vocabulary");
+    let mut words: Vec<(&String, u64)> = vocab
+        .iter()
+        .filter(|(w, _)| w.len() >= 3 && w.bytes().all(|b| b.is_ascii_lowercase()))
+        .map(|(w, id)| (w, id.as_u64().expect("token ids are numbers")))
+        .collect();
+    words.sort_by_key(|(_, id)| *id);
+    Corpus::from_words(
+        words
+            .into_iter()
+            .take(ENGLISH_WORDS)
+            .map(|(w, _)| w.clone())
+            .collect(),
+    )
 }

@@ -84,6 +84,14 @@ impl Corpus {
         Corpus { words }
     }
 
+    /// A corpus of the given words, the first the most frequent (real words, in the order
+    /// of their frequency in some text).
+    #[allow(dead_code)] // the raw-pipe benchmark's store with vectors; others use `new`
+    pub fn from_words(words: Vec<String>) -> Self {
+        assert!(!words.is_empty(), "a corpus needs words");
+        Corpus { words }
+    }
+
     pub fn sentence(&self, rng: &mut Rng, words: usize) -> String {
         (0..words)
             .map(|_| self.words[rng.zipf(self.words.len())].as_str())
