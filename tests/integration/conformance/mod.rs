@@ -2291,18 +2291,21 @@ async fn touch_of_repeated_ids(b: &dyn GraphBackend) {
     assert_eq!(counts, [2, 2, 1], "repeated far apart in a long list");
 }
 
-/// Many vectors: the top hits are the exact nearest ones, in order.
-async fn vector_search_many(b: &dyn GraphBackend) {
-    const N: usize = 400;
-    const DIM: usize = 32;
-    // A fixed pseudo-random sequence (xorshift), so failures reproduce.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
+/// A fixed pseudo-random sequence in [-1, 1] (xorshift), so failures reproduce.
+fn pseudo_random(mut state: u64) -> impl FnMut() -> f32 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state % 20_001) as f32 / 10_000.0 - 1.0
-    };
+    }
+}
+
+/// Many vectors: the top hits are the exact nearest ones, in order.
+async fn vector_search_many(b: &dyn GraphBackend) {
+    const N: usize = 400;
+    const DIM: usize = 32;
+    let mut next = pseudo_random(0x2545_F491_4F6C_DD1D);
     let vectors: Vec<Vec<f32>> = (0..N).map(|_| (0..DIM).map(|_| next()).collect()).collect();
     let batch: Vec<(Memory, Option<Embedding>)> = vectors
         .iter()
@@ -2358,13 +2361,7 @@ async fn vector_search_many(b: &dyn GraphBackend) {
 async fn vectors_within_a_threshold(b: &dyn GraphBackend) {
     // As long as the built-in model's vectors, so the index splits them into head and rest.
     const DIM: usize = 256;
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state % 20_001) as f32 / 10_000.0 - 1.0
-    };
+    let mut next = pseudo_random(0x9E37_79B9_7F4A_7C15);
     // The query is the first axis; planted vectors sit at known cosines to it, each leaning
     // on an axis of its own; random vectors are far from it.
     let mut query = vec![0.0; DIM];
