@@ -333,6 +333,25 @@ pub trait GraphBackend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<VectorHit>>;
 
+    /// Memories whose vector of `model` has a cosine similarity of at least `min_similarity`
+    /// to `vector`, at most `limit`, closest first: the probe for near-duplicates of a memory
+    /// about to be stored. This default keeps what a vector search of `limit` finds above
+    /// the threshold; the libSQL backend asks its index for the vectors that could reach the
+    /// threshold alone (for a high threshold usually none, and then it reads no vector).
+    async fn vectors_within(
+        &self,
+        model: &str,
+        vector: &[f32],
+        min_similarity: f32,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let mut hits = self
+            .vector_search(model, vector, &Filter::default(), limit)
+            .await?;
+        hits.retain(|hit| hit.similarity >= min_similarity);
+        Ok(hits)
+    }
+
     /// Inserts a relationship, or accepts a replay of the same one (see `create_memory`).
     async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)>;
 

@@ -18,7 +18,7 @@ use std::collections::HashSet;
 
 use super::MemoryStore;
 use crate::error::Result;
-use crate::model::{Embedding, Filter, KeywordHit, Memory};
+use crate::model::{Embedding, KeywordHit, Memory};
 use crate::text::{excerpt, is_stopword, stem, tokens};
 
 /// Cosine similarity of two memories' vectors from which they count as near-duplicates.
@@ -88,17 +88,18 @@ impl MemoryStore {
         embedding: Option<&Embedding>,
         limit: usize,
     ) -> Result<Probe> {
-        let all = Filter::default();
         // One more than shown: an exact duplicate found among them is not a hint.
         let wanted = limit + 1;
         let scored: Vec<(Memory, f64)> = match embedding {
-            Some(e) => self
-                .vector_search(e, &all, wanted)
-                .await?
-                .into_iter()
-                .filter(|h| h.similarity >= NEAR_DUPLICATE_COSINE)
-                .map(|h| (h.memory, f64::from(h.similarity)))
-                .collect(),
+            Some(e) => {
+                self.check_embedding(e).await?;
+                self.backend
+                    .vectors_within(&e.model, &e.vector, NEAR_DUPLICATE_COSINE, wanted)
+                    .await?
+                    .into_iter()
+                    .map(|h| (h.memory, f64::from(h.similarity)))
+                    .collect()
+            }
             None => {
                 // Stopwords are what a reworded title changes most ("for" or "in") and tell
                 // the least; a title of nothing else keeps them.

@@ -263,6 +263,21 @@ impl QuantizedIndex {
     /// and ask for several times more candidates than results (e.g. 40–100 for a top 10).
     /// Returns nothing if `query` could not be indexed itself (wrong dimension, zero, NaN/inf).
     pub fn candidates(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
+        self.search(query, n, None)
+    }
+
+    /// Like [`Self::candidates`], but only ids whose approximate similarity is above
+    /// `min_similarity`: the `n` best of those, best first. The bound skips the rest of every
+    /// vector whose head cannot reach the threshold from the first slot on (a top-k search
+    /// only does once it holds `n`), and when few vectors come near the threshold it returns
+    /// few candidates, so few are re-ranked. The approximation is that of `candidates`: to
+    /// find every vector whose exact similarity reaches a threshold, ask for a little below.
+    pub fn within(&self, query: &[f32], min_similarity: f32, n: usize) -> Vec<(String, f32)> {
+        self.search(query, n, Some(min_similarity))
+    }
+
+    /// The `n` best ids for `query`, above `min_similarity` if given.
+    fn search(&self, query: &[f32], n: usize, min_similarity: Option<f32>) -> Vec<(String, f32)> {
         if n == 0 || self.live == 0 {
             return Vec::new();
         }
@@ -275,15 +290,17 @@ impl QuantizedIndex {
             .map(|&x| (f64::from(x) * to_code).round() as i16)
             .collect();
         let q_scale = (max_abs / (norm * self.query_level)) as f32;
-        let (best, _) = self.best(&q, n);
+        let floor = min_similarity.map_or(f32::NEG_INFINITY, |min| min / q_scale);
+        let (best, _) = self.best(&q, n, floor);
         best.into_iter()
             .map(|s| (self.ids[s.slot as usize].to_string(), s.score * q_scale))
             .collect()
     }
 
-    /// The `n` best slots for the quantized query `q`, best first, and how many rests were
-    /// read: every slot's head is scored, its rest only when the bound says it could enter.
-    fn best(&self, q: &[i16], n: usize) -> (Vec<Scored>, usize) {
+    /// The `n` best slots scoring above `floor` for the quantized query `q`, best first, and
+    /// how many rests were read: every slot's head is scored, its rest only when the bound
+    /// says it could enter.
+    fn best(&self, q: &[i16], n: usize, floor: f32) -> (Vec<Scored>, usize) {
         let (q_head, q_rest) = q.split_at(self.head);
         let q_rest_norm = q_rest
             .iter()
@@ -295,7 +312,7 @@ impl QuantizedIndex {
         // bound and its rest is never read.
         let n = n.min(self.live);
         let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(n + 1);
-        let mut threshold = f32::NEG_INFINITY;
+        let mut threshold = floor;
         let mut rests_read = 0;
         let mut head_dots = [0i32; PAGE_SLOTS];
         let mut rest_dots = [0i32; PAGE_SLOTS];
@@ -436,8 +453,9 @@ mod tests {
         all
     }
 
-    /// Every live slot scored in full, the best `n` first: what `best` must equal.
-    fn full_scan(index: &QuantizedIndex, q: &[i16], n: usize) -> Vec<(u32, f32)> {
+    /// Every live slot scored in full, the best `n` scoring above `floor` first: what `best`
+    /// must equal.
+    fn full_scan(index: &QuantizedIndex, q: &[i16], n: usize, floor: f32) -> Vec<(u32, f32)> {
         let mut all: Vec<Scored> = (0..index.scales.len())
             .filter(|&slot| index.scales[slot] != 0.0)
             .map(|slot| {
@@ -456,6 +474,7 @@ mod tests {
                     slot: slot as u32,
                 }
             })
+            .filter(|s| s.score > floor)
             .collect();
         all.sort_by(|a, b| b.cmp(a));
         all.truncate(n);
@@ -476,14 +495,14 @@ mod tests {
             .collect()
     }
 
-    /// Skipping rests by the bound never changes a result: whatever the dimension, the data,
-    /// the number asked for and the holes left by removals, the best slots and their scores are
-    /// those of a full scan, including vectors planted to score by their rest alone (the bound
-    /// is tight for them). On data ordered like a PCA-reduced embedder's, most rests are
-    /// skipped.
-    #[test]
-    fn skipping_rests_gives_the_full_scan_result() {
+    /// Indexes over which the scans are checked against a full scan, with their quantized
+    /// queries: several dimensions, data ordered like a PCA-reduced embedder's or not, holes
+    /// left by removals. Half the queries are near a stored vector; the others each have three
+    /// vectors planted whose rest points the query's way and whose head is faint (the bound is
+    /// tight for them).
+    fn scan_fixtures() -> Vec<(usize, bool, QuantizedIndex, Vec<Vec<i16>>)> {
         let mut rng = Rng(77);
+        let mut fixtures = Vec::new();
         for (dim, ordered) in [
             (3, false),
             (24, false),
@@ -505,8 +524,6 @@ mod tests {
             for i in (0..count).step_by(7) {
                 assert!(index.remove(&format!("v{i}")));
             }
-            // Half the queries are near a stored vector; the others each have three vectors
-            // planted whose rest points the query's way and whose head is faint.
             let head = index.head;
             let queries: Vec<Vec<f32>> = (0..40)
                 .map(|qi| {
@@ -535,13 +552,26 @@ mod tests {
                     }
                 })
                 .collect();
+            let queries = queries.iter().map(|q| quantized_query(&index, q)).collect();
+            fixtures.push((dim, ordered, index, queries));
+        }
+        fixtures
+    }
+
+    /// Skipping rests by the bound never changes a top-k result: whatever the dimension, the
+    /// data, the number asked for and the holes left by removals, the best slots and their
+    /// scores are those of a full scan, including the planted vectors. On data ordered like a
+    /// PCA-reduced embedder's, most rests are skipped.
+    #[test]
+    fn skipping_rests_gives_the_full_scan_result() {
+        for (dim, ordered, index, queries) in scan_fixtures() {
             let mut rests = 0;
             for (qi, q) in queries.iter().enumerate() {
-                let q = quantized_query(&index, q);
                 for n in [1, 10, 100, 5000] {
-                    let (got, read) = index.best(&q, n);
+                    let (got, read) = index.best(q, n, f32::NEG_INFINITY);
                     let got: Vec<(u32, f32)> = got.iter().map(|s| (s.slot, s.score)).collect();
-                    assert_eq!(got, full_scan(&index, &q, n), "dim {dim} query {qi} n {n}");
+                    let want = full_scan(&index, q, n, f32::NEG_INFINITY);
+                    assert_eq!(got, want, "dim {dim} query {qi} n {n}");
                     if n == 100 {
                         rests += read;
                     }
@@ -551,6 +581,57 @@ mod tests {
             if ordered && dim >= 256 {
                 assert!(share < 0.25, "dim {dim}: {share:.3} of rests read");
             }
+        }
+    }
+
+    /// A threshold search returns exactly what a full scan filtered at the threshold returns:
+    /// at floors set to the exact scores of the 1st, 4th, 40th and 400th best slot (so slots
+    /// sit right at the floor, which they must not pass), above every score and below all,
+    /// for any number asked for. (It fails when the bound is halved.)
+    #[test]
+    fn threshold_search_gives_the_filtered_full_scan_result() {
+        for (dim, _, index, queries) in scan_fixtures() {
+            for (qi, q) in queries.iter().enumerate() {
+                let ranked = full_scan(&index, q, usize::MAX, f32::NEG_INFINITY);
+                let mut floors: Vec<f32> =
+                    [0, 3, 39, 399].iter().map(|&rank| ranked[rank].1).collect();
+                floors.extend([ranked[0].1 + 1.0, f32::NEG_INFINITY]);
+                for floor in floors {
+                    let want_all = full_scan(&index, q, usize::MAX, floor);
+                    for n in [1, 5, 5000] {
+                        let want = &want_all[..n.min(want_all.len())];
+                        let (got, _) = index.best(q, n, floor);
+                        let got: Vec<(u32, f32)> = got.iter().map(|s| (s.slot, s.score)).collect();
+                        assert_eq!(got, want, "dim {dim} query {qi} floor {floor} n {n}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `within` keeps what `candidates` finds above the threshold, with the same similarities.
+    #[test]
+    fn within_is_candidates_above_the_threshold() {
+        let mut rng = Rng(8);
+        let mut index = QuantizedIndex::new(64);
+        for i in 0..500 {
+            assert!(index.upsert(&format!("v{i}"), &ordered_vector(&mut rng, 64)));
+        }
+        for _ in 0..20 {
+            let q = ordered_vector(&mut rng, 64);
+            let all = index.candidates(&q, 500);
+            for min in [all[0].1 + 0.01, all[2].1 - 1e-3, all[30].1 - 1e-3, -2.0] {
+                for n in [1, 10, 500] {
+                    let want: Vec<(String, f32)> = all
+                        .iter()
+                        .filter(|(_, sim)| *sim > min)
+                        .take(n)
+                        .cloned()
+                        .collect();
+                    assert_eq!(index.within(&q, min, n), want, "min {min} n {n}");
+                }
+            }
+            assert!(index.within(&q, 0.5, 0).is_empty());
         }
     }
 

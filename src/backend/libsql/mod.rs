@@ -425,6 +425,23 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
+    async fn vectors_within(
+        &self,
+        model: &str,
+        vector: &[f32],
+        min_similarity: f32,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let (model, vector) = (model.to_owned(), vector.to_vec());
+        self.run_on(move |inner, conn| async move {
+            inner
+                .vectors
+                .within(&conn, &model, &vector, min_similarity, limit)
+                .await
+        })
+        .await
+    }
+
     async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
         let rel = rel.clone();
         self.write(move |conn| async move {

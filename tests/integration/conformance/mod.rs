@@ -132,6 +132,7 @@ conformance!(
     keyword_search_across_index_batches,
     vector_search_order_filter_models,
     vector_search_many,
+    vectors_within_a_threshold,
     relationship_round_trip_and_replay,
     relationship_errors,
     relationship_update_and_delete,
@@ -2290,18 +2291,21 @@ async fn touch_of_repeated_ids(b: &dyn GraphBackend) {
     assert_eq!(counts, [2, 2, 1], "repeated far apart in a long list");
 }
 
-/// Many vectors: the top hits are the exact nearest ones, in order.
-async fn vector_search_many(b: &dyn GraphBackend) {
-    const N: usize = 400;
-    const DIM: usize = 32;
-    // A fixed pseudo-random sequence (xorshift), so failures reproduce.
-    let mut state = 0x2545_F491_4F6C_DD1Du64;
-    let mut next = move || {
+/// A fixed pseudo-random sequence in [-1, 1] (xorshift), so failures reproduce.
+fn pseudo_random(mut state: u64) -> impl FnMut() -> f32 {
+    move || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
         (state % 20_001) as f32 / 10_000.0 - 1.0
-    };
+    }
+}
+
+/// Many vectors: the top hits are the exact nearest ones, in order.
+async fn vector_search_many(b: &dyn GraphBackend) {
+    const N: usize = 400;
+    const DIM: usize = 32;
+    let mut next = pseudo_random(0x2545_F491_4F6C_DD1D);
     let vectors: Vec<Vec<f32>> = (0..N).map(|_| (0..DIM).map(|_| next()).collect()).collect();
     let batch: Vec<(Memory, Option<Embedding>)> = vectors
         .iter()
@@ -2349,6 +2353,65 @@ async fn vector_search_many(b: &dyn GraphBackend) {
             }
         }
     }
+}
+
+/// The duplicate probe's search: every memory whose vector reaches the threshold by exact
+/// cosine, closest first, at most the limit; one just below it is left out even though the
+/// index's approximation could put it above (libSQL re-ranks what is near the threshold).
+async fn vectors_within_a_threshold(b: &dyn GraphBackend) {
+    // As long as the built-in model's vectors, so the index splits them into head and rest.
+    const DIM: usize = 256;
+    let mut next = pseudo_random(0x9E37_79B9_7F4A_7C15);
+    // The query is the first axis; planted vectors sit at known cosines to it, each leaning
+    // on an axis of its own; random vectors are far from it.
+    let mut query = vec![0.0; DIM];
+    query[0] = 1.0;
+    let planted = [0.99f32, 0.95, 0.905, 0.895, 0.85];
+    let mut batch: Vec<(Memory, Option<Embedding>)> = planted
+        .iter()
+        .enumerate()
+        .map(|(k, &c)| {
+            let mut v = vec![0.0; DIM];
+            v[0] = c;
+            v[k + 1] = (1.0 - c * c).sqrt();
+            (mem(&format!("near{k}"), "v", "v"), Some(embedding("m", &v)))
+        })
+        .collect();
+    for i in 0..300 {
+        let v: Vec<f32> = (0..DIM).map(|_| next()).collect();
+        batch.push((
+            mem(&format!("far{i:03}"), "v", "v"),
+            Some(embedding("m", &v)),
+        ));
+    }
+    batch.push((mem("other", "v", "v"), Some(embedding("m2", &query))));
+    b.create_memories(&batch).await.unwrap();
+
+    let within = |min: f32, limit: usize| {
+        let query = query.clone();
+        async move {
+            let hits = b.vectors_within("m", &query, min, limit).await.unwrap();
+            for hit in &hits {
+                let k: usize = hit.memory.id["near".len()..].parse().unwrap();
+                assert!((hit.similarity - planted[k]).abs() < 1e-4, "{hit:?}");
+            }
+            hits.into_iter().map(|h| h.memory.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(within(0.9, 10).await, ["near0", "near1", "near2"]);
+    assert_eq!(within(0.9, 2).await, ["near0", "near1"]);
+    assert_eq!(
+        within(0.8, 10).await,
+        ["near0", "near1", "near2", "near3", "near4"]
+    );
+    assert!(within(0.995, 10).await.is_empty());
+    assert!(within(0.9, 0).await.is_empty());
+    assert!(
+        b.vectors_within("m3", &query, 0.5, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
