@@ -56,18 +56,39 @@ pub(super) fn register() {
     });
 }
 
-/// What one connection keeps: its database handle (to read its data version) and the phrase
-/// counts of the version they were made in.
+/// What one connection keeps: its database handle, and what it learnt of the index.
 struct Kept {
     db: *mut ffi::sqlite3,
-    counts: Mutex<Counts>,
+    index: Mutex<Learnt>,
 }
 
+/// Phrase counts and row lengths of the index as it was in one state, and how to tell that
+/// state: the data version it was last seen in, and the index's records that change whenever
+/// its content does.
 #[derive(Default)]
-struct Counts {
-    version: u32,
+struct Learnt {
+    /// The data version in which `records` were last read.
+    version: Option<u32>,
+    /// The index's averages and structure records (rows 1 and 10 of `memories_fts_data`):
+    /// every write to the index rewrites both, and the structure's write counter only grows.
+    records: Option<Vec<u8>>,
     /// Rows holding each phrase, by the phrase's query tokens.
     by_phrase: HashMap<Vec<u8>, i64>,
+    /// Each row's length in tokens (all columns), by rowid; [`UNKNOWN`] where not learnt.
+    lengths: Vec<u32>,
+}
+
+/// A row length not learnt yet.
+const UNKNOWN: u32 = u32::MAX;
+
+/// Rowids below this have their length kept (4 bytes each).
+const MAX_ROWID_KEPT: i64 = 1 << 21;
+
+impl Learnt {
+    fn forget(&mut self) {
+        self.by_phrase.clear();
+        self.lengths.clear();
+    }
 }
 
 /// The entry point SQLite runs for every new connection: finds the connection's FTS5 and adds
@@ -86,7 +107,7 @@ unsafe extern "C" fn on_open(
     };
     let kept = Box::into_raw(Box::new(Kept {
         db,
-        counts: Mutex::default(),
+        index: Mutex::default(),
     }));
     // SAFETY: `fts5` is the live `fts5_api` of `db`, version 2 or later (checked by
     // `fts5_api`), whose `xCreateFunction` takes a NUL-terminated name, user data it hands
@@ -160,6 +181,9 @@ struct Statement {
     average: f64,
     /// Each phrase's weighted frequency in the current row (reused from row to row).
     freq: Vec<f64>,
+    /// What the connection learnt and the data version this statement reads, when what it
+    /// learns may be kept.
+    kept: Option<(*const Kept, u32)>,
 }
 
 /// The safe view of the FTS5 extension API for one call.
@@ -254,9 +278,7 @@ fn score(api: &Api, weights: &Weights) -> Result<f64, Failed> {
             *freq += weight;
         }
     }
-    let mut tokens = 0;
-    ok(call!(api, xColumnSize, -1, &mut tokens))?;
-    let length = f64::from(tokens);
+    let length = f64::from(length(api, statement.kept)?);
     let mut score = 0.0;
     for (idf, freq) in statement.idf.iter().zip(&statement.freq) {
         score +=
@@ -282,6 +304,38 @@ fn statement<'a>(api: &Api<'a>) -> Result<&'a mut Statement, Failed> {
     Ok(unsafe { &mut *made })
 }
 
+/// The current row's length in tokens (all columns), from what the connection learnt when
+/// it may be used.
+fn length(api: &Api, kept: Option<(*const Kept, u32)>) -> Result<i32, Failed> {
+    let rowid = call!(api, xRowid);
+    let slot = usize::try_from(rowid)
+        .ok()
+        .filter(|_| rowid < MAX_ROWID_KEPT);
+    // SAFETY: the connection's `Kept` lives until the connection closes, after its statements.
+    let kept = kept.map(|(kept, version)| (unsafe { &*kept }, version));
+    if let (Some((kept, version)), Some(slot)) = (kept, slot) {
+        let learnt = lock(kept);
+        if learnt.version == Some(version)
+            && let Some(&known) = learnt.lengths.get(slot)
+            && known != UNKNOWN
+        {
+            return Ok(known as i32);
+        }
+    }
+    let mut tokens = 0;
+    ok(call!(api, xColumnSize, -1, &mut tokens))?;
+    if let (Some((kept, version)), Some(slot), Ok(known)) = (kept, slot, u32::try_from(tokens)) {
+        let mut learnt = lock(kept);
+        if learnt.version == Some(version) && known != UNKNOWN {
+            if learnt.lengths.len() <= slot {
+                learnt.lengths.resize(slot + 1, UNKNOWN);
+            }
+            learnt.lengths[slot] = known;
+        }
+    }
+    Ok(tokens)
+}
+
 /// The table's average row length and each phrase's IDF, from kept counts where they are
 /// valid.
 fn made_statement(api: &Api) -> Result<Statement, Failed> {
@@ -301,9 +355,12 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
                     Some(hits) => hits,
                     None => {
                         let hits = count(api, phrase)?;
-                        let mut counts = lock(kept);
-                        if counts.version == version {
-                            counts.by_phrase.insert(key, hits);
+                        let mut learnt = lock(kept);
+                        if learnt.version == Some(version) {
+                            if learnt.by_phrase.len() >= MAX_KEPT {
+                                learnt.by_phrase.clear();
+                            }
+                            learnt.by_phrase.insert(key, hits);
                         }
                         hits
                     }
@@ -318,11 +375,13 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
         idf,
         average,
         freq: vec![0.0; phrases],
+        kept: kept.map(|(kept, version)| (kept as *const Kept, version)),
     })
 }
 
-/// The connection's kept counts, reset to its current data version, and that version;
-/// `None` inside an explicit transaction (its own writes do not move the version).
+/// What the connection learnt, checked against the index this statement reads, and the data
+/// version it reads; `None` inside an explicit transaction (its own writes move neither the
+/// version nor, until they are flushed at commit, the index's records).
 fn kept<'a>(api: &Api<'a>) -> Option<(&'a Kept, u32)> {
     let kept = api.api.xUserData.map(|user_data| {
         // SAFETY: `fts` is this call's context; the user data is the `Kept` that `on_open`
@@ -344,16 +403,55 @@ fn kept<'a>(api: &Api<'a>) -> Option<(&'a Kept, u32)> {
     if !read {
         return None;
     }
-    let mut counts = lock(kept);
-    if counts.version != version || counts.by_phrase.len() >= MAX_KEPT {
-        counts.version = version;
-        counts.by_phrase.clear();
+    let mut learnt = lock(kept);
+    if learnt.version != Some(version) {
+        // Something was committed: what was learnt holds if the index is as it was (a write
+        // elsewhere, such as the access times a recall records, leaves it so).
+        let records = index_records(kept.db);
+        if records.is_none() || records != learnt.records {
+            learnt.forget();
+        }
+        learnt.records = records;
+        learnt.version = Some(version);
     }
     Some((kept, version))
 }
 
-fn lock(kept: &Kept) -> std::sync::MutexGuard<'_, Counts> {
-    kept.counts
+/// The index's averages and structure records as this connection reads them now, each
+/// preceded by its length; `None` if they cannot be read.
+fn index_records(db: *mut ffi::sqlite3) -> Option<Vec<u8>> {
+    let sql = c"SELECT block FROM memories_fts_data WHERE id IN (1, 10) ORDER BY id";
+    let mut stmt: *mut ffi::sqlite3_stmt = std::ptr::null_mut();
+    let mut records = Vec::new();
+    // SAFETY: `db` is the connection running the calling statement (a nested read sees the
+    // same snapshot); the statement is prepared from a NUL-terminated string, its blobs are
+    // copied before the next step, and it is finalized on every path.
+    unsafe {
+        if ffi::sqlite3_prepare_v2(db, sql.as_ptr(), -1, &mut stmt, std::ptr::null_mut())
+            != ffi::SQLITE_OK
+        {
+            ffi::sqlite3_finalize(stmt);
+            return None;
+        }
+        let mut rc = ffi::sqlite3_step(stmt);
+        let mut rows = 0;
+        while rc == ffi::SQLITE_ROW {
+            let blob = ffi::sqlite3_column_blob(stmt, 0).cast::<u8>();
+            let len = usize::try_from(ffi::sqlite3_column_bytes(stmt, 0)).unwrap_or(0);
+            records.extend_from_slice(&(len as u64).to_le_bytes());
+            if !blob.is_null() {
+                records.extend_from_slice(std::slice::from_raw_parts(blob, len));
+            }
+            rows += 1;
+            rc = ffi::sqlite3_step(stmt);
+        }
+        ffi::sqlite3_finalize(stmt);
+        (rc == ffi::SQLITE_DONE && rows == 2).then_some(records)
+    }
+}
+
+fn lock(kept: &Kept) -> std::sync::MutexGuard<'_, Learnt> {
+    kept.index
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -497,6 +595,8 @@ mod tests {
 
     #[tokio::test]
     async fn kept_bm25_scores_as_bm25_through_writes_by_any_connection() {
+        use crate::backend::EmbeddingChange::Keep;
+        use crate::model::MemoryPatch;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         let backend = LibsqlBackend::open_local(&path).await.unwrap();
@@ -513,6 +613,24 @@ mod tests {
         add(&other, 90, 100).await;
         backend.delete_memory("m003").await.unwrap();
         agree(&reader).await;
+        // A write that leaves the index as it was (a recall's access times) keeps what was
+        // learnt; one that changes a row's length in place does not.
+        backend
+            .touch(&["m001".into(), "m002".into()], Utc::now())
+            .await
+            .unwrap();
+        agree(&reader).await;
+        for (id, content) in [("m001", "rope"), ("m002", "dry dry dry rope lantern dock")] {
+            let patch = MemoryPatch {
+                content: Some(content.into()),
+                ..Default::default()
+            };
+            backend
+                .update_memory(id, &patch, Keep, None, Utc::now())
+                .await
+                .unwrap();
+            agree(&reader).await;
+        }
 
         // Inside a transaction whose own writes are not committed, nothing kept is used.
         reader.execute("BEGIN", ()).await.unwrap();
