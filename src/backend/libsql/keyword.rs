@@ -17,7 +17,7 @@ use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
 use super::pool::{Link, Reader};
-use super::rows::{self, IN_CHUNK, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
 use crate::text;
@@ -311,26 +311,35 @@ pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
 }
 
 /// The memories of ranked rows, in the order given, and whether every row had its memory.
-async fn memories_of(
-    conn: &Connection,
-    order: Vec<(i64, f64)>,
-) -> Result<(Vec<(Memory, f64)>, bool)> {
+async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memory, f64)>, bool)> {
     let sql = format!(
-        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
-        placeholders(order.len())
+        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m \
+         WHERE m.seq IN (SELECT value FROM json_each(?))"
     );
-    let seqs: Vec<Value> = order.iter().map(|(seq, _)| Value::from(*seq)).collect();
-    let mut rows = conn.query(&sql, seqs).await?;
-    let mut found = HashMap::with_capacity(order.len());
-    while let Some(row) = rows.next().await? {
-        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
-    }
+    let seqs = json_array(order.iter().map(|(seq, _)| *seq));
+    let mut found: HashMap<i64, Memory> = conn
+        .rows(&sql, [seqs], memory_and_row)
+        .await?
+        .into_iter()
+        .collect();
     let complete = found.len() == order.len();
     let hits = order
         .into_iter()
         .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
         .collect();
     Ok((hits, complete))
+}
+
+/// A memory and its row, read by [`MEMORY_COLUMNS`]`, m.seq`.
+fn memory_and_row(row: &Row) -> Result<(i64, Memory)> {
+    Ok((row.get(MEMORY_COLUMN_COUNT)?, rows::memory(row)?))
+}
+
+/// Row numbers as a JSON array, one parameter for `json_each`: a list of any length is then
+/// the same statement, prepared once per connection (an `IN` list has one per length).
+fn json_array(seqs: impl Iterator<Item = i64>) -> String {
+    let listed: Vec<String> = seqs.map(|seq| seq.to_string()).collect();
+    format!("[{}]", listed.join(","))
 }
 
 /// The best `limit` matches of `expression` as (row, score), best first and equal scores by
@@ -391,20 +400,13 @@ async fn ranked_in_index(
 }
 
 /// The ids of the memories at rows `seqs`, as (id, row).
-async fn ids_of(conn: &Connection, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
-    let mut out = Vec::with_capacity(seqs.len());
-    for chunk in seqs.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT id, seq FROM memories WHERE seq IN ({})",
-            placeholders(chunk.len())
-        );
-        let params: Vec<Value> = chunk.iter().map(|seq| Value::from(*seq)).collect();
-        let mut rows = conn.query(&sql, params).await?;
-        while let Some(row) = rows.next().await? {
-            out.push((row.get(0)?, row.get(1)?));
-        }
-    }
-    Ok(out)
+async fn ids_of(conn: &Reader, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+    conn.rows(
+        "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
+        [json_array(seqs.iter().copied())],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .await
 }
 
 /// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as
