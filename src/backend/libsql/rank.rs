@@ -1,20 +1,25 @@
-//! `kept_bm25`: FTS5's `bm25()`, with each phrase's document count kept between statements.
+//! `kept_bm25`: FTS5's `bm25()`, with what it recomputes in every statement kept instead.
 //!
 //! `bm25()` weighs a phrase by its inverse document frequency, and to know how many rows hold
 //! the phrase FTS5 walks the phrase's whole document list, once per *statement*: a keyword
 //! query of two common words ranked in two or three stages (`keyword.rs`) paid that walk for
-//! every stage and every search, about a tenth of a search at 100k memories. This function
+//! every stage and every search, about a tenth of a search at 100k memories. It also looks
+//! each ranked row's length up in the `_docsize` table, another seventh. This function
 //! computes what `bm25()` computes, in the same order of operations (FTS5's
-//! `fts5Bm25Function`, so scores are equal to the last bit), but remembers each phrase's count
-//! per connection for as long as the database does not change.
+//! `fts5Bm25Function`, so scores are equal to the last bit), but keeps each phrase's count
+//! and each row's length per connection, for as long as the index is as it was.
 //!
-//! "Does not change" is SQLite's data version of the main database
-//! (`SQLITE_FCNTL_DATA_VERSION`): it moves whenever a transaction commits, on this connection
-//! or any other, in this process or another, and is read inside the statement's own read
-//! transaction, so a count is reused only for the very snapshot it was made in. Inside an
-//! explicit transaction, whose own uncommitted writes do not move the version, nothing is
-//! kept. Phrases are told apart by their query tokens: the function is for the plain quoted
-//! phrases `keyword.rs` writes (no prefix queries, no column filters).
+//! "As it was" is checked in two steps, inside the statement's own read transaction, so what
+//! is kept is only used for the snapshot it holds for. SQLite's data version of the main
+//! database (`SQLITE_FCNTL_DATA_VERSION`) moves whenever a transaction commits, on this
+//! connection or any other, in this process or another: while it stays, nothing changed.
+//! When it moved, the index's averages and structure records are read: every write to the
+//! index rewrites the structure with a write counter that only grows, so if both are
+//! unchanged the index is too (a write elsewhere, such as the access times a recall records,
+//! keeps what was learnt). Inside an explicit transaction, whose own uncommitted writes move
+//! neither, nothing kept is used. Phrases are told apart by their query tokens: the function
+//! is for `memories_fts` and the plain quoted phrases `keyword.rs` writes (no prefix queries,
+//! no column filters).
 //!
 //! It is registered with `sqlite3_auto_extension` for every SQLite connection the process
 //! opens, local files and embedded replicas alike; a store reached over HTTP runs its SQL on
@@ -28,7 +33,7 @@ use std::sync::{Mutex, Once};
 use libsql::ffi;
 
 /// The function's SQL name.
-pub(super) const NAME: &CStr = c"kept_bm25";
+const NAME: &CStr = c"kept_bm25";
 
 /// BM25's parameters, as FTS5 sets them.
 const K1: f64 = 1.2;
@@ -383,6 +388,10 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
 /// version it reads; `None` inside an explicit transaction (its own writes move neither the
 /// version nor, until they are flushed at commit, the index's records).
 fn kept<'a>(api: &Api<'a>) -> Option<(&'a Kept, u32)> {
+    // Phrases are known by their tokens, which FTS5 gives from version 3 of its API.
+    if api.api.iVersion < 3 {
+        return None;
+    }
     let kept = api.api.xUserData.map(|user_data| {
         // SAFETY: `fts` is this call's context; the user data is the `Kept` that `on_open`
         // registered for this connection, alive until the connection closes.
