@@ -511,25 +511,7 @@ mod tests {
 
     use crate::backend::GraphBackend;
     use crate::backend::libsql::LibsqlBackend;
-    use crate::model::{Context, Memory};
-
-    fn memory(i: usize, title: &str, content: &str, tags: &[&str]) -> Memory {
-        Memory {
-            id: format!("m{i:03}"),
-            kind: "note".into(),
-            title: title.into(),
-            content: content.into(),
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            context: Context::default(),
-            importance: 0.5,
-            confidence: 0.5,
-            created_at: Utc::now(),
-            updated_at: Utc::now(),
-            accessed_at: None,
-            access_count: 0,
-            version: 1,
-        }
-    }
+    use crate::backend::libsql::tail::tests::memory;
 
     /// Memories `from..to`: words spread over the three columns, in varied numbers and
     /// lengths, so that scores differ in every part of the formula.
