@@ -13,10 +13,11 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-use libsql::{Connection, Value};
+use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
-use super::rows::{self, IN_CHUNK, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, placeholders};
+use super::pool::{Link, Reader};
+use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
 use crate::text;
@@ -35,6 +36,38 @@ const COMMON_TERM: usize = RANK_BUDGET / 4;
 /// field, decides between memories holding different shares of the query. A tag is a label
 /// someone chose, so it counts twice. The schema's `rank` setting is not used.
 const BM25: &str = "bm25(memories_fts, 0.75, 1.0, 2.0)";
+
+/// [`BM25`] computed by `rank.rs`'s function, which keeps each term's document count between
+/// statements: the same scores, without walking every term's matches in every statement.
+const KEPT_BM25: &str = "kept_bm25(memories_fts, 0.75, 1.0, 2.0)";
+
+/// What computes a match's score.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Scorer {
+    /// `rank.rs`'s function: on every connection to SQLite in this process.
+    Kept,
+    /// FTS5's own, for SQL run by a server (a store reached over HTTP).
+    Fts5,
+}
+
+impl Scorer {
+    /// The scorer for SQL run over `link`: `rank.rs`'s function exists where SQLite runs in
+    /// this process.
+    pub(super) fn over(link: Link) -> Scorer {
+        match link {
+            Link::Local | Link::Replica => Scorer::Kept,
+            Link::Remote => Scorer::Fts5,
+        }
+    }
+
+    /// The score's SQL expression (lower is better, as FTS5's `bm25()`).
+    fn sql(self) -> &'static str {
+        match self {
+            Scorer::Kept => KEPT_BM25,
+            Scorer::Fts5 => BM25,
+        }
+    }
+}
 
 /// [`BM25`]'s column weights, for ranking the index's tail in Rust (`tail.rs`, whose test
 /// `a_tail_memory_scores_as_it_will_once_indexed` fails if the two disagree).
@@ -60,20 +93,26 @@ const CAPPED_MATCHES: &str =
 
 /// Each term's matches, counted up to [`COMMON_TERM`]` + 1`: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
-async fn frequencies(conn: &Connection, terms: &[String]) -> Result<Vec<usize>> {
-    let count = conn.prepare(CAPPED_MATCHES).await?;
+async fn frequencies(conn: &Reader, terms: &[String]) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
-        let mut rows = count.query((one, COMMON_TERM as i64 + 1)).await?;
-        out.push(match rows.next().await? {
-            Some(row) => row.get::<i64>(0)?.max(0) as usize,
-            None => 0,
-        });
-        drop(rows);
-        count.reset();
+        let counted = conn
+            .rows(CAPPED_MATCHES, (one, COMMON_TERM as i64 + 1), first_i64)
+            .await?;
+        out.push(counted.first().map_or(0, |&n| n.max(0) as usize));
     }
     Ok(out)
+}
+
+/// A row's first column as an integer.
+fn first_i64(row: &Row) -> Result<i64> {
+    Ok(row.get(0)?)
+}
+
+/// A row's first two columns: a row number and a score.
+fn row_and_score(row: &Row) -> Result<(i64, f64)> {
+    Ok((row.get(0)?, row.get(1)?))
 }
 
 /// The rarest terms whose matches fit the budget together (at least one), rarest first;
@@ -101,7 +140,8 @@ fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
 /// Memories matching any of `terms` and `clause`, best BM25 first, ties by id; in stages
 /// when the query matches more than the budget (see the module doc).
 pub(super) async fn search(
-    conn: &Connection,
+    conn: &Reader,
+    scorer: Scorer,
     terms: &[String],
     clause: &Clause,
     limit: usize,
@@ -114,6 +154,7 @@ pub(super) async fn search(
     };
     let query = Query {
         conn,
+        scorer,
         terms,
         any,
         any_newest,
@@ -155,7 +196,8 @@ enum Ranking {
 /// One keyword query: its terms, the expression matching any of them and that expression's
 /// budget floor, and what the answer must pass and hold.
 struct Query<'a> {
-    conn: &'a Connection,
+    conn: &'a Reader,
+    scorer: Scorer,
     terms: &'a [String],
     any: String,
     /// [`newest_matches`] of `any`, when it was needed to decide on stages.
@@ -224,16 +266,17 @@ impl Query<'_> {
     async fn stage(&self, expression: &str, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
         let (conn, clause, limit) = (self.conn, self.clause, self.limit);
         if let Ranking::InIndex = ranking {
-            return ranked_in_index(conn, expression, limit).await;
+            return ranked_in_index(conn, self.scorer, expression, limit).await;
         }
         let floor = match self.any_newest {
             Some((floor, _)) if expression == self.any => floor,
             _ => newest_matches(conn, expression).await?.0,
         };
-        let hits = ranked_joined(conn, expression, clause, limit, floor).await?;
+        let scorer = self.scorer;
+        let hits = ranked_joined(conn, scorer, expression, clause, limit, floor).await?;
         if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
             return Ok(Some(
-                ranked_joined(conn, expression, clause, limit, None).await?,
+                ranked_joined(conn, scorer, expression, clause, limit, None).await?,
             ));
         }
         Ok(Some(hits))
@@ -243,20 +286,16 @@ impl Query<'_> {
 /// The smallest row of the newest [`RANK_BUDGET`] matches of `expression` (`None` when it has
 /// fewer), and whether it has more matches than that. Walking matches newest first costs no
 /// ranking.
-async fn newest_matches(conn: &Connection, expression: &str) -> Result<(Option<i64>, bool)> {
-    let mut rows = conn
-        .query(
+async fn newest_matches(conn: &Reader, expression: &str) -> Result<(Option<i64>, bool)> {
+    let rows = conn
+        .rows(
             "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
              ORDER BY rowid DESC LIMIT 2 OFFSET ?",
             (expression, RANK_BUDGET as i64 - 1),
+            first_i64,
         )
         .await?;
-    let floor = match rows.next().await? {
-        Some(row) => Some(row.get(0)?),
-        None => None,
-    };
-    let more = floor.is_some() && rows.next().await?.is_some();
-    Ok((floor, more))
+    Ok((rows.first().copied(), rows.len() > 1))
 }
 
 /// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
@@ -272,26 +311,35 @@ pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
 }
 
 /// The memories of ranked rows, in the order given, and whether every row had its memory.
-async fn memories_of(
-    conn: &Connection,
-    order: Vec<(i64, f64)>,
-) -> Result<(Vec<(Memory, f64)>, bool)> {
+async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memory, f64)>, bool)> {
     let sql = format!(
-        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m WHERE m.seq IN ({})",
-        placeholders(order.len())
+        "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m \
+         WHERE m.seq IN (SELECT value FROM json_each(?))"
     );
-    let seqs: Vec<Value> = order.iter().map(|(seq, _)| Value::from(*seq)).collect();
-    let mut rows = conn.query(&sql, seqs).await?;
-    let mut found = HashMap::with_capacity(order.len());
-    while let Some(row) = rows.next().await? {
-        found.insert(row.get::<i64>(MEMORY_COLUMN_COUNT)?, rows::memory(&row)?);
-    }
+    let seqs = json_array(order.iter().map(|(seq, _)| *seq));
+    let mut found: HashMap<i64, Memory> = conn
+        .rows(&sql, [seqs], memory_and_row)
+        .await?
+        .into_iter()
+        .collect();
     let complete = found.len() == order.len();
     let hits = order
         .into_iter()
         .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
         .collect();
     Ok((hits, complete))
+}
+
+/// A memory and its row, read by [`MEMORY_COLUMNS`]`, m.seq`.
+fn memory_and_row(row: &Row) -> Result<(i64, Memory)> {
+    Ok((row.get(MEMORY_COLUMN_COUNT)?, rows::memory(row)?))
+}
+
+/// Row numbers as a JSON array, one parameter for `json_each`: a list of any length is then
+/// the same statement, prepared once per connection (an `IN` list has one per length).
+fn json_array(seqs: impl Iterator<Item = i64>) -> String {
+    let listed: Vec<String> = seqs.map(|seq| seq.to_string()).collect();
+    format!("[{}]", listed.join(","))
 }
 
 /// The best `limit` matches of `expression` as (row, score), best first and equal scores by
@@ -302,7 +350,8 @@ async fn memories_of(
 /// matches tied on score are looked up. `None` when one of those has no memory (the join
 /// would leave it out and rank the next one).
 async fn ranked_in_index(
-    conn: &Connection,
+    conn: &Reader,
+    scorer: Scorer,
     expression: &str,
     limit: usize,
 ) -> Result<Option<Vec<(i64, f64)>>> {
@@ -310,15 +359,13 @@ async fn ranked_in_index(
         return Ok(Some(Vec::new()));
     }
     let sql = format!(
-        "SELECT rowid, -{BM25} FROM memories_fts WHERE memories_fts MATCH ? \
-         ORDER BY rowid DESC LIMIT ?"
+        "SELECT rowid, -{} FROM memories_fts WHERE memories_fts MATCH ? \
+         ORDER BY rowid DESC LIMIT ?",
+        scorer.sql()
     );
-    let mut ranked: Vec<(i64, f64)> = Vec::with_capacity(RANK_BUDGET);
-    let mut rows = conn.query(&sql, (expression, RANK_BUDGET as i64)).await?;
-    while let Some(row) = rows.next().await? {
-        ranked.push((row.get(0)?, row.get(1)?));
-    }
-    drop(rows);
+    let mut ranked = conn
+        .rows(&sql, (expression, RANK_BUDGET as i64), row_and_score)
+        .await?;
     let by_score =
         |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
     ranked.sort_by(by_score);
@@ -353,36 +400,31 @@ async fn ranked_in_index(
 }
 
 /// The ids of the memories at rows `seqs`, as (id, row).
-async fn ids_of(conn: &Connection, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
-    let mut out = Vec::with_capacity(seqs.len());
-    for chunk in seqs.chunks(IN_CHUNK) {
-        let sql = format!(
-            "SELECT id, seq FROM memories WHERE seq IN ({})",
-            placeholders(chunk.len())
-        );
-        let params: Vec<Value> = chunk.iter().map(|seq| Value::from(*seq)).collect();
-        let mut rows = conn.query(&sql, params).await?;
-        while let Some(row) = rows.next().await? {
-            out.push((row.get(0)?, row.get(1)?));
-        }
-    }
-    Ok(out)
+async fn ids_of(conn: &Reader, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+    conn.rows(
+        "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
+        [json_array(seqs.iter().copied())],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .await
 }
 
 /// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as
 /// (row, score), ties by id.
 async fn ranked_joined(
     conn: &Connection,
+    scorer: Scorer,
     expression: &str,
     clause: &Clause,
     limit: usize,
     floor: Option<i64>,
 ) -> Result<Vec<(i64, f64)>> {
     let sql = format!(
-        "SELECT m.seq, -{BM25} FROM memories_fts \
+        "SELECT m.seq, -{} AS score FROM memories_fts \
          JOIN memories m ON m.seq = memories_fts.rowid \
          WHERE memories_fts MATCH ? AND memories_fts.rowid >= ?{} \
-         ORDER BY {BM25}, m.id LIMIT ?",
+         ORDER BY score DESC, m.id LIMIT ?",
+        scorer.sql(),
         clause.sql
     );
     let mut params: Vec<Value> = vec![expression.into(), floor.unwrap_or(i64::MIN).into()];
@@ -398,22 +440,14 @@ async fn ranked_joined(
 
 /// The newest memories (at most `limit`) holding every one of `words`: one AND query of the
 /// index, which walks the words' lists together and ranks nothing.
-pub(super) async fn holding(
-    conn: &Connection,
-    words: &[String],
-    limit: usize,
-) -> Result<Vec<Memory>> {
+pub(super) async fn holding(conn: &Reader, words: &[String], limit: usize) -> Result<Vec<Memory>> {
     let every_word = expression(words, "AND");
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.seq IN (SELECT rowid FROM memories_fts \
          WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY m.seq DESC"
     );
-    let mut rows = conn.query(&sql, (every_word, limit as i64)).await?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().await? {
-        out.push(rows::memory(&row)?);
-    }
-    Ok(out)
+    conn.rows(&sql, (every_word, limit as i64), rows::memory)
+        .await
 }
 
 #[cfg(test)]

@@ -30,6 +30,7 @@ mod open;
 mod pending;
 mod pool;
 mod primary;
+mod rank;
 mod read;
 mod rows;
 mod tail;
@@ -390,7 +391,8 @@ impl GraphBackend for LibsqlBackend {
         let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
         self.run_on(move |inner, conn| async move {
-            let hits = keyword::search(&conn, &terms, &clause, limit).await?;
+            let scorer = keyword::Scorer::over(inner.pool.link());
+            let hits = keyword::search(&conn, scorer, &terms, &clause, limit).await?;
             tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })
         .await

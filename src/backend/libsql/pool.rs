@@ -22,6 +22,7 @@ use libsql::params::IntoParams;
 use libsql::{Connection, Database, Row, Statement};
 use tokio::runtime::RuntimeFlavor;
 
+use super::rank;
 use super::rows::collect;
 use crate::error::{Error, Result};
 
@@ -226,8 +227,17 @@ impl Pool {
     }
 
     /// A new connection, set up like the pool's, for a caller that keeps it for itself.
+    /// Where SQLite runs in this process (not over HTTP), the connection has `rank.rs`'s
+    /// ranking function: registered for every connection opened after the first (libSQL sets
+    /// SQLite up as it opens its first one, and registering must come after), so the first
+    /// is opened again.
     pub(super) async fn connect(&self) -> Result<Connection> {
-        let conn = self.db.connect()?;
+        let registered = rank::registered();
+        let mut conn = self.db.connect()?;
+        if !registered && self.link != Link::Remote {
+            rank::register();
+            conn = self.db.connect()?;
+        }
         match self.link {
             Link::Local => {
                 conn.busy_timeout(self.busy_timeout)?;

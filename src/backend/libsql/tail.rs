@@ -357,7 +357,7 @@ pub(super) async fn holding_with_tail(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use chrono::Utc;
 
     use super::*;
@@ -365,7 +365,13 @@ mod tests {
     use crate::backend::libsql::LibsqlBackend;
     use crate::model::{Context, Filter};
 
-    fn memory(i: usize, title: &str, content: &str, tags: &[&str]) -> Memory {
+    /// A note `m{i:03}` with these texts (also the ranking function's tests, `rank.rs`).
+    pub(in crate::backend::libsql) fn memory(
+        i: usize,
+        title: &str,
+        content: &str,
+        tags: &[&str],
+    ) -> Memory {
         Memory {
             id: format!("m{i:03}"),
             kind: "note".into(),

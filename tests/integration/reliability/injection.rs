@@ -541,7 +541,14 @@ const SQL_CONSTANTS: &[&str] = &[
 
 /// Positional arguments `format!` may interpolate into SQL text: `?` lists and the SQL of a
 /// filter clause (itself made of constants and `?`).
-const SQL_FRAGMENTS: &[&str] = &["placeholders(", "value_rows::<", "clause.sql"];
+/// Placeholder lists, filter clauses and a score expression (`keyword.rs`'s `Scorer::sql`,
+/// one of two constants).
+const SQL_FRAGMENTS: &[&str] = &[
+    "placeholders(",
+    "value_rows::<",
+    "clause.sql",
+    "scorer.sql()",
+];
 
 const SQL_WORDS: &[&str] = &[
     "SELECT ", "INSERT ", "UPDATE ", "DELETE ", " WHERE ", " IN (",
