@@ -24,6 +24,8 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fmt;
+use std::ops::Range;
+use std::sync::OnceLock;
 
 use super::kernel::{dot, dots};
 use super::slots::SlotTable;
@@ -44,6 +46,24 @@ fn head_dims(dim: usize) -> usize {
         0 => dim,
         head => head,
     }
+}
+
+/// Pages a scan thread takes at least (16k vectors): a thread costs tens of microseconds to
+/// start, which a smaller share of the scan would not repay.
+const MIN_PAGES_PER_THREAD: usize = 64;
+
+/// Most threads one scan uses: the scan is bound by memory bandwidth, which a few cores
+/// saturate.
+const MAX_SCAN_THREADS: usize = 4;
+
+/// Threads to scan `pages` pages with: as many as the machine has cores (up to
+/// [`MAX_SCAN_THREADS`]) while each keeps [`MIN_PAGES_PER_THREAD`]. A scan of 100k vectors
+/// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
+/// duplicate probe) and of the vector side of a hybrid search.
+fn scan_threads(pages: usize) -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    (pages / MIN_PAGES_PER_THREAD).clamp(1, cores.clamp(1, MAX_SCAN_THREADS))
 }
 
 /// Relative margin added to the bound before a rest is skipped, far above the rounding of
@@ -298,9 +318,53 @@ impl QuantizedIndex {
     }
 
     /// The `n` best slots scoring above `floor` for the quantized query `q`, best first, and
-    /// how many rests were read: every slot's head is scored, its rest only when the bound
-    /// says it could enter.
+    /// how many rests were read. A large index is scanned by several threads at once (see
+    /// [`scan_threads`]).
     fn best(&self, q: &[i16], n: usize, floor: f32) -> (Vec<Scored>, usize) {
+        self.best_split(q, n, floor, scan_threads(self.pages.len()))
+    }
+
+    /// [`Self::best`] with the pages split into `parts` runs, each scanned by a thread of its
+    /// own (the first by the caller's). Each run's best `n` hold every slot of the overall
+    /// best `n` found in it, so the best `n` of their union is exactly a single scan's.
+    fn best_split(&self, q: &[i16], n: usize, floor: f32, parts: usize) -> (Vec<Scored>, usize) {
+        let per_part = self.pages.len().div_ceil(parts.max(1)).max(1);
+        let runs: Vec<Range<usize>> = (0..self.pages.len())
+            .step_by(per_part)
+            .map(|start| start..(start + per_part).min(self.pages.len()))
+            .collect();
+        let Some((first, others)) = runs.split_first() else {
+            return (Vec::new(), 0);
+        };
+        let found: Vec<(Vec<Scored>, usize)> = std::thread::scope(|scope| {
+            let threads: Vec<_> = others
+                .iter()
+                .map(|run| scope.spawn(|| self.best_in(q, n, floor, run.clone())))
+                .collect();
+            let mut found = vec![self.best_in(q, n, floor, first.clone())];
+            found.extend(
+                threads
+                    .into_iter()
+                    .map(|thread| thread.join().expect("a scan thread panicked")),
+            );
+            found
+        });
+        let rests_read = found.iter().map(|(_, read)| read).sum();
+        let mut best: Vec<Scored> = found.into_iter().flat_map(|(best, _)| best).collect();
+        best.sort_unstable_by(|a, b| b.cmp(a));
+        best.truncate(n);
+        (best, rests_read)
+    }
+
+    /// [`Self::best`] over the pages in `pages` alone: every slot's head is scored, its rest
+    /// only when the bound says it could enter.
+    fn best_in(
+        &self,
+        q: &[i16],
+        n: usize,
+        floor: f32,
+        pages: Range<usize>,
+    ) -> (Vec<Scored>, usize) {
         let (q_head, q_rest) = q.split_at(self.head);
         let q_rest_norm = q_rest
             .iter()
@@ -318,7 +382,7 @@ impl QuantizedIndex {
         let mut rest_dots = [0i32; PAGE_SLOTS];
         // Per slot of a page, the most its full score can be (-inf for a free slot).
         let mut uppers = [0f32; PAGE_SLOTS];
-        for (page_no, page) in self.pages.iter().enumerate() {
+        for (page_no, page) in pages.clone().zip(&self.pages[pages]) {
             let first = page_no * PAGE_SLOTS;
             let count = (self.scales.len() - first).min(PAGE_SLOTS);
             let head_dots = &mut head_dots[..count];
@@ -580,6 +644,28 @@ mod tests {
             let share = rests as f64 / (queries.len() * index.len()) as f64;
             if ordered && dim >= 256 {
                 assert!(share < 0.25, "dim {dim}: {share:.3} of rests read");
+            }
+        }
+    }
+
+    /// A scan split among threads gives exactly what one thread's gives, whatever the split
+    /// (runs of one page to all of them) and the floor.
+    #[test]
+    fn split_scans_give_the_single_scan_result() {
+        for (dim, _, index, queries) in scan_fixtures() {
+            for (qi, q) in queries.iter().enumerate().step_by(5) {
+                let ranked = full_scan(&index, q, usize::MAX, f32::NEG_INFINITY);
+                for floor in [f32::NEG_INFINITY, ranked[39].1] {
+                    for n in [1, 10, 100] {
+                        let want = full_scan(&index, q, n, floor);
+                        for parts in [2, 3, 4, index.pages.len(), 2 * index.pages.len()] {
+                            let (got, _) = index.best_split(q, n, floor, parts);
+                            let got: Vec<(u32, f32)> =
+                                got.iter().map(|s| (s.slot, s.score)).collect();
+                            assert_eq!(got, want, "dim {dim} query {qi} n {n} parts {parts}");
+                        }
+                    }
+                }
             }
         }
     }
