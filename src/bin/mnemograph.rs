@@ -158,6 +158,8 @@ async fn run(cli: Cli) -> Result<(), StartError> {
         );
     }
     start_logging(&config)?;
+    // Installed before the store opens: from here on a signal stops the server cleanly.
+    let shutdown = shutdown::signal();
     let mut server = MnemographServer::open(&config)
         .await
         .map_err(|source| StartError::Store {
@@ -167,7 +169,7 @@ async fn run(cli: Cli) -> Result<(), StartError> {
     if cli.output_schemas {
         server = server.with_output_schemas();
     }
-    mcp::serve(server, mcp::stdio(), shutdown::signal()).await?;
+    mcp::serve(server, mcp::stdio(), shutdown).await?;
     Ok(())
 }
 
@@ -199,6 +201,7 @@ async fn run_http(
         token,
     })
     .await?;
+    let shutdown = shutdown::signal();
     let app = App::open(config)
         .await
         .map_err(|source| StartError::Store {
@@ -225,6 +228,6 @@ async fn run_http(
     if output_schemas {
         server = server.with_output_schemas();
     }
-    bound.run(app, server, shutdown::signal()).await?;
+    bound.run(app, server, shutdown).await?;
     Ok(())
 }

@@ -20,6 +20,12 @@
 //! bandwidth of one core, and each rest read is a scattered cache miss). On vectors with no
 //! such order the bound rarely prunes, pages are scored whole, and the scan costs what a full
 //! one does.
+//!
+//! A large index is scanned by up to four threads at once, each over a run of pages with a
+//! best-so-far of its own; the union of their bests holds the overall best, so the result is
+//! a single scan's. On the 2-vCPU machine of the benchmarks the two threads share one memory
+//! bus and save 5–10% of a `store_memory` with vectors; cores with bandwidth of their own
+//! save more.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
