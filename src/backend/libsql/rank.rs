@@ -39,6 +39,20 @@ const NAME: &CStr = c"kept_bm25";
 const K1: f64 = 1.2;
 const B: f64 = 0.75;
 
+/// FTS5's inverse document frequency of a phrase held by `holding` of `rows` rows, kept
+/// above zero as FTS5 keeps it.
+pub(super) fn idf(rows: f64, holding: f64) -> f64 {
+    let idf = ((rows - holding + 0.5) / (holding + 0.5)).ln();
+    if idf <= 0.0 { 1e-6 } else { idf }
+}
+
+/// One phrase's part of a row's BM25 score, in `fts5Bm25Function`'s order of operations: its
+/// `idf` times its weighted frequency `freq`, saturated, in a row of `length` tokens where
+/// rows have `average` tokens.
+pub(super) fn share(idf: f64, freq: f64, length: f64, average: f64) -> f64 {
+    idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * length / average)))
+}
+
 /// Most phrase counts a connection keeps; past this they are dropped and counted again.
 const MAX_KEPT: usize = 4096;
 
@@ -285,9 +299,8 @@ fn score(api: &Api, weights: &Weights) -> Result<f64, Failed> {
     }
     let length = f64::from(length(api, statement.kept)?);
     let mut score = 0.0;
-    for (idf, freq) in statement.idf.iter().zip(&statement.freq) {
-        score +=
-            idf * ((freq * (K1 + 1.0)) / (freq + K1 * (1.0 - B + B * length / statement.average)));
+    for (&idf, &freq) in statement.idf.iter().zip(&statement.freq) {
+        score += share(idf, freq, length, statement.average);
     }
     Ok(score)
 }
@@ -350,7 +363,7 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
     ok(call!(api, xColumnTotalSize, -1, &mut tokens))?;
     let average = tokens as f64 / rows as f64;
     let kept = kept(api);
-    let mut idf = Vec::with_capacity(phrases);
+    let mut idfs = Vec::with_capacity(phrases);
     for phrase in 0..phrases as c_int {
         let hits = match kept {
             Some((kept, version)) => {
@@ -373,11 +386,10 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
             }
             None => count(api, phrase)?,
         };
-        let value = (((rows - hits) as f64 + 0.5) / (hits as f64 + 0.5)).ln();
-        idf.push(if value <= 0.0 { 1e-6 } else { value });
+        idfs.push(idf(rows as f64, hits as f64));
     }
     Ok(Statement {
-        idf,
+        idf: idfs,
         average,
         freq: vec![0.0; phrases],
         kept: kept.map(|(kept, version)| (kept as *const Kept, version)),
@@ -589,6 +601,12 @@ mod tests {
             }
         }
         compared
+    }
+
+    #[test]
+    fn idf_stays_above_zero_for_common_terms() {
+        assert!((super::idf(100.0, 1.0) - (99.5f64 / 1.5).ln()).abs() < 1e-12);
+        assert_eq!(super::idf(100.0, 90.0), 1e-6);
     }
 
     #[tokio::test]

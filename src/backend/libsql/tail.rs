@@ -23,6 +23,7 @@ use libsql::Connection;
 use super::filter::Clause;
 use super::keyword::{WEIGHTS, highlight, match_expression};
 use super::meta::count;
+use super::rank::{idf, share};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, to_json};
 use crate::error::Result;
 use crate::model::{KeywordHit, Memory};
@@ -119,34 +120,22 @@ impl Document {
     }
 }
 
-/// The BM25 parameters of FTS5's `bm25()`.
-const K1: f64 = 1.2;
-const B: f64 = 0.75;
-
 /// FTS5's BM25 of one memory (higher is better): for each term, its inverse document
 /// frequency times its saturated, length-normalised frequency, where the frequency weighs
 /// each column by the search's [`WEIGHTS`] and the length is the memory's tokens in every column.
 fn bm25(doc: &Document, idf: &[f64], average_tokens: f64) -> f64 {
-    let length = K1 * (1.0 - B + B * doc.tokens as f64 / average_tokens);
     doc.occurrences
         .iter()
         .zip(idf)
-        .map(|(per_column, idf)| {
+        .map(|(per_column, &idf)| {
             let freq: f64 = per_column
                 .iter()
                 .zip(WEIGHTS)
                 .map(|(&n, w)| n as f64 * w)
                 .sum();
-            idf * freq * (K1 + 1.0) / (freq + length)
+            share(idf, freq, doc.tokens as f64, average_tokens)
         })
         .sum()
-}
-
-/// FTS5's inverse document frequency of a term found in `holding` of `rows` memories, kept
-/// above zero as FTS5 keeps it.
-fn idf(rows: f64, holding: f64) -> f64 {
-    let idf = ((rows - holding + 0.5) / (holding + 0.5)).ln();
-    if idf <= 0.0 { 1e-6 } else { idf }
 }
 
 /// The index's memory count and token total (all columns), from the FTS5 averages record
@@ -533,11 +522,5 @@ pub(super) mod tests {
         assert_eq!(Varints(&max).next(), Some(u64::MAX));
         // A value cut short is not read.
         assert_eq!(Varints(&[0x81]).next(), None);
-    }
-
-    #[test]
-    fn idf_stays_above_zero_for_common_terms() {
-        assert!((idf(100.0, 1.0) - (99.5f64 / 1.5).ln()).abs() < 1e-12);
-        assert_eq!(idf(100.0, 90.0), 1e-6);
     }
 }
