@@ -14,7 +14,7 @@ use super::rows::IN_CHUNK;
 use super::rows::{
     RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, placeholders, relationship_params,
 };
-use super::write::{INSERT_ROWS, UPSERT_VECTOR, insert_new, vector_params};
+use super::write::{INSERT_ROWS, UPSERT_VECTOR, insert_new, upsert_vector};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
@@ -80,9 +80,7 @@ async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> 
                 done
             };
             if let (Some(e), Imported::Created | Imported::Updated) = (embedding, done) {
-                let set = vector.execute(vector_params(&memory.id, e)).await;
-                vector.reset();
-                set?;
+                upsert_vector(&vector, &memory.id, e).await?;
             }
             outcome.memories.push(done);
         }

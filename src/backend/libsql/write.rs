@@ -27,7 +27,7 @@ pub(super) const UPSERT_VECTOR: &str = "INSERT INTO memory_vectors (memory_id, m
     VALUES (?, ?, ?) ON CONFLICT (memory_id) DO UPDATE SET model = excluded.model, \
     embedding = excluded.embedding";
 
-pub(super) fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
+fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
     vec![
         id.into(),
         embedding.model.clone().into(),
@@ -68,21 +68,24 @@ impl MemoryWriter {
         if inserted? == 0 {
             return Ok((replayed(conn, memory).await?, Created::Existing));
         }
-        self.set_vector(memory, embedding).await?;
+        if let Some(embedding) = embedding {
+            upsert_vector(&self.vector, &memory.id, embedding).await?;
+        }
         Ok((memory.clone(), Created::New))
     }
+}
 
-    async fn set_vector(&mut self, memory: &Memory, embedding: Option<&Embedding>) -> Result<()> {
-        if let Some(embedding) = embedding {
-            let done = self
-                .vector
-                .execute(vector_params(&memory.id, embedding))
-                .await;
-            self.vector.reset();
-            done?;
-        }
-        Ok(())
-    }
+/// Sets memory `id`'s vector with `vector`, a prepared [`UPSERT_VECTOR`], left reset for the
+/// next memory.
+pub(super) async fn upsert_vector(
+    vector: &Statement,
+    id: &str,
+    embedding: &Embedding,
+) -> Result<()> {
+    let done = vector.execute(vector_params(id, embedding)).await;
+    vector.reset();
+    done?;
+    Ok(())
 }
 
 /// The stored memory that `memory`'s id is taken by, when it is a replay of `memory` (same
@@ -199,7 +202,7 @@ pub(super) async fn create_memories(
     batch: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<Created>> {
     write_tx(conn, || async {
-        let mut writer = MemoryWriter::prepare(conn).await?;
+        let vector = conn.prepare(UPSERT_VECTOR).await?;
         let full = conn.prepare(&insert_memories(INSERT_ROWS)).await?;
         let mut out = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(INSERT_ROWS) {
@@ -207,7 +210,9 @@ pub(super) async fn create_memories(
             for ((memory, embedding), inserted) in chunk.iter().zip(inserted) {
                 out.push(match inserted {
                     true => {
-                        writer.set_vector(memory, embedding.as_ref()).await?;
+                        if let Some(embedding) = embedding {
+                            upsert_vector(&vector, &memory.id, embedding).await?;
+                        }
                         Created::New
                     }
                     false => {
