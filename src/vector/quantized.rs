@@ -307,20 +307,26 @@ impl QuantizedIndex {
         if n == 0 || self.live == 0 {
             return Vec::new();
         }
-        let Some((norm, max_abs)) = analyse(query, self.dim) else {
+        let Some((q, q_scale)) = self.quantize(query) else {
             return Vec::new();
         };
-        let to_code = self.query_level / max_abs;
-        let q: Vec<i16> = query
-            .iter()
-            .map(|&x| (f64::from(x) * to_code).round() as i16)
-            .collect();
-        let q_scale = (max_abs / (norm * self.query_level)) as f32;
         let floor = min_similarity.map_or(f32::NEG_INFINITY, |min| min / q_scale);
         let (best, _) = self.best(&q, n, floor);
         best.into_iter()
             .map(|s| (self.ids[s.slot as usize].to_string(), s.score * q_scale))
             .collect()
+    }
+
+    /// `query` as 16-bit codes, and the scale that turns their dot product with a slot's
+    /// (times its own scale) into a cosine; `None` for a query that cannot be indexed.
+    fn quantize(&self, query: &[f32]) -> Option<(Vec<i16>, f32)> {
+        let (norm, max_abs) = analyse(query, self.dim)?;
+        let to_code = self.query_level / max_abs;
+        let q = query
+            .iter()
+            .map(|&x| (f64::from(x) * to_code).round() as i16)
+            .collect();
+        Some((q, (max_abs / (norm * self.query_level)) as f32))
     }
 
     /// The `n` best slots scoring above `floor` for the quantized query `q`, best first, and
@@ -558,13 +564,6 @@ mod tests {
             .collect()
     }
 
-    fn quantized_query(index: &QuantizedIndex, v: &[f32]) -> Vec<i16> {
-        let max_abs = v.iter().fold(0f32, |m, x| m.max(x.abs()));
-        v.iter()
-            .map(|&x| (f64::from(x) * index.query_level / f64::from(max_abs)).round() as i16)
-            .collect()
-    }
-
     /// Indexes over which the scans are checked against a full scan, with their quantized
     /// queries: several dimensions, data ordered like a PCA-reduced embedder's or not, holes
     /// left by removals. Half the queries are near a stored vector; the others each have three
@@ -622,7 +621,10 @@ mod tests {
                     }
                 })
                 .collect();
-            let queries = queries.iter().map(|q| quantized_query(&index, q)).collect();
+            let queries = queries
+                .iter()
+                .map(|q| index.quantize(q).expect("an indexable query").0)
+                .collect();
             fixtures.push((dim, ordered, index, queries));
         }
         fixtures
