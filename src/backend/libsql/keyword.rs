@@ -54,9 +54,9 @@ impl Scorer {
     /// The scorer for SQL run over `link`: `rank.rs`'s function exists where SQLite runs in
     /// this process.
     pub(super) fn over(link: Link) -> Scorer {
-        match link {
-            Link::Local | Link::Replica => Scorer::Kept,
-            Link::Remote => Scorer::Fts5,
+        match link.in_process() {
+            true => Scorer::Kept,
+            false => Scorer::Fts5,
         }
     }
 

@@ -119,6 +119,14 @@ pub(super) enum Link {
     Remote,
 }
 
+impl Link {
+    /// Whether SQLite runs in this process (a file of ours or a replica), so that the
+    /// functions this process registers (`rank.rs`) exist in its SQL.
+    pub(super) fn in_process(self) -> bool {
+        self != Link::Remote
+    }
+}
+
 pub(super) struct Pool {
     db: Database,
     link: Link,
@@ -234,7 +242,7 @@ impl Pool {
     pub(super) async fn connect(&self) -> Result<Connection> {
         let registered = rank::registered();
         let mut conn = self.db.connect()?;
-        if !registered && self.link != Link::Remote {
+        if !registered && self.link.in_process() {
             rank::register();
             conn = self.db.connect()?;
         }
