@@ -1,6 +1,6 @@
 //! Bulk import and vector export for the libSQL backend.
 //!
-//! A batch is one IMMEDIATE transaction with its statements prepared once: the common case, a
+//! A batch is one IMMEDIATE transaction whose statements the connection keeps: the common case, a
 //! memory that is not stored yet, costs a share of one insert of [`INSERT_ROWS`] memories
 //! (`ON CONFLICT DO NOTHING RETURNING id`), and only a record that collides is read back and
 //! judged by the shared rule of [`crate::backend::decide_memory`] and [`crate::backend::decide_relationship`]. A dry run
@@ -9,12 +9,12 @@
 
 use libsql::{Connection, Value};
 
+use super::pool::Reader;
+
 use super::read::{get_one, get_relationship};
 use super::rows::IN_CHUNK;
-use super::rows::{
-    RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, placeholders, relationship_params,
-};
-use super::write::{INSERT_ROWS, UPSERT_VECTOR, insert_new, upsert_vector};
+use super::rows::{RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params};
+use super::write::{INSERT_ROWS, insert_new, set_vector};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
@@ -35,7 +35,7 @@ const REPLACE_RELATIONSHIP: &str = "UPDATE relationships SET strength = ?, confi
 
 /// Writes `batch` in one transaction; rolls back on error or when `dry_run`.
 pub(super) async fn import_batch(
-    conn: &Connection,
+    conn: &Reader,
     batch: &ImportBatch,
     dry_run: bool,
 ) -> Result<ImportOutcome> {
@@ -52,12 +52,10 @@ pub(super) async fn import_batch(
     Ok(outcome)
 }
 
-async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> {
+async fn write(conn: &Reader, batch: &ImportBatch) -> Result<ImportOutcome> {
     let mut outcome = ImportOutcome::default();
-    let vector = conn.prepare(UPSERT_VECTOR).await?;
-    let full = conn.prepare(&insert_memories(INSERT_ROWS)).await?;
     for chunk in batch.memories.chunks(INSERT_ROWS) {
-        let created = insert_new(conn, &full, chunk).await?;
+        let created = insert_new(conn, chunk).await?;
         for (i, (memory, embedding)) in chunk.iter().enumerate() {
             let done = if created[i] {
                 Imported::Created
@@ -80,7 +78,7 @@ async fn write(conn: &Connection, batch: &ImportBatch) -> Result<ImportOutcome> 
                 done
             };
             if let (Some(e), Imported::Created | Imported::Updated) = (embedding, done) {
-                upsert_vector(&vector, &memory.id, e).await?;
+                set_vector(conn, &memory.id, e).await?;
             }
             outcome.memories.push(done);
         }

@@ -43,7 +43,6 @@ use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use libsql::Connection;
 
 pub use migrate::{SCHEMA_VERSION, migrate_to};
 pub use open::{DEFAULT_BUSY_TIMEOUT, Replicated};
@@ -163,7 +162,7 @@ impl LibsqlBackend {
     async fn write<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Connection) -> Fut + Send + 'static,
+        F: FnOnce(Reader) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(T, Delta)>>,
     {
         let inner = self.current();
@@ -175,7 +174,7 @@ impl LibsqlBackend {
     async fn write_bulk<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Connection) -> Fut + Send + 'static,
+        F: FnOnce(Reader) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(T, Delta)>>,
     {
         let inner = self.current();

@@ -32,34 +32,27 @@ const MAX_IDLE: usize = 8;
 /// SQLite's primary result code for "another connection holds the lock".
 const SQLITE_BUSY: i32 = 5;
 
-/// Most prepared statements a pooled connection keeps. The reads that use them have a few
+/// Most prepared statements a connection keeps. The reads and writes that use them have a few
 /// shapes each (an `IN` list has one per length), so the first ones kept are the common ones.
 const MAX_STATEMENTS: usize = 64;
 
 /// The statements a connection has prepared, by SQL text.
 type Statements = Arc<Mutex<HashMap<String, Statement>>>;
 
-/// A connection for reads, with the statements it prepared kept while it sits in the pool:
-/// preparing a query (parsing it, resolving its columns, planning it) took over a third of
-/// the SQLite time of a two-hop `get_related` at 100k memories, and the same few queries run
-/// on every call. It is the connection for everything else (`Deref`).
+/// A connection with the statements it prepared kept while it sits in the pool (or, for the
+/// writer of `tally.rs`, in its slot): preparing a query (parsing it, resolving its columns,
+/// planning it) took over a third of the SQLite time of a two-hop `get_related` at 100k
+/// memories, and a fifth of an `update_memory` (a write's statement is prepared with the
+/// programs of the triggers it fires); the same few statements run on every call. It is the
+/// connection for everything else (`Deref`).
 #[derive(Clone)]
 pub(super) struct Reader {
     conn: Connection,
-    /// `None` for a connection whose statements are not kept: a replica's or a primary's, or
-    /// one a write was given.
+    /// `None` for a connection whose statements are not kept: a replica's or a primary's.
     statements: Option<Statements>,
 }
 
 impl Reader {
-    /// `conn` without a statement cache: each query is prepared anew.
-    pub(super) fn uncached(conn: &Connection) -> Reader {
-        Reader {
-            conn: conn.clone(),
-            statements: None,
-        }
-    }
-
     /// The rows `sql` gives for `params`, each decoded by `decode`, with the statement this
     /// connection prepared for `sql` before if there is one.
     pub(super) async fn rows<T>(
@@ -71,21 +64,46 @@ impl Reader {
         let Some(statements) = &self.statements else {
             return collect(self.conn.query(sql, params).await?, decode).await;
         };
-        let kept = statements.lock().expect("statement cache lock").remove(sql);
-        let statement = match kept {
-            Some(statement) => statement,
-            None => self.conn.prepare(sql).await?,
-        };
+        let statement = self.take(statements, sql).await?;
         let rows = match statement.query(params).await {
             Ok(rows) => collect(rows, decode).await,
             Err(err) => Err(err.into()),
         };
-        statement.reset();
-        let mut statements = statements.lock().expect("statement cache lock");
-        if statements.len() < MAX_STATEMENTS {
-            statements.insert(sql.to_owned(), statement);
-        }
+        keep(statements, sql, statement);
         rows
+    }
+
+    /// Runs `sql`, a statement that returns no rows, for `params`, with the statement this
+    /// connection prepared for it before if there is one: the rows it changed. A write's
+    /// statements are prepared with the programs of the triggers they fire (the full-text
+    /// index, the vector log), which cost more to prepare than to run.
+    pub(super) async fn execute(&self, sql: &str, params: impl IntoParams) -> Result<u64> {
+        let Some(statements) = &self.statements else {
+            return Ok(self.conn.execute(sql, params).await?);
+        };
+        let statement = self.take(statements, sql).await?;
+        let changed = statement.execute(params).await;
+        keep(statements, sql, statement);
+        Ok(changed? as u64)
+    }
+
+    /// The statement kept for `sql`, taken out of the cache while it runs, or a new one.
+    async fn take(&self, statements: &Statements, sql: &str) -> Result<Statement> {
+        let kept = statements.lock().expect("statement cache lock").remove(sql);
+        Ok(match kept {
+            Some(statement) => statement,
+            None => self.conn.prepare(sql).await?,
+        })
+    }
+}
+
+/// Resets `statement` (ending what it read or wrote) and keeps it for `sql`, unless the cache
+/// is full.
+fn keep(statements: &Statements, sql: &str, statement: Statement) {
+    statement.reset();
+    let mut statements = statements.lock().expect("statement cache lock");
+    if statements.len() < MAX_STATEMENTS {
+        statements.insert(sql.to_owned(), statement);
     }
 }
 
@@ -257,17 +275,22 @@ impl Pool {
         Ok(conn)
     }
 
-    async fn checkout(&self) -> Result<Reader> {
-        if let Some(reader) = self.idle.lock().expect("pool lock").pop() {
-            return Ok(reader);
-        }
-        let conn = self.connect().await?;
+    /// A new connection like [`Pool::connect`]'s, which keeps the statements it prepares
+    /// when it is to a file of ours.
+    pub(super) async fn connect_kept(&self) -> Result<Reader> {
         Ok(Reader {
-            conn,
+            conn: self.connect().await?,
             // A replica's statements (libSQL's `RemoteStatement`) ignore `reset`, so one cannot
             // be run twice: they are not kept.
             statements: (self.link == Link::Local).then(Statements::default),
         })
+    }
+
+    async fn checkout(&self) -> Result<Reader> {
+        if let Some(reader) = self.idle.lock().expect("pool lock").pop() {
+            return Ok(reader);
+        }
+        self.connect_kept().await
     }
 
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.

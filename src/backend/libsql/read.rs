@@ -5,32 +5,25 @@ use libsql::{Connection, Value};
 
 use super::filter::Clause;
 use super::pool::Reader;
-use super::rows::{
-    self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, collect, micros, placeholders,
-};
+use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, micros, placeholders};
 use crate::backend::{Cursor, IdKind};
 use crate::error::Result;
 use crate::model::{Memory, Page, Relationship};
 
-pub(super) async fn get_one(conn: &Connection, id: &str) -> Result<Option<Memory>> {
-    one(&Reader::uncached(conn), id).await
-}
-
-async fn one(reader: &Reader, id: &str) -> Result<Option<Memory>> {
+pub(super) async fn get_one(reader: &Reader, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
     Ok(reader.rows(&sql, [id], rows::memory).await?.pop())
 }
 
-pub(super) async fn get_relationship(conn: &Connection, id: &str) -> Result<Option<Relationship>> {
+pub(super) async fn get_relationship(reader: &Reader, id: &str) -> Result<Option<Relationship>> {
     let sql = format!("SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.id = ?");
-    let rows = conn.query(&sql, [id]).await?;
-    Ok(collect(rows, rows::relationship).await?.pop())
+    Ok(reader.rows(&sql, [id], rows::relationship).await?.pop())
 }
 
 /// The memories that exist among `ids`, in the order asked.
 pub(super) async fn get_memories(reader: &Reader, ids: &[String]) -> Result<Vec<Memory>> {
     if let [id] = ids {
-        return Ok(one(reader, id).await?.into_iter().collect());
+        return Ok(get_one(reader, id).await?.into_iter().collect());
     }
     let mut found = std::collections::HashMap::new();
     for chunk in ids.chunks(IN_CHUNK) {

@@ -23,7 +23,7 @@ use std::future::Future;
 use libsql::Connection;
 
 use super::meta::count;
-use super::pool::{Link, Pool, off_workers};
+use super::pool::{Link, Pool, Reader, off_workers};
 use crate::error::Result;
 use crate::model::Stats;
 
@@ -59,32 +59,33 @@ pub(super) struct Footprint {
 }
 
 /// The footprint of memory `id` as stored, `None` when there is no such memory.
-pub(super) async fn footprint(conn: &Connection, id: &str) -> Result<Option<Footprint>> {
-    let mut rows = conn
-        .query(
+pub(super) async fn footprint(conn: &Reader, id: &str) -> Result<Option<Footprint>> {
+    let found = conn
+        .rows(
             "SELECT m.kind, v.model FROM memories m \
              LEFT JOIN memory_vectors v ON v.memory_id = m.id WHERE m.id = ?",
             [id],
+            |row| {
+                Ok(Footprint {
+                    kind: row.get(0)?,
+                    vector_model: row.get(1)?,
+                })
+            },
         )
         .await?;
-    Ok(match rows.next().await? {
-        Some(row) => Some(Footprint {
-            kind: row.get(0)?,
-            vector_model: row.get(1)?,
-        }),
-        None => None,
-    })
+    Ok(found.into_iter().next())
 }
 
 /// The type of relationship `id`, `None` when there is no such relationship.
-pub(super) async fn rel_type(conn: &Connection, id: &str) -> Result<Option<String>> {
-    let mut rows = conn
-        .query("SELECT rel_type FROM relationships WHERE id = ?", [id])
+pub(super) async fn rel_type(conn: &Reader, id: &str) -> Result<Option<String>> {
+    let found = conn
+        .rows(
+            "SELECT rel_type FROM relationships WHERE id = ?",
+            [id],
+            |row| Ok(row.get::<String>(0)?),
+        )
         .await?;
-    Ok(match rows.next().await? {
-        Some(row) => Some(row.get(0)?),
-        None => None,
-    })
+    Ok(found.into_iter().next())
 }
 
 /// Counted figures and the writer's `data_version` they are exact for.
@@ -181,8 +182,15 @@ async fn grouped(conn: &Connection, sql: &str) -> Result<BTreeMap<String, i64>> 
     Ok(out)
 }
 
-async fn data_version(conn: &Connection) -> Result<i64> {
-    Ok(count(conn, "SELECT data_version FROM pragma_data_version()").await? as i64)
+async fn data_version(conn: &Reader) -> Result<i64> {
+    let version = conn
+        .rows(
+            "SELECT data_version FROM pragma_data_version()",
+            (),
+            |row| Ok(row.get::<i64>(0)?),
+        )
+        .await?;
+    Ok(version.into_iter().next().unwrap_or_default())
 }
 
 /// Bytes used by the database file. A SELECT over the pragma functions, not `PRAGMA
@@ -204,20 +212,21 @@ pub(super) struct Tally {
 
 #[derive(Default)]
 struct Slot {
-    /// Opened on first use; dropped when a unit left it inside a transaction.
-    writer: Option<Connection>,
+    /// Opened on first use, with the statements it prepares kept; dropped when a unit left
+    /// it inside a transaction.
+    writer: Option<Reader>,
     figures: Option<Figures>,
 }
 
 impl Slot {
     /// The writer, taken out of the slot for a unit of work. A new connection counts its
     /// `data_version` afresh, so figures kept against the previous one are dropped.
-    async fn writer(&mut self, pool: &Pool) -> Result<Connection> {
+    async fn writer(&mut self, pool: &Pool) -> Result<Reader> {
         if let Some(conn) = self.writer.take() {
             return Ok(conn);
         }
         self.figures = None;
-        pool.connect().await
+        pool.connect_kept().await
     }
 }
 
@@ -232,12 +241,12 @@ impl Tally {
     pub(super) async fn write<T, F, Fut>(&self, pool: &Pool, in_place: bool, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Connection) -> Fut + Send + 'static,
+        F: FnOnce(Reader) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(T, Delta)>>,
     {
         let mut slot = self.slot.lock().await;
         let conn = slot.writer(pool).await?;
-        let unit = move |conn: Connection| async move {
+        let unit = move |conn: Reader| async move {
             let version = data_version(&conn).await?;
             Ok((version, work(conn).await))
         };

@@ -6,14 +6,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use libsql::{Connection, Statement, Value};
+use libsql::{Row, Value};
 
 use super::neighbourhood::relationships_of;
 use super::pool::{Reader, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
-    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, insert_memories, memory_params, micros,
-    opt_micros, placeholders, relationship_params, to_json,
+    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, collect, insert_memories, memory_params,
+    micros, opt_micros, placeholders, relationship_params, to_json,
 };
 use crate::backend::NewRecord;
 use crate::error::{Error, Result};
@@ -35,62 +35,31 @@ fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
     ]
 }
 
-async fn set_vector(conn: &Connection, id: &str, embedding: &Embedding) -> Result<()> {
+/// Sets memory `id`'s vector.
+pub(super) async fn set_vector(conn: &Reader, id: &str, embedding: &Embedding) -> Result<()> {
     conn.execute(UPSERT_VECTOR, vector_params(id, embedding))
         .await?;
     Ok(())
 }
 
-/// The statements of a memory insert, prepared once per transaction: preparing a statement
-/// whose table has triggers costs more than running it, which matters for bulk imports.
-struct MemoryWriter {
-    insert: Statement,
-    vector: Statement,
-}
-
-impl MemoryWriter {
-    async fn prepare(conn: &Connection) -> Result<Self> {
-        Ok(MemoryWriter {
-            insert: conn.prepare(INSERT_MEMORY).await?,
-            vector: conn.prepare(UPSERT_VECTOR).await?,
-        })
+/// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
+async fn insert_memory(
+    conn: &Reader,
+    memory: &Memory,
+    embedding: Option<&Embedding>,
+) -> Result<(Memory, Created)> {
+    if conn.execute(INSERT_MEMORY, memory_params(memory)).await? == 0 {
+        return Ok((replayed(conn, memory).await?, Created::Existing));
     }
-
-    /// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
-    async fn insert(
-        &mut self,
-        conn: &Connection,
-        memory: &Memory,
-        embedding: Option<&Embedding>,
-    ) -> Result<(Memory, Created)> {
-        let inserted = self.insert.execute(memory_params(memory)).await;
-        self.insert.reset();
-        if inserted? == 0 {
-            return Ok((replayed(conn, memory).await?, Created::Existing));
-        }
-        if let Some(embedding) = embedding {
-            upsert_vector(&self.vector, &memory.id, embedding).await?;
-        }
-        Ok((memory.clone(), Created::New))
+    if let Some(embedding) = embedding {
+        set_vector(conn, &memory.id, embedding).await?;
     }
-}
-
-/// Sets memory `id`'s vector with `vector`, a prepared [`UPSERT_VECTOR`], left reset for the
-/// next memory.
-pub(super) async fn upsert_vector(
-    vector: &Statement,
-    id: &str,
-    embedding: &Embedding,
-) -> Result<()> {
-    let done = vector.execute(vector_params(id, embedding)).await;
-    vector.reset();
-    done?;
-    Ok(())
+    Ok((memory.clone(), Created::New))
 }
 
 /// The stored memory that `memory`'s id is taken by, when it is a replay of `memory` (same
 /// content); a clash otherwise.
-async fn replayed(conn: &Connection, memory: &Memory) -> Result<Memory> {
+async fn replayed(conn: &Reader, memory: &Memory) -> Result<Memory> {
     let existing = get_one(conn, &memory.id)
         .await?
         .ok_or_else(|| Error::MemoryNotFound {
@@ -109,45 +78,38 @@ async fn replayed(conn: &Connection, memory: &Memory) -> Result<Memory> {
 /// Memories inserted per statement (13 values each) by bulk writes.
 pub(super) const INSERT_ROWS: usize = 50;
 
-/// Inserts the memories of `chunk` whose id is not taken in one statement (`full` when the
-/// chunk has [`INSERT_ROWS`] of them) and tells which were inserted. A statement inside a
+/// Inserts the memories of `chunk` whose id is not taken in one statement (kept when the
+/// chunk has [`INSERT_ROWS`] of them, the shape of every chunk but a batch's last) and tells
+/// which were inserted. A statement inside a
 /// transaction opens a savepoint, at which the full-text index writes out what it holds: one
 /// statement per memory wrote a segment per memory and spent the batch merging them.
 /// Of an id given twice only the first is inserted; the second is judged against it after.
 pub(super) async fn insert_new(
-    conn: &Connection,
-    full: &Statement,
+    conn: &Reader,
     chunk: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<bool>> {
-    let partial;
-    let insert = if chunk.len() == INSERT_ROWS {
-        full
-    } else {
-        partial = conn.prepare(&insert_memories(chunk.len())).await?;
-        &partial
-    };
+    let sql = insert_memories(chunk.len());
     let params: Vec<Value> = chunk.iter().flat_map(|(m, _)| memory_params(m)).collect();
-    let mut inserted = HashSet::with_capacity(chunk.len());
-    let mut rows = insert.query(params).await?;
-    while let Some(row) = rows.next().await? {
-        inserted.insert(row.get::<String>(0)?);
-    }
-    drop(rows);
-    insert.reset();
+    let id = |row: &Row| Ok(row.get::<String>(0)?);
+    let ids = if chunk.len() == INSERT_ROWS {
+        conn.rows(&sql, params, id).await?
+    } else {
+        collect(conn.query(&sql, params).await?, id).await?
+    };
+    let mut inserted: HashSet<String> = ids.into_iter().collect();
     Ok(chunk.iter().map(|(m, _)| inserted.remove(&m.id)).collect())
 }
 
 /// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
 /// rolls back all of them.
 pub(super) async fn create_linked_memory(
-    conn: &Connection,
+    conn: &Reader,
     memory: &Memory,
     embedding: Option<&Embedding>,
     relationships: &[Relationship],
 ) -> Result<LinkedMemory> {
-    write_tx(conn, || async {
-        let mut writer = MemoryWriter::prepare(conn).await?;
-        insert_linked(conn, &mut writer, memory, embedding, relationships).await
+    write_tx(conn, || {
+        insert_linked(conn, memory, embedding, relationships)
     })
     .await
 }
@@ -155,21 +117,14 @@ pub(super) async fn create_linked_memory(
 /// Memories and their relationships, in order, in one IMMEDIATE transaction: a failure on
 /// any of them rolls back all of them.
 pub(super) async fn create_linked_memories(
-    conn: &Connection,
+    conn: &Reader,
     batch: &[NewRecord],
 ) -> Result<Vec<LinkedMemory>> {
     write_tx(conn, || async {
-        let mut writer = MemoryWriter::prepare(conn).await?;
         let mut out = Vec::with_capacity(batch.len());
         for r in batch {
-            let linked = insert_linked(
-                conn,
-                &mut writer,
-                &r.memory,
-                r.embedding.as_ref(),
-                &r.relationships,
-            )
-            .await?;
+            let linked =
+                insert_linked(conn, &r.memory, r.embedding.as_ref(), &r.relationships).await?;
             out.push(linked);
         }
         Ok(out)
@@ -179,13 +134,12 @@ pub(super) async fn create_linked_memories(
 
 /// Inserts a memory and its relationships inside the caller's transaction.
 async fn insert_linked(
-    conn: &Connection,
-    writer: &mut MemoryWriter,
+    conn: &Reader,
     memory: &Memory,
     embedding: Option<&Embedding>,
     relationships: &[Relationship],
 ) -> Result<LinkedMemory> {
-    let (memory, created) = writer.insert(conn, memory, embedding).await?;
+    let (memory, created) = insert_memory(conn, memory, embedding).await?;
     let mut linked = Vec::with_capacity(relationships.len());
     for rel in relationships {
         linked.push(insert_relationship(conn, rel).await?);
@@ -198,20 +152,18 @@ async fn insert_linked(
 }
 
 pub(super) async fn create_memories(
-    conn: &Connection,
+    conn: &Reader,
     batch: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<Created>> {
     write_tx(conn, || async {
-        let vector = conn.prepare(UPSERT_VECTOR).await?;
-        let full = conn.prepare(&insert_memories(INSERT_ROWS)).await?;
         let mut out = Vec::with_capacity(batch.len());
         for chunk in batch.chunks(INSERT_ROWS) {
-            let inserted = insert_new(conn, &full, chunk).await?;
+            let inserted = insert_new(conn, chunk).await?;
             for ((memory, embedding), inserted) in chunk.iter().zip(inserted) {
                 out.push(match inserted {
                     true => {
                         if let Some(embedding) = embedding {
-                            upsert_vector(&vector, &memory.id, embedding).await?;
+                            set_vector(conn, &memory.id, embedding).await?;
                         }
                         Created::New
                     }
@@ -232,7 +184,7 @@ pub(super) async fn create_memories(
 pub(super) type VectorUpdate = Option<Option<Embedding>>;
 
 pub(super) async fn update_memory(
-    conn: &Connection,
+    conn: &Reader,
     id: &str,
     patch: &MemoryPatch,
     embedding: &VectorUpdate,
@@ -280,11 +232,10 @@ pub(super) async fn update_memory(
 /// Deletes a memory (its relationships and vector go with it, by cascade) and returns the
 /// relationships it had: read in the same IMMEDIATE transaction, so they are exactly the ones
 /// removed, whatever other writers do meanwhile.
-pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<Vec<Relationship>> {
+pub(super) async fn delete_memory(conn: &Reader, id: &str) -> Result<Vec<Relationship>> {
     write_tx(conn, || async {
         let ids = [id.to_owned()];
-        let mut removed =
-            relationships_of(&Reader::uncached(conn), &ids, Direction::Both, &[], None).await?;
+        let mut removed = relationships_of(conn, &ids, Direction::Both, &[], None).await?;
         if !delete_by_id(conn, "memories", id).await? {
             return Err(Error::MemoryNotFound { id: id.to_owned() });
         }
@@ -295,7 +246,7 @@ pub(super) async fn delete_memory(conn: &Connection, id: &str) -> Result<Vec<Rel
 }
 
 /// Records access of the (distinct) memories `ids` at `at`.
-pub(super) async fn touch(conn: &Connection, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn touch(conn: &Reader, ids: &[String], at: DateTime<Utc>) -> Result<()> {
     write_tx(conn, || async {
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
@@ -313,7 +264,7 @@ pub(super) async fn touch(conn: &Connection, ids: &[String], at: DateTime<Utc>) 
 }
 
 pub(super) async fn create_relationship(
-    conn: &Connection,
+    conn: &Reader,
     rel: &Relationship,
 ) -> Result<(Relationship, Created)> {
     write_tx(conn, || insert_relationship(conn, rel)).await
@@ -321,10 +272,7 @@ pub(super) async fn create_relationship(
 
 /// Inserts a relationship inside the caller's transaction; a replay by id is accepted, an
 /// unknown endpoint, a clash of ids or a second edge of one (source, target, type) not.
-async fn insert_relationship(
-    conn: &Connection,
-    rel: &Relationship,
-) -> Result<(Relationship, Created)> {
+async fn insert_relationship(conn: &Reader, rel: &Relationship) -> Result<(Relationship, Created)> {
     for id in [&rel.source_id, &rel.target_id] {
         if version_of(conn, "memories", id).await?.is_none() {
             return Err(Error::UnknownEndpoint { id: id.clone() });
@@ -351,16 +299,15 @@ async fn insert_relationship(
         )
         .await?;
     if inserted == 0 {
-        let mut rows = conn
-            .query(
+        let id = conn
+            .rows(
                 "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
                 (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
+                |row| Ok(row.get::<String>(0)?),
             )
-            .await?;
-        let id = match rows.next().await? {
-            Some(row) => row.get(0)?,
-            None => String::new(),
-        };
+            .await?
+            .pop()
+            .unwrap_or_default();
         return Err(Error::RelationshipExists {
             id,
             source_id: rel.source_id.clone(),
@@ -372,7 +319,7 @@ async fn insert_relationship(
 }
 
 pub(super) async fn update_relationship(
-    conn: &Connection,
+    conn: &Reader,
     id: &str,
     patch: &RelationshipPatch,
     expected_version: Option<i64>,
@@ -409,7 +356,7 @@ pub(super) async fn update_relationship(
     .await
 }
 
-pub(super) async fn delete_relationship(conn: &Connection, id: &str) -> Result<()> {
+pub(super) async fn delete_relationship(conn: &Reader, id: &str) -> Result<()> {
     match delete_by_id(conn, "relationships", id).await? {
         true => Ok(()),
         false => Err(Error::RelationshipNotFound { id: id.to_owned() }),
@@ -417,17 +364,14 @@ pub(super) async fn delete_relationship(conn: &Connection, id: &str) -> Result<(
 }
 
 /// Deletes the row of `table` (a constant) with `id`; false when there was none.
-async fn delete_by_id(conn: &Connection, table: &str, id: &str) -> Result<bool> {
+async fn delete_by_id(conn: &Reader, table: &str, id: &str) -> Result<bool> {
     let sql = format!("DELETE FROM {table} WHERE id = ?");
     Ok(conn.execute(&sql, [id]).await? > 0)
 }
 
 /// The version of a row, or `None` when it does not exist.
-async fn version_of(conn: &Connection, table: &str, id: &str) -> Result<Option<i64>> {
+async fn version_of(conn: &Reader, table: &str, id: &str) -> Result<Option<i64>> {
     let sql = format!("SELECT version FROM {table} WHERE id = ?");
-    let mut rows = conn.query(&sql, [id]).await?;
-    Ok(match rows.next().await? {
-        Some(row) => Some(row.get(0)?),
-        None => None,
-    })
+    let versions = conn.rows(&sql, [id], |row| Ok(row.get::<i64>(0)?)).await?;
+    Ok(versions.into_iter().next())
 }
