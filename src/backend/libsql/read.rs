@@ -40,14 +40,16 @@ pub(super) async fn get_memories(reader: &Reader, ids: &[String]) -> Result<Vec<
 
 /// A page of the memories `clause` selects, newest first, after the cursor already in it.
 pub(super) async fn list_memories(reader: &Reader, clause: Clause, limit: usize) -> Result<Page> {
+    // The limit is written into the SQL, not bound: SQLite plans with a bound `LIMIT ?`'s
+    // value, so binding another marks the kept statement expired and every page prepared it
+    // anew. Pages have a few sizes, each a statement of its own.
+    let page_rows: usize = limit + 1;
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
-         ORDER BY m.created_at DESC, m.id DESC LIMIT ?",
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
         clause.sql
     );
-    let mut params = clause.params;
-    params.push((limit as i64 + 1).into());
-    let mut memories = reader.rows(&sql, params, rows::memory).await?;
+    let mut memories = reader.rows(&sql, clause.params, rows::memory).await?;
     let next_cursor = (memories.len() > limit).then(|| {
         memories.truncate(limit);
         Cursor::after(memories.last().expect("limit > 0 when more rows exist")).encode()
