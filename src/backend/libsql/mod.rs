@@ -5,7 +5,8 @@
 //! Where things are, one job a room:
 //! - [`open`] opens each kind of store and migrates it at open ([`migrate`] holds the schema
 //!   steps); [`primary`] says where a primary is;
-//! - [`pool`] hands out connections and runs units of work off the async workers;
+//! - [`pool`] hands out connections and runs units of work off the async workers; each
+//!   connection keeps the statements it prepared ([`statements`]);
 //! - [`write`] creates, updates and deletes memories and relationships; [`read`] reads them
 //!   back by id or page; [`meta`] keeps the store's own facts; [`tally`] runs this process's
 //!   writes on one connection and keeps the statistics exact by what each changed;
@@ -33,6 +34,7 @@ mod primary;
 mod rank;
 mod read;
 mod rows;
+mod statements;
 mod tail;
 mod tally;
 mod vectors;

@@ -12,7 +12,6 @@
 //! ([`Pool::begin_in_place`]) cannot wait, and run in place: the hand-off cost each call a
 //! thread woken and put back to sleep, more than their SQL.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -24,6 +23,7 @@ use tokio::runtime::RuntimeFlavor;
 
 use super::rank;
 use super::rows::collect;
+use super::statements::StatementCache;
 use crate::error::{Error, Result};
 
 /// Most idle connections kept for reuse; more are opened under load and closed after.
@@ -32,12 +32,8 @@ const MAX_IDLE: usize = 8;
 /// SQLite's primary result code for "another connection holds the lock".
 const SQLITE_BUSY: i32 = 5;
 
-/// Most prepared statements a connection keeps. The reads and writes that use them have a few
-/// shapes each (an `IN` list has one per length), so the first ones kept are the common ones.
-const MAX_STATEMENTS: usize = 64;
-
-/// The statements a connection has prepared, by SQL text.
-type Statements = Arc<Mutex<HashMap<String, Statement>>>;
+/// The statements a connection has prepared (see `statements.rs`).
+type Statements = Arc<Mutex<StatementCache>>;
 
 /// A connection with the statements it prepared kept while it sits in the pool (or, for the
 /// writer of `tally.rs`, in its slot): preparing a query (parsing it, resolving its columns,
@@ -89,7 +85,7 @@ impl Reader {
 
     /// The statement kept for `sql`, taken out of the cache while it runs, or a new one.
     async fn take(&self, statements: &Statements, sql: &str) -> Result<Statement> {
-        let kept = statements.lock().expect("statement cache lock").remove(sql);
+        let kept = statements.lock().expect("statement cache lock").take(sql);
         Ok(match kept {
             Some(statement) => statement,
             None => self.conn.prepare(sql).await?,
@@ -97,14 +93,13 @@ impl Reader {
     }
 }
 
-/// Resets `statement` (ending what it read or wrote) and keeps it for `sql`, unless the cache
-/// is full.
+/// Resets `statement` (ending what it read or wrote) and keeps it for `sql`.
 fn keep(statements: &Statements, sql: &str, statement: Statement) {
     statement.reset();
-    let mut statements = statements.lock().expect("statement cache lock");
-    if statements.len() < MAX_STATEMENTS {
-        statements.insert(sql.to_owned(), statement);
-    }
+    statements
+        .lock()
+        .expect("statement cache lock")
+        .keep(sql, statement);
 }
 
 impl Deref for Reader {
