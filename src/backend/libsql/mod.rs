@@ -427,6 +427,39 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
+    async fn vector_candidates(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
+        self.run_on(move |inner, conn| async move {
+            inner
+                .vectors
+                .nearest(&conn, &model, &vector, &filter, limit)
+                .await
+        })
+        .await
+    }
+
+    async fn indexed_vectors(
+        &self,
+        model: &str,
+        dim: usize,
+        ids: &[String],
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (model, ids) = (model.to_owned(), ids.to_vec());
+        self.run_on(move |inner, conn| async move {
+            inner.vectors.approximations(&conn, &model, dim, &ids).await
+        })
+        .await
+    }
+
     async fn vectors_within(
         &self,
         model: &str,
