@@ -350,8 +350,10 @@ pub trait GraphBackend: Send + Sync + 'static {
 
     /// The vectors of `model` (of `dim` dimensions) of the memories among `ids` as the vector
     /// index holds them, in no particular order: the same ones [`Self::vector_candidates`]
-    /// scores with, to score them against other queries. Memories without such a vector are
-    /// left out. This default is the stored vectors ([`Self::embeddings`]).
+    /// scores with, to score them against other queries, for a caller that has just searched
+    /// (the index may lag writes made since this process's last vector search). Memories
+    /// without such a vector are left out. This default is the stored vectors
+    /// ([`Self::embeddings`]).
     async fn indexed_vectors(
         &self,
         model: &str,

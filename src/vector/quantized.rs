@@ -345,7 +345,16 @@ impl QuantizedIndex {
     /// and ask for several times more candidates than results (e.g. 40–100 for a top 10).
     /// Returns nothing if `query` could not be indexed itself (wrong dimension, zero, NaN/inf).
     pub fn candidates(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
-        self.search(query, n, None)
+        self.search(query, n, None, true)
+    }
+
+    /// [`Self::candidates`] scanned on the calling thread alone, for a caller running other
+    /// work at the same time (hybrid search, whose keyword side runs meanwhile): splitting the
+    /// scan then only adds work to the cores the other work needs (each thread fills a
+    /// best-so-far of its own, so more rests are read, and a thread costs tens of
+    /// microseconds to start).
+    pub fn candidates_alone(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
+        self.search(query, n, None, false)
     }
 
     /// Like [`Self::candidates`], but only ids whose approximate similarity is above
@@ -356,7 +365,7 @@ impl QuantizedIndex {
     /// re-ranked. The approximation is that of `candidates`: to
     /// find every vector whose exact similarity reaches a threshold, ask for a little below.
     pub fn within(&self, query: &[f32], min_similarity: f32, n: usize) -> Vec<(String, f32)> {
-        self.search(query, n, Some(min_similarity))
+        self.search(query, n, Some(min_similarity), true)
     }
 
     /// The vector of `id` as the index holds it, decoded: of unit length up to the rounding of
@@ -377,8 +386,15 @@ impl QuantizedIndex {
         )
     }
 
-    /// The `n` best ids for `query`, above `min_similarity` if given.
-    fn search(&self, query: &[f32], n: usize, min_similarity: Option<f32>) -> Vec<(String, f32)> {
+    /// The `n` best ids for `query`, above `min_similarity` if given; the scan is split among
+    /// threads if `split` (see [`scan_threads`]).
+    fn search(
+        &self,
+        query: &[f32],
+        n: usize,
+        min_similarity: Option<f32>,
+        split: bool,
+    ) -> Vec<(String, f32)> {
         if n == 0 || self.live == 0 {
             return Vec::new();
         }
@@ -386,7 +402,10 @@ impl QuantizedIndex {
             return Vec::new();
         };
         let floor = min_similarity.map_or(f32::NEG_INFINITY, |min| min / q_scale);
-        let (best, _) = self.best(&q, n, floor);
+        let (best, _) = match split {
+            true => self.best(&q, n, floor),
+            false => self.best_split(&q, n, floor, 1),
+        };
         best.into_iter()
             .map(|s| (self.ids[s.slot as usize].to_string(), s.score * q_scale))
             .collect()
@@ -804,6 +823,23 @@ mod tests {
                         assert_eq!(got, want, "dim {dim} query {qi} floor {floor} n {n}");
                     }
                 }
+            }
+        }
+    }
+
+    /// A scan on the calling thread alone finds what a split one does, on an index large
+    /// enough to be split.
+    #[test]
+    fn candidates_alone_are_the_candidates() {
+        let mut rng = Rng(12);
+        let mut index = QuantizedIndex::new(64);
+        for i in 0..(MIN_PAGES_PER_THREAD * PAGE_SLOTS * 2) {
+            assert!(index.upsert(&format!("v{i}"), &ordered_vector(&mut rng, 64)));
+        }
+        for _ in 0..5 {
+            let q = ordered_vector(&mut rng, 64);
+            for n in [1, 50] {
+                assert_eq!(index.candidates_alone(&q, n), index.candidates(&q, n));
             }
         }
     }

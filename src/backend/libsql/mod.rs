@@ -453,9 +453,20 @@ impl GraphBackend for LibsqlBackend {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(found) = self
+            .current()
+            .vectors
+            .loaded_approximations(model, dim, ids)
+        {
+            return Ok(found);
+        }
         let (model, ids) = (model.to_owned(), ids.to_vec());
         self.run_on(move |inner, conn| async move {
-            inner.vectors.approximations(&conn, &model, dim, &ids).await
+            inner.vectors.refresh(&conn, &model, dim).await?;
+            Ok(inner
+                .vectors
+                .loaded_approximations(&model, dim, &ids)
+                .unwrap_or_default())
         })
         .await
     }

@@ -110,7 +110,8 @@ impl VectorCache {
 
     /// The `limit` nearest memories to `query` by the index's similarity, with no exact
     /// re-rank: each hit's similarity and vector are the index's (see
-    /// [`QuantizedIndex::approximation`]), and only the hits' memory rows are read. A filtered
+    /// [`QuantizedIndex::approximation`]), and only the hits' memory rows are read. The scan
+    /// runs on this thread alone: hybrid search runs its keyword side meanwhile. A filtered
     /// search is [`Self::search`]'s: its filter is applied in SQL to the candidates anyway.
     pub async fn nearest(
         &self,
@@ -126,7 +127,7 @@ impl VectorCache {
         self.refresh(conn, model, query.len()).await?;
         let found: Vec<(String, f32, Vec<f32>)> = self.with_index(|index| {
             index
-                .candidates(query, limit)
+                .candidates_alone(query, limit)
                 .into_iter()
                 .filter_map(|(id, similarity)| {
                     let vector = index.approximation(&id)?;
@@ -149,20 +150,25 @@ impl VectorCache {
     }
 
     /// The index's vectors of `model` for those of `ids` it holds (see
-    /// [`QuantizedIndex::approximation`]); no vector is read from the database.
-    pub async fn approximations(
+    /// [`QuantizedIndex::approximation`]), as the last search left the index, without a
+    /// connection: `None` when the index is not loaded for `model` (then refresh and ask
+    /// again). A hybrid search asks right after its vector side refreshed the index, so no
+    /// SQL runs and no pooled connection is taken.
+    pub fn loaded_approximations(
         &self,
-        conn: &Reader,
         model: &str,
         dim: usize,
         ids: &[String],
-    ) -> Result<Vec<(String, Vec<f32>)>> {
-        self.refresh(conn, model, dim).await?;
-        Ok(self.with_index(|index| {
+    ) -> Option<Vec<(String, Vec<f32>)>> {
+        let state = self.state.read().expect("vector index lock");
+        let loaded = state
+            .as_ref()
+            .filter(|l| l.model == model && l.index.dim() == dim)?;
+        Some(
             ids.iter()
-                .filter_map(|id| Some((id.clone(), index.approximation(id)?)))
-                .collect()
-        }))
+                .filter_map(|id| Some((id.clone(), loaded.index.approximation(id)?)))
+                .collect(),
+        )
     }
 
     /// The ids `propose` finds in the index (refreshed before), and how many vectors it holds.
