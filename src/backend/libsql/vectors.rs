@@ -125,28 +125,17 @@ impl VectorCache {
             return self.search(conn, model, query, filter, limit).await;
         }
         self.refresh(conn, model, query.len()).await?;
-        let found: Vec<(String, f32, Vec<f32>)> = self.with_index(|index| {
+        let found = self.with_index(|index| {
             index
                 .candidates_alone(query, limit)
                 .into_iter()
                 .filter_map(|(id, similarity)| {
                     let vector = index.approximation(&id)?;
-                    Some((id, similarity, vector))
+                    Some((similarity, id, vector))
                 })
                 .collect()
         });
-        let ids: Vec<&str> = found.iter().map(|(id, ..)| id.as_str()).collect();
-        let mut memories = memories_by_id(conn, &ids).await?;
-        Ok(found
-            .into_iter()
-            .filter_map(|(id, similarity, vector)| {
-                memories.remove(&id).map(|memory| VectorHit {
-                    memory,
-                    similarity,
-                    vector,
-                })
-            })
-            .collect())
+        with_memories(conn, found).await
     }
 
     /// The index's vectors of `model` for those of `ids` it holds (see
@@ -417,13 +406,33 @@ async fn scored(
         .collect();
     best.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     best.truncate(limit);
-    if best.is_empty() {
+    with_memories(conn, best).await
+}
+
+/// Hits of the scored `(similarity, id, vector)`, in their order, with their memories read
+/// (one statement); an id whose memory is gone is left out.
+async fn with_memories(
+    conn: &Reader,
+    scored: Vec<(f32, String, Vec<f32>)>,
+) -> Result<Vec<VectorHit>> {
+    if scored.is_empty() {
         return Ok(Vec::new());
     }
-
-    let ids: Vec<&str> = best.iter().map(|(_, id, _)| id.as_str()).collect();
-    let mut memories = memories_by_id(conn, &ids).await?;
-    Ok(best
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
+        placeholders(scored.len())
+    );
+    let ids: Vec<Value> = scored
+        .iter()
+        .map(|(_, id, _)| Value::from(id.clone()))
+        .collect();
+    let mut memories: HashMap<String, Memory> = conn
+        .rows(&sql, ids, rows::memory)
+        .await?
+        .into_iter()
+        .map(|m| (m.id.clone(), m))
+        .collect();
+    Ok(scored
         .into_iter()
         .filter_map(|(similarity, id, vector)| {
             memories.remove(&id).map(|memory| VectorHit {
@@ -432,23 +441,5 @@ async fn scored(
                 vector,
             })
         })
-        .collect())
-}
-
-/// The memories of `ids` (those that exist), by id.
-async fn memories_by_id(conn: &Reader, ids: &[&str]) -> Result<HashMap<String, Memory>> {
-    if ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let sql = format!(
-        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id IN ({})",
-        placeholders(ids.len())
-    );
-    let ids: Vec<Value> = ids.iter().map(|&id| Value::from(id)).collect();
-    Ok(conn
-        .rows(&sql, ids, rows::memory)
-        .await?
-        .into_iter()
-        .map(|m| (m.id.clone(), m))
         .collect())
 }

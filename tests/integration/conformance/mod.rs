@@ -2302,6 +2302,17 @@ fn pseudo_random(mut state: u64) -> impl FnMut() -> f32 {
     }
 }
 
+/// Cosine similarity computed in f64: the reference the backends' similarities are held to.
+fn exact_cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
+    let norm = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
 /// Many vectors: the top hits are the exact nearest ones, in order.
 async fn vector_search_many(b: &dyn GraphBackend) {
     const N: usize = 400;
@@ -2319,15 +2330,6 @@ async fn vector_search_many(b: &dyn GraphBackend) {
         .collect();
     b.create_memories(&batch).await.unwrap();
 
-    let cos = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum();
-        let n = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
-        dot / (n(a) * n(b))
-    };
     for q in 0..5 {
         let query: Vec<f32> = (0..DIM).map(|_| next()).collect();
         for (filter, keep) in [
@@ -2342,7 +2344,7 @@ async fn vector_search_many(b: &dyn GraphBackend) {
         ] {
             let mut exact: Vec<(f64, String)> = keep
                 .filter(|i| filter.min_importance.is_none() || i % 2 == 0)
-                .map(|i| (cos(&query, &vectors[i]), format!("vm{i:03}")))
+                .map(|i| (exact_cosine(&query, &vectors[i]), format!("vm{i:03}")))
                 .collect();
             exact.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             let hits = b.vector_search("m", &query, &filter, 10).await.unwrap();
@@ -2437,15 +2439,6 @@ async fn vector_candidates_within_the_index_error(b: &dyn GraphBackend) {
     batch.push((mem("bare", "v", "v"), None));
     b.create_memories(&batch).await.unwrap();
 
-    let cos = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| f64::from(*x) * f64::from(*y))
-            .sum();
-        let n = |x: &[f32]| x.iter().map(|a| f64::from(*a).powi(2)).sum::<f64>().sqrt();
-        dot / (n(a) * n(b))
-    };
     let index_of = |id: &str| id["vc".len()..].parse::<usize>().unwrap();
     for q in 0..5 {
         // Some queries are near a stored vector, some anywhere.
@@ -2453,7 +2446,9 @@ async fn vector_candidates_within_the_index_error(b: &dyn GraphBackend) {
             0 => vectors[q * 37].iter().map(|x| x + 0.5 * next()).collect(),
             _ => (0..DIM).map(|_| next()).collect(),
         };
-        let mut exact: Vec<(f64, usize)> = (0..N).map(|i| (cos(&query, &vectors[i]), i)).collect();
+        let mut exact: Vec<(f64, usize)> = (0..N)
+            .map(|i| (exact_cosine(&query, &vectors[i]), i))
+            .collect();
         exact.sort_by(|a, b| b.0.total_cmp(&a.0));
         let hits = b
             .vector_candidates("m", &query, &Filter::default(), 20)
@@ -2463,7 +2458,7 @@ async fn vector_candidates_within_the_index_error(b: &dyn GraphBackend) {
         assert!(hits.windows(2).all(|w| w[0].similarity >= w[1].similarity));
         for hit in &hits {
             let stored = &vectors[index_of(&hit.memory.id)];
-            let want = cos(&query, stored);
+            let want = exact_cosine(&query, stored);
             let error = (f64::from(hit.similarity) - want).abs();
             assert!(
                 error < INDEX_ERROR,
@@ -2471,7 +2466,7 @@ async fn vector_candidates_within_the_index_error(b: &dyn GraphBackend) {
                 hit.memory.id
             );
             assert!(
-                cos(&hit.vector, stored) > 0.999,
+                exact_cosine(&hit.vector, stored) > 0.999,
                 "query {q}: {}",
                 hit.memory.id
             );
@@ -2493,7 +2488,7 @@ async fn vector_candidates_within_the_index_error(b: &dyn GraphBackend) {
     let found_ids: Vec<&str> = found.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(found_ids, ["vc000", "vc123", "vc399"]);
     for (id, v) in &found {
-        assert!(cos(v, &vectors[index_of(id)]) > 0.999, "{id}");
+        assert!(exact_cosine(v, &vectors[index_of(id)]) > 0.999, "{id}");
     }
     let other = b.indexed_vectors("m2", DIM, &asked).await.unwrap();
     assert_eq!(other.len(), 1);
