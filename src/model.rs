@@ -329,8 +329,9 @@ pub struct VectorHit {
     pub memory: Memory,
     /// Cosine similarity in -1..=1, higher is better.
     pub similarity: f32,
-    /// The memory's stored vector, which the search read to score it: a caller comparing it
-    /// with another query (hybrid search's feedback) need not read it again. Not serialised.
+    /// The memory's vector the search scored it with (the stored one, or the vector index's
+    /// copy of it for `GraphBackend::vector_candidates`): a caller comparing it with another
+    /// query (hybrid search's feedback) need not read it again. Not serialised.
     #[serde(skip)]
     pub vector: Vec<f32>,
 }

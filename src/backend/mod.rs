@@ -333,6 +333,42 @@ pub trait GraphBackend: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<VectorHit>>;
 
+    /// Nearest memories to `vector` as the backend's vector index ranks them, for a caller
+    /// that fuses similarities rather than reports them (hybrid search): a backend with an
+    /// approximate index may skip the exact re-rank of [`Self::vector_search`], and then each
+    /// hit's similarity and vector are the index's, within its error (about 0.01) of the
+    /// exact ones. This default is the exact search.
+    async fn vector_candidates(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        self.vector_search(model, vector, filter, limit).await
+    }
+
+    /// The vectors of `model` (of `dim` dimensions) of the memories among `ids` as the vector
+    /// index holds them, in no particular order: the same ones [`Self::vector_candidates`]
+    /// scores with, to score them against other queries, for a caller that has just searched
+    /// (the index may lag writes made since this process's last vector search). Memories
+    /// without such a vector are left out. This default is the stored vectors
+    /// ([`Self::embeddings`]).
+    async fn indexed_vectors(
+        &self,
+        model: &str,
+        dim: usize,
+        ids: &[String],
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        Ok(self
+            .embeddings(ids)
+            .await?
+            .into_iter()
+            .filter(|(_, e)| e.model == model && e.vector.len() == dim)
+            .map(|(id, e)| (id, e.vector))
+            .collect())
+    }
+
     /// Memories whose vector of `model` has a cosine similarity of at least `min_similarity`
     /// to `vector`, at most `limit`, closest first: the probe for near-duplicates of a memory
     /// about to be stored. This default keeps what a vector search of `limit` finds above

@@ -3,8 +3,8 @@
 //! Hybrid search fuses the keyword (BM25) and semantic (cosine) rankings. Plain reciprocal
 //! rank fusion treats both lists as equally good and throws away how far apart the scores
 //! are: on LoCoMo it ranks *below* BM25 alone. Here the candidates of both sides are scored on
-//! both sides (keyword hits the vector search did not reach have their stored vectors compared
-//! exactly; semantic hits no query term matched score 0 on BM25), each side's scores are
+//! both sides (keyword hits the vector search did not reach are compared with the query too;
+//! semantic hits no query term matched score 0 on BM25), each side's scores are
 //! turned into standard scores over the candidates, and the two are added with weights that
 //! favour the keyword side. Standard scores keep what a margin means: a memory far above the
 //! other candidates on one side wins even when the other side is lukewarm, and a side whose
@@ -14,6 +14,13 @@
 //! (`coverage.rs`: a memory holding all of the query beats one holding a word of it in its
 //! title), and the query's vector is moved towards the vectors of the three best first-pass
 //! candidates (pseudo-relevance feedback), which then score again on the semantic side.
+//!
+//! Every semantic score here is the vector index's (`GraphBackend::vector_candidates` and
+//! `indexed_vectors`): with the libSQL backend, cosines of int8 copies of the vectors, within
+//! ~0.003 (p99) of the exact ones, so a hybrid search reads no vector from the database,
+//! only the memories it fuses. Standard scores over ~100 candidates do not notice that error:
+//! LoCoMo recall is the same to the third digit (BENCHMARKS.md). Semantic search alone
+//! reports similarities, and re-ranks its candidates exactly.
 //!
 //! One comes after it: neighbours in time. What answers a question is often stored next to
 //! what matches it (the reply after a question in a conversation, the fix recorded right
@@ -38,7 +45,7 @@ use serde::{Deserialize, Serialize};
 
 use super::coverage::{coverage, weighed};
 use crate::error::{Error, Result};
-use crate::model::{Filter, Memory, VectorHit};
+use crate::model::{Embedding, Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
 use crate::text::{StemmedTerms, excerpt, query_terms};
 use crate::vector::cosine;
@@ -149,22 +156,14 @@ impl MemoryStore {
         // `backend::libsql::pool`), so the vector side gets a task of its own.
         let semantic = {
             let (store, embedding, filter) = (self.clone(), embedding.clone(), filter.clone());
-            tokio::spawn(async move { store.vector_search(&embedding, &filter, depth).await })
+            tokio::spawn(async move { store.vector_side(&embedding, &filter, depth).await })
         };
         let keyword = self.keyword_search(query, filter, depth).await?;
-        // While the vector side runs, the keyword hits' stored vectors are read, to compare
-        // exactly those it does not bring back (a few it does are read for nothing).
-        let stored = {
-            let store = self.clone();
-            let ids: Vec<String> = keyword.iter().map(|h| h.memory.id.clone()).collect();
-            tokio::spawn(async move { store.backend.embeddings(&ids).await })
-        };
         let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
-        let stored = stored.await.map_err(|e| Error::Task(e.to_string()))??;
 
         let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
         let mut candidates: HashMap<String, Candidate> = HashMap::new();
-        // Candidates' stored vectors: the semantic hits come with theirs.
+        // Candidates' vectors as the index holds them: the semantic hits come with theirs.
         let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
         for (rank, hit) in keyword.into_iter().enumerate() {
             candidates.insert(
@@ -196,12 +195,20 @@ impl MemoryStore {
                     .map(|k| weighed(k, shares.get(id).copied().unwrap_or(0.0), params.coverage));
             }
         }
-        // Vectors of the keyword hits the vector search did not reach, to compare them exactly
-        // (and, with feedback, to compare them again).
-        for (id, stored) in stored {
-            if stored.model == embedding.model {
-                vectors.entry(id).or_insert(stored.vector);
-            }
+        // Vectors of the keyword hits the vector search did not reach, to compare them with
+        // the query (and, with feedback, to compare them again).
+        let unscored: Vec<String> = candidates
+            .keys()
+            .filter(|id| !vectors.contains_key(*id))
+            .cloned()
+            .collect();
+        if !unscored.is_empty() {
+            let dim = embedding.vector.len();
+            vectors.extend(
+                self.backend
+                    .indexed_vectors(&embedding.model, dim, &unscored)
+                    .await?,
+            );
         }
         for (id, c) in candidates.iter_mut() {
             if c.semantic.is_none()
@@ -294,10 +301,25 @@ impl MemoryStore {
             .collect())
     }
 
+    /// The vector side of a hybrid search: the `depth` nearest memories to `query` with the
+    /// index's similarities and vectors (see the module doc).
+    async fn vector_side(
+        &self,
+        query: &Embedding,
+        filter: &Filter,
+        depth: usize,
+    ) -> Result<Vec<VectorHit>> {
+        self.check_embedding(query).await?;
+        let filter = self.limits.filter(filter)?;
+        self.backend
+            .vector_candidates(&query.model, &query.vector, &filter, depth)
+            .await
+    }
+
     /// The memories stored up to `steps` places before and after each anchor (see
     /// [`HybridParams::neighbours`]), each with its anchor's standard score and its own
-    /// similarity to `query`, a vector of `model` (`None` without a vector of that model).
-    /// Vectors in `known` are not read again.
+    /// similarity to `query`, a vector of `model` (`None` without a vector of that model),
+    /// scored with the vector index's copies. Vectors in `known` are not looked up again.
     async fn neighbours_in_time(
         &self,
         anchors: &[(Memory, f64)],
@@ -346,11 +368,9 @@ impl MemoryStore {
             true => HashMap::new(),
             false => self
                 .backend
-                .embeddings(&ids)
+                .indexed_vectors(model, query.len(), &ids)
                 .await?
                 .into_iter()
-                .filter(|(_, e)| e.model == model)
-                .map(|(id, e)| (id, e.vector))
                 .collect(),
         };
         Ok(found

@@ -428,6 +428,50 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
+    async fn vector_candidates(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let (model, vector, filter) = (model.to_owned(), vector.to_vec(), filter.clone());
+        self.run_on(move |inner, conn| async move {
+            inner
+                .vectors
+                .nearest(&conn, &model, &vector, &filter, limit)
+                .await
+        })
+        .await
+    }
+
+    async fn indexed_vectors(
+        &self,
+        model: &str,
+        dim: usize,
+        ids: &[String],
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(found) = self
+            .current()
+            .vectors
+            .loaded_approximations(model, dim, ids)
+        {
+            return Ok(found);
+        }
+        let (model, ids) = (model.to_owned(), ids.to_vec());
+        self.run_on(move |inner, conn| async move {
+            inner.vectors.refresh(&conn, &model, dim).await?;
+            Ok(inner
+                .vectors
+                .loaded_approximations(&model, dim, &ids)
+                .unwrap_or_default())
+        })
+        .await
+    }
+
     async fn vectors_within(
         &self,
         model: &str,
