@@ -527,7 +527,8 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
 }
 
 /// Names `format!` may interpolate into SQL text in the libSQL backend: column lists (string
-/// constants) and the two table or column names passed as literals by the backend itself.
+/// constants), the two table or column names passed as literals by the backend itself, and
+/// the keyword search's limits (integer constants, written into kept statements' SQL).
 const SQL_CONSTANTS: &[&str] = &[
     "MEMORY_COLUMNS",
     "RELATIONSHIP_COLUMNS",
@@ -537,6 +538,8 @@ const SQL_CONSTANTS: &[&str] = &[
     "BM25",
     "table",
     "end",
+    "RANK_BUDGET",
+    "COUNTED_MATCHES",
 ];
 
 /// Positional arguments `format!` may interpolate into SQL text: `?` lists and the SQL of a
