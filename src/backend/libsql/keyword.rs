@@ -20,8 +20,7 @@ use super::filter::Clause;
 use super::pool::{Link, Reader};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
-use crate::model::{KeywordHit, Memory};
-use crate::text;
+use crate::model::{KeywordMatch, Memory};
 
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1000;
@@ -165,7 +164,7 @@ pub(super) async fn search(
     terms: &[String],
     clause: &Clause,
     limit: usize,
-) -> Result<Vec<KeywordHit>> {
+) -> Result<Vec<KeywordMatch>> {
     let any = match_expression(terms);
     // Whether to stage only matters for several terms; one term is ranked as one stage.
     let any_newest = match terms.len() {
@@ -187,21 +186,10 @@ pub(super) async fn search(
         && let Some(order) = query.ranked(Ranking::InIndex).await?
         && let (hits, true) = memories_of(conn, order).await?
     {
-        return Ok(decorated(hits, terms));
+        return Ok(hits);
     }
     let order = query.ranked(Ranking::Joined).await?.unwrap_or_default();
-    Ok(decorated(memories_of(conn, order).await?.0, terms))
-}
-
-/// Hits with their snippets: made for the hits returned only, not for every stage's.
-fn decorated(hits: Vec<(Memory, f64)>, terms: &[String]) -> Vec<KeywordHit> {
-    hits.into_iter()
-        .map(|(memory, score)| KeywordHit {
-            snippet: highlight(&memory, terms),
-            memory,
-            score,
-        })
-        .collect()
+    Ok(memories_of(conn, order).await?.0)
 }
 
 /// How a stage's matches are ranked.
@@ -311,20 +299,8 @@ async fn newest_matches(conn: &Reader, expression: &str) -> Result<(Option<i64>,
     Ok((rows.first().copied(), rows.len() > 1))
 }
 
-/// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
-/// index again for every hit.
-pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
-    let texts = text::fields(memory);
-    let cols = texts.each_ref().map(|t| text::token_spans(t));
-    text::snippet(&texts, &cols, |token| {
-        terms
-            .iter()
-            .any(|term| text::loosely_matches(&token.lower, term))
-    })
-}
-
 /// The memories of ranked rows, in the order given, and whether every row had its memory.
-async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memory, f64)>, bool)> {
+async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<KeywordMatch>, bool)> {
     let sql = format!(
         "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m \
          WHERE m.seq IN (SELECT value FROM json_each(?))"
@@ -338,7 +314,10 @@ async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memo
     let complete = found.len() == order.len();
     let hits = order
         .into_iter()
-        .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
+        .filter_map(|(seq, score)| {
+            let memory = found.remove(&seq)?;
+            Some(KeywordMatch { memory, score })
+        })
         .collect();
     Ok((hits, complete))
 }
