@@ -19,7 +19,6 @@ use libsql::{Connection, Row, Value};
 use super::filter::Clause;
 use super::pool::{Link, Reader};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
-use super::ties::{self, TieIds, json_array};
 use crate::error::Result;
 use crate::model::{KeywordMatch, Memory};
 
@@ -162,7 +161,6 @@ fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
 pub(super) async fn search(
     conn: &Reader,
     scorer: Scorer,
-    ties: Option<&TieIds>,
     terms: &[String],
     clause: &Clause,
     limit: usize,
@@ -176,7 +174,6 @@ pub(super) async fn search(
     let query = Query {
         conn,
         scorer,
-        ties,
         terms,
         any,
         any_newest,
@@ -209,8 +206,6 @@ enum Ranking {
 struct Query<'a> {
     conn: &'a Reader,
     scorer: Scorer,
-    /// Where ids of tied matches are kept between searches (`ties.rs`), if anywhere.
-    ties: Option<&'a TieIds>,
     terms: &'a [String],
     any: String,
     /// [`newest_matches`] of `any`, when it was needed to decide on stages.
@@ -279,7 +274,7 @@ impl Query<'_> {
     async fn stage(&self, expression: &str, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
         let (conn, clause, limit) = (self.conn, self.clause, self.limit);
         if let Ranking::InIndex = ranking {
-            return ranked_in_index(conn, self.scorer, self.ties, expression, limit).await;
+            return ranked_in_index(conn, self.scorer, expression, limit).await;
         }
         let floor = match self.any_newest {
             Some((floor, _)) if expression == self.any => floor,
@@ -332,6 +327,13 @@ fn memory_and_row(row: &Row) -> Result<(i64, Memory)> {
     Ok((row.get(MEMORY_COLUMN_COUNT)?, rows::memory(row)?))
 }
 
+/// Row numbers as a JSON array, one parameter for `json_each`: a list of any length is then
+/// the same statement, prepared once per connection (an `IN` list has one per length).
+fn json_array(seqs: impl Iterator<Item = i64>) -> String {
+    let listed: Vec<String> = seqs.map(|seq| seq.to_string()).collect();
+    format!("[{}]", listed.join(","))
+}
+
 /// The best `limit` matches of `expression` as (row, score), best first and equal scores by
 /// id (as [`ranked_joined`] orders them), ranked in the index: BM25 of its newest
 /// [`RANK_BUDGET`] matches (all of them when there are fewer), in one walk newest first that
@@ -342,7 +344,6 @@ fn memory_and_row(row: &Row) -> Result<(i64, Memory)> {
 async fn ranked_in_index(
     conn: &Reader,
     scorer: Scorer,
-    ties: Option<&TieIds>,
     expression: &str,
     limit: usize,
 ) -> Result<Option<Vec<(i64, f64)>>> {
@@ -373,7 +374,11 @@ async fn ranked_in_index(
         .map(|(_, r)| r.0)
         .collect();
     if !tied.is_empty() {
-        let ids = ties::ids_of(conn, ties, &tied).await?;
+        let ids: HashMap<i64, String> = ids_of(conn, &tied)
+            .await?
+            .into_iter()
+            .map(|(id, seq)| (seq, id))
+            .collect();
         if ids.len() < tied.len() {
             return Ok(None);
         }
@@ -382,6 +387,16 @@ async fn ranked_in_index(
     }
     ranked.truncate(limit);
     Ok(Some(ranked))
+}
+
+/// The ids of the memories at rows `seqs`, as (id, row).
+async fn ids_of(conn: &Reader, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+    conn.rows(
+        "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
+        [json_array(seqs.iter().copied())],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )
+    .await
 }
 
 /// The best `limit` matches of `expression` at or after row `floor` that pass `clause`, as

@@ -35,7 +35,6 @@ mod read;
 mod rows;
 mod tail;
 mod tally;
-mod ties;
 mod vectors;
 mod write;
 
@@ -52,11 +51,10 @@ pub use primary::Primary;
 
 use self::changes::ChangeWatch;
 use self::filter::Clause;
-use self::pool::{Link, Pool, Reader};
+use self::pool::{Pool, Reader};
 use self::rows::distinct;
 use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
-use self::ties::TieIds;
 use self::vectors::VectorCache;
 use super::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
@@ -92,8 +90,6 @@ struct Inner {
     changes: ChangeWatch,
     /// What searching the full-text index's tail needs.
     tail: Arc<Tail>,
-    /// Ids of matches tied on score, kept between keyword searches.
-    ties: TieIds,
 }
 
 impl LibsqlBackend {
@@ -410,9 +406,7 @@ impl GraphBackend for LibsqlBackend {
         let clause = Clause::from_filter(filter);
         self.run_on(move |inner, conn| async move {
             let scorer = keyword::Scorer::over(inner.pool.link());
-            // Ids are kept for a file of ours: a replica's index changes as it pulls.
-            let ties = (inner.pool.link() == Link::Local).then_some(&inner.ties);
-            let hits = keyword::search(&conn, scorer, ties, &terms, &clause, limit).await?;
+            let hits = keyword::search(&conn, scorer, &terms, &clause, limit).await?;
             tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })
         .await

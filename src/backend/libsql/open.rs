@@ -11,7 +11,6 @@ use libsql::Builder;
 use super::pool::{Link, Pool};
 use super::tail::Tail;
 use super::tally::Tally;
-use super::ties::TieIds;
 use super::vectors::VectorCache;
 use super::{Inner, LibsqlBackend, Primary, Shared, migrate};
 use crate::error::{Error, Result};
@@ -152,7 +151,6 @@ impl LibsqlBackend {
             tally: Tally::default(),
             changes: Default::default(),
             tail: Arc::new(Tail::new(replicated)),
-            ties: TieIds::default(),
         };
         LibsqlBackend {
             shared: Arc::new(Shared {
