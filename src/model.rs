@@ -323,6 +323,16 @@ pub struct KeywordHit {
     pub snippet: String,
 }
 
+/// A keyword match as ranked, before a snippet is made for it: the store ranks a deeper pool
+/// than a page shows (term coverage weighs it again) and makes snippets only for the hits it
+/// returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeywordMatch {
+    pub memory: Memory,
+    /// BM25 relevance, as [`KeywordHit::score`].
+    pub score: f64,
+}
+
 /// A vector search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorHit {

@@ -18,8 +18,8 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
-    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
+    MemoryPatch, MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
 pub use import::{
@@ -302,6 +302,26 @@ pub trait GraphBackend: Send + Sync + 'static {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>>;
+
+    /// [`GraphBackend::keyword_search`] without snippets (`text::highlighted` makes them), for
+    /// a caller that ranks more matches than it shows: the store's ranked search reads a pool
+    /// of 50 for a page of 10. This default drops the snippets `keyword_search` made; the
+    /// libSQL backend makes none.
+    async fn keyword_matches(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>> {
+        let hits = self.keyword_search(terms, filter, limit).await?;
+        Ok(hits
+            .into_iter()
+            .map(|hit| KeywordMatch {
+                memory: hit.memory,
+                score: hit.score,
+            })
+            .collect())
+    }
 
     /// Memories holding every one of `words` (lower-cased, as [`crate::text::tokens`] splits
     /// text) in their title, content or tags, at most `limit`: the bounded probe for

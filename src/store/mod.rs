@@ -567,11 +567,21 @@ impl MemoryStore {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>> {
+        let (terms, filter, limit) = self.keyword_query(query, filter, limit)?;
+        self.backend.keyword_search(&terms, &filter, limit).await
+    }
+
+    /// A keyword query's terms, filter and limit, checked against the store's limits.
+    pub(super) fn keyword_query(
+        &self,
+        query: &str,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<(Vec<String>, Filter, usize)> {
         self.limits.query(query)?;
         let filter = self.limits.filter(filter)?;
         let limit = self.limits.limit(limit)?;
-        let terms = crate::text::query_terms(query);
-        self.backend.keyword_search(&terms, &filter, limit).await
+        Ok((crate::text::query_terms(query), filter, limit))
     }
 
     /// Nearest memories to a query vector of the store's embedding space.

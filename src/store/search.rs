@@ -10,8 +10,8 @@ use super::MemoryStore;
 use super::coverage::{FIELD_NAMES, TermMatches, coverage, weighed};
 use super::fusion::{HybridParams, SEMANTIC_SNIPPET_CHARS, ScoreParts};
 use crate::error::{Error, Result};
-use crate::model::{Filter, KeywordHit, Memory};
-use crate::text::{StemmedTerms, excerpt, query_terms};
+use crate::model::{Filter, KeywordHit, KeywordMatch, Memory};
+use crate::text::{StemmedTerms, excerpt, highlighted, query_terms};
 
 /// How a search finds memories.
 #[derive(
@@ -163,7 +163,8 @@ impl MemoryStore {
 
     /// The best `limit` keyword hits with their scores weighed by term coverage (see
     /// `coverage.rs`), each with its plain BM25 score: the coverage of a deeper BM25 pool
-    /// decides, so a memory holding every query word is found below the BM25 cut-off.
+    /// decides, so a memory holding every query word is found below the BM25 cut-off. Only
+    /// the hits returned get a snippet.
     async fn keyword_ranked(
         &self,
         query: &str,
@@ -177,9 +178,10 @@ impl MemoryStore {
         } else {
             params.candidates.max(limit).min(self.limits.max_results)
         };
-        let hits = self.keyword_search(query, filter, pool).await?;
+        let (words, filter, pool) = self.keyword_query(query, filter, pool)?;
+        let hits = self.backend.keyword_matches(&words, &filter, pool).await?;
         let shares = coverage(hits.iter().map(|h| (&h.memory.id, &h.memory)), terms);
-        let mut weighed_hits: Vec<(KeywordHit, f64)> = hits
+        let mut weighed_hits: Vec<(KeywordMatch, f64)> = hits
             .into_iter()
             .map(|mut h| {
                 let bm25 = h.score;
@@ -194,7 +196,10 @@ impl MemoryStore {
                 .then_with(|| a.0.memory.id.cmp(&b.0.memory.id))
         });
         weighed_hits.truncate(limit);
-        Ok(weighed_hits)
+        Ok(weighed_hits
+            .into_iter()
+            .map(|(h, bm25)| (highlighted(h, &words), bm25))
+            .collect())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Snippets: a short excerpt of a memory around the words a query matched.
 
-use crate::model::Memory;
+use crate::model::{KeywordHit, KeywordMatch, Memory};
 
 /// Tokens in a snippet window.
 const SNIPPET_TOKENS: usize = 16;
@@ -106,6 +106,27 @@ pub fn snippet(
         out.push_str(&text[pos..]);
     }
     out
+}
+
+/// The snippet of a keyword hit for a query's `terms` (as [`crate::text::query_terms`] makes
+/// them): [`snippet`] of the memory's fields, marking the tokens that [`loosely_matches`] a
+/// term. Made from the memory's text rather than by FTS5's `snippet()`, which would search
+/// the index again for every hit.
+pub fn highlight(memory: &Memory, terms: &[String]) -> String {
+    let texts = fields(memory);
+    let cols = texts.each_ref().map(|t| token_spans(t));
+    snippet(&texts, &cols, |token| {
+        terms.iter().any(|term| loosely_matches(&token.lower, term))
+    })
+}
+
+/// `found` as a hit, with its [`highlight`] for `terms`.
+pub fn highlighted(found: KeywordMatch, terms: &[String]) -> KeywordHit {
+    KeywordHit {
+        snippet: highlight(&found.memory, terms),
+        memory: found.memory,
+        score: found.score,
+    }
 }
 
 /// True when `token` and `term` (both lower-case) look like forms of one word: equal, or

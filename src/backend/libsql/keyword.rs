@@ -12,6 +12,7 @@
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use libsql::{Connection, Row, Value};
 
@@ -19,14 +20,16 @@ use super::filter::Clause;
 use super::pool::{Link, Reader};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
-use crate::model::{KeywordHit, Memory};
-use crate::text;
+use crate::model::{KeywordMatch, Memory};
 
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1000;
 
 /// Matches beyond which a term of an over-budget query counts as common.
 const COMMON_TERM: usize = RANK_BUDGET / 4;
+
+/// How far a term's matches are counted: one past [`COMMON_TERM`] tells a common term.
+const COUNTED_MATCHES: usize = COMMON_TERM + 1;
 
 /// BM25 with its column weights: title, content, tags. A title word counts a little *less*
 /// than a content word: memories that merely name a word in their title would otherwise
@@ -87,19 +90,35 @@ pub(super) fn match_expression(terms: &[String]) -> String {
     expression(terms, "OR")
 }
 
-/// Counts the matches of an expression, up to a limit.
-const CAPPED_MATCHES: &str =
-    "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? LIMIT ?)";
+// The limits of the kept statements below are written into their SQL, not bound: SQLite plans
+// a `LIMIT ?` or `OFFSET ?` with the value bound at preparation (`sqlite3ExprIsInteger`, and
+// the limit it offers a virtual table), so binding it again marks the statement expired and
+// every run prepared it anew (`sqlite3Reprepare`, 3% of a keyword search at 100k memories).
 
-/// Each term's matches, counted up to [`COMMON_TERM`]` + 1`: counting stops there, so telling
+/// Counts the matches of an expression, up to [`COUNTED_MATCHES`].
+static CAPPED_MATCHES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT count(*) FROM (SELECT 1 FROM memories_fts WHERE memories_fts MATCH ? \
+         LIMIT {COUNTED_MATCHES})"
+    )
+});
+
+/// The rows of an expression's matches at [`RANK_BUDGET`]` - 1` and after, newest first, at
+/// most two: the budget's floor, and whether there are more.
+static NEWEST_MATCHES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
+         ORDER BY rowid DESC LIMIT 2 OFFSET {RANK_BUDGET} - 1"
+    )
+});
+
+/// Each term's matches, counted up to [`COUNTED_MATCHES`]: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
 async fn frequencies(conn: &Reader, terms: &[String]) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
-        let counted = conn
-            .rows(CAPPED_MATCHES, (one, COMMON_TERM as i64 + 1), first_i64)
-            .await?;
+        let counted = conn.rows(&CAPPED_MATCHES, [one], first_i64).await?;
         out.push(counted.first().map_or(0, |&n| n.max(0) as usize));
     }
     Ok(out)
@@ -145,7 +164,7 @@ pub(super) async fn search(
     terms: &[String],
     clause: &Clause,
     limit: usize,
-) -> Result<Vec<KeywordHit>> {
+) -> Result<Vec<KeywordMatch>> {
     let any = match_expression(terms);
     // Whether to stage only matters for several terms; one term is ranked as one stage.
     let any_newest = match terms.len() {
@@ -167,21 +186,10 @@ pub(super) async fn search(
         && let Some(order) = query.ranked(Ranking::InIndex).await?
         && let (hits, true) = memories_of(conn, order).await?
     {
-        return Ok(decorated(hits, terms));
+        return Ok(hits);
     }
     let order = query.ranked(Ranking::Joined).await?.unwrap_or_default();
-    Ok(decorated(memories_of(conn, order).await?.0, terms))
-}
-
-/// Hits with their snippets: made for the hits returned only, not for every stage's.
-fn decorated(hits: Vec<(Memory, f64)>, terms: &[String]) -> Vec<KeywordHit> {
-    hits.into_iter()
-        .map(|(memory, score)| KeywordHit {
-            snippet: highlight(&memory, terms),
-            memory,
-            score,
-        })
-        .collect()
+    Ok(memories_of(conn, order).await?.0)
 }
 
 /// How a stage's matches are ranked.
@@ -287,31 +295,12 @@ impl Query<'_> {
 /// fewer), and whether it has more matches than that. Walking matches newest first costs no
 /// ranking.
 async fn newest_matches(conn: &Reader, expression: &str) -> Result<(Option<i64>, bool)> {
-    let rows = conn
-        .rows(
-            "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? \
-             ORDER BY rowid DESC LIMIT 2 OFFSET ?",
-            (expression, RANK_BUDGET as i64 - 1),
-            first_i64,
-        )
-        .await?;
+    let rows = conn.rows(&NEWEST_MATCHES, [expression], first_i64).await?;
     Ok((rows.first().copied(), rows.len() > 1))
 }
 
-/// The snippet of a hit, made here rather than by FTS5's `snippet()`, which would search the
-/// index again for every hit.
-pub(super) fn highlight(memory: &Memory, terms: &[String]) -> String {
-    let texts = text::fields(memory);
-    let cols = texts.each_ref().map(|t| text::token_spans(t));
-    text::snippet(&texts, &cols, |token| {
-        terms
-            .iter()
-            .any(|term| text::loosely_matches(&token.lower, term))
-    })
-}
-
 /// The memories of ranked rows, in the order given, and whether every row had its memory.
-async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memory, f64)>, bool)> {
+async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<KeywordMatch>, bool)> {
     let sql = format!(
         "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m \
          WHERE m.seq IN (SELECT value FROM json_each(?))"
@@ -325,7 +314,10 @@ async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<(Memo
     let complete = found.len() == order.len();
     let hits = order
         .into_iter()
-        .filter_map(|(seq, score)| Some((found.remove(&seq)?, score)))
+        .filter_map(|(seq, score)| {
+            let memory = found.remove(&seq)?;
+            Some(KeywordMatch { memory, score })
+        })
         .collect();
     Ok((hits, complete))
 }
@@ -360,12 +352,10 @@ async fn ranked_in_index(
     }
     let sql = format!(
         "SELECT rowid, -{} FROM memories_fts WHERE memories_fts MATCH ? \
-         ORDER BY rowid DESC LIMIT ?",
+         ORDER BY rowid DESC LIMIT {RANK_BUDGET}",
         scorer.sql()
     );
-    let mut ranked = conn
-        .rows(&sql, (expression, RANK_BUDGET as i64), row_and_score)
-        .await?;
+    let mut ranked = conn.rows(&sql, [expression], row_and_score).await?;
     let by_score =
         |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
     ranked.sort_by(by_score);

@@ -63,9 +63,10 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
-    MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
+    Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
+    MemoryPatch, MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
+use crate::text;
 
 /// A store in a libSQL database.
 #[derive(Clone)]
@@ -386,6 +387,19 @@ impl GraphBackend for LibsqlBackend {
         filter: &Filter,
         limit: usize,
     ) -> Result<Vec<KeywordHit>> {
+        let matches = self.keyword_matches(terms, filter, limit).await?;
+        Ok(matches
+            .into_iter()
+            .map(|found| text::highlighted(found, terms))
+            .collect())
+    }
+
+    async fn keyword_matches(
+        &self,
+        terms: &[String],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<KeywordMatch>> {
         if terms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }

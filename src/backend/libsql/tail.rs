@@ -21,12 +21,12 @@ use std::sync::{Mutex, OnceLock};
 use libsql::Connection;
 
 use super::filter::Clause;
-use super::keyword::{WEIGHTS, highlight, match_expression};
+use super::keyword::{WEIGHTS, match_expression};
 use super::meta::count;
 use super::rank::{idf, share};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, to_json};
 use crate::error::Result;
-use crate::model::{KeywordHit, Memory};
+use crate::model::{KeywordMatch, Memory};
 use crate::text::{self, StemmedTerms};
 
 /// Memories a replicated store indexes at once. 32 makes a create write ~0.3 index pages on
@@ -268,9 +268,9 @@ pub(super) async fn search_with_tail(
     state: &Tail,
     terms: &[String],
     clause: &Clause,
-    mut hits: Vec<KeywordHit>,
+    mut hits: Vec<KeywordMatch>,
     limit: usize,
-) -> Result<Vec<KeywordHit>> {
+) -> Result<Vec<KeywordMatch>> {
     if !state.possible(conn).await? {
         return Ok(hits);
     }
@@ -308,8 +308,7 @@ pub(super) async fn search_with_tail(
         if at < limit {
             hits.insert(
                 at,
-                KeywordHit {
-                    snippet: highlight(&doc.memory, terms),
+                KeywordMatch {
                     memory: doc.memory,
                     score,
                 },

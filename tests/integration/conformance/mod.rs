@@ -1344,6 +1344,14 @@ async fn keyword_search_fields_ranking_filters(b: &dyn GraphBackend) {
         );
     }
     assert_eq!(hits[2].memory.kind, "decision", "hits carry whole memories");
+    // The matches without snippets are the same hits, in the same order.
+    let matches = b
+        .keyword_matches(&query_terms("Tango"), &all, 10)
+        .await
+        .unwrap();
+    let matched: Vec<(&Memory, f64)> = matches.iter().map(|m| (&m.memory, m.score)).collect();
+    let shown: Vec<(&Memory, f64)> = hits.iter().map(|h| (&h.memory, h.score)).collect();
+    assert_eq!(matched, shown);
 
     // Any term matches.
     assert_eq!(

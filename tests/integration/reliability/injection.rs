@@ -527,8 +527,9 @@ async fn hostile_text_through_the_mcp_server_is_plain_data() {
 }
 
 /// Names `format!` may interpolate into SQL text in the libSQL backend: column lists (string
-/// constants), the two table or column names passed as literals by the backend itself, and a
-/// listing's page size (a `usize`, written into a kept statement's SQL).
+/// constants), the two table or column names passed as literals by the backend itself, and
+/// limits written into kept statements' SQL (a bound `LIMIT` expires the statement): the
+/// keyword search's integer constants and a listing's page size (a `usize`).
 const SQL_CONSTANTS: &[&str] = &[
     "MEMORY_COLUMNS",
     "RELATIONSHIP_COLUMNS",
@@ -539,6 +540,8 @@ const SQL_CONSTANTS: &[&str] = &[
     "table",
     "end",
     "page_rows",
+    "RANK_BUDGET",
+    "COUNTED_MATCHES",
 ];
 
 /// Positional arguments `format!` may interpolate into SQL text: `?` lists and the SQL of a
