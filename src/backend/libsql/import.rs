@@ -9,7 +9,7 @@
 
 use libsql::{Connection, Value};
 
-use super::pool::Reader;
+use super::pool::Conn;
 
 use super::read::{get_one, get_relationship};
 use super::rows::IN_CHUNK;
@@ -35,7 +35,7 @@ const REPLACE_RELATIONSHIP: &str = "UPDATE relationships SET strength = ?, confi
 
 /// Writes `batch` in one transaction; rolls back on error or when `dry_run`.
 pub(super) async fn import_batch(
-    conn: &Reader,
+    conn: &Conn,
     batch: &ImportBatch,
     dry_run: bool,
 ) -> Result<ImportOutcome> {
@@ -52,7 +52,7 @@ pub(super) async fn import_batch(
     Ok(outcome)
 }
 
-async fn write(conn: &Reader, batch: &ImportBatch) -> Result<ImportOutcome> {
+async fn write(conn: &Conn, batch: &ImportBatch) -> Result<ImportOutcome> {
     let mut outcome = ImportOutcome::default();
     for chunk in batch.memories.chunks(INSERT_ROWS) {
         let created = insert_new(conn, chunk).await?;

@@ -17,7 +17,7 @@ use std::sync::LazyLock;
 use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
-use super::pool::{Link, Reader};
+use super::pool::{Conn, Link};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
 use crate::model::{KeywordMatch, Memory};
@@ -114,7 +114,7 @@ static NEWEST_MATCHES: LazyLock<String> = LazyLock::new(|| {
 
 /// Each term's matches, counted up to [`COUNTED_MATCHES`]: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
-async fn frequencies(conn: &Reader, terms: &[String]) -> Result<Vec<usize>> {
+async fn frequencies(conn: &Conn, terms: &[String]) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
@@ -159,7 +159,7 @@ fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
 /// Memories matching any of `terms` and `clause`, best BM25 first, ties by id; in stages
 /// when the query matches more than the budget (see the module doc).
 pub(super) async fn search(
-    conn: &Reader,
+    conn: &Conn,
     scorer: Scorer,
     terms: &[String],
     clause: &Clause,
@@ -204,7 +204,7 @@ enum Ranking {
 /// One keyword query: its terms, the expression matching any of them and that expression's
 /// budget floor, and what the answer must pass and hold.
 struct Query<'a> {
-    conn: &'a Reader,
+    conn: &'a Conn,
     scorer: Scorer,
     terms: &'a [String],
     any: String,
@@ -294,13 +294,13 @@ impl Query<'_> {
 /// The smallest row of the newest [`RANK_BUDGET`] matches of `expression` (`None` when it has
 /// fewer), and whether it has more matches than that. Walking matches newest first costs no
 /// ranking.
-async fn newest_matches(conn: &Reader, expression: &str) -> Result<(Option<i64>, bool)> {
+async fn newest_matches(conn: &Conn, expression: &str) -> Result<(Option<i64>, bool)> {
     let rows = conn.rows(&NEWEST_MATCHES, [expression], first_i64).await?;
     Ok((rows.first().copied(), rows.len() > 1))
 }
 
 /// The memories of ranked rows, in the order given, and whether every row had its memory.
-async fn memories_of(conn: &Reader, order: Vec<(i64, f64)>) -> Result<(Vec<KeywordMatch>, bool)> {
+async fn memories_of(conn: &Conn, order: Vec<(i64, f64)>) -> Result<(Vec<KeywordMatch>, bool)> {
     let sql = format!(
         "SELECT {MEMORY_COLUMNS}, m.seq FROM memories m \
          WHERE m.seq IN (SELECT value FROM json_each(?))"
@@ -342,7 +342,7 @@ fn json_array(seqs: impl Iterator<Item = i64>) -> String {
 /// matches tied on score are looked up. `None` when one of those has no memory (the join
 /// would leave it out and rank the next one).
 async fn ranked_in_index(
-    conn: &Reader,
+    conn: &Conn,
     scorer: Scorer,
     expression: &str,
     limit: usize,
@@ -390,7 +390,7 @@ async fn ranked_in_index(
 }
 
 /// The ids of the memories at rows `seqs`, as (id, row).
-async fn ids_of(conn: &Reader, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
+async fn ids_of(conn: &Conn, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
     conn.rows(
         "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
         [json_array(seqs.iter().copied())],
@@ -430,14 +430,15 @@ async fn ranked_joined(
 
 /// The newest memories (at most `limit`) holding every one of `words`: one AND query of the
 /// index, which walks the words' lists together and ranks nothing.
-pub(super) async fn holding(conn: &Reader, words: &[String], limit: usize) -> Result<Vec<Memory>> {
+pub(super) async fn holding(conn: &Conn, words: &[String], limit: usize) -> Result<Vec<Memory>> {
     let every_word = expression(words, "AND");
+    // The limit is written into the SQL of the kept statement, as above.
+    let page_rows: usize = limit;
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.seq IN (SELECT rowid FROM memories_fts \
-         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT ?) ORDER BY m.seq DESC"
+         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT {page_rows}) ORDER BY m.seq DESC"
     );
-    conn.rows(&sql, (every_word, limit as i64), rows::memory)
-        .await
+    conn.rows(&sql, [every_word], rows::memory).await
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub use primary::Primary;
 
 use self::changes::ChangeWatch;
 use self::filter::Clause;
-use self::pool::{Pool, Reader};
+use self::pool::{Conn, Pool};
 use self::rows::distinct;
 use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
@@ -131,7 +131,7 @@ impl LibsqlBackend {
     async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Reader) -> Fut + Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>>,
     {
         self.current().pool.run(work).await
@@ -140,7 +140,7 @@ impl LibsqlBackend {
     /// Runs a short read in place (see [`Pool::read`]).
     async fn read<T, F, Fut>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(Reader) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
         self.current().pool.read(work).await
@@ -152,7 +152,7 @@ impl LibsqlBackend {
     async fn run_on<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Arc<Inner>, Reader) -> Fut + Send + 'static,
+        F: FnOnce(Arc<Inner>, Conn) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<T>>,
     {
         let inner = self.current();
@@ -165,7 +165,7 @@ impl LibsqlBackend {
     async fn write<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Reader) -> Fut + Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(T, Delta)>>,
     {
         let inner = self.current();
@@ -177,7 +177,7 @@ impl LibsqlBackend {
     async fn write_bulk<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Reader) -> Fut + Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Result<(T, Delta)>>,
     {
         let inner = self.current();

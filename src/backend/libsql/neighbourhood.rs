@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use libsql::Value;
 
 use super::filter::Clause;
-use super::pool::Reader;
+use super::pool::Conn;
 use super::rows::IN_CHUNK;
 use super::rows::{self, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, micros, placeholders};
 use crate::error::Result;
@@ -13,7 +13,7 @@ use crate::model::{Direction, Filter, MemorySummary, Relationship};
 
 /// The relationships touching `ids` in `direction`, each once.
 pub(super) async fn relationships_of(
-    reader: &Reader,
+    reader: &Conn,
     ids: &[String],
     direction: Direction,
     rel_types: &[String],
@@ -60,7 +60,7 @@ pub(super) async fn relationships_of(
 
 /// Summaries of the memories among `ids` (repeats ignored) that pass `filter`.
 pub(super) async fn summaries(
-    reader: &Reader,
+    reader: &Conn,
     ids: &[String],
     filter: &Filter,
 ) -> Result<Vec<MemorySummary>> {

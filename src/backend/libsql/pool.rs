@@ -1,5 +1,5 @@
 //! Connections: one per unit of work, reused through a small idle pool with the statements
-//! each has prepared for reads ([`Reader`]).
+//! each has prepared ([`Conn`]).
 //!
 //! A connection is never shared by two units of work at once (SQLite transactions belong to
 //! the connection). libSQL's local calls run SQLite synchronously, and a lock wait of up to
@@ -42,13 +42,13 @@ type Statements = Arc<Mutex<StatementCache>>;
 /// programs of the triggers it fires); the same few statements run on every call. It is the
 /// connection for everything else (`Deref`).
 #[derive(Clone)]
-pub(super) struct Reader {
+pub(super) struct Conn {
     conn: Connection,
     /// `None` for a connection whose statements are not kept: a replica's or a primary's.
     statements: Option<Statements>,
 }
 
-impl Reader {
+impl Conn {
     /// The rows `sql` gives for `params`, each decoded by `decode`, with the statement this
     /// connection prepared for `sql` before if there is one.
     pub(super) async fn rows<T>(
@@ -102,7 +102,7 @@ fn keep(statements: &Statements, sql: &str, statement: Statement) {
         .keep(sql, statement);
 }
 
-impl Deref for Reader {
+impl Deref for Conn {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
@@ -143,7 +143,7 @@ impl Link {
 pub(super) struct Pool {
     db: Database,
     link: Link,
-    idle: Mutex<Vec<Reader>>,
+    idle: Mutex<Vec<Conn>>,
     busy_timeout: Duration,
 }
 
@@ -174,7 +174,7 @@ impl Pool {
     pub(super) async fn run<T, F, Fut>(&self, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Reader) -> Fut + Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>>,
     {
         let reader = self.checkout().await?;
@@ -193,7 +193,7 @@ impl Pool {
     /// which take milliseconds, still go through [`Pool::run`].
     pub(super) async fn read<T, F, Fut>(&self, work: F) -> Result<T>
     where
-        F: FnOnce(Reader) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
         let reader = self.checkout().await?;
@@ -272,8 +272,8 @@ impl Pool {
 
     /// A new connection like [`Pool::connect`]'s, which keeps the statements it prepares
     /// when it is to a file of ours.
-    pub(super) async fn connect_kept(&self) -> Result<Reader> {
-        Ok(Reader {
+    pub(super) async fn connect_kept(&self) -> Result<Conn> {
+        Ok(Conn {
             conn: self.connect().await?,
             // A replica's statements (libSQL's `RemoteStatement`) ignore `reset`, so one cannot
             // be run twice: they are not kept.
@@ -281,7 +281,7 @@ impl Pool {
         })
     }
 
-    async fn checkout(&self) -> Result<Reader> {
+    async fn checkout(&self) -> Result<Conn> {
         if let Some(reader) = self.idle.lock().expect("pool lock").pop() {
             return Ok(reader);
         }
@@ -289,7 +289,7 @@ impl Pool {
     }
 
     /// Returns a connection for reuse, unless a failed unit left it inside a transaction.
-    fn checkin(&self, reader: Reader) {
+    fn checkin(&self, reader: Conn) {
         if !self.keeps_connections() || !reader.is_autocommit() {
             return;
         }

@@ -4,24 +4,24 @@
 use libsql::{Connection, Value};
 
 use super::filter::Clause;
-use super::pool::Reader;
+use super::pool::Conn;
 use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, micros, placeholders};
 use crate::backend::{Cursor, IdKind};
 use crate::error::Result;
 use crate::model::{Memory, Page, Relationship};
 
-pub(super) async fn get_one(reader: &Reader, id: &str) -> Result<Option<Memory>> {
+pub(super) async fn get_one(reader: &Conn, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
     Ok(reader.rows(&sql, [id], rows::memory).await?.pop())
 }
 
-pub(super) async fn get_relationship(reader: &Reader, id: &str) -> Result<Option<Relationship>> {
+pub(super) async fn get_relationship(reader: &Conn, id: &str) -> Result<Option<Relationship>> {
     let sql = format!("SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.id = ?");
     Ok(reader.rows(&sql, [id], rows::relationship).await?.pop())
 }
 
 /// The memories that exist among `ids`, in the order asked.
-pub(super) async fn get_memories(reader: &Reader, ids: &[String]) -> Result<Vec<Memory>> {
+pub(super) async fn get_memories(reader: &Conn, ids: &[String]) -> Result<Vec<Memory>> {
     if let [id] = ids {
         return Ok(get_one(reader, id).await?.into_iter().collect());
     }
@@ -39,7 +39,7 @@ pub(super) async fn get_memories(reader: &Reader, ids: &[String]) -> Result<Vec<
 }
 
 /// A page of the memories `clause` selects, newest first, after the cursor already in it.
-pub(super) async fn list_memories(reader: &Reader, clause: Clause, limit: usize) -> Result<Page> {
+pub(super) async fn list_memories(reader: &Conn, clause: Clause, limit: usize) -> Result<Page> {
     // The limit is written into the SQL, not bound: SQLite plans with a bound `LIMIT ?`'s
     // value, so binding another marks the kept statement expired and every page prepared it
     // anew. Pages have a few sizes, each a statement of its own.
@@ -62,11 +62,7 @@ pub(super) async fn list_memories(reader: &Reader, clause: Clause, limit: usize)
 
 /// The memories `clause` selects stored just before and just after `anchor` (by creation
 /// time, then id, as listings order them): two walks of the creation-time index, one step each.
-pub(super) async fn beside(
-    reader: &Reader,
-    anchor: &Memory,
-    clause: &Clause,
-) -> Result<Vec<Memory>> {
+pub(super) async fn beside(reader: &Conn, anchor: &Memory, clause: &Clause) -> Result<Vec<Memory>> {
     let before = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) < (?, ?){} \
          ORDER BY m.created_at DESC, m.id DESC LIMIT 1",

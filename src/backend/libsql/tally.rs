@@ -23,7 +23,7 @@ use std::future::Future;
 use libsql::Connection;
 
 use super::meta::count;
-use super::pool::{Link, Pool, Reader, off_workers};
+use super::pool::{Conn, Link, Pool, off_workers};
 use crate::error::Result;
 use crate::model::Stats;
 
@@ -59,7 +59,7 @@ pub(super) struct Footprint {
 }
 
 /// The footprint of memory `id` as stored, `None` when there is no such memory.
-pub(super) async fn footprint(conn: &Reader, id: &str) -> Result<Option<Footprint>> {
+pub(super) async fn footprint(conn: &Conn, id: &str) -> Result<Option<Footprint>> {
     let found = conn
         .rows(
             "SELECT m.kind, v.model FROM memories m \
@@ -77,7 +77,7 @@ pub(super) async fn footprint(conn: &Reader, id: &str) -> Result<Option<Footprin
 }
 
 /// The type of relationship `id`, `None` when there is no such relationship.
-pub(super) async fn rel_type(conn: &Reader, id: &str) -> Result<Option<String>> {
+pub(super) async fn rel_type(conn: &Conn, id: &str) -> Result<Option<String>> {
     let found = conn
         .rows(
             "SELECT rel_type FROM relationships WHERE id = ?",
@@ -182,7 +182,7 @@ async fn grouped(conn: &Connection, sql: &str) -> Result<BTreeMap<String, i64>> 
     Ok(out)
 }
 
-async fn data_version(conn: &Reader) -> Result<i64> {
+async fn data_version(conn: &Conn) -> Result<i64> {
     let version = conn
         .rows(
             "SELECT data_version FROM pragma_data_version()",
@@ -214,14 +214,14 @@ pub(super) struct Tally {
 struct Slot {
     /// Opened on first use, with the statements it prepares kept; dropped when a unit left
     /// it inside a transaction.
-    writer: Option<Reader>,
+    writer: Option<Conn>,
     figures: Option<Figures>,
 }
 
 impl Slot {
     /// The writer, taken out of the slot for a unit of work. A new connection counts its
     /// `data_version` afresh, so figures kept against the previous one are dropped.
-    async fn writer(&mut self, pool: &Pool) -> Result<Reader> {
+    async fn writer(&mut self, pool: &Pool) -> Result<Conn> {
         if let Some(conn) = self.writer.take() {
             return Ok(conn);
         }
@@ -241,12 +241,12 @@ impl Tally {
     pub(super) async fn write<T, F, Fut>(&self, pool: &Pool, in_place: bool, work: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(Reader) -> Fut + Send + 'static,
+        F: FnOnce(Conn) -> Fut + Send + 'static,
         Fut: Future<Output = Result<(T, Delta)>>,
     {
         let mut slot = self.slot.lock().await;
         let conn = slot.writer(pool).await?;
-        let unit = move |conn: Reader| async move {
+        let unit = move |conn: Conn| async move {
             let version = data_version(&conn).await?;
             Ok((version, work(conn).await))
         };

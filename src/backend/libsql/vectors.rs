@@ -18,7 +18,7 @@ use std::sync::RwLock;
 use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
-use super::pool::Reader;
+use super::pool::Conn;
 use super::rows::{self, MEMORY_COLUMNS, placeholders};
 use crate::error::Result;
 use crate::model::{Filter, Memory, VectorHit};
@@ -57,7 +57,7 @@ impl VectorCache {
     /// Nearest memories to `query` among vectors of `model` that pass `filter`.
     pub async fn search(
         &self,
-        conn: &Reader,
+        conn: &Conn,
         model: &str,
         query: &[f32],
         filter: &Filter,
@@ -90,7 +90,7 @@ impl VectorCache {
     /// re-ranked exactly as a search's candidates are.
     pub async fn within(
         &self,
-        conn: &Reader,
+        conn: &Conn,
         model: &str,
         query: &[f32],
         min_similarity: f32,
@@ -115,7 +115,7 @@ impl VectorCache {
     /// search is [`Self::search`]'s: its filter is applied in SQL to the candidates anyway.
     pub async fn nearest(
         &self,
-        conn: &Reader,
+        conn: &Conn,
         model: &str,
         query: &[f32],
         filter: &Filter,
@@ -182,7 +182,7 @@ impl VectorCache {
 
     /// Brings the index up to date for `model`. SQL runs without the lock held; the changes
     /// read are applied only if no other unit of work applied newer ones meanwhile.
-    pub async fn refresh(&self, conn: &Reader, model: &str, dim: usize) -> Result<()> {
+    pub async fn refresh(&self, conn: &Conn, model: &str, dim: usize) -> Result<()> {
         let floor = log_floor(conn).await?;
         let current = {
             let state = self.state.read().expect("vector index lock");
@@ -225,7 +225,7 @@ impl VectorCache {
     }
 }
 
-async fn log_floor(conn: &Reader) -> Result<i64> {
+async fn log_floor(conn: &Conn) -> Result<i64> {
     let values = conn
         .rows(
             "SELECT value FROM meta WHERE key = 'vector_log_floor'",
@@ -236,7 +236,7 @@ async fn log_floor(conn: &Reader) -> Result<i64> {
     Ok(values.first().map_or(0, |v| v.parse().unwrap_or(0)))
 }
 
-async fn log_tail(conn: &Reader, after: i64) -> Result<Vec<(i64, String)>> {
+async fn log_tail(conn: &Conn, after: i64) -> Result<Vec<(i64, String)>> {
     conn.rows(
         "SELECT seq, memory_id FROM vector_log WHERE seq > ? ORDER BY seq",
         [after],
@@ -324,7 +324,7 @@ async fn load(conn: &Connection, model: &str, dim: usize) -> Result<Loaded> {
 
 /// Exact similarity of the candidates that pass `filter`, best first.
 async fn rerank(
-    conn: &Reader,
+    conn: &Conn,
     model: &str,
     query: &[f32],
     ids: &[Value],
@@ -344,7 +344,7 @@ async fn rerank(
 
 /// Exact search by a full scan of the vectors of `model` that pass `filter`.
 pub(super) async fn exact_search(
-    conn: &Reader,
+    conn: &Conn,
     model: &str,
     query: &[f32],
     filter: &Filter,
@@ -369,7 +369,7 @@ pub(super) async fn exact_search(
 /// scored costs as much as reading the vector, so an unfiltered search reads vectors alone
 /// (a vector always has its memory: deleting a memory deletes its vector).
 async fn scored(
-    conn: &Reader,
+    conn: &Conn,
     model: &str,
     query: &[f32],
     clause: Clause,
@@ -412,7 +412,7 @@ async fn scored(
 /// Hits of the scored `(similarity, id, vector)`, in their order, with their memories read
 /// (one statement); an id whose memory is gone is left out.
 async fn with_memories(
-    conn: &Reader,
+    conn: &Conn,
     scored: Vec<(f32, String, Vec<f32>)>,
 ) -> Result<Vec<VectorHit>> {
     if scored.is_empty() {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use libsql::{Row, Value};
 
 use super::neighbourhood::relationships_of;
-use super::pool::{Reader, write_tx};
+use super::pool::{Conn, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
     IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, collect, insert_memories, memory_params,
@@ -36,7 +36,7 @@ fn vector_params(id: &str, embedding: &Embedding) -> Vec<Value> {
 }
 
 /// Sets memory `id`'s vector.
-pub(super) async fn set_vector(conn: &Reader, id: &str, embedding: &Embedding) -> Result<()> {
+pub(super) async fn set_vector(conn: &Conn, id: &str, embedding: &Embedding) -> Result<()> {
     conn.execute(UPSERT_VECTOR, vector_params(id, embedding))
         .await?;
     Ok(())
@@ -44,7 +44,7 @@ pub(super) async fn set_vector(conn: &Reader, id: &str, embedding: &Embedding) -
 
 /// Inserts one memory inside the caller's transaction; a replay is accepted, a clash not.
 async fn insert_memory(
-    conn: &Reader,
+    conn: &Conn,
     memory: &Memory,
     embedding: Option<&Embedding>,
 ) -> Result<(Memory, Created)> {
@@ -59,7 +59,7 @@ async fn insert_memory(
 
 /// The stored memory that `memory`'s id is taken by, when it is a replay of `memory` (same
 /// content); a clash otherwise.
-async fn replayed(conn: &Reader, memory: &Memory) -> Result<Memory> {
+async fn replayed(conn: &Conn, memory: &Memory) -> Result<Memory> {
     let existing = get_one(conn, &memory.id)
         .await?
         .ok_or_else(|| Error::MemoryNotFound {
@@ -85,7 +85,7 @@ pub(super) const INSERT_ROWS: usize = 50;
 /// statement per memory wrote a segment per memory and spent the batch merging them.
 /// Of an id given twice only the first is inserted; the second is judged against it after.
 pub(super) async fn insert_new(
-    conn: &Reader,
+    conn: &Conn,
     chunk: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<bool>> {
     let sql = insert_memories(chunk.len());
@@ -103,7 +103,7 @@ pub(super) async fn insert_new(
 /// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
 /// rolls back all of them.
 pub(super) async fn create_linked_memory(
-    conn: &Reader,
+    conn: &Conn,
     memory: &Memory,
     embedding: Option<&Embedding>,
     relationships: &[Relationship],
@@ -117,7 +117,7 @@ pub(super) async fn create_linked_memory(
 /// Memories and their relationships, in order, in one IMMEDIATE transaction: a failure on
 /// any of them rolls back all of them.
 pub(super) async fn create_linked_memories(
-    conn: &Reader,
+    conn: &Conn,
     batch: &[NewRecord],
 ) -> Result<Vec<LinkedMemory>> {
     write_tx(conn, || async {
@@ -134,7 +134,7 @@ pub(super) async fn create_linked_memories(
 
 /// Inserts a memory and its relationships inside the caller's transaction.
 async fn insert_linked(
-    conn: &Reader,
+    conn: &Conn,
     memory: &Memory,
     embedding: Option<&Embedding>,
     relationships: &[Relationship],
@@ -152,7 +152,7 @@ async fn insert_linked(
 }
 
 pub(super) async fn create_memories(
-    conn: &Reader,
+    conn: &Conn,
     batch: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<Created>> {
     write_tx(conn, || async {
@@ -184,7 +184,7 @@ pub(super) async fn create_memories(
 pub(super) type VectorUpdate = Option<Option<Embedding>>;
 
 pub(super) async fn update_memory(
-    conn: &Reader,
+    conn: &Conn,
     id: &str,
     patch: &MemoryPatch,
     embedding: &VectorUpdate,
@@ -232,7 +232,7 @@ pub(super) async fn update_memory(
 /// Deletes a memory (its relationships and vector go with it, by cascade) and returns the
 /// relationships it had: read in the same IMMEDIATE transaction, so they are exactly the ones
 /// removed, whatever other writers do meanwhile.
-pub(super) async fn delete_memory(conn: &Reader, id: &str) -> Result<Vec<Relationship>> {
+pub(super) async fn delete_memory(conn: &Conn, id: &str) -> Result<Vec<Relationship>> {
     write_tx(conn, || async {
         let ids = [id.to_owned()];
         let mut removed = relationships_of(conn, &ids, Direction::Both, &[], None).await?;
@@ -246,7 +246,7 @@ pub(super) async fn delete_memory(conn: &Reader, id: &str) -> Result<Vec<Relatio
 }
 
 /// Records access of the (distinct) memories `ids` at `at`.
-pub(super) async fn touch(conn: &Reader, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+pub(super) async fn touch(conn: &Conn, ids: &[String], at: DateTime<Utc>) -> Result<()> {
     write_tx(conn, || async {
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!(
@@ -264,7 +264,7 @@ pub(super) async fn touch(conn: &Reader, ids: &[String], at: DateTime<Utc>) -> R
 }
 
 pub(super) async fn create_relationship(
-    conn: &Reader,
+    conn: &Conn,
     rel: &Relationship,
 ) -> Result<(Relationship, Created)> {
     write_tx(conn, || insert_relationship(conn, rel)).await
@@ -272,7 +272,7 @@ pub(super) async fn create_relationship(
 
 /// Inserts a relationship inside the caller's transaction; a replay by id is accepted, an
 /// unknown endpoint, a clash of ids or a second edge of one (source, target, type) not.
-async fn insert_relationship(conn: &Reader, rel: &Relationship) -> Result<(Relationship, Created)> {
+async fn insert_relationship(conn: &Conn, rel: &Relationship) -> Result<(Relationship, Created)> {
     for id in [&rel.source_id, &rel.target_id] {
         if version_of(conn, "memories", id).await?.is_none() {
             return Err(Error::UnknownEndpoint { id: id.clone() });
@@ -319,7 +319,7 @@ async fn insert_relationship(conn: &Reader, rel: &Relationship) -> Result<(Relat
 }
 
 pub(super) async fn update_relationship(
-    conn: &Reader,
+    conn: &Conn,
     id: &str,
     patch: &RelationshipPatch,
     expected_version: Option<i64>,
@@ -356,7 +356,7 @@ pub(super) async fn update_relationship(
     .await
 }
 
-pub(super) async fn delete_relationship(conn: &Reader, id: &str) -> Result<()> {
+pub(super) async fn delete_relationship(conn: &Conn, id: &str) -> Result<()> {
     match delete_by_id(conn, "relationships", id).await? {
         true => Ok(()),
         false => Err(Error::RelationshipNotFound { id: id.to_owned() }),
@@ -364,13 +364,13 @@ pub(super) async fn delete_relationship(conn: &Reader, id: &str) -> Result<()> {
 }
 
 /// Deletes the row of `table` (a constant) with `id`; false when there was none.
-async fn delete_by_id(conn: &Reader, table: &str, id: &str) -> Result<bool> {
+async fn delete_by_id(conn: &Conn, table: &str, id: &str) -> Result<bool> {
     let sql = format!("DELETE FROM {table} WHERE id = ?");
     Ok(conn.execute(&sql, [id]).await? > 0)
 }
 
 /// The version of a row, or `None` when it does not exist.
-async fn version_of(conn: &Reader, table: &str, id: &str) -> Result<Option<i64>> {
+async fn version_of(conn: &Conn, table: &str, id: &str) -> Result<Option<i64>> {
     let sql = format!("SELECT version FROM {table} WHERE id = ?");
     let versions = conn.rows(&sql, [id], |row| Ok(row.get::<i64>(0)?)).await?;
     Ok(versions.into_iter().next())
