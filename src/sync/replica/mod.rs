@@ -353,6 +353,33 @@ impl ReplicaBackend {
         )
     }
 
+    /// The replica's nearest memories `hits` with the overlay's own merged in: the overlay's
+    /// search is exact, and cosine similarities are comparable across the two (an index's
+    /// within its error), so the merge is by score.
+    async fn with_pending_vectors(
+        &self,
+        hits: Vec<VectorHit>,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let overlay = self.overlay.read().await;
+        if overlay.is_empty() {
+            return Ok(hits);
+        }
+        let mut hits = Self::without_owned(&overlay, hits, |h| &h.memory.id);
+        hits.extend(
+            overlay
+                .pending()
+                .vector_search(model, vector, filter, limit)
+                .await?,
+        );
+        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
+        hits.truncate(limit);
+        Ok(hits)
+    }
+
     /// Drops hits on rows the overlay owns (changed or deleted while offline).
     fn without_owned<T>(overlay: &Overlay, hits: Vec<T>, id: impl Fn(&T) -> &str) -> Vec<T> {
         hits.into_iter()
@@ -622,21 +649,33 @@ impl GraphBackend for ReplicaBackend {
         let hits = self
             .on_replica(|r| async move { r.vector_search(model, vector, filter, limit).await })
             .await?;
-        let overlay = self.overlay.read().await;
-        if overlay.is_empty() {
-            return Ok(hits);
-        }
-        // Cosine similarities are comparable across the two, so the merge is by score.
-        let mut hits = Self::without_owned(&overlay, hits, |h| &h.memory.id);
-        hits.extend(
-            overlay
-                .pending()
-                .vector_search(model, vector, filter, limit)
-                .await?,
-        );
-        hits.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-        hits.truncate(limit);
-        Ok(hits)
+        self.with_pending_vectors(hits, model, vector, filter, limit)
+            .await
+    }
+
+    async fn vector_candidates(
+        &self,
+        model: &str,
+        vector: &[f32],
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Vec<VectorHit>> {
+        let hits = self
+            .on_replica(|r| async move { r.vector_candidates(model, vector, filter, limit).await })
+            .await?;
+        self.with_pending_vectors(hits, model, vector, filter, limit)
+            .await
+    }
+
+    async fn indexed_vectors(
+        &self,
+        model: &str,
+        dim: usize,
+        ids: &[String],
+    ) -> Result<Vec<(String, Vec<f32>)>> {
+        // Like `embeddings`, the replica's alone: the overlay's memories are not in its index.
+        self.on_replica(|r| async move { r.indexed_vectors(model, dim, ids).await })
+            .await
     }
 
     async fn create_relationship(&self, rel: &Relationship) -> Result<(Relationship, Created)> {
