@@ -10,7 +10,6 @@
 use libsql::{Connection, Value};
 
 use super::pool::Conn;
-
 use super::read::{get_one, get_relationship};
 use super::rows::IN_CHUNK;
 use super::rows::{RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params};

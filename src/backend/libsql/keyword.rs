@@ -118,8 +118,8 @@ async fn frequencies(conn: &Conn, terms: &[String]) -> Result<Vec<usize>> {
     let mut out = Vec::with_capacity(terms.len());
     for term in terms {
         let one = match_expression(std::slice::from_ref(term));
-        let counted = conn.rows(&CAPPED_MATCHES, [one], first_i64).await?;
-        out.push(counted.first().map_or(0, |&n| n.max(0) as usize));
+        let counted = conn.row(&CAPPED_MATCHES, [one], first_i64).await?;
+        out.push(counted.map_or(0, |n| n.max(0) as usize));
     }
     Ok(out)
 }

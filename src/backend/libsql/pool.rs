@@ -69,6 +69,17 @@ impl Conn {
         rows
     }
 
+    /// The first row `sql` gives for `params`, decoded by `decode` (`None` when it gives
+    /// none): [`Conn::rows`] for a query of at most one row, a lookup by key.
+    pub(super) async fn row<T>(
+        &self,
+        sql: &str,
+        params: impl IntoParams,
+        decode: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.rows(sql, params, decode).await?.into_iter().next())
+    }
+
     /// Runs `sql`, a statement that returns no rows, for `params`, with the statement this
     /// connection prepared for it before if there is one: the rows it changed. A write's
     /// statements are prepared with the programs of the triggers they fire (the full-text

@@ -12,12 +12,12 @@ use crate::model::{Memory, Page, Relationship};
 
 pub(super) async fn get_one(reader: &Conn, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
-    Ok(reader.rows(&sql, [id], rows::memory).await?.pop())
+    reader.row(&sql, [id], rows::memory).await
 }
 
 pub(super) async fn get_relationship(reader: &Conn, id: &str) -> Result<Option<Relationship>> {
     let sql = format!("SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.id = ?");
-    Ok(reader.rows(&sql, [id], rows::relationship).await?.pop())
+    reader.row(&sql, [id], rows::relationship).await
 }
 
 /// The memories that exist among `ids`, in the order asked.

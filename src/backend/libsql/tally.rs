@@ -60,32 +60,28 @@ pub(super) struct Footprint {
 
 /// The footprint of memory `id` as stored, `None` when there is no such memory.
 pub(super) async fn footprint(conn: &Conn, id: &str) -> Result<Option<Footprint>> {
-    let found = conn
-        .rows(
-            "SELECT m.kind, v.model FROM memories m \
-             LEFT JOIN memory_vectors v ON v.memory_id = m.id WHERE m.id = ?",
-            [id],
-            |row| {
-                Ok(Footprint {
-                    kind: row.get(0)?,
-                    vector_model: row.get(1)?,
-                })
-            },
-        )
-        .await?;
-    Ok(found.into_iter().next())
+    conn.row(
+        "SELECT m.kind, v.model FROM memories m \
+         LEFT JOIN memory_vectors v ON v.memory_id = m.id WHERE m.id = ?",
+        [id],
+        |row| {
+            Ok(Footprint {
+                kind: row.get(0)?,
+                vector_model: row.get(1)?,
+            })
+        },
+    )
+    .await
 }
 
 /// The type of relationship `id`, `None` when there is no such relationship.
 pub(super) async fn rel_type(conn: &Conn, id: &str) -> Result<Option<String>> {
-    let found = conn
-        .rows(
-            "SELECT rel_type FROM relationships WHERE id = ?",
-            [id],
-            |row| Ok(row.get::<String>(0)?),
-        )
-        .await?;
-    Ok(found.into_iter().next())
+    conn.row(
+        "SELECT rel_type FROM relationships WHERE id = ?",
+        [id],
+        |row| Ok(row.get::<String>(0)?),
+    )
+    .await
 }
 
 /// Counted figures and the writer's `data_version` they are exact for.
@@ -184,13 +180,13 @@ async fn grouped(conn: &Connection, sql: &str) -> Result<BTreeMap<String, i64>> 
 
 async fn data_version(conn: &Conn) -> Result<i64> {
     let version = conn
-        .rows(
+        .row(
             "SELECT data_version FROM pragma_data_version()",
             (),
             |row| Ok(row.get::<i64>(0)?),
         )
         .await?;
-    Ok(version.into_iter().next().unwrap_or_default())
+    Ok(version.unwrap_or_default())
 }
 
 /// Bytes used by the database file. A SELECT over the pragma functions, not `PRAGMA

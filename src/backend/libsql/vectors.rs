@@ -226,14 +226,14 @@ impl VectorCache {
 }
 
 async fn log_floor(conn: &Conn) -> Result<i64> {
-    let values = conn
-        .rows(
+    let value = conn
+        .row(
             "SELECT value FROM meta WHERE key = 'vector_log_floor'",
             (),
             |row| Ok(row.get::<String>(0)?),
         )
         .await?;
-    Ok(values.first().map_or(0, |v| v.parse().unwrap_or(0)))
+    Ok(value.map_or(0, |v| v.parse().unwrap_or(0)))
 }
 
 async fn log_tail(conn: &Conn, after: i64) -> Result<Vec<(i64, String)>> {

@@ -300,13 +300,12 @@ async fn insert_relationship(conn: &Conn, rel: &Relationship) -> Result<(Relatio
         .await?;
     if inserted == 0 {
         let id = conn
-            .rows(
+            .row(
                 "SELECT id FROM relationships WHERE source_id = ? AND target_id = ? AND rel_type = ?",
                 (rel.source_id.as_str(), rel.target_id.as_str(), rel.rel_type.as_str()),
                 |row| Ok(row.get::<String>(0)?),
             )
             .await?
-            .pop()
             .unwrap_or_default();
         return Err(Error::RelationshipExists {
             id,
@@ -372,6 +371,5 @@ async fn delete_by_id(conn: &Conn, table: &str, id: &str) -> Result<bool> {
 /// The version of a row, or `None` when it does not exist.
 async fn version_of(conn: &Conn, table: &str, id: &str) -> Result<Option<i64>> {
     let sql = format!("SELECT version FROM {table} WHERE id = ?");
-    let versions = conn.rows(&sql, [id], |row| Ok(row.get::<i64>(0)?)).await?;
-    Ok(versions.into_iter().next())
+    conn.row(&sql, [id], |row| Ok(row.get::<i64>(0)?)).await
 }
