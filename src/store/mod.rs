@@ -27,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tokio::sync::oneshot;
 
 pub use self::briefing::{
     Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, PROMPT_THRESHOLD, PromptThreshold,
@@ -47,7 +48,7 @@ pub use self::redact::{BUILTIN_NAMES, CustomPattern, RedactionConfig, RedactionE
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::{Limits, parse_time};
-use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend, IdKind};
+use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend, IdKind, Verdict};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
 use crate::graph::{Cycle, GraphView};
@@ -386,34 +387,51 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
-        let probe = if replay && hints == 0 {
+        if replay && hints == 0 {
             // A replay wants no hints and is never answered as a duplicate: nothing to probe.
-            Probe::default()
-        } else {
-            match self.probe(&memory, embedding.as_ref(), hints).await {
-                Ok(probe) => probe,
-                Err(err) => {
-                    // Finding duplicates is a nicety: the memory is stored all the same.
-                    tracing::warn!(%err, "could not look for duplicates of a new memory");
-                    Probe::default()
-                }
-            }
+            let record = self
+                .backend
+                .create_linked_memory(&memory, embedding.as_ref(), &relationships)
+                .await?;
+            return Ok((Written { record, redacted }, Vec::new()));
+        }
+        // The probe runs while the memory is written, and the write commits once it has found
+        // no exact duplicate to answer instead (only a memory without links is answered so).
+        let answers_duplicate = relationships.is_empty() && !replay;
+        let (verdict, keep) = oneshot::channel();
+        let probing = {
+            let (store, memory, embedding) = (self.clone(), memory.clone(), embedding.clone());
+            tokio::spawn(async move {
+                let probe = match store.probe(&memory, embedding.as_ref(), hints).await {
+                    Ok(probe) => probe,
+                    Err(err) => {
+                        // Finding duplicates is a nicety: the memory is stored all the same.
+                        tracing::warn!(%err, "could not look for duplicates of a new memory");
+                        Probe::default()
+                    }
+                };
+                let _ = verdict.send(!(answers_duplicate && probe.duplicate.is_some()));
+                probe
+            })
         };
-        if let Some(existing) = probe.duplicate
-            && relationships.is_empty()
-            && !replay
-        {
+        // A probe that died keeps the memory, as a failed one does.
+        let keep: Verdict = Box::pin(async move { keep.await.unwrap_or(true) });
+        let written = self
+            .backend
+            .create_linked_memory_if(&memory, embedding.as_ref(), &relationships, keep)
+            .await?;
+        let probe = probing.await.map_err(|e| Error::Task(e.to_string()))?;
+        let Some(record) = written else {
+            let existing = probe
+                .duplicate
+                .expect("a write is undone only for a duplicate the probe found");
             let record = LinkedMemory {
                 memory: existing,
                 created: Created::Existing,
                 relationships: Vec::new(),
             };
             return Ok((Written { record, redacted }, Vec::new()));
-        }
-        let record = self
-            .backend
-            .create_linked_memory(&memory, embedding.as_ref(), &relationships)
-            .await?;
+        };
         Ok((Written { record, redacted }, probe.similar))
     }
 
