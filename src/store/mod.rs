@@ -22,6 +22,7 @@ pub mod transfer;
 mod validate;
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -401,7 +402,7 @@ impl MemoryStore {
         let (verdict, keep) = oneshot::channel();
         let probing = {
             let (store, memory, embedding) = (self.clone(), memory.clone(), embedding.clone());
-            tokio::spawn(async move {
+            alongside(async move {
                 let probe = match store.probe(&memory, embedding.as_ref(), hints).await {
                     Ok(probe) => probe,
                     Err(err) => {
@@ -920,5 +921,23 @@ fn check_validity(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Res
             Err(Error::invalid("valid_to", "must be later than valid_from"))
         }
         _ => Ok(()),
+    }
+}
+
+/// Starts `work` so that it runs while the caller goes on with blocking work of its own (a
+/// write taken in place on its worker, see `backend::libsql::tally`). On a multi-threaded
+/// runtime it gets a thread of the blocking pool: a task spawned on a worker waits in that
+/// worker's next-task slot, which other workers do not steal, until the caller yields, so
+/// the two would run one after the other. On a current-thread runtime, whose blocking work
+/// runs on the blocking pool anyway, it is an ordinary task.
+fn alongside<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> tokio::task::JoinHandle<T> {
+    let handle = tokio::runtime::Handle::current();
+    match handle.runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::spawn_blocking(move || handle.block_on(work))
+        }
+        _ => tokio::spawn(work),
     }
 }
