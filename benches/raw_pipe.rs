@@ -615,21 +615,22 @@ async fn run(
     let db = dir.join(format!("raw-pipe-{n}.db"));
     let built = store(&db, n, corpus, model, options.reuse).await;
     let ids = RefCell::new(Ids { built, rng: Rng(1) });
+    // Each server writes to a store of its own, copied from the one built before any server
+    // starts: a build that migrates its store at start must not hand the others its schema.
+    let stores: Vec<PathBuf> = (0..servers.len())
+        .map(|k| match k {
+            0 => db.clone(),
+            k => {
+                let copy = dir.join(format!("raw-pipe-{n}-{k}.db"));
+                copy_store(&db, &copy);
+                copy
+            }
+        })
+        .collect();
     let mut pipes: Vec<Pipe> = servers
         .iter()
-        .enumerate()
-        .map(|(k, exe)| {
-            // Each server writes to a store of its own, copied from the one built.
-            let db = match k {
-                0 => db.clone(),
-                k => {
-                    let copy = dir.join(format!("raw-pipe-{n}-{k}.db"));
-                    copy_store(&db, &copy);
-                    copy
-                }
-            };
-            Pipe::spawn(exe, &db, &dir.join("config"), model.is_some())
-        })
+        .zip(&stores)
+        .map(|(exe, db)| Pipe::spawn(exe, db, &dir.join("config"), model.is_some()))
         .collect();
     let mut ping = vec![f64::NAN; pipes.len()];
     println!(
