@@ -8,7 +8,8 @@
 //! first anyway), then those holding its rarer terms (the cutoff frequency of search engines:
 //! common terms carry little information), then those holding any term. When even a stage's
 //! matches exceed the budget, only its newest matches are ranked. Small stores and selective
-//! queries are ranked exactly.
+//! queries are ranked exactly. How many memories hold each term is read from the counts the
+//! scorer keeps (`rank.rs`), so deciding on stages mostly walks no matches.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -24,6 +25,11 @@ use crate::model::{KeywordMatch, Memory};
 
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1000;
+
+/// Most ranked matches of a stage read back best first (see [`ranked_in_index`]): a page of
+/// 50 and the matches tied at its cut, which in a corpus of memories of equal lengths run to
+/// a few hundred.
+const TOP_RANKED: usize = RANK_BUDGET * 2 / 5;
 
 /// Matches beyond which a term of an over-budget query counts as common.
 const COMMON_TERM: usize = RANK_BUDGET / 4;
@@ -392,8 +398,13 @@ fn json_array(seqs: impl Iterator<Item = i64>) -> String {
 /// [`RANK_BUDGET`] matches (all of them when there are fewer), in one walk newest first that
 /// also finds that budget's floor. Joining `memories` to break ties by id would cost a table
 /// lookup per match ranked, more than the ranking itself on a large store; here only the
-/// matches tied on score are looked up, in the index of ids by row ([`ids_of`]). `None` when one of those has no memory (the join
-/// would leave it out and rank the next one).
+/// matches tied on score are looked up, in the index of ids by row ([`ids_of`]). `None` when
+/// one of those has no memory (the join would leave it out and rank the next one).
+///
+/// SQLite sorts the ranked matches and hands back the best [`TOP_RANKED`]: every row handed
+/// over costs more than sorting it (libSQL copies each row and its error state). That holds
+/// the page and every match tied at its cut unless the last row handed back is still tied
+/// with the cut, in which case the whole budget is read back.
 async fn ranked_in_index(
     conn: &Conn,
     scorer: Scorer,
@@ -403,12 +414,27 @@ async fn ranked_in_index(
     if limit == 0 {
         return Ok(Some(Vec::new()));
     }
-    let sql = format!(
-        "SELECT rowid, -{} FROM memories_fts WHERE memories_fts MATCH ? \
+    let newest = format!(
+        "SELECT rowid, -{} AS score FROM memories_fts WHERE memories_fts MATCH ? \
          ORDER BY rowid DESC LIMIT {RANK_BUDGET}",
         scorer.sql()
     );
-    let mut ranked = conn.rows(&sql, [expression], row_and_score).await?;
+    let best = format!(
+        "SELECT rowid, score FROM (SELECT rowid, -{} AS score FROM memories_fts \
+         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_BUDGET}) \
+         ORDER BY score DESC LIMIT {TOP_RANKED}",
+        scorer.sql()
+    );
+    let top = match limit < TOP_RANKED {
+        true => Some(conn.rows(&best, [expression], row_and_score).await?),
+        false => None,
+    };
+    // The best rows hold the page and every match tied at its cut unless the last of them is
+    // still tied with the cut.
+    let mut ranked = match top {
+        Some(top) if top.len() < TOP_RANKED || top[limit - 1].1 != top[TOP_RANKED - 1].1 => top,
+        _ => conn.rows(&newest, [expression], row_and_score).await?,
+    };
     let by_score =
         |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
     ranked.sort_by(by_score);

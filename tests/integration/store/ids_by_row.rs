@@ -1,5 +1,6 @@
 //! Migration 5 (the ids of memories by row): a store made by migration 4 gets the index, and
-//! keyword search orders matches tied on score by id through it, wherever their rows are.
+//! keyword search orders matches tied on score by id through it, wherever their rows are,
+//! and however many tie (more than the ranked matches SQLite hands back at first).
 
 use std::path::Path;
 
@@ -9,13 +10,15 @@ use mnemograph::model::Filter;
 use super::leaner_writes::{integer, sql};
 use crate::support::store::open;
 
-/// Memories whose full text is the same, so every search finds them tied on score.
-const TIED: usize = 80;
+/// Memories whose full text is the same, so every search finds them tied on score: more than
+/// `keyword.rs` reads back best first (400), fewer than it ranks (1,000).
+const TIED: usize = 450;
 
 /// The id of the memory at row `seq` (1-based): ids follow a permutation of the rows, so the
-/// smallest ids are neither the newest rows nor the oldest.
+/// smallest ids are neither all among the newest rows nor all among the oldest (the second
+/// smallest is at row 7).
 fn id_at(seq: usize) -> String {
-    format!("0190a5a0-0000-7000-8000-{:012}", (seq * 37) % TIED)
+    format!("0190a5a0-0000-7000-8000-{:012}", (seq * 193) % TIED)
 }
 
 /// A version-4 store holding [`TIED`] memories with the same text, written in raw SQL.
