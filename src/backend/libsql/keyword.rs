@@ -8,7 +8,8 @@
 //! first anyway), then those holding its rarer terms (the cutoff frequency of search engines:
 //! common terms carry little information), then those holding any term. When even a stage's
 //! matches exceed the budget, only its newest matches are ranked. Small stores and selective
-//! queries are ranked exactly.
+//! queries are ranked exactly. How many memories hold each term is read from the counts the
+//! scorer keeps (`rank.rs`), so deciding on stages mostly walks no matches.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -24,6 +25,11 @@ use crate::model::{KeywordMatch, Memory};
 
 /// Most matches ranked per query before common terms are dropped.
 const RANK_BUDGET: usize = 1000;
+
+/// Most ranked matches of a stage read back best first (see [`ranked_in_index`]): a page of
+/// 50 and the matches tied at its cut, which in a corpus of memories of equal lengths run to
+/// a few hundred.
+const TOP_RANKED: usize = RANK_BUDGET * 2 / 5;
 
 /// Matches beyond which a term of an over-budget query counts as common.
 const COMMON_TERM: usize = RANK_BUDGET / 4;
@@ -112,6 +118,40 @@ static NEWEST_MATCHES: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// How many rows hold each phrase of an expression, as `rank.rs`'s `kept_hits` keeps them
+/// (the document counts of BM25): asked on one matching row, walking no matches once known.
+const PHRASE_ROWS: &str =
+    "SELECT kept_hits(memories_fts) FROM memories_fts WHERE memories_fts MATCH ? LIMIT 1";
+
+/// How many memories hold each of `terms` (exact counts), read by [`PHRASE_ROWS`] from the
+/// expression matching any of them; `None` when the counts do not line up with the terms.
+async fn term_rows(conn: &Conn, any: &str, terms: usize) -> Result<Option<Vec<usize>>> {
+    let Some(listed) = conn.row(PHRASE_ROWS, [any], first_text).await? else {
+        // No row holds any of the terms.
+        return Ok(Some(vec![0; terms]));
+    };
+    let rows: Vec<usize> = serde_json::from_str(&listed).unwrap_or_default();
+    Ok((rows.len() == terms).then_some(rows))
+}
+
+/// A row's first column as text.
+fn first_text(row: &Row) -> Result<String> {
+    Ok(row.get(0)?)
+}
+
+/// Whether the memories holding any of the terms are more than [`RANK_BUDGET`], when the
+/// terms' own counts tell: one term alone over it, or all together within it. `None` in
+/// between, where it depends on how many memories hold several of them.
+fn over_budget(term_rows: &[usize]) -> Option<bool> {
+    if term_rows.iter().any(|&n| n > RANK_BUDGET) {
+        Some(true)
+    } else if term_rows.iter().sum::<usize>() <= RANK_BUDGET {
+        Some(false)
+    } else {
+        None
+    }
+}
+
 /// Each term's matches, counted up to [`COUNTED_MATCHES`]: counting stops there, so telling
 /// rare from common costs little even for a query of many words.
 async fn frequencies(conn: &Conn, terms: &[String]) -> Result<Vec<usize>> {
@@ -166,17 +206,28 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordMatch>> {
     let any = match_expression(terms);
-    // Whether to stage only matters for several terms; one term is ranked as one stage.
-    let any_newest = match terms.len() {
-        1 => None,
-        _ => Some(newest_matches(conn, &any).await?),
+    // Whether to stage only matters for several terms; one term is ranked as one stage. The
+    // terms' counts, where the scorer keeps them, mostly tell without walking the matches.
+    let term_rows = match (terms.len(), scorer) {
+        (1, _) | (_, Scorer::Fts5) => None,
+        (n, Scorer::Kept) => term_rows(conn, &any, n).await?,
+    };
+    let (over_budget, any_floor) = match (terms.len(), term_rows.as_deref().and_then(over_budget)) {
+        (1, _) => (false, None),
+        (_, Some(over)) => (over, None),
+        (_, None) => {
+            let (floor, over) = newest_matches(conn, &any).await?;
+            (over, Some(floor))
+        }
     };
     let query = Query {
         conn,
         scorer,
         terms,
         any,
-        any_newest,
+        over_budget,
+        any_floor,
+        term_rows,
         clause,
         limit,
     };
@@ -201,15 +252,19 @@ enum Ranking {
     Joined,
 }
 
-/// One keyword query: its terms, the expression matching any of them and that expression's
-/// budget floor, and what the answer must pass and hold.
+/// One keyword query: its terms, the expression matching any of them, whether that
+/// expression matches more than the budget, and what the answer must pass and hold.
 struct Query<'a> {
     conn: &'a Conn,
     scorer: Scorer,
     terms: &'a [String],
     any: String,
-    /// [`newest_matches`] of `any`, when it was needed to decide on stages.
-    any_newest: Option<(Option<i64>, bool)>,
+    /// Whether `any` matches more than [`RANK_BUDGET`] memories: ranked in stages then.
+    over_budget: bool,
+    /// The budget floor of `any` ([`newest_matches`]), when it was walked to decide on stages.
+    any_floor: Option<Option<i64>>,
+    /// Each term's exact count of memories ([`term_rows`]), when the scorer keeps them.
+    term_rows: Option<Vec<usize>>,
     clause: &'a Clause,
     limit: usize,
 }
@@ -218,7 +273,7 @@ impl Query<'_> {
     /// The best `limit` matches as (row, score), in the order returned; `None` when ranking
     /// in the index met a match without its memory.
     async fn ranked(&self, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
-        if !self.any_newest.is_some_and(|(_, over_budget)| over_budget) {
+        if !self.over_budget {
             self.stage(&self.any, ranking).await
         } else {
             self.staged(ranking).await
@@ -227,7 +282,11 @@ impl Query<'_> {
 
     /// The stages of a query matching more than the budget (see the module doc).
     async fn staged(&self, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
-        let frequencies = frequencies(self.conn, self.terms).await?;
+        let frequencies = match &self.term_rows {
+            // The count [`frequencies`] would give: exact up to its cap.
+            Some(rows) => rows.iter().map(|&n| n.min(COUNTED_MATCHES)).collect(),
+            None => frequencies(self.conn, self.terms).await?,
+        };
         let found: Vec<String> = self
             .terms
             .iter()
@@ -276,8 +335,8 @@ impl Query<'_> {
         if let Ranking::InIndex = ranking {
             return ranked_in_index(conn, self.scorer, expression, limit).await;
         }
-        let floor = match self.any_newest {
-            Some((floor, _)) if expression == self.any => floor,
+        let floor = match self.any_floor {
+            Some(floor) if expression == self.any => floor,
             _ => newest_matches(conn, expression).await?.0,
         };
         let scorer = self.scorer;
@@ -339,8 +398,13 @@ fn json_array(seqs: impl Iterator<Item = i64>) -> String {
 /// [`RANK_BUDGET`] matches (all of them when there are fewer), in one walk newest first that
 /// also finds that budget's floor. Joining `memories` to break ties by id would cost a table
 /// lookup per match ranked, more than the ranking itself on a large store; here only the
-/// matches tied on score are looked up. `None` when one of those has no memory (the join
-/// would leave it out and rank the next one).
+/// matches tied on score are looked up, in the index of ids by row ([`ids_of`]). `None` when
+/// one of those has no memory (the join would leave it out and rank the next one).
+///
+/// SQLite sorts the ranked matches and hands back the best [`TOP_RANKED`]: every row handed
+/// over costs more than sorting it (libSQL copies each row and its error state). That holds
+/// the page and every match tied at its cut unless the last row handed back is still tied
+/// with the cut, in which case the whole budget is read back.
 async fn ranked_in_index(
     conn: &Conn,
     scorer: Scorer,
@@ -350,12 +414,27 @@ async fn ranked_in_index(
     if limit == 0 {
         return Ok(Some(Vec::new()));
     }
-    let sql = format!(
-        "SELECT rowid, -{} FROM memories_fts WHERE memories_fts MATCH ? \
+    let newest = format!(
+        "SELECT rowid, -{} AS score FROM memories_fts WHERE memories_fts MATCH ? \
          ORDER BY rowid DESC LIMIT {RANK_BUDGET}",
         scorer.sql()
     );
-    let mut ranked = conn.rows(&sql, [expression], row_and_score).await?;
+    let best = format!(
+        "SELECT rowid, score FROM (SELECT rowid, -{} AS score FROM memories_fts \
+         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_BUDGET}) \
+         ORDER BY score DESC LIMIT {TOP_RANKED}",
+        scorer.sql()
+    );
+    let top = match limit < TOP_RANKED {
+        true => Some(conn.rows(&best, [expression], row_and_score).await?),
+        false => None,
+    };
+    // The best rows hold the page and every match tied at its cut unless the last of them is
+    // still tied with the cut.
+    let mut ranked = match top {
+        Some(top) if top.len() < TOP_RANKED || top[limit - 1].1 != top[TOP_RANKED - 1].1 => top,
+        _ => conn.rows(&newest, [expression], row_and_score).await?,
+    };
     let by_score =
         |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
     ranked.sort_by(by_score);
@@ -389,10 +468,13 @@ async fn ranked_in_index(
     Ok(Some(ranked))
 }
 
-/// The ids of the memories at rows `seqs`, as (id, row).
+/// The ids of the memories at rows `seqs`, as (id, row), read from the index of ids by row
+/// (`schema/0005_ids_by_row.sql`): its pages hold ids only and stay cached, where the table's
+/// hold whole memories, a page read from disk per id.
 async fn ids_of(conn: &Conn, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
     conn.rows(
-        "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
+        "SELECT id, seq FROM memories INDEXED BY memories_ids_by_row \
+         WHERE seq IN (SELECT value FROM json_each(?))",
         [json_array(seqs.iter().copied())],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )

@@ -21,7 +21,11 @@
 //! is for `memories_fts` and the plain quoted phrases `keyword.rs` writes (no prefix queries,
 //! no column filters).
 //!
-//! It is registered with `sqlite3_auto_extension` for every SQLite connection the process
+//! `kept_hits` gives those kept counts themselves, one per phrase: `keyword.rs` tells from
+//! them how many memories a query matches (whether to rank it in stages, which terms are
+//! common) without walking the matches.
+//!
+//! Both are registered with `sqlite3_auto_extension` for every SQLite connection the process
 //! opens, local files and embedded replicas alike; a store reached over HTTP runs its SQL on
 //! the server, which only has `bm25()`. All `unsafe` code of the backend is here.
 
@@ -34,6 +38,9 @@ use libsql::ffi;
 
 /// The function's SQL name.
 const NAME: &CStr = c"kept_bm25";
+
+/// The SQL name of the function giving the rows of each phrase (see [`hits`]).
+const HITS_NAME: &CStr = c"kept_hits";
 
 /// BM25's parameters, as FTS5 sets them.
 const K1: f64 = 1.2;
@@ -111,8 +118,8 @@ impl Learnt {
 }
 
 /// The entry point SQLite runs for every new connection: finds the connection's FTS5 and adds
-/// the function to it. A connection without FTS5 is left as it is (queries using the function
-/// then fail with "no such function", as they would anywhere else).
+/// the functions to it. A connection without FTS5 is left as it is (queries using them then
+/// fail with "no such function", as they would anywhere else).
 unsafe extern "C" fn on_open(
     db: *mut ffi::sqlite3,
     _error: *mut *const c_char,
@@ -146,6 +153,14 @@ unsafe extern "C" fn on_open(
     if rc != ffi::SQLITE_OK {
         // SAFETY: not registered, so still ours alone: made by `Box::into_raw` above.
         drop(unsafe { Box::from_raw(kept) });
+        return ffi::SQLITE_OK;
+    }
+    // SAFETY: as above; `kept_hits` shares the `Kept` without a destructor: `kept_bm25`'s
+    // frees it when the connection closes, after which FTS5 calls neither function.
+    unsafe {
+        if let Some(create) = (*fts5).xCreateFunction {
+            create(fts5, HITS_NAME.as_ptr(), kept.cast(), Some(hits), None);
+        }
     }
     ffi::SQLITE_OK
 }
@@ -265,6 +280,42 @@ unsafe extern "C" fn rank(
     }
 }
 
+/// The function FTS5 calls for `kept_hits(memories_fts)`: how many rows hold each phrase of
+/// the query, as a JSON array in the query's order. These are the counts `kept_bm25` weighs
+/// phrases by, kept the same way, so asking on one matching row (`LIMIT 1`) tells a query's
+/// size without walking its matches once they are known.
+unsafe extern "C" fn hits(
+    api: *const ffi::Fts5ExtensionApi,
+    fts: *mut ffi::Fts5Context,
+    ctx: *mut ffi::sqlite3_context,
+    _argc: c_int,
+    _argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: FTS5 passes its extension API (static) and the call's context, valid during
+    // this call.
+    let api = unsafe { Api { api: &*api, fts } };
+    let counted = catch_unwind(AssertUnwindSafe(|| {
+        phrase_rows(&api).map(|(holding, _)| {
+            let listed: Vec<String> = holding.iter().map(i64::to_string).collect();
+            format!("[{}]", listed.join(","))
+        })
+    }));
+    // SAFETY: `ctx` is this call's result context; SQLite copies the text (`SQLITE_TRANSIENT`)
+    // before `listed` is dropped, and its length fits a C int (a few digits per phrase).
+    unsafe {
+        match counted {
+            Ok(Ok(listed)) => ffi::sqlite3_result_text(
+                ctx,
+                listed.as_ptr().cast(),
+                c_int::try_from(listed.len()).unwrap_or(0),
+                ffi::SQLITE_TRANSIENT(),
+            ),
+            Ok(Err(Failed(rc))) => ffi::sqlite3_result_error_code(ctx, rc),
+            Err(_) => ffi::sqlite3_result_error(ctx, c"kept_hits failed".as_ptr(), -1),
+        }
+    }
+}
+
 /// The column weights the SQL passes after the table, as values.
 struct Weights<'a>(&'a [*mut ffi::sqlite3_value]);
 
@@ -357,13 +408,29 @@ fn length(api: &Api, kept: Option<(*const Kept, u32)>) -> Result<i32, Failed> {
 /// The table's average row length and each phrase's IDF, from kept counts where they are
 /// valid.
 fn made_statement(api: &Api) -> Result<Statement, Failed> {
-    let phrases = usize::try_from(call!(api, xPhraseCount)).unwrap_or(0);
     let (mut rows, mut tokens) = (0i64, 0i64);
     ok(call!(api, xRowCount, &mut rows))?;
     ok(call!(api, xColumnTotalSize, -1, &mut tokens))?;
     let average = tokens as f64 / rows as f64;
+    let (holding, kept) = phrase_rows(api)?;
+    Ok(Statement {
+        idf: holding
+            .iter()
+            .map(|&h| idf(rows as f64, h as f64))
+            .collect(),
+        average,
+        freq: vec![0.0; holding.len()],
+        kept: kept.map(|(kept, version)| (kept as *const Kept, version)),
+    })
+}
+
+/// How many rows hold each phrase of the statement's query, in order, from kept counts where
+/// they are valid (and kept when counted); with what the connection learnt and the data
+/// version the statement reads, when those may be used.
+fn phrase_rows<'a>(api: &Api<'a>) -> Result<PhraseRows<'a>, Failed> {
+    let phrases = usize::try_from(call!(api, xPhraseCount)).unwrap_or(0);
     let kept = kept(api);
-    let mut idfs = Vec::with_capacity(phrases);
+    let mut holding = Vec::with_capacity(phrases);
     for phrase in 0..phrases as c_int {
         let hits = match kept {
             Some((kept, version)) => {
@@ -386,15 +453,14 @@ fn made_statement(api: &Api) -> Result<Statement, Failed> {
             }
             None => count(api, phrase)?,
         };
-        idfs.push(idf(rows as f64, hits as f64));
+        holding.push(hits);
     }
-    Ok(Statement {
-        idf: idfs,
-        average,
-        freq: vec![0.0; phrases],
-        kept: kept.map(|(kept, version)| (kept as *const Kept, version)),
-    })
+    Ok((holding, kept))
 }
+
+/// [`phrase_rows`]' answer: each phrase's rows, and what the connection learnt with the data
+/// version read.
+type PhraseRows<'a> = (Vec<i64>, Option<(&'a Kept, u32)>);
 
 /// What the connection learnt, checked against the index this statement reads, and the data
 /// version it reads; `None` inside an explicit transaction (its own writes move neither the
@@ -519,7 +585,7 @@ unsafe extern "C" fn count_row(
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
-    use libsql::Connection;
+    use libsql::{Connection, Value};
 
     use crate::backend::GraphBackend;
     use crate::backend::libsql::LibsqlBackend;
@@ -588,8 +654,44 @@ mod tests {
         r#""dock log""#,
     ];
 
-    /// Asserts the two functions agree to the bit on every query, with and without weights.
+    /// The first column of the first row the query `sql` answers with `param`, if any.
+    async fn first(conn: &Connection, sql: &str, param: String) -> Option<Value> {
+        let mut rows = conn.query(sql, [param]).await.unwrap();
+        let row = rows.next().await.unwrap()?;
+        Some(row.get_value(0).unwrap())
+    }
+
+    /// Asserts `kept_hits` gives every phrase's rows as counting the phrase's matches does,
+    /// in the query's order (twice: the second time from what was kept).
+    async fn counts_agree(conn: &Connection) {
+        for _ in 0..2 {
+            for query in QUERIES {
+                let mut counted = Vec::new();
+                for phrase in query.split('"').skip(1).step_by(2) {
+                    let sql = "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH ?";
+                    match first(conn, sql, format!("\"{phrase}\"")).await {
+                        Some(Value::Integer(n)) => counted.push(n),
+                        other => panic!("{phrase}: counted {other:?}"),
+                    }
+                }
+                let sql = "SELECT kept_hits(memories_fts) FROM memories_fts \
+                           WHERE memories_fts MATCH ? LIMIT 1";
+                match first(conn, sql, query.to_owned()).await {
+                    Some(Value::Text(listed)) => {
+                        let kept: Vec<i64> = serde_json::from_str(&listed).unwrap();
+                        assert_eq!(kept, counted, "{query}");
+                    }
+                    None => assert!(query.contains(" AND "), "{query} matches nothing"),
+                    Some(other) => panic!("{query}: kept_hits gave {other:?}"),
+                }
+            }
+        }
+    }
+
+    /// Asserts the two functions agree to the bit on every query, with and without weights,
+    /// and `kept_hits` with the phrases' counts.
     async fn agree(conn: &Connection) -> usize {
+        counts_agree(conn).await;
         let mut compared = 0;
         for sql in BOTH {
             // Twice: the second time the counts are the kept ones.

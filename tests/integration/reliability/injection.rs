@@ -542,6 +542,8 @@ const SQL_CONSTANTS: &[&str] = &[
     "page_rows",
     "RANK_BUDGET",
     "COUNTED_MATCHES",
+    "TOP_RANKED",
+    "newest",
 ];
 
 /// Positional arguments `format!` may interpolate into SQL text: `?` lists and the SQL of a

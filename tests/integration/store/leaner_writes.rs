@@ -26,14 +26,14 @@ fn tagged(tag: &str) -> Filter {
 }
 
 /// Runs `sql` on the file at `path` with a connection of its own.
-async fn sql(path: &Path, sql: &str) {
+pub(super) async fn sql(path: &Path, sql: &str) {
     let db = libsql::Builder::new_local(path).build().await.unwrap();
     let conn = db.connect().unwrap();
     conn.execute_batch(sql).await.unwrap();
 }
 
 /// One integer the query `sql` answers on the file at `path`.
-async fn integer(path: &Path, sql: &str) -> i64 {
+pub(super) async fn integer(path: &Path, sql: &str) -> i64 {
     let db = libsql::Builder::new_local(path).build().await.unwrap();
     let conn = db.connect().unwrap();
     let mut rows = conn.query(sql, ()).await.unwrap();
