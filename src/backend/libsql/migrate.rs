@@ -28,6 +28,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "full_text_in_batches",
         include_str!("../../../schema/0004_full_text_in_batches.sql"),
     ),
+    (
+        6,
+        "covering_summaries",
+        include_str!("../../../schema/0006_covering_summaries.sql"),
+    ),
 ];
 
 /// The schema version this build writes.
