@@ -380,6 +380,35 @@ mod tests {
     }
 
     #[test]
+    fn the_line_check_accepts_exactly_what_a_json_value_accepts() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let lines = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_memory","arguments":{"ids":["a"],"n":-1.5e3,"b":true,"z":null}}}"#,
+            r#"{"s":"\ud83d\ude00 \u00e9 \n"}"#,
+            r#"{"s":"\ud800"}"#,
+            r#"{"\udc00":1}"#,
+            r#"{"x":NaN}"#,
+            r#"{"x":1e309}"#,
+            r#"{"x":-1e309}"#,
+            r#"{"x":1e308,"y":18446744073709551616}"#,
+            r#"{"x":1} trailing"#,
+            r#"{"x":[1,2,]}"#,
+            r#"{"a":1,"a":2}"#,
+            &deep,
+            "[[[[[[[[[[]]]]]]]]]]",
+        ];
+        for line in lines {
+            let value = serde_json::from_str::<serde_json::Value>(line).is_ok();
+            let readable = serde_json::from_str::<Readable>(line).is_ok();
+            assert_eq!(readable, value, "{line}");
+        }
+        // Both refusals and acceptances occur above.
+        assert!(serde_json::from_str::<Readable>(r#"{"x":1e309}"#).is_err());
+        assert!(serde_json::from_str::<Readable>(&deep).is_err());
+        assert!(serde_json::from_str::<Readable>(lines[0]).is_ok());
+    }
+
+    #[test]
     fn the_id_is_found_at_the_top_level_only() {
         let id = |text: &str| request_id(text.as_bytes());
         assert_eq!(

@@ -24,39 +24,10 @@ pub(super) async fn relationships_of(
     rel_types: &[String],
     valid_at: Option<DateTime<Utc>>,
 ) -> Result<Vec<Relationship>> {
-    let ends: &[&str] = match direction {
-        Direction::Outgoing => &["source_id"],
-        Direction::Incoming => &["target_id"],
-        Direction::Both => &["source_id", "target_id"],
-    };
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut probes = Vec::with_capacity(ends.len());
-        let mut params: Vec<Value> = Vec::new();
-        for end in ends {
-            let mut sql = format!(
-                "SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.{end} IN ({})",
-                placeholders(chunk.len())
-            );
-            params.extend(chunk.iter().map(|id| Value::from(id.clone())));
-            if !rel_types.is_empty() {
-                sql.push_str(&format!(
-                    " AND r.rel_type IN ({})",
-                    placeholders(rel_types.len())
-                ));
-                params.extend(rel_types.iter().map(|t| Value::from(t.clone())));
-            }
-            if let Some(at) = valid_at {
-                sql.push_str(
-                    " AND (r.valid_from IS NULL OR r.valid_from <= ?) \
-                     AND (r.valid_to IS NULL OR r.valid_to > ?)",
-                );
-                params.extend([micros(at).into(), micros(at).into()]);
-            }
-            probes.push(sql);
-        }
-        let sql = probes.join(" UNION ALL ");
+        let (sql, params) = relationships_probe(chunk, direction, rel_types, valid_at);
         for rel in reader.rows(&sql, params, rows::relationship).await? {
             if seen.insert(rel.id.clone()) {
                 out.push(rel);
@@ -66,8 +37,47 @@ pub(super) async fn relationships_of(
     Ok(out)
 }
 
+/// The statement of [`relationships_of`] for one chunk of ids, and its parameters.
+fn relationships_probe(
+    ids: &[String],
+    direction: Direction,
+    rel_types: &[String],
+    valid_at: Option<DateTime<Utc>>,
+) -> (String, Vec<Value>) {
+    let ends: &[&str] = match direction {
+        Direction::Outgoing => &["source_id"],
+        Direction::Incoming => &["target_id"],
+        Direction::Both => &["source_id", "target_id"],
+    };
+    let mut probes = Vec::with_capacity(ends.len());
+    let mut params: Vec<Value> = Vec::new();
+    for end in ends {
+        let mut sql = format!(
+            "SELECT {RELATIONSHIP_COLUMNS} FROM relationships r WHERE r.{end} IN ({})",
+            placeholders(ids.len())
+        );
+        params.extend(ids.iter().map(|id| Value::from(id.clone())));
+        if !rel_types.is_empty() {
+            sql.push_str(&format!(
+                " AND r.rel_type IN ({})",
+                placeholders(rel_types.len())
+            ));
+            params.extend(rel_types.iter().map(|t| Value::from(t.clone())));
+        }
+        if let Some(at) = valid_at {
+            sql.push_str(
+                " AND (r.valid_from IS NULL OR r.valid_from <= ?) \
+                 AND (r.valid_to IS NULL OR r.valid_to > ?)",
+            );
+            params.extend([micros(at).into(), micros(at).into()]);
+        }
+        probes.push(sql);
+    }
+    (probes.join(" UNION ALL "), params)
+}
+
 /// The index that holds every column of a summary (`schema/0006_covering_summaries.sql`).
-pub(super) const SUMMARY_INDEX: &str = "memories_summary";
+const SUMMARY_INDEX: &str = "memories_summary";
 
 /// Summaries of the memories among `ids` (repeats ignored) that pass `filter`, read from
 /// [`SUMMARY_INDEX`] alone, without a read of each memory's table row (which holds its
@@ -82,16 +92,84 @@ pub(super) async fn summaries(
     let ids = super::rows::distinct(ids);
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut clause = Clause::from_filter(filter);
-        clause.and(
-            &format!("m.id IN ({})", placeholders(chunk.len())),
-            chunk.iter().map(|id| Value::from(id.clone())),
-        );
-        let sql = format!(
-            "SELECT {SUMMARY_COLUMNS} FROM memories m INDEXED BY {SUMMARY_INDEX} WHERE 1{}",
-            clause.sql
-        );
-        out.extend(reader.rows(&sql, clause.params, rows::summary).await?);
+        let (sql, params) = summaries_query(chunk, filter);
+        out.extend(reader.rows(&sql, params, rows::summary).await?);
     }
     Ok(out)
+}
+
+/// The statement of [`summaries`] for one chunk of ids, and its parameters.
+fn summaries_query(ids: &[String], filter: &Filter) -> (String, Vec<Value>) {
+    let mut clause = Clause::from_filter(filter);
+    clause.and(
+        &format!("m.id IN ({})", placeholders(ids.len())),
+        ids.iter().map(|id| Value::from(id.clone())),
+    );
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM memories m INDEXED BY {SUMMARY_INDEX} WHERE 1{}",
+        clause.sql
+    );
+    (sql, clause.params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::libsql::LibsqlBackend;
+
+    /// The plan SQLite makes for `sql`: one line per step, as `EXPLAIN QUERY PLAN` words it.
+    async fn plan(sql: String, params: Vec<Value>) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LibsqlBackend::open_local(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        backend
+            .run(|conn| async move {
+                let mut rows = conn
+                    .query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
+                    .await?;
+                let mut steps = Vec::new();
+                while let Some(row) = rows.next().await? {
+                    steps.push(row.get::<String>(3)?);
+                }
+                Ok(steps)
+            })
+            .await
+            .unwrap()
+    }
+
+    fn ids(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("m{i}")).collect()
+    }
+
+    #[tokio::test]
+    async fn summaries_are_read_from_the_covering_index_alone() {
+        let (sql, params) = summaries_query(&ids(6), &Filter::default());
+        let steps = plan(sql, params).await;
+        assert_eq!(
+            steps,
+            ["SEARCH m USING COVERING INDEX memories_summary (id=?)"]
+        );
+        // A filter on a column the index lacks still probes it, then reads those rows only.
+        let filter = Filter {
+            project: Some("harbour".into()),
+            ..Filter::default()
+        };
+        let (sql, params) = summaries_query(&ids(6), &filter);
+        let steps = plan(sql, params).await;
+        assert_eq!(steps, ["SEARCH m USING INDEX memories_summary (id=?)"]);
+    }
+
+    #[tokio::test]
+    async fn a_hop_in_both_directions_is_one_statement_probing_each_end_index() {
+        let types = vec!["SOLVES".to_owned()];
+        let (sql, params) = relationships_probe(&ids(3), Direction::Both, &types, Some(Utc::now()));
+        let steps = plan(sql, params).await.join(" | ");
+        assert!(!steps.contains("SCAN"), "{steps}");
+        assert!(steps.contains("(source_id=?)"), "{steps}");
+        assert!(
+            steps.contains("USING INDEX relationships_target (target_id=? AND rel_type=?)"),
+            "{steps}"
+        );
+    }
 }
