@@ -2,6 +2,7 @@
 //! vector index following other writers, keyword ranking at scale, paths, and concurrent
 //! writers. Backend-level behaviour shared with the other backends is in `conformance`.
 
+mod graph_reads;
 mod leaner_writes;
 mod recall_hybrid;
 mod recall_quality;
