@@ -76,14 +76,12 @@ fn relationships_probe(
     (probes.join(" UNION ALL "), params)
 }
 
-/// The index that holds every column of a summary (`schema/0006_covering_summaries.sql`).
-const SUMMARY_INDEX: &str = "memories_summary";
-
-/// Summaries of the memories among `ids` (repeats ignored) that pass `filter`, read from
-/// [`SUMMARY_INDEX`] alone, without a read of each memory's table row (which holds its
-/// content). The statement names the index: without statistics SQLite's planner picks the
-/// UNIQUE id index for `id IN (…)` (its one-row estimate beats any other index) and then
-/// reads every row; running `ANALYZE` to change that would change other plans too.
+/// Summaries of the memories among `ids` (repeats ignored) that pass `filter`, read from the
+/// index `memories_summary` alone (`schema/0006_covering_summaries.sql`: every column of a
+/// summary), without a read of each memory's table row, which holds its content. The
+/// statement names the index: without statistics SQLite's planner picks the UNIQUE id index
+/// for `id IN (…)` (its one-row estimate beats any other index) and then reads every row;
+/// running `ANALYZE` to change that would change other plans too.
 pub(super) async fn summaries(
     reader: &Conn,
     ids: &[String],
@@ -106,7 +104,7 @@ fn summaries_query(ids: &[String], filter: &Filter) -> (String, Vec<Value>) {
         ids.iter().map(|id| Value::from(id.clone())),
     );
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS} FROM memories m INDEXED BY {SUMMARY_INDEX} WHERE 1{}",
+        "SELECT {SUMMARY_COLUMNS} FROM memories m INDEXED BY memories_summary WHERE 1{}",
         clause.sql
     );
     (sql, clause.params)

@@ -42,15 +42,14 @@ pub(super) async fn get_memories(reader: &Conn, ids: &[String]) -> Result<Vec<Me
 
 /// A page of the memories `clause` selects, newest first, after the cursor already in it.
 pub(super) async fn list_memories(reader: &Conn, clause: Clause, limit: usize) -> Result<Page> {
-    list(
-        reader,
-        clause,
-        limit,
-        MEMORY_COLUMNS,
-        rows::memory,
-        Cursor::after,
-    )
-    .await
+    let page_rows = limit + 1;
+    let sql = format!(
+        "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
+        clause.sql
+    );
+    let rows = reader.rows(&sql, clause.params, rows::memory).await?;
+    Ok(page(rows, limit, Cursor::after))
 }
 
 /// [`list_memories`] as summaries: without the content and context a listing does not show,
@@ -60,38 +59,29 @@ pub(super) async fn list_summaries(
     clause: Clause,
     limit: usize,
 ) -> Result<Page<MemorySummary>> {
-    let after = Cursor::after_summary;
-    list(reader, clause, limit, SUMMARY_COLUMNS, rows::summary, after).await
-}
-
-/// A page of `columns` of the memories `clause` selects, each decoded by `decode`, and the
-/// cursor after its last.
-async fn list<T>(
-    reader: &Conn,
-    clause: Clause,
-    limit: usize,
-    columns: &str,
-    decode: fn(&libsql::Row) -> Result<T>,
-    cursor: fn(&T) -> Cursor,
-) -> Result<Page<T>> {
-    // The limit is written into the SQL, not bound: SQLite plans with a bound `LIMIT ?`'s
-    // value, so binding another marks the kept statement expired and every page prepared it
-    // anew. Pages have a few sizes, each a statement of its own.
-    let page_rows: usize = limit + 1;
+    let page_rows = limit + 1;
     let sql = format!(
-        "SELECT {columns} FROM memories m WHERE 1{} \
+        "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{} \
          ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
         clause.sql
     );
-    let mut memories = reader.rows(&sql, clause.params, decode).await?;
-    let next_cursor = (memories.len() > limit).then(|| {
-        memories.truncate(limit);
-        cursor(memories.last().expect("limit > 0 when more rows exist")).encode()
+    let rows = reader.rows(&sql, clause.params, rows::summary).await?;
+    Ok(page(rows, limit, Cursor::after_summary))
+}
+
+/// The page of a listing's `rows`, read one past `limit` (`page_rows`): the limit is written
+/// into the SQL, not bound, since SQLite plans with a bound `LIMIT ?`'s value, so binding
+/// another marks the kept statement expired and every page prepared it anew (pages have a few
+/// sizes, each a statement of its own). The extra row says whether a next page exists.
+fn page<T>(mut rows: Vec<T>, limit: usize, cursor: fn(&T) -> Cursor) -> Page<T> {
+    let next_cursor = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        cursor(rows.last().expect("limit > 0 when more rows exist")).encode()
     });
-    Ok(Page {
-        memories,
+    Page {
+        memories: rows,
         next_cursor,
-    })
+    }
 }
 
 /// The memories `clause` selects stored just before and just after `anchor` (by creation
