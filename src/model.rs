@@ -306,10 +306,11 @@ pub enum Direction {
     Both,
 }
 
-/// A page of memories in listing order (newest first) and the cursor of the next page.
+/// A page of memories (or of their summaries) in listing order (newest first) and the
+/// cursor of the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Page {
-    pub memories: Vec<Memory>,
+pub struct Page<T = Memory> {
+    pub memories: Vec<T>,
     pub next_cursor: Option<String>,
 }
 

@@ -70,9 +70,18 @@ impl Cursor {
     const PREFIX: &'static str = "c1.";
 
     pub fn after(memory: &Memory) -> Self {
+        Self::at(memory.created_at, &memory.id)
+    }
+
+    /// The cursor after the memory `summary` sums up.
+    pub fn after_summary(summary: &MemorySummary) -> Self {
+        Self::at(summary.created_at, &summary.id)
+    }
+
+    fn at(created_at: DateTime<Utc>, id: &str) -> Self {
         Cursor {
-            created_at_micros: memory.created_at.timestamp_micros(),
-            id: memory.id.clone(),
+            created_at_micros: created_at.timestamp_micros(),
+            id: id.to_owned(),
         }
     }
 
@@ -311,6 +320,21 @@ pub trait GraphBackend: Send + Sync + 'static {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page>;
+
+    /// [`GraphBackend::list_memories`] as summaries, for a listing that shows no content: a
+    /// backend that can read summaries without the rest of each memory does so.
+    async fn list_summaries(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<MemorySummary>> {
+        let page = self.list_memories(filter, after, limit).await?;
+        Ok(Page {
+            memories: page.memories.iter().map(Memory::summary).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
 
     /// For each anchor, the memories matching `filter` stored just before and just after it
     /// (by creation time, then id): at most two, each as (anchor id, neighbour).

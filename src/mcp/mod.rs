@@ -20,7 +20,11 @@ mod stdio;
 mod streams;
 mod tools;
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures_util::FutureExt;
 
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
@@ -187,6 +191,16 @@ impl MnemographServer {
     }
 }
 
+/// What a caught panic says: its message when it has one (`panic!` with a literal or with
+/// format arguments), for the log.
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => message,
+        (None, Some(message)) => message,
+        (None, None) => "a panic without a message",
+    }
+}
+
 impl ServerHandler for MnemographServer {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
@@ -206,14 +220,16 @@ impl ServerHandler for MnemographServer {
         })
     }
 
-    /// Runs the tool in a task of its own: a panic inside it becomes a tool error for this
+    /// Runs the tool with its panics caught: a panic inside it becomes a tool error for this
     /// call instead of taking the connection (and every other call in flight) down with it.
+    /// The call runs in place, in rmcp's task for the request, not in a task of its own: a
+    /// spawned task cost every call a task and a wake-up of another worker thread, more than
+    /// a one-row read.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let server = self.clone();
         let name = request.name.to_string();
         let Some(tool) = self.router.get(&name) else {
             // rmcp's own answer is a bare "tool not found".
@@ -236,18 +252,15 @@ impl ServerHandler for MnemographServer {
             ))])
             .into());
         }
-        let in_flight = Arc::clone(&self.calls).read_owned().await;
-        let call = tokio::spawn(async move {
-            let _in_flight = in_flight;
-            let router = Arc::clone(&server.router);
-            router
-                .call(ToolCallContext::new(&server, request, context))
-                .await
-        });
-        match call.await {
+        let _in_flight = self.calls.read().await;
+        let call = self
+            .router
+            .call(ToolCallContext::new(self, request, context));
+        match AssertUnwindSafe(call).catch_unwind().await {
             Ok(response) => response,
-            Err(join) => {
-                tracing::error!(tool = %name, error = %join, "tool call panicked");
+            Err(panic) => {
+                let error = panic_message(panic.as_ref());
+                tracing::error!(tool = %name, %error, "tool call panicked");
                 Ok(CallToolResult::error(vec![ContentBlock::text(format!(
                     "internal error in {name}: the call failed unexpectedly and nothing more \
                      is known; the server is still running, so retry once, and report it if \

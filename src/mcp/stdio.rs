@@ -10,6 +10,7 @@
 //! Everything else reaches rmcp unchanged, so its own rules (blank lines, the line cap,
 //! `-32600` for JSON that is not a message) still hold.
 
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -19,6 +20,8 @@ use rmcp::model::{ErrorCode, ErrorData, RequestId};
 use rmcp::service::{RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use rmcp::transport::async_rw::{AsyncRwTransport, DEFAULT_MAX_LINE_LENGTH};
+use serde::Deserialize;
+use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::mpsc;
 
@@ -180,7 +183,7 @@ fn checked(line: &[u8]) -> Checked {
         // rmcp skips blank lines.
         return Checked::Pass;
     }
-    let Err(err) = serde_json::from_slice::<serde_json::Value>(text) else {
+    let Err(err) = serde_json::from_slice::<Readable>(text) else {
         return Checked::Pass;
     };
     if let Some(mut repaired) = without_lone_surrogates(text)
@@ -195,6 +198,61 @@ fn checked(line: &[u8]) -> Checked {
         id: request_id(text),
         message: format!("Parse error: {err}"),
     })
+}
+
+/// A JSON value read and dropped. It accepts exactly what [`serde_json::Value`] accepts,
+/// since both are read through `deserialize_any` (so numbers out of range, lone surrogate
+/// escapes and nesting past the recursion limit fail alike), without building the tree: the
+/// check runs on every line, and the tree of a `tools/call` line was a dozen allocations that
+/// were thrown away. ([`serde::de::IgnoredAny`] skips numbers and escapes unchecked.)
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Readable)
+    }
+}
+
+impl<'de> Visitor<'de> for Readable {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Readable, A::Error> {
+        while items.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Readable, A::Error> {
+        while entries.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
+    }
 }
 
 /// The code unit of a `\uXXXX` escape starting at `at`.
@@ -319,6 +377,35 @@ mod tests {
         assert_eq!(repaired(r#""\ud83d\ude00 \u00e9""#), None);
         // An escaped backslash followed by "ud800" is text, not an escape.
         assert_eq!(repaired(r#""\\ud800""#), None);
+    }
+
+    #[test]
+    fn the_line_check_accepts_exactly_what_a_json_value_accepts() {
+        let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+        let lines = [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_memory","arguments":{"ids":["a"],"n":-1.5e3,"b":true,"z":null}}}"#,
+            r#"{"s":"\ud83d\ude00 \u00e9 \n"}"#,
+            r#"{"s":"\ud800"}"#,
+            r#"{"\udc00":1}"#,
+            r#"{"x":NaN}"#,
+            r#"{"x":1e309}"#,
+            r#"{"x":-1e309}"#,
+            r#"{"x":1e308,"y":18446744073709551616}"#,
+            r#"{"x":1} trailing"#,
+            r#"{"x":[1,2,]}"#,
+            r#"{"a":1,"a":2}"#,
+            &deep,
+            "[[[[[[[[[[]]]]]]]]]]",
+        ];
+        for line in lines {
+            let value = serde_json::from_str::<serde_json::Value>(line).is_ok();
+            let readable = serde_json::from_str::<Readable>(line).is_ok();
+            assert_eq!(readable, value, "{line}");
+        }
+        // Both refusals and acceptances occur above.
+        assert!(serde_json::from_str::<Readable>(r#"{"x":1e309}"#).is_err());
+        assert!(serde_json::from_str::<Readable>(&deep).is_err());
+        assert!(serde_json::from_str::<Readable>(lines[0]).is_ok());
     }
 
     #[test]

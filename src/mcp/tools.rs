@@ -322,7 +322,10 @@ impl MnemographServer {
     async fn list_memories(&self, Parameters(p): Parameters<ListParams>) -> ToolResult<ListOut> {
         let filter = p.filter.into_filter()?;
         let limit = self.store.limits().page(p.limit, defaults::LIST_LIMIT)?;
-        let page = self.store.list(&filter, p.cursor.as_deref(), limit).await?;
+        let page = self
+            .store
+            .list_summaries(&filter, p.cursor.as_deref(), limit)
+            .await?;
         let data = ListOut::from(page);
         Ok(Reply {
             text: format::list(&data),

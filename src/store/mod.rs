@@ -571,12 +571,36 @@ impl MemoryStore {
 
     /// A page of memories, newest first.
     pub async fn list(&self, filter: &Filter, cursor: Option<&str>, limit: usize) -> Result<Page> {
-        let filter = self.limits.filter(filter)?;
-        let limit = self.limits.limit(limit)?;
-        let after = cursor.map(Cursor::decode).transpose()?;
+        let (filter, after, limit) = self.listing(filter, cursor, limit)?;
         self.backend
             .list_memories(&filter, after.as_ref(), limit)
             .await
+    }
+
+    /// [`MemoryStore::list`] as summaries, for a listing that shows no content (cheaper).
+    pub async fn list_summaries(
+        &self,
+        filter: &Filter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<Page<MemorySummary>> {
+        let (filter, after, limit) = self.listing(filter, cursor, limit)?;
+        self.backend
+            .list_summaries(&filter, after.as_ref(), limit)
+            .await
+    }
+
+    /// A listing's filter, cursor and limit, checked against the store's limits.
+    fn listing(
+        &self,
+        filter: &Filter,
+        cursor: Option<&str>,
+        limit: usize,
+    ) -> Result<(Filter, Option<Cursor>, usize)> {
+        let filter = self.limits.filter(filter)?;
+        let limit = self.limits.limit(limit)?;
+        let after = cursor.map(Cursor::decode).transpose()?;
+        Ok((filter, after, limit))
     }
 
     /// Full-text search. Any text is a valid query: it is split into plain terms.

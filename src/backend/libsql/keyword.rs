@@ -468,13 +468,13 @@ async fn ranked_in_index(
     Ok(Some(ranked))
 }
 
-/// The ids of the memories at rows `seqs`, as (id, row), read from the index of ids by row
-/// (`schema/0005_ids_by_row.sql`): its pages hold ids only and stay cached, where the table's
-/// hold whole memories, a page read from disk per id.
+/// The ids of the memories at rows `seqs`, as (id, row). Each is a read of the memory's
+/// row: an index of (seq, id) would keep them on few, cached pages, but it is one more b-tree
+/// that every create dirties, a frame more for each replica to pull per memory (issue #16's
+/// budget).
 async fn ids_of(conn: &Conn, seqs: &[i64]) -> Result<Vec<(String, i64)>> {
     conn.rows(
-        "SELECT id, seq FROM memories INDEXED BY memories_ids_by_row \
-         WHERE seq IN (SELECT value FROM json_each(?))",
+        "SELECT id, seq FROM memories WHERE seq IN (SELECT value FROM json_each(?))",
         [json_array(seqs.iter().copied())],
         |row| Ok((row.get(0)?, row.get(1)?)),
     )

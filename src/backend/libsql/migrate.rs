@@ -28,11 +28,6 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "full_text_in_batches",
         include_str!("../../../schema/0004_full_text_in_batches.sql"),
     ),
-    (
-        5,
-        "ids_by_row",
-        include_str!("../../../schema/0005_ids_by_row.sql"),
-    ),
 ];
 
 /// The schema version this build writes.

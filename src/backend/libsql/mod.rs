@@ -185,6 +185,18 @@ impl LibsqlBackend {
     }
 }
 
+/// The clause of a listing: `filter`, and past `after` when it is given.
+fn listing(filter: &Filter, after: Option<&Cursor>) -> Clause {
+    let mut clause = Clause::from_filter(filter);
+    if let Some(c) = after {
+        clause.and(
+            "(m.created_at, m.id) < (?, ?)",
+            [c.created_at_micros.into(), c.id.clone().into()],
+        );
+    }
+    clause
+}
+
 /// Adds to `delta` what creating `linked` (with `embedding`) changed: the memory and the
 /// relationships that are new, not those that existed already.
 fn linked_delta(delta: &mut Delta, linked: &LinkedMemory, embedding: Option<&Embedding>) {
@@ -378,14 +390,19 @@ impl GraphBackend for LibsqlBackend {
         after: Option<&Cursor>,
         limit: usize,
     ) -> Result<Page> {
-        let mut clause = Clause::from_filter(filter);
-        if let Some(c) = after {
-            clause.and(
-                "(m.created_at, m.id) < (?, ?)",
-                [c.created_at_micros.into(), c.id.clone().into()],
-            );
-        }
+        let clause = listing(filter, after);
         self.read(move |conn| async move { read::list_memories(&conn, clause, limit).await })
+            .await
+    }
+
+    async fn list_summaries(
+        &self,
+        filter: &Filter,
+        after: Option<&Cursor>,
+        limit: usize,
+    ) -> Result<Page<MemorySummary>> {
+        let clause = listing(filter, after);
+        self.read(move |conn| async move { read::list_summaries(&conn, clause, limit).await })
             .await
     }
 

@@ -5,10 +5,12 @@ use libsql::{Connection, Value};
 
 use super::filter::Clause;
 use super::pool::Conn;
-use super::rows::{self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, micros, placeholders};
+use super::rows::{
+    self, IN_CHUNK, MEMORY_COLUMNS, RELATIONSHIP_COLUMNS, SUMMARY_COLUMNS, micros, placeholders,
+};
 use crate::backend::{Cursor, IdKind};
 use crate::error::Result;
-use crate::model::{Memory, Page, Relationship};
+use crate::model::{Memory, MemorySummary, Page, Relationship};
 
 pub(super) async fn get_one(reader: &Conn, id: &str) -> Result<Option<Memory>> {
     let sql = format!("SELECT {MEMORY_COLUMNS} FROM memories m WHERE m.id = ?");
@@ -40,24 +42,46 @@ pub(super) async fn get_memories(reader: &Conn, ids: &[String]) -> Result<Vec<Me
 
 /// A page of the memories `clause` selects, newest first, after the cursor already in it.
 pub(super) async fn list_memories(reader: &Conn, clause: Clause, limit: usize) -> Result<Page> {
-    // The limit is written into the SQL, not bound: SQLite plans with a bound `LIMIT ?`'s
-    // value, so binding another marks the kept statement expired and every page prepared it
-    // anew. Pages have a few sizes, each a statement of its own.
-    let page_rows: usize = limit + 1;
+    let page_rows = limit + 1;
     let sql = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE 1{} \
          ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
         clause.sql
     );
-    let mut memories = reader.rows(&sql, clause.params, rows::memory).await?;
-    let next_cursor = (memories.len() > limit).then(|| {
-        memories.truncate(limit);
-        Cursor::after(memories.last().expect("limit > 0 when more rows exist")).encode()
+    let rows = reader.rows(&sql, clause.params, rows::memory).await?;
+    Ok(page(rows, limit, Cursor::after))
+}
+
+/// [`list_memories`] as summaries: without the content and context a listing does not show,
+/// whose reading and decoding was most of a page's cost.
+pub(super) async fn list_summaries(
+    reader: &Conn,
+    clause: Clause,
+    limit: usize,
+) -> Result<Page<MemorySummary>> {
+    let page_rows = limit + 1;
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS} FROM memories m WHERE 1{} \
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
+        clause.sql
+    );
+    let rows = reader.rows(&sql, clause.params, rows::summary).await?;
+    Ok(page(rows, limit, Cursor::after_summary))
+}
+
+/// The page of a listing's `rows`, read one past `limit` (`page_rows`): the limit is written
+/// into the SQL, not bound, since SQLite plans with a bound `LIMIT ?`'s value, so binding
+/// another marks the kept statement expired and every page prepared it anew (pages have a few
+/// sizes, each a statement of its own). The extra row says whether a next page exists.
+fn page<T>(mut rows: Vec<T>, limit: usize, cursor: fn(&T) -> Cursor) -> Page<T> {
+    let next_cursor = (rows.len() > limit).then(|| {
+        rows.truncate(limit);
+        cursor(rows.last().expect("limit > 0 when more rows exist")).encode()
     });
-    Ok(Page {
-        memories,
+    Page {
+        memories: rows,
         next_cursor,
-    })
+    }
 }
 
 /// The memories `clause` selects stored just before and just after `anchor` (by creation

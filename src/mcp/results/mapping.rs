@@ -7,8 +7,8 @@ use super::{
     StoreMemoryOut, SyncOut,
 };
 use crate::model::{
-    Created, Direction, KeywordHit, LinkedMemory, Memory, Neighbour, Page, Relationship, Stats,
-    StoreMeta,
+    Created, Direction, KeywordHit, LinkedMemory, Memory, MemorySummary, Neighbour, Page,
+    Relationship, Stats, StoreMeta,
 };
 use crate::store::{
     DeletedMemory, EmbeddingReport, Exploration, FoundPath, Recall, RecallReason, Recalled,
@@ -214,10 +214,10 @@ impl From<Exploration> for ExploreOut {
     }
 }
 
-impl From<Page> for ListOut {
-    fn from(page: Page) -> Self {
+impl From<Page<MemorySummary>> for ListOut {
+    fn from(page: Page<MemorySummary>) -> Self {
         ListOut {
-            memories: page.memories.iter().map(MemoryBrief::from).collect(),
+            memories: page.memories.into_iter().map(MemoryBrief::from).collect(),
             next_cursor: page.next_cursor,
         }
     }
