@@ -152,16 +152,11 @@ impl MemoryStore {
         let limit = self.limits.limit(limit)?;
         let depth = params.candidates.max(limit).min(self.limits.max_results);
         let embedding = self.embed_query(query).await?;
-        // The two sides run at once: each blocks the thread it runs on while SQLite works and
-        // the index is scanned (see `backend::libsql::pool`), so the vector side gets a thread
-        // of the blocking pool, where it starts at once. As a task of its own it waited for
-        // the keyword side to hand its worker to another thread, then handed that one on too.
+        // The two sides run at once: each blocks the task it runs in while SQLite works (see
+        // `backend::libsql::pool`), so the vector side gets a task of its own.
         let semantic = {
             let (store, embedding, filter) = (self.clone(), embedding.clone(), filter.clone());
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                runtime.block_on(store.vector_side(&embedding, &filter, depth))
-            })
+            tokio::spawn(async move { store.vector_side(&embedding, &filter, depth).await })
         };
         let keyword = self.keyword_search(query, filter, depth).await?;
         let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
