@@ -12,8 +12,6 @@ mod walk;
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::future::Future;
-use std::pin::Pin;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -54,10 +52,6 @@ pub struct NewRecord {
     pub embedding: Option<Embedding>,
     pub relationships: Vec<Relationship>,
 }
-
-/// A decision still being made that a write waits for before it commits: true keeps the
-/// write, false undoes it ([`GraphBackend::create_linked_memory_if`]).
-pub type Verdict = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 /// A position in listing order (newest first): the last memory of the previous page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,26 +244,6 @@ pub trait GraphBackend: Send + Sync + 'static {
         embedding: Option<&Embedding>,
         relationships: &[Relationship],
     ) -> Result<LinkedMemory>;
-
-    /// [`GraphBackend::create_linked_memory`], kept only when `keep` resolves to true: `None`,
-    /// and nothing written, otherwise. A backend that can writes while `keep` is being decided
-    /// and waits for it before it commits, so that the decision's work and the write's
-    /// overlap; this default waits for `keep` first.
-    async fn create_linked_memory_if(
-        &self,
-        memory: &Memory,
-        embedding: Option<&Embedding>,
-        relationships: &[Relationship],
-        keep: Verdict,
-    ) -> Result<Option<LinkedMemory>> {
-        if !keep.await {
-            return Ok(None);
-        }
-        let linked = self
-            .create_linked_memory(memory, embedding, relationships)
-            .await?;
-        Ok(Some(linked))
-    }
 
     /// [`GraphBackend::create_linked_memory`] for each record of `batch` in order, so a
     /// relationship may join a memory earlier in the batch. A backend that can make it one

@@ -22,13 +22,11 @@ pub mod transfer;
 mod validate;
 
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tokio::sync::oneshot;
 
 pub use self::briefing::{
     Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, PROMPT_THRESHOLD, PromptThreshold,
@@ -49,7 +47,7 @@ pub use self::redact::{BUILTIN_NAMES, CustomPattern, RedactionConfig, RedactionE
 pub use self::reembed::{DEFAULT_REEMBED_BATCH, ReembedOptions, ReembedReport};
 pub use self::search::{SearchHit, SearchMode, SearchPage};
 pub use self::validate::{Limits, parse_time};
-use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend, IdKind, Verdict};
+use crate::backend::{self, Cursor, EmbeddingChange, GraphBackend, IdKind};
 use crate::embed::EmbedderHandle;
 use crate::error::{Error, Result};
 use crate::graph::{Cycle, GraphView};
@@ -388,51 +386,34 @@ impl MemoryStore {
             Some(given) => Some(given),
             None => self.embed_new(std::slice::from_ref(&memory)).await.pop(),
         };
-        if replay && hints == 0 {
+        let probe = if replay && hints == 0 {
             // A replay wants no hints and is never answered as a duplicate: nothing to probe.
-            let record = self
-                .backend
-                .create_linked_memory(&memory, embedding.as_ref(), &relationships)
-                .await?;
-            return Ok((Written { record, redacted }, Vec::new()));
-        }
-        // The probe runs while the memory is written, and the write commits once it has found
-        // no exact duplicate to answer instead (only a memory without links is answered so).
-        let answers_duplicate = relationships.is_empty() && !replay;
-        let (verdict, keep) = oneshot::channel();
-        let probing = {
-            let (store, memory, embedding) = (self.clone(), memory.clone(), embedding.clone());
-            alongside(async move {
-                let probe = match store.probe(&memory, embedding.as_ref(), hints).await {
-                    Ok(probe) => probe,
-                    Err(err) => {
-                        // Finding duplicates is a nicety: the memory is stored all the same.
-                        tracing::warn!(%err, "could not look for duplicates of a new memory");
-                        Probe::default()
-                    }
-                };
-                let _ = verdict.send(!(answers_duplicate && probe.duplicate.is_some()));
-                probe
-            })
+            Probe::default()
+        } else {
+            match self.probe(&memory, embedding.as_ref(), hints).await {
+                Ok(probe) => probe,
+                Err(err) => {
+                    // Finding duplicates is a nicety: the memory is stored all the same.
+                    tracing::warn!(%err, "could not look for duplicates of a new memory");
+                    Probe::default()
+                }
+            }
         };
-        // A probe that died keeps the memory, as a failed one does.
-        let keep: Verdict = Box::pin(async move { keep.await.unwrap_or(true) });
-        let written = self
-            .backend
-            .create_linked_memory_if(&memory, embedding.as_ref(), &relationships, keep)
-            .await?;
-        let probe = probing.await.map_err(|e| Error::Task(e.to_string()))?;
-        let Some(record) = written else {
-            let existing = probe
-                .duplicate
-                .expect("a write is undone only for a duplicate the probe found");
+        if let Some(existing) = probe.duplicate
+            && relationships.is_empty()
+            && !replay
+        {
             let record = LinkedMemory {
                 memory: existing,
                 created: Created::Existing,
                 relationships: Vec::new(),
             };
             return Ok((Written { record, redacted }, Vec::new()));
-        };
+        }
+        let record = self
+            .backend
+            .create_linked_memory(&memory, embedding.as_ref(), &relationships)
+            .await?;
         Ok((Written { record, redacted }, probe.similar))
     }
 
@@ -945,23 +926,5 @@ fn check_validity(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Res
             Err(Error::invalid("valid_to", "must be later than valid_from"))
         }
         _ => Ok(()),
-    }
-}
-
-/// Starts `work` so that it runs while the caller goes on with blocking work of its own (a
-/// write taken in place on its worker, see `backend::libsql::tally`). On a multi-threaded
-/// runtime it gets a thread of the blocking pool: a task spawned on a worker waits in that
-/// worker's next-task slot, which other workers do not steal, until the caller yields, so
-/// the two would run one after the other. On a current-thread runtime, whose blocking work
-/// runs on the blocking pool anyway, it is an ordinary task.
-fn alongside<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> tokio::task::JoinHandle<T> {
-    let handle = tokio::runtime::Handle::current();
-    match handle.runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::spawn_blocking(move || handle.block_on(work))
-        }
-        _ => tokio::spawn(work),
     }
 }

@@ -59,7 +59,7 @@ use self::tally::{Delta, Footprint, Tally, footprint};
 use self::vectors::VectorCache;
 use super::{
     Cursor, EmbeddingChange, GraphBackend, IdKind, ImportBatch, ImportOutcome, IntegrityCheck,
-    NewRecord, Verdict,
+    NewRecord,
 };
 use crate::error::{Error, Result};
 use crate::model::{
@@ -255,33 +255,6 @@ impl GraphBackend for LibsqlBackend {
                     .await?;
             let mut delta = Delta::default();
             linked_delta(&mut delta, &linked, embedding.as_ref());
-            Ok((linked, delta))
-        })
-        .await
-    }
-
-    async fn create_linked_memory_if(
-        &self,
-        memory: &Memory,
-        embedding: Option<&Embedding>,
-        relationships: &[Relationship],
-        keep: Verdict,
-    ) -> Result<Option<LinkedMemory>> {
-        let (memory, embedding) = (memory.clone(), embedding.cloned());
-        let relationships = relationships.to_vec();
-        self.write(move |conn| async move {
-            let linked = write::create_linked_memory_if(
-                &conn,
-                &memory,
-                embedding.as_ref(),
-                &relationships,
-                keep,
-            )
-            .await?;
-            let mut delta = Delta::default();
-            if let Some(linked) = &linked {
-                linked_delta(&mut delta, linked, embedding.as_ref());
-            }
             Ok((linked, delta))
         })
         .await

@@ -343,24 +343,10 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    write_tx_deciding(conn, || async { Ok((body().await?, true)) }).await
-}
-
-/// [`write_tx`] for a `body` that decides at its end whether its changes are kept: it answers
-/// its value with `true` to commit them, `false` to roll them back (the value is answered
-/// either way).
-pub(super) async fn write_tx_deciding<T, F, Fut>(conn: &Connection, body: F) -> Result<T>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(T, bool)>>,
-{
     if !conn.is_autocommit() {
         conn.execute("SAVEPOINT unit", ()).await?;
         return match body().await {
-            Ok((value, keep)) => {
-                if !keep {
-                    conn.execute("ROLLBACK TO unit", ()).await?;
-                }
+            Ok(value) => {
                 conn.execute("RELEASE unit", ()).await?;
                 Ok(value)
             }
@@ -373,9 +359,8 @@ where
     }
     conn.execute("BEGIN IMMEDIATE", ()).await?;
     match body().await {
-        Ok((value, keep)) => {
-            conn.execute(if keep { "COMMIT" } else { "ROLLBACK" }, ())
-                .await?;
+        Ok(value) => {
+            conn.execute("COMMIT", ()).await?;
             Ok(value)
         }
         Err(err) => {

@@ -9,13 +9,13 @@ use chrono::{DateTime, Utc};
 use libsql::{Row, Value};
 
 use super::neighbourhood::relationships_of;
-use super::pool::{Conn, write_tx, write_tx_deciding};
+use super::pool::{Conn, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
     IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, collect, insert_memories, memory_params,
     micros, opt_micros, placeholders, relationship_params, to_json,
 };
-use crate::backend::{NewRecord, Verdict};
+use crate::backend::NewRecord;
 use crate::error::{Error, Result};
 use crate::model::{
     Created, Direction, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship,
@@ -110,25 +110,6 @@ pub(super) async fn create_linked_memory(
 ) -> Result<LinkedMemory> {
     write_tx(conn, || {
         insert_linked(conn, memory, embedding, relationships)
-    })
-    .await
-}
-
-/// [`create_linked_memory`], committed only when `keep` resolves to true and rolled back
-/// (`None`) otherwise: the rows are written while `keep` is still being decided.
-pub(super) async fn create_linked_memory_if(
-    conn: &Conn,
-    memory: &Memory,
-    embedding: Option<&Embedding>,
-    relationships: &[Relationship],
-    keep: Verdict,
-) -> Result<Option<LinkedMemory>> {
-    write_tx_deciding(conn, || async {
-        let linked = insert_linked(conn, memory, embedding, relationships).await?;
-        Ok(match keep.await {
-            true => (Some(linked), true),
-            false => (None, false),
-        })
     })
     .await
 }

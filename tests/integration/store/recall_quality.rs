@@ -187,14 +187,14 @@ async fn storing_the_same_memory_twice_keeps_one() {
     same_memory_twice_keeps_one().await;
 }
 
-/// As the server runs it: the store's writes are then taken in place on a worker, and the
-/// copy's insert is undone inside that transaction.
+/// As the server runs it: the probe and the store's writes then run on a multi-threaded
+/// runtime, the writes in place on a worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn storing_the_same_memory_twice_keeps_one_on_the_servers_runtime() {
     same_memory_twice_keeps_one().await;
 }
 
-/// Stores a fix, its copy in other spacing and case (answered by the fix, its write undone),
+/// Stores a fix, its copy in other spacing and case (answered by the fix, nothing written),
 /// and two memories that differ from it in kind or content (stored).
 async fn same_memory_twice_keeps_one() {
     let (_dir, s) = store().await;
@@ -245,7 +245,7 @@ async fn same_memory_twice_keeps_one() {
         .unwrap()
         .hits;
     assert_eq!(hits.len(), 3, "one copy of each distinct memory: {hits:#?}");
-    // The copy's write was undone before it committed: nothing of it is counted or indexed.
+    // Nothing of the copy is counted or indexed.
     let stats = s.stats().await.unwrap();
     assert_eq!((stats.memories, stats.embedded), (3, 3));
 }
