@@ -398,8 +398,8 @@ fn json_array(seqs: impl Iterator<Item = i64>) -> String {
 /// [`RANK_BUDGET`] matches (all of them when there are fewer), in one walk newest first that
 /// also finds that budget's floor. Joining `memories` to break ties by id would cost a table
 /// lookup per match ranked, more than the ranking itself on a large store; here only the
-/// matches tied on score are looked up, in the index of ids by row ([`ids_of`]). `None` when
-/// one of those has no memory (the join would leave it out and rank the next one).
+/// matches tied on score are looked up ([`ids_of`]). `None` when one of those has no memory
+/// (the join would leave it out and rank the next one).
 ///
 /// SQLite sorts the ranked matches and hands back the best [`TOP_RANKED`]: every row handed
 /// over costs more than sorting it (libSQL copies each row and its error state). That holds
@@ -419,12 +419,8 @@ async fn ranked_in_index(
          ORDER BY rowid DESC LIMIT {RANK_BUDGET}",
         scorer.sql()
     );
-    let best = format!(
-        "SELECT rowid, score FROM (SELECT rowid, -{} AS score FROM memories_fts \
-         WHERE memories_fts MATCH ? ORDER BY rowid DESC LIMIT {RANK_BUDGET}) \
-         ORDER BY score DESC LIMIT {TOP_RANKED}",
-        scorer.sql()
-    );
+    let best =
+        format!("SELECT rowid, score FROM ({newest}) ORDER BY score DESC LIMIT {TOP_RANKED}");
     let top = match limit < TOP_RANKED {
         true => Some(conn.rows(&best, [expression], row_and_score).await?),
         false => None,

@@ -2,7 +2,7 @@
 //! and candidates are re-ranked exactly against the stored vectors.
 //!
 //! Hybrid search takes the index's word instead ([`VectorCache::nearest`],
-//! [`VectorCache::approximations`]): it fuses similarities into standard scores over ~100
+//! [`VectorCache::loaded_approximations`]): it fuses similarities into standard scores over ~100
 //! candidates, where the index's error (p99 0.003) moves nothing, and re-reading each
 //! candidate's vector was a seventh of its time at 100k memories. The exact paths stay for
 //! what reports or thresholds a similarity: semantic search and the near-duplicate probe.
