@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::model::Memory;
-use crate::text::{StemmedTerms, tokens};
+use crate::text::StemmedTerms;
 
 /// Where a memory holds each query term: per field (title, tags, content), per term, the
 /// word that matched it through its stem.
@@ -24,20 +24,19 @@ pub(super) const FIELD_NAMES: [&str; 3] = ["title", "tags", "content"];
 
 impl TermMatches {
     pub(super) fn of(memory: &Memory, terms: &StemmedTerms) -> Self {
-        let words = |text: &str| tokens(text).collect::<Vec<String>>();
-        let tags: Vec<String> = memory.tags.iter().flat_map(|t| tokens(t)).collect();
-        let find = |w: &[String]| {
-            terms
-                .find(w)
-                .into_iter()
-                .map(|m| m.map(str::to_owned))
-                .collect()
-        };
+        let mut tags: Vec<Option<String>> = vec![None; terms.len()];
+        for tag in &memory.tags {
+            for (slot, word) in tags.iter_mut().zip(terms.find_in(tag)) {
+                if slot.is_none() {
+                    *slot = word;
+                }
+            }
+        }
         TermMatches {
             fields: [
-                find(&words(&memory.title)),
-                find(&tags),
-                find(&words(&memory.content)),
+                terms.find_in(&memory.title),
+                tags,
+                terms.find_in(&memory.content),
             ],
         }
     }

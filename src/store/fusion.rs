@@ -47,7 +47,7 @@ use super::coverage::{coverage, weighed};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
-use crate::text::{StemmedTerms, excerpt, query_terms};
+use crate::text::{StemmedTerms, excerpt, highlight, query_terms};
 use crate::vector::cosine;
 
 /// How one hit scored on each side. Both parts are present when both sides found it or
@@ -158,10 +158,16 @@ impl MemoryStore {
             let (store, embedding, filter) = (self.clone(), embedding.clone(), filter.clone());
             tokio::spawn(async move { store.vector_side(&embedding, &filter, depth).await })
         };
-        let keyword = self.keyword_search(query, filter, depth).await?;
+        // Snippets are made for the hits returned only, once the fusion has chosen them.
+        let (words, keyword_filter, depth) = self.keyword_query(query, filter, depth)?;
+        let keyword = self
+            .backend
+            .keyword_matches(&words, &keyword_filter, depth)
+            .await?;
         let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
 
-        let mut memories: HashMap<String, (Memory, String)> = HashMap::new();
+        // Each candidate's memory, and whether the keyword side found it.
+        let mut memories: HashMap<String, (Memory, bool)> = HashMap::new();
         let mut candidates: HashMap<String, Candidate> = HashMap::new();
         // Candidates' vectors as the index holds them: the semantic hits come with theirs.
         let mut vectors: HashMap<String, Vec<f32>> = HashMap::new();
@@ -174,7 +180,7 @@ impl MemoryStore {
                     semantic: None,
                 },
             );
-            memories.insert(hit.memory.id.clone(), (hit.memory, hit.snippet));
+            memories.insert(hit.memory.id.clone(), (hit.memory, true));
         }
         for hit in semantic {
             candidates
@@ -184,7 +190,7 @@ impl MemoryStore {
             vectors.insert(hit.memory.id.clone(), hit.vector);
             memories
                 .entry(hit.memory.id.clone())
-                .or_insert_with(|| (hit.memory.clone(), String::new()));
+                .or_insert_with(|| (hit.memory, false));
         }
         if params.coverage != 0.0 {
             let terms = StemmedTerms::new(&query_terms(query));
@@ -273,7 +279,7 @@ impl MemoryStore {
                     });
                 memories
                     .entry(found.memory.id.clone())
-                    .or_insert_with(|| (found.memory, String::new()));
+                    .or_insert_with(|| (found.memory, false));
             }
             boosts
         } else {
@@ -285,11 +291,10 @@ impl MemoryStore {
         Ok(fused
             .into_iter()
             .filter_map(|(id, z, parts)| {
-                let (memory, snippet) = memories.remove(&id)?;
-                let snippet = if snippet.is_empty() {
-                    excerpt(&memory.content, SEMANTIC_SNIPPET_CHARS)
-                } else {
-                    snippet
+                let (memory, keyword_hit) = memories.remove(&id)?;
+                let snippet = match keyword_hit.then(|| highlight(&memory, &words)) {
+                    Some(snippet) if !snippet.is_empty() => snippet,
+                    _ => excerpt(&memory.content, SEMANTIC_SNIPPET_CHARS),
                 };
                 Some(FusedHit {
                     memory,

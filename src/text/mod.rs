@@ -11,7 +11,9 @@ mod snippet;
 
 pub use matching::StemmedTerms;
 pub use porter::stem;
-pub use snippet::{Token, excerpt, fields, highlighted, loosely_matches, snippet, token_spans};
+pub use snippet::{
+    Token, excerpt, fields, highlight, highlighted, loosely_matches, snippet, token_spans,
+};
 
 /// Most terms a query keeps; the rest are dropped (long pasted text stays fast).
 pub const MAX_QUERY_TERMS: usize = 32;

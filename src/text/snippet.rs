@@ -112,7 +112,7 @@ pub fn snippet(
 /// them): [`snippet`] of the memory's fields, marking the tokens that [`loosely_matches`] a
 /// term. Made from the memory's text rather than by FTS5's `snippet()`, which would search
 /// the index again for every hit.
-fn highlight(memory: &Memory, terms: &[String]) -> String {
+pub fn highlight(memory: &Memory, terms: &[String]) -> String {
     let texts = fields(memory);
     let cols = texts.each_ref().map(|t| token_spans(t));
     snippet(&texts, &cols, |token| {
