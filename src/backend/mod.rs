@@ -11,7 +11,6 @@ pub mod libsql;
 mod walk;
 
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -134,40 +133,38 @@ pub(crate) fn far_ends(ids: &[String], rels: &[Relationship]) -> Vec<String> {
         .collect()
 }
 
-/// Of the (anchor id, neighbour) pairs two sources found, the nearest neighbour on each side
-/// of each anchor in creation order (what merging two backends' `neighbours_in_time` needs).
+/// Of the (anchor id, neighbour) pairs two sources found, the `steps` nearest neighbours on
+/// each side of each anchor in creation order, nearest first (what merging two backends'
+/// `neighbours_in_time` needs).
 pub(crate) fn nearest_in_time(
     anchors: &[Memory],
+    steps: usize,
     found: Vec<(String, Memory)>,
 ) -> Vec<(String, Memory)> {
-    let mut nearest: HashMap<(String, bool), Memory> = HashMap::new();
+    let key = |m: &Memory| (m.created_at, m.id.clone());
+    let mut sides: HashMap<(String, bool), Vec<Memory>> = HashMap::new();
     for (anchor_id, memory) in found {
         let Some(anchor) = anchors.iter().find(|a| a.id == anchor_id) else {
             continue;
         };
-        let key = |m: &Memory| (m.created_at, m.id.clone());
         let before = key(&memory) < key(anchor);
-        match nearest.entry((anchor_id, before)) {
-            Entry::Occupied(mut held) => {
-                let closer = if before {
-                    key(&memory) > key(held.get())
-                } else {
-                    key(&memory) < key(held.get())
-                };
-                if closer {
-                    held.insert(memory);
-                }
+        sides.entry((anchor_id, before)).or_default().push(memory);
+    }
+    let mut nearest = Vec::new();
+    for anchor in anchors {
+        for before in [true, false] {
+            let Some(mut side) = sides.remove(&(anchor.id.clone(), before)) else {
+                continue;
+            };
+            side.sort_by_key(|m| key(m));
+            if before {
+                side.reverse();
             }
-            Entry::Vacant(free) => {
-                free.insert(memory);
-            }
+            side.dedup_by(|a, b| a.id == b.id);
+            nearest.extend(side.into_iter().take(steps).map(|m| (anchor.id.clone(), m)));
         }
     }
-    anchors
-        .iter()
-        .flat_map(|a| [true, false].map(|before| (a.id.clone(), before)))
-        .filter_map(|key| nearest.remove_entry(&key).map(|((id, _), m)| (id, m)))
-        .collect()
+    nearest
 }
 
 /// [`GraphBackend::create_linked_memories`] as one `create_linked_memory` per record, in
@@ -310,11 +307,13 @@ pub trait GraphBackend: Send + Sync + 'static {
         })
     }
 
-    /// For each anchor, the memories matching `filter` stored just before and just after it
-    /// (by creation time, then id): at most two, each as (anchor id, neighbour).
+    /// For each anchor, the memories matching `filter` stored up to `steps` places before and
+    /// after it (by creation time, then id): for each anchor, those before it then those after
+    /// it, nearest first on each side; at most `2 × steps`, each as (anchor id, neighbour).
     async fn neighbours_in_time(
         &self,
         anchors: &[Memory],
+        steps: usize,
         filter: &Filter,
     ) -> Result<Vec<(String, Memory)>>;
 

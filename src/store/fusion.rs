@@ -334,33 +334,33 @@ impl MemoryStore {
         known: &HashMap<String, Vec<f32>>,
     ) -> Result<Vec<InTime>> {
         let filter = self.limits.filter(filter)?;
-        // Each walk: where it stands, its anchor's score, and the way it goes (None: both).
-        let mut walks: Vec<(Memory, f64, Option<bool>)> =
-            anchors.iter().map(|(m, z)| (m.clone(), *z, None)).collect();
+        let memories: Vec<Memory> = anchors.iter().map(|(m, _)| m.clone()).collect();
+        let beside = self
+            .backend
+            .neighbours_in_time(&memories, steps, &filter)
+            .await?;
+        let key = |m: &Memory| (m.created_at, m.id.clone());
         let mut found: Vec<InTime> = Vec::new();
-        for step in 1..=steps {
-            let mut from: Vec<Memory> = walks.iter().map(|(m, ..)| m.clone()).collect();
-            from.sort_by(|a, b| a.id.cmp(&b.id));
-            from.dedup_by(|a, b| a.id == b.id);
-            let beside = self.backend.neighbours_in_time(&from, &filter).await?;
-            let mut next = Vec::new();
-            for (at, memory) in beside {
-                for (walk, z, way) in walks.iter().filter(|(m, ..)| m.id == at) {
-                    let before = (memory.created_at, &memory.id) < (walk.created_at, &walk.id);
-                    if way.is_some_and(|w| w != before) {
-                        continue;
-                    }
-                    next.push((memory.clone(), *z, Some(before)));
-                    found.push(InTime {
-                        anchor_z: *z,
-                        before,
-                        step,
-                        memory: memory.clone(),
-                        similarity: None,
-                    });
+        for (anchor, z) in anchors {
+            // This anchor's neighbours on each side, nearest first: the first is one step away.
+            for before in [true, false] {
+                let mut side: Vec<&Memory> = beside
+                    .iter()
+                    .filter(|(at, m)| *at == anchor.id && (key(m) < key(anchor)) == before)
+                    .map(|(_, m)| m)
+                    .collect();
+                side.sort_by_key(|m| key(m));
+                if before {
+                    side.reverse();
                 }
+                found.extend(side.into_iter().enumerate().map(|(i, memory)| InTime {
+                    anchor_z: *z,
+                    before,
+                    step: i + 1,
+                    memory: memory.clone(),
+                    similarity: None,
+                }));
             }
-            walks = next;
         }
         let mut ids: Vec<String> = found
             .iter()

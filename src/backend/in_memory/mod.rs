@@ -245,7 +245,12 @@ impl State {
         }
     }
 
-    fn neighbours_in_time(&self, anchors: &[Memory], filter: &Filter) -> Vec<(String, Memory)> {
+    fn neighbours_in_time(
+        &self,
+        anchors: &[Memory],
+        steps: usize,
+        filter: &Filter,
+    ) -> Vec<(String, Memory)> {
         let filter = stored_filter(filter);
         let mut order: Vec<&Memory> = self
             .memories
@@ -257,10 +262,13 @@ impl State {
         for anchor in anchors {
             let key = (anchor.created_at, &anchor.id);
             let at = order.partition_point(|m| (m.created_at, &m.id) < key);
-            let before = at.checked_sub(1).map(|i| order[i]);
-            let after = order[at..].iter().find(|m| (m.created_at, &m.id) > key);
-            for memory in before.into_iter().chain(after.copied()) {
-                found.push((anchor.id.clone(), memory.clone()));
+            let before = order[..at].iter().rev().take(steps);
+            let after = order[at..]
+                .iter()
+                .filter(|m| (m.created_at, &m.id) > key)
+                .take(steps);
+            for memory in before.chain(after) {
+                found.push((anchor.id.clone(), (*memory).clone()));
             }
         }
         found
@@ -693,9 +701,10 @@ impl GraphBackend for InMemoryBackend {
     async fn neighbours_in_time(
         &self,
         anchors: &[Memory],
+        steps: usize,
         filter: &Filter,
     ) -> Result<Vec<(String, Memory)>> {
-        Ok(self.state().neighbours_in_time(anchors, filter))
+        Ok(self.state().neighbours_in_time(anchors, steps, filter))
     }
 
     async fn keyword_search(

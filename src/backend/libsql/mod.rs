@@ -382,6 +382,7 @@ impl GraphBackend for LibsqlBackend {
     async fn neighbours_in_time(
         &self,
         anchors: &[Memory],
+        steps: usize,
         filter: &Filter,
     ) -> Result<Vec<(String, Memory)>> {
         let anchors = anchors.to_vec();
@@ -389,7 +390,7 @@ impl GraphBackend for LibsqlBackend {
         self.read(move |conn| async move {
             let mut found = Vec::new();
             for anchor in &anchors {
-                for memory in read::beside(&conn, anchor, &clause).await? {
+                for memory in read::beside(&conn, anchor, steps, &clause).await? {
                     found.push((anchor.id.clone(), memory));
                 }
             }

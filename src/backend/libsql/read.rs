@@ -84,20 +84,29 @@ fn page<T>(mut rows: Vec<T>, limit: usize, cursor: fn(&T) -> Cursor) -> Page<T> 
     }
 }
 
-/// The memories `clause` selects stored just before and just after `anchor` (by creation
-/// time, then id, as listings order them): two walks of the creation-time index, one step each.
-pub(super) async fn beside(reader: &Conn, anchor: &Memory, clause: &Clause) -> Result<Vec<Memory>> {
+/// The memories `clause` selects stored up to `steps` places before and after `anchor` (by
+/// creation time, then id, as listings order them), nearest first on each side: two walks of
+/// the creation-time index.
+pub(super) async fn beside(
+    reader: &Conn,
+    anchor: &Memory,
+    steps: usize,
+    clause: &Clause,
+) -> Result<Vec<Memory>> {
+    // The limit is written into the SQL, as a listing's is (see [`page`]): a search walks one
+    // or two steps, a statement each.
+    let page_rows = steps;
     let before = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) < (?, ?){} \
-         ORDER BY m.created_at DESC, m.id DESC LIMIT 1",
+         ORDER BY m.created_at DESC, m.id DESC LIMIT {page_rows}",
         clause.sql
     );
     let after = format!(
         "SELECT {MEMORY_COLUMNS} FROM memories m WHERE (m.created_at, m.id) > (?, ?){} \
-         ORDER BY m.created_at, m.id LIMIT 1",
+         ORDER BY m.created_at, m.id LIMIT {page_rows}",
         clause.sql
     );
-    let mut found = Vec::with_capacity(2);
+    let mut found = Vec::with_capacity(2 * steps);
     for sql in [before, after] {
         let mut params: Vec<Value> =
             vec![micros(anchor.created_at).into(), anchor.id.clone().into()];

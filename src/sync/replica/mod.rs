@@ -596,10 +596,11 @@ impl GraphBackend for ReplicaBackend {
     async fn neighbours_in_time(
         &self,
         anchors: &[Memory],
+        steps: usize,
         filter: &Filter,
     ) -> Result<Vec<(String, Memory)>> {
         let found = self
-            .on_replica(|r| async move { r.neighbours_in_time(anchors, filter).await })
+            .on_replica(|r| async move { r.neighbours_in_time(anchors, steps, filter).await })
             .await?;
         let overlay = self.overlay.read().await;
         if overlay.is_empty() {
@@ -609,10 +610,10 @@ impl GraphBackend for ReplicaBackend {
         found.extend(
             overlay
                 .pending()
-                .neighbours_in_time(anchors, filter)
+                .neighbours_in_time(anchors, steps, filter)
                 .await?,
         );
-        Ok(nearest_in_time(anchors, found))
+        Ok(nearest_in_time(anchors, steps, found))
     }
 
     async fn keyword_search(

@@ -2193,11 +2193,11 @@ async fn neighbours_in_time_follow_creation_order(b: &dyn GraphBackend) {
     ];
     create_all(b, &memories).await;
     let by_id = |id: &str| memories.iter().find(|m| m.id == id).unwrap().clone();
-    let beside = |anchors: &[&str], filter: Filter| {
+    let beside = |anchors: &[&str], steps: usize, filter: Filter| {
         let anchors: Vec<Memory> = anchors.iter().map(|id| by_id(id)).collect();
         async move {
             let mut found: Vec<(String, String)> = b
-                .neighbours_in_time(&anchors, &filter)
+                .neighbours_in_time(&anchors, steps, &filter)
                 .await
                 .unwrap()
                 .into_iter()
@@ -2209,7 +2209,7 @@ async fn neighbours_in_time_follow_creation_order(b: &dyn GraphBackend) {
     };
     let pair = |a: &str, m: &str| (a.to_owned(), m.to_owned());
     assert_eq!(
-        beside(&["n3", "n1", "n5"], Filter::default()).await,
+        beside(&["n3", "n1", "n5"], 1, Filter::default()).await,
         [
             pair("n1", "n2"),
             pair("n3", "n2"),
@@ -2217,16 +2217,41 @@ async fn neighbours_in_time_follow_creation_order(b: &dyn GraphBackend) {
             pair("n5", "n4")
         ]
     );
+    // Two steps: the next ones out on each side, where there are any.
+    assert_eq!(
+        beside(&["n3", "n1"], 2, Filter::default()).await,
+        [
+            pair("n1", "n2"),
+            pair("n1", "n3"),
+            pair("n3", "n1"),
+            pair("n3", "n2"),
+            pair("n3", "n3b"),
+            pair("n3", "n4")
+        ]
+    );
+    // Nearest first on each side.
+    let n3: Vec<String> = b
+        .neighbours_in_time(&[by_id("n3")], 3, &Filter::default())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, m)| m.id)
+        .collect();
+    assert_eq!(n3, ["n2", "n1", "n3b", "n4", "n5"]);
     // The filter picks the neighbours, not the anchors.
     let fixes = Filter {
         kinds: vec!["fix".into()],
         ..Filter::default()
     };
     assert_eq!(
-        beside(&["n3b"], fixes.clone()).await,
+        beside(&["n3b"], 1, fixes.clone()).await,
         [pair("n3b", "n1"), pair("n3b", "n4")]
     );
-    assert!(beside(&[], fixes).await.is_empty());
+    assert_eq!(
+        beside(&["n5"], 2, fixes.clone()).await,
+        [pair("n5", "n1"), pair("n5", "n4")]
+    );
+    assert!(beside(&[], 2, fixes).await.is_empty());
 }
 
 /// More ids than one SQL `IN (…)` list holds (the libSQL backend splits at 500).
