@@ -24,18 +24,11 @@ pub(super) const FIELD_NAMES: [&str; 3] = ["title", "tags", "content"];
 
 impl TermMatches {
     pub(super) fn of(memory: &Memory, terms: &StemmedTerms) -> Self {
-        let mut tags: Vec<Option<String>> = vec![None; terms.len()];
-        for tag in &memory.tags {
-            for (slot, word) in tags.iter_mut().zip(terms.find_in(tag)) {
-                if slot.is_none() {
-                    *slot = word;
-                }
-            }
-        }
         TermMatches {
             fields: [
                 terms.find_in(&memory.title),
-                tags,
+                // Tags as the index holds them: one text, space-separated.
+                terms.find_in(&memory.tags.join(" ")),
                 terms.find_in(&memory.content),
             ],
         }

@@ -47,7 +47,7 @@ use super::coverage::{coverage, weighed};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
-use crate::text::{StemmedTerms, excerpt, highlight, query_terms};
+use crate::text::{StemmedTerms, excerpt, highlight};
 use crate::vector::cosine;
 
 /// How one hit scored on each side. Both parts are present when both sides found it or
@@ -193,7 +193,7 @@ impl MemoryStore {
                 .or_insert_with(|| (hit.memory, false));
         }
         if params.coverage != 0.0 {
-            let terms = StemmedTerms::new(&query_terms(query));
+            let terms = StemmedTerms::new(&words);
             let shares = coverage(memories.iter().map(|(id, (m, _))| (id, m)), &terms);
             for (id, c) in candidates.iter_mut() {
                 c.keyword = c
@@ -339,28 +339,24 @@ impl MemoryStore {
             .backend
             .neighbours_in_time(&memories, steps, &filter)
             .await?;
-        let key = |m: &Memory| (m.created_at, m.id.clone());
+        // The backend gives each side's neighbours nearest first: the n-th on a side is n
+        // steps away.
+        let mut taken: HashMap<(&str, bool), usize> = HashMap::new();
         let mut found: Vec<InTime> = Vec::new();
-        for (anchor, z) in anchors {
-            // This anchor's neighbours on each side, nearest first: the first is one step away.
-            for before in [true, false] {
-                let mut side: Vec<&Memory> = beside
-                    .iter()
-                    .filter(|(at, m)| *at == anchor.id && (key(m) < key(anchor)) == before)
-                    .map(|(_, m)| m)
-                    .collect();
-                side.sort_by_key(|m| key(m));
-                if before {
-                    side.reverse();
-                }
-                found.extend(side.into_iter().enumerate().map(|(i, memory)| InTime {
-                    anchor_z: *z,
-                    before,
-                    step: i + 1,
-                    memory: memory.clone(),
-                    similarity: None,
-                }));
-            }
+        for (at, memory) in &beside {
+            let Some((anchor, z)) = anchors.iter().find(|(a, _)| a.id == *at) else {
+                continue;
+            };
+            let before = (memory.created_at, &memory.id) < (anchor.created_at, &anchor.id);
+            let step = taken.entry((at, before)).or_default();
+            *step += 1;
+            found.push(InTime {
+                anchor_z: *z,
+                before,
+                step: *step,
+                memory: memory.clone(),
+                similarity: None,
+            });
         }
         let mut ids: Vec<String> = found
             .iter()

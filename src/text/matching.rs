@@ -8,13 +8,18 @@ use super::stem;
 pub struct StemmedTerms {
     /// (term, its stem), in the query's order.
     terms: Vec<(String, String)>,
+    /// The [`Head`]s of each term and of its stem, for [`Self::find_in`].
+    heads: Vec<[Head; 2]>,
 }
 
 impl StemmedTerms {
     pub fn new(terms: &[String]) -> Self {
-        StemmedTerms {
-            terms: terms.iter().map(|t| (t.clone(), stem(t))).collect(),
-        }
+        let terms: Vec<(String, String)> = terms.iter().map(|t| (t.clone(), stem(t))).collect();
+        let heads = terms
+            .iter()
+            .map(|(term, stemmed)| [Head::of(term), Head::of(stemmed)])
+            .collect();
+        StemmedTerms { terms, heads }
     }
 
     /// The terms, in the query's order.
@@ -41,11 +46,6 @@ impl StemmedTerms {
     /// every query, and nearly all their words are not the query's: a word is lower-cased and
     /// compared only when it may match (see [`Head`]).
     pub fn find_in(&self, text: &str) -> Vec<Option<String>> {
-        let heads: Vec<[Head; 2]> = self
-            .terms
-            .iter()
-            .map(|(term, stemmed)| [Head::of(term), Head::of(stemmed)])
-            .collect();
         let mut found: Vec<Option<String>> = vec![None; self.terms.len()];
         let mut missing = self.terms.len();
         for word in text.split(|c: char| !c.is_alphanumeric()) {
@@ -56,7 +56,9 @@ impl StemmedTerms {
                 continue;
             };
             let mut lower: Option<String> = None;
-            for (((term, stemmed), slot), starts) in self.terms.iter().zip(&mut found).zip(&heads) {
+            for (((term, stemmed), slot), starts) in
+                self.terms.iter().zip(&mut found).zip(&self.heads)
+            {
                 if slot.is_some() || (head.is_ascii() && !starts.contains(&head)) {
                     continue;
                 }
@@ -95,7 +97,7 @@ fn same_stem(word: &str, stemmed: &str) -> bool {
 /// or the stem: a stem keeps the word's first two bytes (see [`same_stem`]). The check needs
 /// the lower-cased word's head; when the word's first two bytes are ASCII, they lower-case
 /// to exactly that, so the word itself is lower-cased only if it passes.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Head([u8; 2]);
 
 impl Head {
