@@ -36,7 +36,8 @@
 //! best-so-far of its own; the union of their bests holds the overall best, so the result is
 //! a single scan's. On the 2-vCPU machine of the benchmarks the two threads share one memory
 //! bus and save 5–10% of a `store_memory` with vectors; cores with bandwidth of their own
-//! save more.
+//! save more. The caller scans the first run itself and the others go to threads kept for the
+//! purpose ([`scan_pool`]), which wake in a third of the time a new thread takes to start.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
@@ -94,9 +95,30 @@ const MAX_SCAN_THREADS: usize = 4;
 /// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
 /// duplicate probe) and of the vector side of a hybrid search.
 fn scan_threads(pages: usize) -> usize {
-    static CORES: OnceLock<usize> = OnceLock::new();
-    let cores = *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    (pages / MIN_PAGES_PER_THREAD).clamp(1, cores.clamp(1, MAX_SCAN_THREADS))
+    let most = scan_pool().map_or(1, |pool| pool.current_num_threads() + 1);
+    (pages / MIN_PAGES_PER_THREAD).clamp(1, most)
+}
+
+/// The threads that scan beside the caller: one fewer than [`scan_threads`] uses at most,
+/// started on first use and kept. Starting a thread for each scan cost 45–70 µs on the
+/// benchmarks' machine, waking a kept one 12–20 µs. `None` on one core, or when the threads
+/// could not be started: the caller then scans alone.
+fn scan_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let helpers = cores.clamp(1, MAX_SCAN_THREADS) - 1;
+        if helpers == 0 {
+            return None;
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(helpers)
+            .thread_name(|i| format!("vector-scan-{i}"))
+            .build()
+            .map_err(|err| tracing::warn!(%err, "vector scans run on one thread"))
+            .ok()
+    })
+    .as_ref()
 }
 
 /// Euclidean norm of a quantized query's part.
@@ -104,21 +126,37 @@ fn norm(q: &[i16]) -> f32 {
     q.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt() as f32
 }
 
-/// Per slot of a page, the most its full score can be: the score of the codes read so far
-/// (`partial`) plus the most the others can add, `q_norm` (the query's norm over them) times
-/// the slot's `norms` (Cauchy–Schwarz), with a margin ([`BOUND_SLACK`]); -inf for a free slot.
-/// One branch-free pass the compiler vectorises: comparing each slot's bound as it was
-/// reached cost 0.1–0.25 ms of a 1.4–1.9 ms scan of 100k vectors.
+/// Per slot of a page, the most its full score can be (see [`upper_bound`]). One branch-free
+/// pass the compiler vectorises: comparing each slot's bound as it was reached cost
+/// 0.1–0.25 ms of a 1.4–1.9 ms scan of 100k vectors.
 fn upper_bounds(uppers: &mut [f32], partial: &[i32], scales: &[f32], norms: &[f32], q_norm: f32) {
     for (((upper, &dot), &scale), &norm) in uppers.iter_mut().zip(partial).zip(scales).zip(norms) {
-        let reach = q_norm * norm;
-        let bound = dot as f32 * scale + reach;
-        let bound = bound + BOUND_SLACK * (bound.abs() + reach);
-        *upper = if scale == 0.0 {
-            f32::NEG_INFINITY
-        } else {
-            bound
-        };
+        *upper = upper_bound(dot, scale, norm, q_norm);
+    }
+}
+
+/// The most a slot's full score can be: the score of the codes read so far (`partial`) plus
+/// the most the others can add, `q_norm` (the query's norm over them) times the slot's `norm`
+/// (Cauchy–Schwarz), with a margin ([`BOUND_SLACK`]); -inf for a free slot (`scale` 0).
+#[inline(always)]
+fn upper_bound(partial: i32, scale: f32, norm: f32, q_norm: f32) -> f32 {
+    let reach = q_norm * norm;
+    let bound = partial as f32 * scale + reach;
+    let bound = bound + BOUND_SLACK * (bound.abs() + reach);
+    if scale == 0.0 {
+        f32::NEG_INFINITY
+    } else {
+        bound
+    }
+}
+
+/// Appends to `slots[..*len]` the slots whose bound in `uppers` is above `threshold`.
+fn push_above(uppers: &[f32], threshold: f32, slots: &mut [u16; PAGE_SLOTS], len: &mut usize) {
+    for (i, &upper) in uppers.iter().enumerate() {
+        if upper > threshold {
+            slots[*len] = i as u16;
+            *len += 1;
+        }
     }
 }
 
@@ -435,7 +473,7 @@ impl QuantizedIndex {
     }
 
     /// [`Self::best`] with the pages split into `parts` runs, each scanned by a thread of its
-    /// own (the first by the caller's). Each run's best `n` hold every slot of the overall
+    /// own (the first by the caller's, the others by [`scan_pool`]'s). Each run's best `n` hold every slot of the overall
     /// best `n` found in it, so the best `n` of their union is exactly a single scan's.
     fn best_split(&self, q: &[i16], n: usize, floor: f32, parts: usize) -> (Vec<Scored>, usize) {
         let per_part = self.pages.len().div_ceil(parts.max(1)).max(1);
@@ -446,19 +484,21 @@ impl QuantizedIndex {
         let Some((first, others)) = runs.split_first() else {
             return (Vec::new(), 0);
         };
-        let found: Vec<(Vec<Scored>, usize)> = std::thread::scope(|scope| {
-            let threads: Vec<_> = others
-                .iter()
-                .map(|run| scope.spawn(|| self.best_in(q, n, floor, run.clone())))
-                .collect();
-            let mut found = vec![self.best_in(q, n, floor, first.clone())];
-            found.extend(
-                threads
-                    .into_iter()
-                    .map(|thread| thread.join().expect("a scan thread panicked")),
-            );
-            found
-        });
+        let mut found: Vec<(Vec<Scored>, usize)> = vec![(Vec::new(), 0); runs.len()];
+        let (mine, theirs) = found.split_first_mut().expect("one result per run");
+        match scan_pool() {
+            Some(pool) if !others.is_empty() => pool.in_place_scope(|scope| {
+                for (theirs, run) in theirs.iter_mut().zip(others) {
+                    scope.spawn(move |_| *theirs = self.best_in(q, n, floor, run.clone()));
+                }
+                *mine = self.best_in(q, n, floor, first.clone());
+            }),
+            _ => {
+                for (found, run) in found.iter_mut().zip(&runs) {
+                    *found = self.best_in(q, n, floor, run.clone());
+                }
+            }
+        }
         let rests_read = found.iter().map(|(_, read)| read).sum();
         let mut best: Vec<Scored> = found.into_iter().flat_map(|(best, _)| best).collect();
         best.sort_unstable_by(|a, b| b.cmp(a));
@@ -501,49 +541,49 @@ impl QuantizedIndex {
             let (mids, rests) = after.split_at(PAGE_SLOTS * mid_dims);
             let scales = &self.scales[first..first + count];
             dots(q_prefix, &prefixes[..count * prefix_dims], head_dots);
-            // Whether each slot's head is read whole: all of them, unless the prefix bound
-            // leaves out most of the page, when only the rest of the heads it lets through
-            // are read, one by one.
-            let mut read = [true; PAGE_SLOTS];
-            let one_by_one = by_prefix && {
-                let after_norms = &self.after_prefix_norms[first..first + count];
-                upper_bounds(uppers, head_dots, scales, after_norms, q_after_norm);
-                let passing = uppers.iter().filter(|&&upper| upper > threshold).count();
-                2 * passing <= count
-            };
-            if one_by_one {
-                for (i, (read, &upper)) in read.iter_mut().zip(uppers.iter()).enumerate() {
-                    *read = upper > threshold;
-                    if *read {
-                        let mid = dot(q_mid, &mids[i * mid_dims..(i + 1) * mid_dims]);
-                        head_dots[i] = head_dots[i].wrapping_add(mid);
-                    }
-                }
-            } else if mid_dims > 0 {
-                let mid_dots = &mut mid_dots[..count];
-                dots(q_mid, &mids[..count * mid_dims], mid_dots);
-                for (head_dot, &mid_dot) in head_dots.iter_mut().zip(mid_dots.iter()) {
-                    *head_dot = head_dot.wrapping_add(mid_dot);
-                }
-            }
             let rest_norms = &self.rest_norms[first..first + count];
-            upper_bounds(uppers, head_dots, scales, rest_norms, q_rest_norm);
-            if one_by_one {
-                for (upper, _) in uppers.iter_mut().zip(read).filter(|(_, read)| !read) {
-                    *upper = f32::NEG_INFINITY;
-                }
-            }
-            // The slots that may enter as the page starts; when they are most of it (the first
-            // pages, or vectors with no order along their dimensions), the page's rests are
-            // scored in one pass, as fast as a full scan.
+            // The slots that may enter as the page starts, in slot order.
             let mut entrants = [0u16; PAGE_SLOTS];
             let mut entering = 0;
-            for (i, &upper) in uppers.iter().enumerate() {
-                if upper > threshold {
-                    entrants[entering] = i as u16;
-                    entering += 1;
-                }
+            // A threshold search first bounds each slot by its prefix. When that lets through
+            // at most half of the page (with a high threshold, usually none of it), only the
+            // rest of the heads it lets through are read, one by one, and the page's other
+            // slots cost nothing more; otherwise every head is read whole.
+            let mut sparse = false;
+            if by_prefix {
+                let after_norms = &self.after_prefix_norms[first..first + count];
+                upper_bounds(uppers, head_dots, scales, after_norms, q_after_norm);
+                push_above(uppers, threshold, &mut entrants, &mut entering);
+                sparse = 2 * entering <= count;
             }
+            if sparse {
+                let passing = entering;
+                entering = 0;
+                for k in 0..passing {
+                    let i = usize::from(entrants[k]);
+                    let mid = dot(q_mid, &mids[i * mid_dims..(i + 1) * mid_dims]);
+                    head_dots[i] = head_dots[i].wrapping_add(mid);
+                    uppers[i] = upper_bound(head_dots[i], scales[i], rest_norms[i], q_rest_norm);
+                    if uppers[i] > threshold {
+                        entrants[entering] = i as u16;
+                        entering += 1;
+                    }
+                }
+            } else {
+                entering = 0;
+                if mid_dims > 0 {
+                    let mid_dots = &mut mid_dots[..count];
+                    dots(q_mid, &mids[..count * mid_dims], mid_dots);
+                    for (head_dot, &mid_dot) in head_dots.iter_mut().zip(mid_dots.iter()) {
+                        *head_dot = head_dot.wrapping_add(mid_dot);
+                    }
+                }
+                upper_bounds(uppers, head_dots, scales, rest_norms, q_rest_norm);
+                push_above(uppers, threshold, &mut entrants, &mut entering);
+            }
+            // When the slots that may enter are most of the page (the first pages, or vectors
+            // with no order along their dimensions), the page's rests are scored in one pass,
+            // as fast as a full scan.
             let whole_page = rest_dims > 0 && 2 * entering > count;
             if whole_page {
                 dots(q_rest, &rests[..count * rest_dims], &mut rest_dots[..count]);

@@ -12,7 +12,7 @@
 //! query) and reloads the few vectors that changed, or reloads itself whole when it fell
 //! behind the pruned part of the log or is asked about another model.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::RwLock;
 
 use libsql::{Connection, Row, Value};
@@ -193,14 +193,13 @@ impl VectorCache {
         };
         match current {
             Some(last_seq) => {
-                let tail = log_tail(conn, last_seq).await?;
-                let Some(&(newest, _)) = tail.last() else {
+                let changes = log_tail(conn, model, last_seq).await?;
+                let Some(&(newest, _, _)) = changes.last() else {
                     return Ok(());
                 };
-                let changes = read_changes(conn, model, tail).await?;
                 let mut state = self.state.write().expect("vector index lock");
                 if let Some(loaded) = state.as_mut().filter(|l| l.last_seq == last_seq) {
-                    for (id, vector) in changes {
+                    for (_, id, vector) in changes {
                         match vector {
                             Some(v) => loaded.index.upsert(&id, &v),
                             None => loaded.index.remove(&id),
@@ -236,51 +235,30 @@ async fn log_floor(conn: &Conn) -> Result<i64> {
     Ok(value.map_or(0, |v| v.parse().unwrap_or(0)))
 }
 
-async fn log_tail(conn: &Conn, after: i64) -> Result<Vec<(i64, String)>> {
+/// The changes logged after `after`, oldest first, each with the memory's current vector of
+/// `model` (`None` when it has none now): one statement, prepared once per connection, read
+/// on every search after a write. A memory changed several times is listed each time, with
+/// the same vector; applying them in turn leaves what applying the last would.
+async fn log_tail(conn: &Conn, model: &str, after: i64) -> Result<Vec<LoggedChange>> {
     conn.rows(
-        "SELECT seq, memory_id FROM vector_log WHERE seq > ? ORDER BY seq",
-        [after],
-        |row| Ok((row.get(0)?, row.get(1)?)),
+        "SELECT l.seq, l.memory_id, v.embedding FROM vector_log l \
+         LEFT JOIN memory_vectors v ON v.memory_id = l.memory_id AND v.model = ? \
+         WHERE l.seq > ? ORDER BY l.seq",
+        libsql::params![model, after],
+        |row| {
+            let vector = row.get::<Option<Vec<u8>>>(2)?;
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                vector.as_deref().and_then(from_blob),
+            ))
+        },
     )
     .await
 }
 
-/// The current vector of each memory named in `tail`: `None` when it has none of `model`.
-async fn read_changes(
-    conn: &Connection,
-    model: &str,
-    tail: Vec<(i64, String)>,
-) -> Result<Vec<(String, Option<Vec<f32>>)>> {
-    let ids: Vec<String> = tail
-        .into_iter()
-        .map(|(_, id)| id)
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT memory_id, embedding FROM memory_vectors WHERE model = ? AND memory_id IN ({})",
-            placeholders(chunk.len())
-        );
-        let mut params: Vec<Value> = vec![model.into()];
-        params.extend(chunk.iter().map(|id| Value::from(id.clone())));
-        let mut rows = conn.query(&sql, params).await?;
-        let mut present = HashSet::new();
-        while let Some(row) = rows.next().await? {
-            let id: String = row.get(0)?;
-            present.insert(id.clone());
-            out.push((id, from_blob(&row.get::<Vec<u8>>(1)?)));
-        }
-        out.extend(
-            chunk
-                .iter()
-                .filter(|id| !present.contains(*id))
-                .map(|id| (id.clone(), None)),
-        );
-    }
-    Ok(out)
-}
+/// A logged change: its position in the log, the memory, and its vector now.
+type LoggedChange = (i64, String, Option<Vec<f32>>);
 
 /// A memory's id and its vector (None when the blob is not one).
 fn id_and_vector(row: &Row) -> Result<(String, Option<Vec<f32>>)> {
