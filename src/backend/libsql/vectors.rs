@@ -51,6 +51,15 @@ struct Loaded {
 #[derive(Default)]
 pub(super) struct VectorCache {
     state: RwLock<Option<Loaded>>,
+    /// Held while the whole index is read from the database: a unit of work that finds the
+    /// index missing while another reads it waits for that copy instead of reading a second.
+    /// The warm-up that starts with the embedder and the first search raced: two copies of
+    /// a 100k-memory index (34 MB each) were built at once and one thrown away, which put
+    /// the server's peak resident memory ~34 MB above what it then held.
+    loading: tokio::sync::Mutex<()>,
+    /// Whole loads so far, for the test that they are not repeated.
+    #[cfg(test)]
+    loads: std::sync::atomic::AtomicUsize,
 }
 
 impl VectorCache {
@@ -181,46 +190,59 @@ impl VectorCache {
     }
 
     /// Brings the index up to date for `model`. SQL runs without the lock held; the changes
-    /// read are applied only if no other unit of work applied newer ones meanwhile.
+    /// read are applied only if no other unit of work applied newer ones meanwhile. One unit
+    /// of work at a time reads the whole index (see [`VectorCache::loading`]).
     pub async fn refresh(&self, conn: &Conn, model: &str, dim: usize) -> Result<()> {
         let floor = log_floor(conn).await?;
-        let current = {
-            let state = self.state.read().expect("vector index lock");
-            state
-                .as_ref()
-                .filter(|l| l.model == model && l.index.dim() == dim && l.last_seq >= floor)
-                .map(|l| l.last_seq)
-        };
-        match current {
-            Some(last_seq) => {
-                let changes = log_tail(conn, model, last_seq).await?;
-                let Some(&(newest, _, _)) = changes.last() else {
-                    return Ok(());
-                };
-                let mut state = self.state.write().expect("vector index lock");
-                if let Some(loaded) = state.as_mut().filter(|l| l.last_seq == last_seq) {
-                    for (_, id, vector) in changes {
-                        match vector {
-                            Some(v) => loaded.index.upsert(&id, &v),
-                            None => loaded.index.remove(&id),
-                        };
-                    }
-                    loaded.last_seq = newest;
-                }
-                Ok(())
-            }
-            None => {
-                let loaded = load(conn, model, dim).await?;
-                let mut state = self.state.write().expect("vector index lock");
-                let newer_present = state.as_ref().is_some_and(|l| {
-                    l.model == model && l.index.dim() == dim && l.last_seq >= loaded.last_seq
-                });
-                if !newer_present {
-                    *state = Some(loaded);
-                }
-                Ok(())
-            }
+        if let Some(last_seq) = self.loaded_since(model, dim, floor) {
+            return self.catch_up(conn, model, last_seq).await;
         }
+        let _loading = self.loading.lock().await;
+        // Another unit of work may have loaded it while this one waited.
+        if let Some(last_seq) = self.loaded_since(model, dim, floor) {
+            return self.catch_up(conn, model, last_seq).await;
+        }
+        let loaded = load(conn, model, dim).await?;
+        #[cfg(test)]
+        self.loads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut state = self.state.write().expect("vector index lock");
+        let newer_present = state.as_ref().is_some_and(|l| {
+            l.model == model && l.index.dim() == dim && l.last_seq >= loaded.last_seq
+        });
+        if !newer_present {
+            *state = Some(loaded);
+        }
+        Ok(())
+    }
+
+    /// The last change applied to the index, when it holds `model`'s vectors of `dim`
+    /// dimensions and has seen every change since the log's `floor`.
+    fn loaded_since(&self, model: &str, dim: usize, floor: i64) -> Option<i64> {
+        let state = self.state.read().expect("vector index lock");
+        state
+            .as_ref()
+            .filter(|l| l.model == model && l.index.dim() == dim && l.last_seq >= floor)
+            .map(|l| l.last_seq)
+    }
+
+    /// Applies the changes logged after `last_seq` to the index.
+    async fn catch_up(&self, conn: &Conn, model: &str, last_seq: i64) -> Result<()> {
+        let changes = log_tail(conn, model, last_seq).await?;
+        let Some(&(newest, _, _)) = changes.last() else {
+            return Ok(());
+        };
+        let mut state = self.state.write().expect("vector index lock");
+        if let Some(loaded) = state.as_mut().filter(|l| l.last_seq == last_seq) {
+            for (_, id, vector) in changes {
+                match vector {
+                    Some(v) => loaded.index.upsert(&id, &v),
+                    None => loaded.index.remove(&id),
+                };
+            }
+            loaded.last_seq = newest;
+        }
+        Ok(())
     }
 }
 
@@ -420,4 +442,51 @@ async fn with_memories(
             })
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use crate::backend::GraphBackend;
+    use crate::backend::libsql::LibsqlBackend;
+    use crate::backend::libsql::tail::tests::memory;
+    use crate::model::Embedding;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn units_of_work_that_find_the_index_missing_load_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = LibsqlBackend::open_local(&dir.path().join("store.db"))
+            .await
+            .unwrap();
+        let batch: Vec<_> = (0..3000)
+            .map(|i| {
+                let angle = i as f32 / 100.0;
+                let vector = vec![angle.cos(), angle.sin(), 1.0, 0.5];
+                let embedding = Embedding {
+                    model: "m".into(),
+                    vector,
+                };
+                (memory(i, "note", "text", &[]), Some(embedding))
+            })
+            .collect();
+        backend.create_memories(&batch).await.unwrap();
+        // The warm-up and the first searches of a server, at once, each a task of its own.
+        let warm_ups: Vec<_> = (0..4)
+            .map(|_| {
+                let backend = backend.clone();
+                tokio::spawn(async move { backend.warm_up_vectors("m", 4).await })
+            })
+            .collect();
+        for warm_up in warm_ups {
+            warm_up.await.unwrap().unwrap();
+        }
+        let inner = backend.shared.open.read().unwrap().clone();
+        assert_eq!(inner.vectors.loads.load(Ordering::Relaxed), 1);
+        let hits = backend
+            .vector_search("m", &[1.0, 0.0, 1.0, 0.5], &Default::default(), 1)
+            .await
+            .unwrap();
+        assert_eq!(hits[0].memory.id, "m000");
+    }
 }
