@@ -473,8 +473,9 @@ impl QuantizedIndex {
     }
 
     /// [`Self::best`] with the pages split into `parts` runs, each scanned by a thread of its
-    /// own (the first by the caller's, the others by [`scan_pool`]'s). Each run's best `n` hold every slot of the overall
-    /// best `n` found in it, so the best `n` of their union is exactly a single scan's.
+    /// own (the first by the caller's, the others by [`scan_pool`]'s; all by the caller's
+    /// where there is no pool). Each run's best `n` hold every slot of the overall best `n`
+    /// found in it, so the best `n` of their union is exactly a single scan's.
     fn best_split(&self, q: &[i16], n: usize, floor: f32, parts: usize) -> (Vec<Scored>, usize) {
         let per_part = self.pages.len().div_ceil(parts.max(1)).max(1);
         let runs: Vec<Range<usize>> = (0..self.pages.len())
@@ -486,14 +487,16 @@ impl QuantizedIndex {
         };
         let mut found: Vec<(Vec<Scored>, usize)> = vec![(Vec::new(), 0); runs.len()];
         let (mine, theirs) = found.split_first_mut().expect("one result per run");
-        match scan_pool() {
-            Some(pool) if !others.is_empty() => pool.in_place_scope(|scope| {
+        // A scan in one run (a small index, or hybrid search's) starts no pool.
+        let pool = if others.is_empty() { None } else { scan_pool() };
+        match pool {
+            Some(pool) => pool.in_place_scope(|scope| {
                 for (theirs, run) in theirs.iter_mut().zip(others) {
                     scope.spawn(move |_| *theirs = self.best_in(q, n, floor, run.clone()));
                 }
                 *mine = self.best_in(q, n, floor, first.clone());
             }),
-            _ => {
+            None => {
                 for (found, run) in found.iter_mut().zip(&runs) {
                     *found = self.best_in(q, n, floor, run.clone());
                 }

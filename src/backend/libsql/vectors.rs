@@ -53,9 +53,9 @@ pub(super) struct VectorCache {
     state: RwLock<Option<Loaded>>,
     /// Held while the whole index is read from the database: a unit of work that finds the
     /// index missing while another reads it waits for that copy instead of reading a second.
-    /// The warm-up that starts with the embedder and the first search raced: two copies of
-    /// a 100k-memory index (34 MB each) were built at once and one thrown away, which put
-    /// the server's peak resident memory ~34 MB above what it then held.
+    /// The warm-up that starts with the embedder and the first searches raced: copies of a
+    /// 100k-memory index (34 MB each) were built at once and all but one thrown away, which
+    /// put the server's peak resident memory up to ~37 MiB above what it then held.
     loading: tokio::sync::Mutex<()>,
     /// Whole loads so far, for the test that they are not repeated.
     #[cfg(test)]
