@@ -95,8 +95,11 @@ const MAX_SCAN_THREADS: usize = 4;
 /// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
 /// duplicate probe) and of the vector side of a hybrid search.
 fn scan_threads(pages: usize) -> usize {
-    let most = scan_pool().map_or(1, |pool| pool.current_num_threads() + 1);
-    (pages / MIN_PAGES_PER_THREAD).clamp(1, most)
+    match (pages / MIN_PAGES_PER_THREAD).clamp(1, MAX_SCAN_THREADS) {
+        // An index of fewer than twice that many vectors starts no pool.
+        1 => 1,
+        wanted => scan_pool().map_or(1, |pool| wanted.min(pool.current_num_threads() + 1)),
+    }
 }
 
 /// The threads that scan beside the caller: one fewer than [`scan_threads`] uses at most,
