@@ -141,7 +141,9 @@ pub(crate) fn nearest_in_time(
     steps: usize,
     found: Vec<(String, Memory)>,
 ) -> Vec<(String, Memory)> {
-    let key = |m: &Memory| (m.created_at, m.id.clone());
+    fn key(m: &Memory) -> (DateTime<Utc>, &str) {
+        (m.created_at, &m.id)
+    }
     let mut sides: HashMap<(String, bool), Vec<Memory>> = HashMap::new();
     for (anchor_id, memory) in found {
         let Some(anchor) = anchors.iter().find(|a| a.id == anchor_id) else {
@@ -156,7 +158,7 @@ pub(crate) fn nearest_in_time(
             let Some(mut side) = sides.remove(&(anchor.id.clone(), before)) else {
                 continue;
             };
-            side.sort_by_key(|m| key(m));
+            side.sort_by(|a, b| key(a).cmp(&key(b)));
             if before {
                 side.reverse();
             }

@@ -489,11 +489,11 @@ impl QuantizedIndex {
             return (Vec::new(), 0);
         };
         let mut found: Vec<(Vec<Scored>, usize)> = vec![(Vec::new(), 0); runs.len()];
-        let (mine, theirs) = found.split_first_mut().expect("one result per run");
         // A scan in one run (a small index, or hybrid search's) starts no pool.
         let pool = if others.is_empty() { None } else { scan_pool() };
         match pool {
             Some(pool) => pool.in_place_scope(|scope| {
+                let (mine, theirs) = found.split_first_mut().expect("one result per run");
                 for (theirs, run) in theirs.iter_mut().zip(others) {
                     scope.spawn(move |_| *theirs = self.best_in(q, n, floor, run.clone()));
                 }
@@ -555,13 +555,12 @@ impl QuantizedIndex {
             // at most half of the page (with a high threshold, usually none of it), only the
             // rest of the heads it lets through are read, one by one, and the page's other
             // slots cost nothing more; otherwise every head is read whole.
-            let mut sparse = false;
-            if by_prefix {
+            let sparse = by_prefix && {
                 let after_norms = &self.after_prefix_norms[first..first + count];
                 upper_bounds(uppers, head_dots, scales, after_norms, q_after_norm);
                 push_above(uppers, threshold, &mut entrants, &mut entering);
-                sparse = 2 * entering <= count;
-            }
+                2 * entering <= count
+            };
             if sparse {
                 let passing = entering;
                 entering = 0;
