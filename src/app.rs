@@ -168,7 +168,12 @@ impl App {
     pub fn start_background(&self) -> Background {
         let sync = self.spawn_sync_worker(Schedule::new(self.sync_interval));
         let embedder = self.store.start_embedder((*self.embedder).clone());
-        Background { sync, embedder }
+        let keywords = self.store.start_keyword_index();
+        Background {
+            sync,
+            embedder,
+            keywords,
+        }
     }
 
     /// Starts the sync worker on `schedule` (replica and remote mode; `None` for a local
@@ -262,6 +267,8 @@ pub struct Background {
     pub sync: Option<JoinHandle<()>>,
     /// Loads the embedder, then embeds memories stored without a vector.
     pub embedder: JoinHandle<()>,
+    /// Loads the full-text index's postings for keyword search.
+    pub keywords: JoinHandle<()>,
 }
 
 #[cfg(test)]

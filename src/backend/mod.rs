@@ -476,6 +476,13 @@ pub trait GraphBackend: Send + Sync + 'static {
         Ok(())
     }
 
+    /// Prepares keyword search ahead of the first query, e.g. by loading the full-text
+    /// index's postings into memory; a long-lived front end calls it once, in the background.
+    /// Backends with nothing to prepare do nothing.
+    async fn warm_up_keywords(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// One level of a walk: [`GraphBackend::relationships_of`] `ids`, and the summaries of
     /// their far ends (endpoints not in `ids`) that pass `filter`. A backend whose calls cost
     /// a round trip answers both in one.

@@ -19,6 +19,7 @@ use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
 use super::pool::{Conn, Link};
+use super::postings::{self, KeywordCache, Matching};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
 use crate::model::{KeywordMatch, Memory};
@@ -94,6 +95,69 @@ fn expression(terms: &[String], operator: &str) -> String {
 /// Builds the FTS5 MATCH expression: each term a quoted string, joined by OR.
 pub(super) fn match_expression(terms: &[String]) -> String {
     expression(terms, "OR")
+}
+
+/// The matches of one stage of a search: memories holding any or every one of some terms.
+#[derive(Clone, Debug, PartialEq)]
+struct Stage {
+    terms: Vec<String>,
+    matching: Matching,
+}
+
+impl Stage {
+    /// The stage as an FTS5 MATCH expression.
+    fn expression(&self) -> String {
+        match self.matching {
+            Matching::Any => match_expression(&self.terms),
+            Matching::Every => expression(&self.terms, "AND"),
+        }
+    }
+}
+
+/// The postings in memory (`postings.rs`) a search ranks with, and the token each of its
+/// terms is in the index.
+struct InMemory<'a> {
+    cache: &'a KeywordCache,
+    tokens: HashMap<&'a str, String>,
+}
+
+impl<'a> InMemory<'a> {
+    /// The postings, brought up to date, when they are loaded and every term is one token.
+    async fn current(
+        conn: &Conn,
+        cache: &'a KeywordCache,
+        terms: &'a [String],
+    ) -> Result<Option<InMemory<'a>>> {
+        if cache.refresh(conn).await? != postings::Fresh::Current {
+            return Ok(None);
+        }
+        let Some(tokens) = postings::tokens_of(conn, terms).await? else {
+            return Ok(None);
+        };
+        let tokens = terms.iter().map(String::as_str).zip(tokens).collect();
+        Ok(Some(InMemory { cache, tokens }))
+    }
+
+    /// The rows holding each term; `None` if the postings were dropped meanwhile.
+    fn holding(&self, terms: &[String]) -> Option<Vec<usize>> {
+        self.cache.read(|p| {
+            terms
+                .iter()
+                .map(|t| p.holding(&self.tokens[t.as_str()]))
+                .collect()
+        })
+    }
+
+    /// [`postings::Postings::newest`] for `stage`; `None` if the postings were dropped.
+    fn newest(&self, stage: &Stage, budget: usize) -> Option<(Vec<(i64, f64)>, bool)> {
+        let tokens: Vec<&str> = stage
+            .terms
+            .iter()
+            .map(|t| self.tokens[t.as_str()].as_str())
+            .collect();
+        self.cache
+            .read(|p| p.newest(&tokens, stage.matching, budget))
+    }
 }
 
 // The limits of the kept statements below are written into their SQL, not bound: SQLite plans
@@ -198,31 +262,47 @@ fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
 
 /// Memories matching any of `terms` and `clause`, best BM25 first, ties by id; in stages
 /// when the query matches more than the budget (see the module doc).
+///
+/// With `postings` loaded (`postings.rs`), the unfiltered ranking is computed from them instead
+/// of FTS5, with the same result.
 pub(super) async fn search(
     conn: &Conn,
     scorer: Scorer,
+    postings: Option<&KeywordCache>,
     terms: &[String],
     clause: &Clause,
     limit: usize,
 ) -> Result<Vec<KeywordMatch>> {
-    let any = match_expression(terms);
+    let memory = match postings {
+        Some(cache) if scorer == Scorer::Kept => InMemory::current(conn, cache, terms).await?,
+        _ => None,
+    };
+    let any = Stage {
+        terms: terms.to_vec(),
+        matching: Matching::Any,
+    };
     // Whether to stage only matters for several terms; one term is ranked as one stage. The
     // terms' counts, where the scorer keeps them, mostly tell without walking the matches.
-    let term_rows = match (terms.len(), scorer) {
-        (1, _) | (_, Scorer::Fts5) => None,
-        (n, Scorer::Kept) => term_rows(conn, &any, n).await?,
+    let term_rows = match (terms.len(), scorer, &memory) {
+        (1, _, _) | (_, Scorer::Fts5, _) => None,
+        (_, Scorer::Kept, Some(memory)) => memory.holding(terms),
+        (n, Scorer::Kept, None) => term_rows(conn, &any.expression(), n).await?,
     };
     let (over_budget, any_floor) = match (terms.len(), term_rows.as_deref().and_then(over_budget)) {
         (1, _) => (false, None),
         (_, Some(over)) => (over, None),
         (_, None) => {
-            let (floor, over) = newest_matches(conn, &any).await?;
+            let (floor, over) = match memory.as_ref().and_then(|m| m.newest(&any, RANK_BUDGET)) {
+                Some((newest, more)) => (newest.get(RANK_BUDGET - 1).map(|r| r.0), more),
+                None => newest_matches(conn, &any.expression()).await?,
+            };
             (over, Some(floor))
         }
     };
     let query = Query {
         conn,
         scorer,
+        memory,
         terms,
         any,
         over_budget,
@@ -257,8 +337,10 @@ enum Ranking {
 struct Query<'a> {
     conn: &'a Conn,
     scorer: Scorer,
+    /// The postings in memory, when loaded.
+    memory: Option<InMemory<'a>>,
     terms: &'a [String],
-    any: String,
+    any: Stage,
     /// Whether `any` matches more than [`RANK_BUDGET`] memories: ranked in stages then.
     over_budget: bool,
     /// The budget floor of `any` ([`newest_matches`]), when it was walked to decide on stages.
@@ -295,14 +377,21 @@ impl Query<'_> {
             .map(|(t, _)| t.clone())
             .collect();
         let rare = rarest(self.terms, &frequencies);
+        let all_rare = rare.len() == self.terms.len();
         let mut stages = Vec::new();
         if found.len() > 1 {
-            stages.push(expression(&found, "AND"));
+            stages.push(Stage {
+                terms: found,
+                matching: Matching::Every,
+            });
         }
         if !rare.is_empty() {
-            stages.push(match_expression(&rare));
+            stages.push(Stage {
+                terms: rare,
+                matching: Matching::Any,
+            });
         }
-        if rare.len() < self.terms.len() {
+        if !all_rare {
             stages.push(self.any.clone());
         }
         let mut hits: Vec<(i64, f64)> = Vec::with_capacity(self.limit);
@@ -330,15 +419,27 @@ impl Query<'_> {
     /// there are more: a query made only of words found in thousands of memories then
     /// answers with the best of the recent ones, in bounded time. A filter that leaves too
     /// few of those gets the whole ranking.
-    async fn stage(&self, expression: &str, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
+    async fn stage(&self, stage: &Stage, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
         let (conn, clause, limit) = (self.conn, self.clause, self.limit);
+        let expression = stage.expression();
         if let Ranking::InIndex = ranking {
-            return ranked_in_index(conn, self.scorer, expression, limit).await;
+            if limit == 0 {
+                return Ok(Some(Vec::new()));
+            }
+            let newest = self
+                .memory
+                .as_ref()
+                .and_then(|m| m.newest(stage, RANK_BUDGET));
+            return match newest {
+                Some((ranked, _)) => cut(conn, ranked, limit).await,
+                None => ranked_in_index(conn, self.scorer, &expression, limit).await,
+            };
         }
         let floor = match self.any_floor {
-            Some(floor) if expression == self.any => floor,
-            _ => newest_matches(conn, expression).await?.0,
+            Some(floor) if *stage == self.any => floor,
+            _ => newest_matches(conn, &expression).await?.0,
         };
+        let expression = expression.as_str();
         let scorer = self.scorer;
         let hits = ranked_joined(conn, scorer, expression, clause, limit, floor).await?;
         if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
@@ -427,10 +528,21 @@ async fn ranked_in_index(
     };
     // The best rows hold the page and every match tied at its cut unless the last of them is
     // still tied with the cut.
-    let mut ranked = match top {
+    let ranked = match top {
         Some(top) if top.len() < TOP_RANKED || top[limit - 1].1 != top[TOP_RANKED - 1].1 => top,
         _ => conn.rows(&newest, [expression], row_and_score).await?,
     };
+    cut(conn, ranked, limit).await
+}
+
+/// The best `limit` of `ranked` (matches as (row, score), in any order, holding the page and
+/// every match tied at its cut), best first and equal scores by id; `None` when one of the
+/// tied matches has no memory. `limit` is at least 1.
+async fn cut(
+    conn: &Conn,
+    mut ranked: Vec<(i64, f64)>,
+    limit: usize,
+) -> Result<Option<Vec<(i64, f64)>>> {
     let by_score =
         |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
     ranked.sort_by(by_score);

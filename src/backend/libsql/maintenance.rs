@@ -140,11 +140,14 @@ impl LibsqlBackend {
                 )
             };
             let before = size((*conn).clone()).await?;
-            // A rebuild indexes every memory, the tail's included.
+            // A rebuild indexes every memory, the tail's included. It logs no row, so the
+            // log's floor moves past every reader: postings in memory load again whole.
             conn.execute_batch(
                 "BEGIN IMMEDIATE; \
                  INSERT INTO memories_fts (memories_fts) VALUES ('rebuild'); \
                  UPDATE fts_state SET indexed_upto = (SELECT coalesce(max(seq), 0) FROM memories); \
+                 INSERT OR REPLACE INTO meta (key, value) \
+                     SELECT 'fts_log_floor', seq FROM fts_log_next_seq; \
                  COMMIT;",
             )
             .await?;

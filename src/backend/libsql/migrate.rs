@@ -28,6 +28,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "full_text_in_batches",
         include_str!("../../../schema/0004_full_text_in_batches.sql"),
     ),
+    (
+        5,
+        "full_text_log",
+        include_str!("../../../schema/0005_full_text_log.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -30,6 +30,7 @@ mod neighbourhood;
 mod open;
 mod pending;
 mod pool;
+mod postings;
 mod primary;
 mod rank;
 mod read;
@@ -37,6 +38,7 @@ mod rows;
 mod statements;
 mod tail;
 mod tally;
+mod tokenize;
 mod vectors;
 mod write;
 
@@ -53,6 +55,7 @@ pub use primary::Primary;
 use self::changes::ChangeWatch;
 use self::filter::Clause;
 use self::pool::{Conn, Pool};
+use self::postings::{Fresh, KeywordCache};
 use self::rows::distinct;
 use self::tail::Tail;
 use self::tally::{Delta, Footprint, Tally, footprint};
@@ -87,6 +90,8 @@ struct Shared {
 struct Inner {
     pool: Pool,
     vectors: VectorCache,
+    /// The full-text index's postings in memory (`postings.rs`).
+    keywords: KeywordCache,
     tally: Tally,
     changes: ChangeWatch,
     /// What searching the full-text index's tail needs.
@@ -423,9 +428,15 @@ impl GraphBackend for LibsqlBackend {
         }
         let terms = terms.to_vec();
         let clause = Clause::from_filter(filter);
+        let backend = self.clone();
         self.run_on(move |inner, conn| async move {
             let scorer = keyword::Scorer::over(inner.pool.link());
-            let hits = keyword::search(&conn, scorer, &terms, &clause, limit).await?;
+            if inner.keywords.refresh(&conn).await? == Fresh::Dropped {
+                // Fell behind the log's pruned part: loaded again aside, FTS5 ranks meanwhile.
+                tokio::spawn(async move { backend.warm_up_keywords().await });
+            }
+            let keywords = Some(&inner.keywords);
+            let hits = keyword::search(&conn, scorer, keywords, &terms, &clause, limit).await?;
             tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })
         .await
@@ -612,6 +623,16 @@ impl GraphBackend for LibsqlBackend {
         self.run_on(
             move |inner, conn| async move { inner.vectors.refresh(&conn, &model, dim).await },
         )
+        .await
+    }
+
+    async fn warm_up_keywords(&self) -> Result<()> {
+        self.run_on(move |inner, conn| async move {
+            match keyword::Scorer::over(inner.pool.link()) {
+                keyword::Scorer::Kept => inner.keywords.load(&conn).await,
+                keyword::Scorer::Fts5 => Ok(()),
+            }
+        })
         .await
     }
 

@@ -148,6 +148,7 @@ impl LibsqlBackend {
         let inner = Inner {
             pool,
             vectors: VectorCache::default(),
+            keywords: Default::default(),
             tally: Tally::default(),
             changes: Default::default(),
             tail: Arc::new(Tail::new(replicated)),

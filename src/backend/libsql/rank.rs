@@ -27,7 +27,8 @@
 //!
 //! Both are registered with `sqlite3_auto_extension` for every SQLite connection the process
 //! opens, local files and embedded replicas alike; a store reached over HTTP runs its SQL on
-//! the server, which only has `bm25()`. All `unsafe` code of the backend is here.
+//! the server, which only has `bm25()`. The entry point also adds `fts_tokens` (`tokenize.rs`).
+//! All `unsafe` code of the backend is here and there.
 
 use std::collections::HashMap;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -161,6 +162,8 @@ unsafe extern "C" fn on_open(
         if let Some(create) = (*fts5).xCreateFunction {
             create(fts5, HITS_NAME.as_ptr(), kept.cast(), Some(hits), None);
         }
+        // SAFETY: `db` is the connection being opened and `fts5` its live API.
+        super::tokenize::register(db, fts5);
     }
     ffi::SQLITE_OK
 }

@@ -808,6 +808,11 @@ impl GraphBackend for ReplicaBackend {
         Ok(ids)
     }
 
+    async fn warm_up_keywords(&self) -> Result<()> {
+        self.on_replica(|r| async move { r.warm_up_keywords().await })
+            .await
+    }
+
     async fn warm_up_vectors(&self, model: &str, dim: usize) -> Result<()> {
         self.on_replica(|r| async move { r.warm_up_vectors(model, dim).await })
             .await
