@@ -79,10 +79,6 @@ impl Scorer {
     }
 }
 
-/// [`BM25`]'s column weights, for ranking the index's tail in Rust (`tail.rs`, whose test
-/// `a_tail_memory_scores_as_it_will_once_indexed` fails if the two disagree).
-pub(super) const WEIGHTS: [f64; 3] = [0.75, 1.0, 2.0];
-
 /// `terms` as quoted FTS5 strings joined by `operator` (`OR` or `AND`).
 fn expression(terms: &[String], operator: &str) -> String {
     terms
@@ -122,15 +118,12 @@ struct InMemory<'a> {
 }
 
 impl<'a> InMemory<'a> {
-    /// The postings, brought up to date, when they are loaded and every term is one token.
-    async fn current(
+    /// Current postings, when every term is one token in the index.
+    async fn of(
         conn: &Conn,
         cache: &'a KeywordCache,
         terms: &'a [String],
     ) -> Result<Option<InMemory<'a>>> {
-        if cache.refresh(conn).await? != postings::Fresh::Current {
-            return Ok(None);
-        }
         let Some(tokens) = postings::tokens_of(conn, terms).await? else {
             return Ok(None);
         };
@@ -263,8 +256,8 @@ fn rarest(terms: &[String], frequencies: &[usize]) -> Vec<String> {
 /// Memories matching any of `terms` and `clause`, best BM25 first, ties by id; in stages
 /// when the query matches more than the budget (see the module doc).
 ///
-/// With `postings` loaded (`postings.rs`), the unfiltered ranking is computed from them instead
-/// of FTS5, with the same result.
+/// With `postings` (`postings.rs`, up to date: [`KeywordCache::refresh`] said so), the
+/// unfiltered ranking is computed from them instead of FTS5, with the same result.
 pub(super) async fn search(
     conn: &Conn,
     scorer: Scorer,
@@ -274,8 +267,8 @@ pub(super) async fn search(
     limit: usize,
 ) -> Result<Vec<KeywordMatch>> {
     let memory = match postings {
-        Some(cache) if scorer == Scorer::Kept => InMemory::current(conn, cache, terms).await?,
-        _ => None,
+        Some(cache) => InMemory::of(conn, cache, terms).await?,
+        None => None,
     };
     let any = Stage {
         terms: terms.to_vec(),
@@ -421,7 +414,6 @@ impl Query<'_> {
     /// few of those gets the whole ranking.
     async fn stage(&self, stage: &Stage, ranking: Ranking) -> Result<Option<Vec<(i64, f64)>>> {
         let (conn, clause, limit) = (self.conn, self.clause, self.limit);
-        let expression = stage.expression();
         if let Ranking::InIndex = ranking {
             if limit == 0 {
                 return Ok(Some(Vec::new()));
@@ -432,19 +424,19 @@ impl Query<'_> {
                 .and_then(|m| m.newest(stage, RANK_BUDGET));
             return match newest {
                 Some((ranked, _)) => cut(conn, ranked, limit).await,
-                None => ranked_in_index(conn, self.scorer, &expression, limit).await,
+                None => ranked_in_index(conn, self.scorer, &stage.expression(), limit).await,
             };
         }
+        let expression = stage.expression();
         let floor = match self.any_floor {
             Some(floor) if *stage == self.any => floor,
             _ => newest_matches(conn, &expression).await?.0,
         };
-        let expression = expression.as_str();
         let scorer = self.scorer;
-        let hits = ranked_joined(conn, scorer, expression, clause, limit, floor).await?;
+        let hits = ranked_joined(conn, scorer, &expression, clause, limit, floor).await?;
         if floor.is_some() && hits.len() < limit && !clause.sql.is_empty() {
             return Ok(Some(
-                ranked_joined(conn, scorer, expression, clause, limit, None).await?,
+                ranked_joined(conn, scorer, &expression, clause, limit, None).await?,
             ));
         }
         Ok(Some(hits))
@@ -512,9 +504,6 @@ async fn ranked_in_index(
     expression: &str,
     limit: usize,
 ) -> Result<Option<Vec<(i64, f64)>>> {
-    if limit == 0 {
-        return Ok(Some(Vec::new()));
-    }
     let newest = format!(
         "SELECT rowid, -{} AS score FROM memories_fts WHERE memories_fts MATCH ? \
          ORDER BY rowid DESC LIMIT {RANK_BUDGET}",

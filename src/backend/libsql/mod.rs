@@ -431,11 +431,15 @@ impl GraphBackend for LibsqlBackend {
         let backend = self.clone();
         self.run_on(move |inner, conn| async move {
             let scorer = keyword::Scorer::over(inner.pool.link());
-            if inner.keywords.refresh(&conn).await? == Fresh::Dropped {
-                // Fell behind the log's pruned part: loaded again aside, FTS5 ranks meanwhile.
-                tokio::spawn(async move { backend.warm_up_keywords().await });
-            }
-            let keywords = Some(&inner.keywords);
+            let keywords = match inner.keywords.refresh(&conn).await? {
+                Fresh::Current => Some(&inner.keywords),
+                Fresh::NotLoaded => None,
+                Fresh::Dropped => {
+                    // Loaded again aside (see `KeywordCache::refresh`); FTS5 ranks meanwhile.
+                    tokio::spawn(async move { backend.warm_up_keywords().await });
+                    None
+                }
+            };
             let hits = keyword::search(&conn, scorer, keywords, &terms, &clause, limit).await?;
             tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })

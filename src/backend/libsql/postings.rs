@@ -27,9 +27,8 @@ use std::sync::RwLock;
 
 use libsql::Row;
 
-use super::keyword::WEIGHTS;
 use super::pool::Conn;
-use super::rank::{idf, share};
+use super::rank::{WEIGHTS, idf, share};
 use crate::error::Result;
 
 /// Each column's weight in quarters ([`WEIGHTS`] × 4, all whole): a posting's frequency is
@@ -277,7 +276,7 @@ impl KeywordCache {
             return Ok(());
         };
         let (newest, floor) = position(conn).await?;
-        if self.loaded_since(floor).is_some() {
+        if self.loaded().is_some_and(|last| last >= floor) {
             return Ok(());
         }
         let mut postings = Postings::empty(newest);
@@ -299,10 +298,9 @@ impl KeywordCache {
         Ok(())
     }
 
-    /// Brings loaded postings up to date with the log: `true` when they are then current (a
-    /// search may rank with them), `false` when none are loaded or they fell behind the
-    /// log's pruned part (then they are dropped, and `true` is returned by the next call
-    /// after a [`KeywordCache::load`]).
+    /// Brings loaded postings up to date with the log: [`Fresh::Current`] when a search may
+    /// then rank with them; [`Fresh::Dropped`] when they fell behind the log's pruned part
+    /// (or it names a row too large to hold), after which they must be loaded again.
     pub(super) async fn refresh(&self, conn: &Conn) -> Result<Fresh> {
         let Some(last_seq) = self.loaded() else {
             return Ok(Fresh::NotLoaded);
@@ -338,10 +336,6 @@ impl KeywordCache {
 
     fn loaded(&self) -> Option<i64> {
         self.read(|p| p.last_seq)
-    }
-
-    fn loaded_since(&self, floor: i64) -> Option<i64> {
-        self.loaded().filter(|&last| last >= floor)
     }
 }
 

@@ -43,6 +43,13 @@ const NAME: &CStr = c"kept_bm25";
 /// The SQL name of the function giving the rows of each phrase (see [`hits`]).
 const HITS_NAME: &CStr = c"kept_hits";
 
+/// The column weights (title, content, tags) `keyword.rs` gives `bm25()` in its SQL, for
+/// ranking in Rust: the index's tail (`tail.rs`, whose test
+/// `a_tail_memory_scores_as_it_will_once_indexed` fails if the two disagree) and the postings
+/// in memory (`postings.rs`, whose tests compare them with FTS5's ranking). Here, beside the
+/// BM25 functions both use, so that neither imports `keyword.rs`, which imports them.
+pub(super) const WEIGHTS: [f64; 3] = [0.75, 1.0, 2.0];
+
 /// BM25's parameters, as FTS5 sets them.
 const K1: f64 = 1.2;
 const B: f64 = 0.75;

@@ -21,9 +21,9 @@ use std::sync::{Mutex, OnceLock};
 use libsql::Connection;
 
 use super::filter::Clause;
-use super::keyword::{WEIGHTS, match_expression};
+use super::keyword::match_expression;
 use super::meta::count;
-use super::rank::{idf, share};
+use super::rank::{WEIGHTS, idf, share};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS, to_json};
 use crate::error::Result;
 use crate::model::{KeywordMatch, Memory};
