@@ -79,6 +79,10 @@ pub struct App {
     sync_interval: Duration,
     /// The embedder [`App::start_background`] and [`App::load_embedder`] load.
     embedder: Arc<EmbedderSpec>,
+    /// The tasks [`App::start_background`] started (the sync worker in replica and remote
+    /// mode, the embedder and its worker, the keyword postings' load), shared by the app's
+    /// clones and stopped by [`App::stop_background`].
+    background: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl App {
@@ -126,6 +130,7 @@ impl App {
             syncer: connected.syncer,
             sync_interval: settings.interval,
             embedder: Arc::new(config.embedder.value.clone()),
+            background: Arc::default(),
         })
     }
 
@@ -140,6 +145,7 @@ impl App {
             syncer: None,
             sync_interval: sync::DEFAULT_INTERVAL,
             embedder: Arc::new(EmbedderSpec::None),
+            background: Arc::default(),
         }
     }
 
@@ -163,17 +169,36 @@ impl App {
     }
 
     /// Starts what a long-lived front end runs beside its requests: the sync worker (on a
-    /// timer, with backoff) and the embedder, loaded in the background so the front end
-    /// answers at once and searches by keyword until the model is ready.
-    pub fn start_background(&self) -> Background {
+    /// timer, with backoff), the embedder, loaded in the background so the front end
+    /// answers at once and searches by keyword until the model is ready, and the keyword
+    /// postings' load. They run until [`App::stop_background`].
+    pub fn start_background(&self) {
         let sync = self.spawn_sync_worker(Schedule::new(self.sync_interval));
         let embedder = self.store.start_embedder((*self.embedder).clone());
         let keywords = self.store.start_keyword_index();
-        Background {
-            sync,
-            embedder,
-            keywords,
+        self.tasks()
+            .extend(sync.into_iter().chain([embedder, keywords]));
+    }
+
+    /// Stops the tasks [`App::start_background`] started and waits until they have: a front
+    /// end calls it as it shuts down, so that none of them is still running (inside a
+    /// unit of work, say) when the runtime ends and wakes up to a runtime shutting down,
+    /// where setting a timer panics.
+    pub async fn stop_background(&self) {
+        let tasks = std::mem::take(&mut *self.tasks());
+        for task in &tasks {
+            task.abort();
         }
+        for task in tasks {
+            // Cancelled, or finished before: either way it no longer runs.
+            let _ = task.await;
+        }
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.background
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts the sync worker on `schedule` (replica and remote mode; `None` for a local
@@ -259,16 +284,6 @@ impl App {
             None => Ok(Vec::new()),
         }
     }
-}
-
-/// The tasks [`App::start_background`] started; they run until the process ends.
-pub struct Background {
-    /// The sync worker, in replica and remote mode.
-    pub sync: Option<JoinHandle<()>>,
-    /// Loads the embedder, then embeds memories stored without a vector.
-    pub embedder: JoinHandle<()>,
-    /// Loads the full-text index's postings for keyword search.
-    pub keywords: JoinHandle<()>,
 }
 
 #[cfg(test)]

@@ -168,9 +168,11 @@ impl MnemographServer {
     }
 
     /// Waits until every tool call in flight has finished, so a shutdown never cuts a write
-    /// short. A call that arrives meanwhile waits until after the drain.
+    /// short, then stops the app's background work (`App::stop_background`). A call that
+    /// arrives meanwhile waits until after the drain.
     pub async fn drain(&self) {
         let _all = self.calls.write().await;
+        self.app.stop_background().await;
     }
 
     /// An error saying why when the store could not be opened: resources are read from the
