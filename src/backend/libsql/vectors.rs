@@ -120,7 +120,8 @@ impl VectorCache {
     /// The `limit` nearest memories to `query` by the index's similarity, with no exact
     /// re-rank: each hit's similarity and vector are the index's (see
     /// [`QuantizedIndex::approximation`]), and only the hits' memory rows are read. The scan
-    /// runs on this thread alone: hybrid search runs its keyword side meanwhile. A filtered
+    /// is the index's quick one, on this thread alone ([`QuantizedIndex::candidates_quick`]):
+    /// hybrid search runs its keyword side meanwhile. A filtered
     /// search is [`Self::search`]'s: its filter is applied in SQL to the candidates anyway.
     pub async fn nearest(
         &self,
@@ -136,7 +137,7 @@ impl VectorCache {
         self.refresh(conn, model, query.len()).await?;
         let found = self.with_index(|index| {
             index
-                .candidates_alone(query, limit)
+                .candidates_quick(query, limit)
                 .into_iter()
                 .filter_map(|(id, similarity)| {
                     let vector = index.approximation(&id)?;
