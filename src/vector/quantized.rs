@@ -22,7 +22,7 @@
 //! of 28% of the vectors to read (p50; 75% p95) and the scan took 2.3–2.7 ms (p25, one core,
 //! load 5–6); a head of 7/8 reads 0.3% of the rests (1% p95) and takes 1.5–1.9 ms, the same as
 //! scoring every code whole. On vectors with no order along their dimensions the bound rarely
-//! prunes, pages are scored whole, and the scan costs what a full one does.
+//! prunes, blocks are scored whole, and the scan costs what a full one does.
 //!
 //! A threshold search ([`QuantizedIndex::within`], the near-duplicate probe) has one more
 //! level: it reads the first ~3/8 of every vector (the head's *prefix*) and the rest of a head
@@ -43,7 +43,7 @@
 //! the full scan's (86% at worst); 98.8% with a shortlist half as long, 99.9% with one twice
 //! as long. The similarities it returns are the full scan's, to the bit.
 //!
-//! A large index is scanned by up to four threads at once, each over a run of pages with a
+//! A large index is scanned by up to four threads at once, each over a run of blocks with a
 //! best-so-far of its own; the union of their bests holds the overall best, so the result is
 //! a single scan's. On the 2-vCPU machine of the benchmarks the two threads share one memory
 //! bus and save 5–10% of a `store_memory` with vectors; cores with bandwidth of their own
@@ -59,12 +59,20 @@ use std::sync::OnceLock;
 use super::kernel::{dot, dots};
 use super::slots::SlotTable;
 
-/// Slots per page of codes. Codes live in fixed-size pages rather than one growing `Vec` so
-/// that growth never copies (or transiently doubles) tens of megabytes, and at most one page
-/// is allocated but unused. Each page is also the block the scoring kernel is called on: it
-/// holds the heads of its slots one after the other, then their rests, so the scan of heads
-/// reads one contiguous run per page.
-const PAGE_SLOTS: usize = 256;
+/// Slots per page of codes. Codes live in pages rather than one growing `Vec` so that growth
+/// never copies (or transiently doubles) tens of megabytes. A page holds the prefixes of its
+/// slots one after the other, then the rest of their heads, then their rests, so a scan of
+/// prefixes reads one contiguous run per page: with pages of 4,096 slots rather than 256, the
+/// prefix scan of 100k vectors took 1.06–1.10 ms rather than 1.18–1.30 alone, and 1.39 rather
+/// than 1.83 beside a busy core (medians of 15 cold scans, 96 of 256 dimensions). The first
+/// page starts at [`BLOCK_SLOTS`] slots and doubles as it fills (copying its codes, at most
+/// half a page's), so a small index holds little; later pages are allocated whole, and at
+/// most one page is allocated but unused (1 MB at 256 dimensions).
+const PAGE_SLOTS: usize = 4096;
+
+/// Slots per block: what the scoring kernel is called on, and the unit in which a scan
+/// decides whether to read rests one by one or a block's at once. A page holds whole blocks.
+const BLOCK_SLOTS: usize = 256;
 
 /// Dimensions of a vector's head: about 7/8 of them, in whole chunks of the kernel, or all of a
 /// vector too short to split. With the built-in model on 100k English memories, 50 candidates,
@@ -93,20 +101,20 @@ fn share_dims(dim: usize, eighths: usize) -> usize {
     }
 }
 
-/// Pages a scan thread takes at least (16k vectors): a thread costs tens of microseconds to
+/// Blocks a scan thread takes at least (16k vectors): a thread costs tens of microseconds to
 /// start, which a smaller share of the scan would not repay.
-const MIN_PAGES_PER_THREAD: usize = 64;
+const MIN_BLOCKS_PER_THREAD: usize = 64;
 
 /// Most threads one scan uses: the scan is bound by memory bandwidth, which a few cores
 /// saturate.
 const MAX_SCAN_THREADS: usize = 4;
 
-/// Threads to scan `pages` pages with: as many as the machine has cores (up to
-/// [`MAX_SCAN_THREADS`]) while each keeps [`MIN_PAGES_PER_THREAD`]. A scan of 100k vectors
+/// Threads to scan `blocks` blocks with: as many as the machine has cores (up to
+/// [`MAX_SCAN_THREADS`]) while each keeps [`MIN_BLOCKS_PER_THREAD`]. A scan of 100k vectors
 /// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
 /// duplicate probe) and of the vector side of a hybrid search.
-fn scan_threads(pages: usize) -> usize {
-    match (pages / MIN_PAGES_PER_THREAD).clamp(1, MAX_SCAN_THREADS) {
+fn scan_threads(blocks: usize) -> usize {
+    match (blocks / MIN_BLOCKS_PER_THREAD).clamp(1, MAX_SCAN_THREADS) {
         // An index of fewer than twice that many vectors starts no pool.
         1 => 1,
         wanted => scan_pool().map_or(1, |pool| wanted.min(pool.current_num_threads() + 1)),
@@ -162,7 +170,7 @@ fn norm(q: &[i16]) -> f32 {
     q.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt() as f32
 }
 
-/// Per slot of a page, the most its full score can be (see [`upper_bound`]). One branch-free
+/// Per slot of a block, the most its full score can be (see [`upper_bound`]). One branch-free
 /// pass the compiler vectorises: comparing each slot's bound as it was reached cost
 /// 0.1–0.25 ms of a 1.4–1.9 ms scan of 100k vectors.
 fn upper_bounds(uppers: &mut [f32], partial: &[i32], scales: &[f32], norms: &[f32], q_norm: f32) {
@@ -187,7 +195,7 @@ fn upper_bound(partial: i32, scale: f32, norm: f32, q_norm: f32) -> f32 {
 }
 
 /// Appends to `slots[..*len]` the slots whose bound in `uppers` is above `threshold`.
-fn push_above(uppers: &[f32], threshold: f32, slots: &mut [u16; PAGE_SLOTS], len: &mut usize) {
+fn push_above(uppers: &[f32], threshold: f32, slots: &mut [u16; BLOCK_SLOTS], len: &mut usize) {
     for (i, &upper) in uppers.iter().enumerate() {
         if upper > threshold {
             slots[*len] = i as u16;
@@ -222,10 +230,11 @@ pub struct QuantizedIndex {
     prefix: usize,
     /// Largest query code; chosen per dimension so that `Σ q_i·v_i` cannot overflow an i32.
     query_level: f64,
-    /// Slot `s` lives in page `s / PAGE_SLOTS` at `i = s % PAGE_SLOTS`. A page holds three
-    /// sections one after the other, each with its slots' codes in slot order: the heads'
-    /// prefixes (`prefix` codes each), the rest of the heads (`head - prefix`), the rests
-    /// (`dim - head`). A top-k scan reads the first two sections whole.
+    /// Slot `s` lives in page `s / PAGE_SLOTS` at `i = s % PAGE_SLOTS`. A page of `capacity`
+    /// slots (its length over `dim`: [`PAGE_SLOTS`], or fewer for a first page still growing)
+    /// holds three sections one after the other, each with its slots' codes in slot order:
+    /// the heads' prefixes (`prefix` codes each), the rest of the heads (`head - prefix`), the
+    /// rests (`dim - head`). A top-k scan reads the first two sections whole.
     pages: Vec<Box<[i8]>>,
     /// One per slot; 0.0 marks a free slot (a live vector's scale is always positive).
     scales: Vec<f32>,
@@ -267,6 +276,17 @@ fn analyse(v: &[f32], dim: usize) -> Option<(f64, f64)> {
         max_abs = max_abs.max(x.abs());
     }
     (max_abs > 0.0).then(|| (squares.sqrt(), max_abs))
+}
+
+/// The codes of one block's slots (see [`BLOCK_SLOTS`]), each section holding `count` slots'
+/// codes one after the other.
+struct Block<'a> {
+    /// The block's first slot.
+    first: usize,
+    count: usize,
+    prefixes: &'a [i8],
+    mids: &'a [i8],
+    rests: &'a [i8],
 }
 
 /// A scored slot, ordered so that "greater" means "better": higher score, then lower slot
@@ -352,10 +372,7 @@ impl QuantizedIndex {
                         if self.ids.len() >= u32::MAX as usize {
                             return false;
                         }
-                        if self.ids.len().is_multiple_of(PAGE_SLOTS) {
-                            self.pages
-                                .push(vec![0i8; PAGE_SLOTS * self.dim].into_boxed_slice());
-                        }
+                        self.make_room(self.ids.len());
                         self.scales.push(0.0);
                         self.rest_norms.push(0.0);
                         self.after_prefix_norms.push(0.0);
@@ -392,6 +409,32 @@ impl QuantizedIndex {
         self.rest_norms[slot] = (squares[2].sqrt() * scale) as f32;
         self.after_prefix_norms[slot] = ((squares[1] + squares[2]).sqrt() * scale) as f32;
         true
+    }
+
+    /// Makes sure a page holds `slot`, the next new one: a new page when the last is full, or
+    /// the first page doubled while it is smaller than [`PAGE_SLOTS`].
+    fn make_room(&mut self, slot: usize) {
+        let page = slot / PAGE_SLOTS;
+        if page == self.pages.len() {
+            let capacity = if page == 0 { BLOCK_SLOTS } else { PAGE_SLOTS };
+            self.pages
+                .push(vec![0i8; capacity * self.dim].into_boxed_slice());
+            return;
+        }
+        let capacity = self.pages[page].len() / self.dim;
+        if slot % PAGE_SLOTS < capacity {
+            return;
+        }
+        let grown = (2 * capacity).min(PAGE_SLOTS);
+        let mut codes = vec![0i8; grown * self.dim].into_boxed_slice();
+        let (mut from, mut to): (&[i8], &mut [i8]) = (&self.pages[page], &mut codes);
+        for len in self.part_dims() {
+            let (section, after) = from.split_at(capacity * len);
+            let (into, rest) = std::mem::take(&mut to).split_at_mut(grown * len);
+            into[..section.len()].copy_from_slice(section);
+            (from, to) = (after, rest);
+        }
+        self.pages[page] = codes;
     }
 
     /// Removes the vector of `id`; false if there was none. Its slot is reused by a later insert.
@@ -510,18 +553,19 @@ impl QuantizedIndex {
     /// how many rests were read. A large index is scanned by several threads at once (see
     /// [`scan_threads`]).
     fn best(&self, q: &[i16], n: usize, floor: f32) -> (Vec<Scored>, usize) {
-        self.best_split(q, n, floor, scan_threads(self.pages.len()))
+        self.best_split(q, n, floor, scan_threads(self.blocks()))
     }
 
-    /// [`Self::best`] with the pages split into `parts` runs, each scanned by a thread of its
+    /// [`Self::best`] with the blocks split into `parts` runs, each scanned by a thread of its
     /// own (the first by the caller's, the others by [`scan_pool`]'s; all by the caller's
     /// where there is no pool). Each run's best `n` hold every slot of the overall best `n`
     /// found in it, so the best `n` of their union is exactly a single scan's.
     fn best_split(&self, q: &[i16], n: usize, floor: f32, parts: usize) -> (Vec<Scored>, usize) {
-        let per_part = self.pages.len().div_ceil(parts.max(1)).max(1);
-        let runs: Vec<Range<usize>> = (0..self.pages.len())
+        let blocks = self.blocks();
+        let per_part = blocks.div_ceil(parts.max(1)).max(1);
+        let runs: Vec<Range<usize>> = (0..blocks)
             .step_by(per_part)
-            .map(|start| start..(start + per_part).min(self.pages.len()))
+            .map(|start| start..(start + per_part).min(blocks))
             .collect();
         let Some((first, others)) = runs.split_first() else {
             return (Vec::new(), 0);
@@ -550,14 +594,14 @@ impl QuantizedIndex {
         (best, rests_read)
     }
 
-    /// [`Self::best`] over the pages in `pages` alone: every slot's head is scored, its rest
+    /// [`Self::best`] over the blocks in `blocks` alone: every slot's head is scored, its rest
     /// only when the bound says it could enter.
     fn best_in(
         &self,
         q: &[i16],
         n: usize,
         floor: f32,
-        pages: Range<usize>,
+        blocks: Range<usize>,
     ) -> (Vec<Scored>, usize) {
         let [prefix_dims, mid_dims, rest_dims] = self.part_dims();
         let (q_prefix, q_after) = q.split_at(prefix_dims);
@@ -571,27 +615,30 @@ impl QuantizedIndex {
         let mut best: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(n + 1);
         let mut threshold = floor;
         let mut rests_read = 0;
-        let mut head_dots = [0i32; PAGE_SLOTS];
-        let mut mid_dots = [0i32; PAGE_SLOTS];
-        let mut rest_dots = [0i32; PAGE_SLOTS];
-        // Per slot of a page, the most its full score can be (-inf for a free slot).
-        let mut uppers = [0f32; PAGE_SLOTS];
-        for (page_no, page) in pages.clone().zip(&self.pages[pages]) {
-            let first = page_no * PAGE_SLOTS;
-            let count = (self.scales.len() - first).min(PAGE_SLOTS);
+        let mut head_dots = [0i32; BLOCK_SLOTS];
+        let mut mid_dots = [0i32; BLOCK_SLOTS];
+        let mut rest_dots = [0i32; BLOCK_SLOTS];
+        // Per slot of a block, the most its full score can be (-inf for a free slot).
+        let mut uppers = [0f32; BLOCK_SLOTS];
+        for block in blocks {
+            let Block {
+                first,
+                count,
+                prefixes,
+                mids,
+                rests,
+            } = self.block(block);
             let head_dots = &mut head_dots[..count];
             let uppers = &mut uppers[..count];
-            let (prefixes, after) = page.split_at(PAGE_SLOTS * prefix_dims);
-            let (mids, rests) = after.split_at(PAGE_SLOTS * mid_dims);
             let scales = &self.scales[first..first + count];
-            dots(q_prefix, &prefixes[..count * prefix_dims], head_dots);
+            dots(q_prefix, prefixes, head_dots);
             let rest_norms = &self.rest_norms[first..first + count];
-            // The slots that may enter as the page starts, in slot order.
-            let mut entrants = [0u16; PAGE_SLOTS];
+            // The slots that may enter as the block starts, in slot order.
+            let mut entrants = [0u16; BLOCK_SLOTS];
             let mut entering = 0;
             // A threshold search first bounds each slot by its prefix. When that lets through
-            // at most half of the page (with a high threshold, usually none of it), only the
-            // rest of the heads it lets through are read, one by one, and the page's other
+            // at most half of the block (with a high threshold, usually none of it), only the
+            // rest of the heads it lets through are read, one by one, and the block's other
             // slots cost nothing more; otherwise every head is read whole.
             let sparse = by_prefix && {
                 let after_norms = &self.after_prefix_norms[first..first + count];
@@ -616,7 +663,7 @@ impl QuantizedIndex {
                 entering = 0;
                 if mid_dims > 0 {
                     let mid_dots = &mut mid_dots[..count];
-                    dots(q_mid, &mids[..count * mid_dims], mid_dots);
+                    dots(q_mid, mids, mid_dots);
                     for (head_dot, &mid_dot) in head_dots.iter_mut().zip(mid_dots.iter()) {
                         *head_dot = head_dot.wrapping_add(mid_dot);
                     }
@@ -624,22 +671,22 @@ impl QuantizedIndex {
                 upper_bounds(uppers, head_dots, scales, rest_norms, q_rest_norm);
                 push_above(uppers, threshold, &mut entrants, &mut entering);
             }
-            // When the slots that may enter are most of the page (the first pages, or vectors
-            // with no order along their dimensions), the page's rests are scored in one pass,
+            // When the slots that may enter are most of the block (the first blocks, or vectors
+            // with no order along their dimensions), the block's rests are scored in one pass,
             // as fast as a full scan.
-            let whole_page = rest_dims > 0 && 2 * entering > count;
-            if whole_page {
-                dots(q_rest, &rests[..count * rest_dims], &mut rest_dots[..count]);
+            let whole_block = rest_dims > 0 && 2 * entering > count;
+            if whole_block {
+                dots(q_rest, rests, &mut rest_dots[..count]);
                 rests_read += count;
             }
             for &i in &entrants[..entering] {
                 let (i, slot) = (usize::from(i), first + usize::from(i));
                 let head_dot = head_dots[i];
-                // The threshold may have risen since the page started.
+                // The threshold may have risen since the block started.
                 if uppers[i] <= threshold {
                     continue;
                 }
-                let rest_dot = if whole_page {
+                let rest_dot = if whole_block {
                     rest_dots[i]
                 } else if rest_dims == 0 {
                     0
@@ -681,14 +728,18 @@ impl QuantizedIndex {
         let keep = shortlist(n);
         // Slots by their prefix's score, with that partial dot product; cut back to the best
         // `keep` whenever it holds twice as many, after which a slot must beat the cut's last.
-        let mut pool: Vec<(Scored, i32)> = Vec::with_capacity(2 * keep + PAGE_SLOTS);
+        let mut pool: Vec<(Scored, i32)> = Vec::with_capacity(2 * keep + BLOCK_SLOTS);
         let mut bar = f32::NEG_INFINITY;
-        let mut prefix_dots = [0i32; PAGE_SLOTS];
-        for (page_no, page) in self.pages.iter().enumerate() {
-            let first = page_no * PAGE_SLOTS;
-            let count = (self.scales.len() - first).min(PAGE_SLOTS);
+        let mut prefix_dots = [0i32; BLOCK_SLOTS];
+        for block in 0..self.blocks() {
+            let Block {
+                first,
+                count,
+                prefixes,
+                ..
+            } = self.block(block);
             let prefix_dots = &mut prefix_dots[..count];
-            dots(q_prefix, &page[..count * prefix_dims], prefix_dots);
+            dots(q_prefix, prefixes, prefix_dots);
             let scales = &self.scales[first..first + count];
             for (i, (&dot, &scale)) in prefix_dots.iter().zip(scales).enumerate() {
                 let score = dot as f32 * scale;
@@ -730,25 +781,55 @@ impl QuantizedIndex {
         [self.prefix, self.head - self.prefix, self.dim - self.head]
     }
 
+    /// Blocks of slots, the last one possibly partial.
+    fn blocks(&self) -> usize {
+        self.scales.len().div_ceil(BLOCK_SLOTS)
+    }
+
+    /// The codes of block `block`'s slots, section by section.
+    fn block(&self, block: usize) -> Block<'_> {
+        let first = block * BLOCK_SLOTS;
+        let count = (self.scales.len() - first).min(BLOCK_SLOTS);
+        let at = first % PAGE_SLOTS;
+        let (sections, lens) = (self.sections(first / PAGE_SLOTS), self.part_dims());
+        let [prefixes, mids, rests] =
+            [0, 1, 2].map(|k| &sections[k][at * lens[k]..(at + count) * lens[k]]);
+        Block {
+            first,
+            count,
+            prefixes,
+            mids,
+            rests,
+        }
+    }
+
+    /// The three sections of page `page`: prefixes, rest of heads, rests.
+    fn sections(&self, page: usize) -> [&[i8]; 3] {
+        let mut codes: &[i8] = &self.pages[page];
+        let capacity = codes.len() / self.dim;
+        self.part_dims().map(|len| {
+            let (section, after) = codes.split_at(capacity * len);
+            codes = after;
+            section
+        })
+    }
+
     /// The prefix, rest-of-head and rest codes of `slot`.
     fn slot_codes(&self, slot: usize) -> [&[i8]; 3] {
         let i = slot % PAGE_SLOTS;
-        let mut sections: &[i8] = &self.pages[slot / PAGE_SLOTS];
-        self.part_dims().map(|len| {
-            let (section, after) = sections.split_at(PAGE_SLOTS * len);
-            sections = after;
-            &section[i * len..(i + 1) * len]
-        })
+        let (sections, lens) = (self.sections(slot / PAGE_SLOTS), self.part_dims());
+        [0, 1, 2].map(|k| &sections[k][i * lens[k]..(i + 1) * lens[k]])
     }
 
     /// The prefix, rest-of-head and rest codes of `slot`, to write.
     fn slot_codes_mut(&mut self, slot: usize) -> [&mut [i8]; 3] {
         let i = slot % PAGE_SLOTS;
         let lens = self.part_dims();
-        let mut sections: &mut [i8] = &mut self.pages[slot / PAGE_SLOTS];
+        let mut codes: &mut [i8] = &mut self.pages[slot / PAGE_SLOTS];
+        let capacity = codes.len() / self.dim;
         lens.map(|len| {
-            let (section, after) = std::mem::take(&mut sections).split_at_mut(PAGE_SLOTS * len);
-            sections = after;
+            let (section, after) = std::mem::take(&mut codes).split_at_mut(capacity * len);
+            codes = after;
             &mut section[i * len..(i + 1) * len]
         })
     }
@@ -925,7 +1006,7 @@ mod tests {
     /// On vectors with the spectrum of the built-in model on English text (the variance of
     /// dimension `i` falls off as `(i + 1)^-0.63`, fitted on the raw-pipe benchmark's 100k
     /// memories: 85% of it in the first 5/8 of the dimensions, 96% in the first 7/8), a top-10
-    /// scan reads few rests: 7.9% of them here (the first pages, before the bar settles, read
+    /// scan reads few rests: 7.9% of them here (the first blocks, before the bar settles, read
     /// all), where heads of 6/8 left 16% and heads of 5/8 36%, each a scattered read
     /// (BENCHMARKS.md, "Hybrid search (helper `hybrid`, session 8)").
     #[test]
@@ -950,7 +1031,7 @@ mod tests {
     }
 
     /// A scan split among threads gives exactly what one thread's gives, whatever the split
-    /// (runs of one page to all of them) and the floor.
+    /// (runs of one block to all of them) and the floor.
     #[test]
     fn split_scans_give_the_single_scan_result() {
         for (dim, _, index, queries) in scan_fixtures() {
@@ -959,7 +1040,7 @@ mod tests {
                 for floor in [f32::NEG_INFINITY, ranked[39].1] {
                     for n in [1, 10, 100] {
                         let want = full_scan(&index, q, n, floor);
-                        for parts in [2, 3, 4, index.pages.len(), 2 * index.pages.len()] {
+                        for parts in [2, 3, 4, index.blocks(), 2 * index.blocks()] {
                             let (got, _) = index.best_split(q, n, floor, parts);
                             let got: Vec<(u32, f32)> =
                                 got.iter().map(|s| (s.slot, s.score)).collect();
@@ -1280,6 +1361,33 @@ mod tests {
         }
     }
 
+    /// Every vector keeps its codes as the first page doubles (256 slots up to 4,096, its
+    /// sections moved apart) and as whole pages follow it: each decodes to its own direction,
+    /// and finds itself first.
+    #[test]
+    fn codes_survive_the_growth_of_pages() {
+        let mut rng = Rng(41);
+        let dim = 64;
+        let mut index = QuantizedIndex::new(dim);
+        let vectors: Vec<Vec<f32>> = (0..2 * PAGE_SLOTS + 100).map(|_| rng.vector(dim)).collect();
+        for (i, v) in vectors.iter().enumerate() {
+            assert!(index.upsert(&format!("v{i}"), v));
+            if [BLOCK_SLOTS, PAGE_SLOTS, PAGE_SLOTS + 1].contains(&(i + 1)) {
+                let capacity = index.pages[0].len() / dim;
+                assert_eq!(capacity, (i + 1).min(PAGE_SLOTS), "after {} vectors", i + 1);
+            }
+        }
+        assert_eq!(index.pages.len(), 3);
+        for (i, v) in vectors.iter().enumerate() {
+            let approx = index.approximation(&format!("v{i}")).expect("a live id");
+            assert!(cosine(v, &approx) > 0.999, "v{i}");
+        }
+        for i in (0..vectors.len()).step_by(97) {
+            assert_eq!(index.candidates(&vectors[i], 1)[0].0, format!("v{i}"));
+            assert_eq!(index.candidates_quick(&vectors[i], 1)[0].0, format!("v{i}"));
+        }
+    }
+
     /// When exact similarities are well apart, the approximate order is the exact order.
     #[test]
     fn well_separated_results_keep_the_exact_order() {
@@ -1382,7 +1490,8 @@ mod tests {
             index.upsert(&format!("{i:036}"), &rng.vector(384));
         }
         let bytes = index.heap_bytes();
-        // 1000 × 384 codes (in 4 pages of 256) + scales + ids; well below an f32 copy.
+        // 1000 × 384 codes (in a first page grown to 1024 slots) + scales + ids; well below an
+        // f32 copy.
         assert!(bytes >= 1024 * 384 + 1000 * (4 + 36), "{bytes}");
         assert!(bytes < 1000 * 384 * 2, "{bytes}");
     }
