@@ -27,7 +27,10 @@
 //! Beside each request's p50 and p95: the CPU time the server's threads spent per call and
 //! how many times per call one of them went to sleep (voluntary context switches: each is a
 //! hand-off between threads, which on a loaded machine costs more than the work handed off),
-//! both read from `/proc` between calls.
+//! both read from `/proc` between calls. Each server is measured once the work it starts in
+//! the background at start is done (it waits until the server's threads are idle; see
+//! [`Pipe::settle`]): at 100k memories the keyword postings take ~2 s to load, and searches
+//! ranked by FTS5 meanwhile would otherwise be mixed into the first request's figures.
 //!
 //! For profiling one request and comparing before/after runs: `--only=NAME,…` measures only
 //! the requests whose name or tool is listed (the ping always runs first: it is the figure
@@ -153,7 +156,29 @@ impl Pipe {
         if vectors {
             pipe.await_embedder();
         }
+        pipe.settle();
         pipe
+    }
+
+    /// Waits until the server's start-up work in the background is done (the keyword
+    /// postings, the vector index, the embedder's model: seconds at 100k memories), that is
+    /// until its threads have used under 5 ms of CPU in 200 ms, so that the calls measured
+    /// are those of a server in use, not of its first seconds.
+    fn settle(&mut self) {
+        let started = Instant::now();
+        let mut before = usage(self.pid()).0;
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let now = usage(self.pid()).0;
+            if now.saturating_sub(before) < 5_000_000 {
+                return;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the server is still busy after two minutes"
+            );
+            before = now;
+        }
     }
 
     /// Waits until the server's embedder has loaded: until then a hybrid search is refused.

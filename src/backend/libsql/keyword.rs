@@ -19,7 +19,7 @@ use libsql::{Connection, Row, Value};
 
 use super::filter::Clause;
 use super::pool::{Conn, Link};
-use super::postings::{self, KeywordCache, Matching};
+use super::postings::{self, KeywordCache, Matching, Ranked};
 use super::rows::{self, MEMORY_COLUMN_COUNT, MEMORY_COLUMNS};
 use crate::error::Result;
 use crate::model::{KeywordMatch, Memory};
@@ -142,7 +142,7 @@ impl<'a> InMemory<'a> {
     }
 
     /// [`postings::Postings::newest`] for `stage`; `None` if the postings were dropped.
-    fn newest(&self, stage: &Stage, budget: usize) -> Option<(Vec<(i64, f64)>, bool)> {
+    fn newest(&self, stage: &Stage, budget: usize) -> Option<(Vec<Ranked>, bool)> {
         let tokens: Vec<&str> = stage
             .terms
             .iter()
@@ -521,31 +521,42 @@ async fn ranked_in_index(
         Some(top) if top.len() < TOP_RANKED || top[limit - 1].1 != top[TOP_RANKED - 1].1 => top,
         _ => conn.rows(&newest, [expression], row_and_score).await?,
     };
+    // FTS5 knows no order keys: ties in score are settled by the ids alone.
+    let ranked = ranked
+        .into_iter()
+        .map(|(row, score)| (row, score, 0))
+        .collect();
     cut(conn, ranked, limit).await
 }
 
-/// The best `limit` of `ranked` (matches as (row, score), in any order, holding the page and
-/// every match tied at its cut), best first and equal scores by id; `None` when one of the
-/// tied matches has no memory. `limit` is at least 1.
+/// The best `limit` of `ranked` (in any order, holding the page and every match tied at its
+/// cut) as (row, score), best first and equal scores by id; `None` when one of the tied
+/// matches has no memory. Matches whose order keys differ are ordered by them (see
+/// [`postings::order_key`]); only matches tied in score and key have their ids read. `limit`
+/// is at least 1.
 async fn cut(
     conn: &Conn,
-    mut ranked: Vec<(i64, f64)>,
+    mut ranked: Vec<Ranked>,
     limit: usize,
 ) -> Result<Option<Vec<(i64, f64)>>> {
-    let by_score =
-        |a: &(i64, f64), b: &(i64, f64)| b.1.partial_cmp(&a.1).unwrap_or(Ordering::Equal);
-    ranked.sort_by(by_score);
+    let by_rank = |a: &Ranked, b: &Ranked| {
+        b.1.partial_cmp(&a.1)
+            .unwrap_or(Ordering::Equal)
+            .then(a.2.cmp(&b.2))
+    };
+    let tie = |a: &Ranked, b: &Ranked| a.1 == b.1 && a.2 == b.2;
+    ranked.sort_by(by_rank);
     // Past the cut, only matches tied with the last one kept may still make it.
-    if let Some(&(_, cut)) = ranked.get(limit - 1) {
-        let past = ranked[limit..].iter().take_while(|r| r.1 == cut).count();
+    if let Some(last) = ranked.get(limit - 1).copied() {
+        let past = ranked[limit..].iter().take_while(|r| tie(r, &last)).count();
         ranked.truncate(limit + past);
     }
-    // Matches tied on score, ordered by id: the cut keeps the smallest.
+    // Matches tied, ordered by id: the cut keeps the smallest.
     let tied: Vec<i64> = ranked
         .iter()
         .enumerate()
         .filter(|(i, r)| {
-            (*i > 0 && ranked[i - 1].1 == r.1) || ranked.get(i + 1).is_some_and(|n| n.1 == r.1)
+            (*i > 0 && tie(&ranked[i - 1], r)) || ranked.get(i + 1).is_some_and(|n| tie(n, r))
         })
         .map(|(_, r)| r.0)
         .collect();
@@ -559,10 +570,15 @@ async fn cut(
             return Ok(None);
         }
         let id = |seq: &i64| ids.get(seq).map(String::as_str).unwrap_or_default();
-        ranked.sort_by(|a, b| by_score(a, b).then_with(|| id(&a.0).cmp(id(&b.0))));
+        ranked.sort_by(|a, b| by_rank(a, b).then_with(|| id(&a.0).cmp(id(&b.0))));
     }
     ranked.truncate(limit);
-    Ok(Some(ranked))
+    Ok(Some(
+        ranked
+            .into_iter()
+            .map(|(row, score, _)| (row, score))
+            .collect(),
+    ))
 }
 
 /// The ids of the memories at rows `seqs`, as (id, row). Each is a read of the memory's
