@@ -906,6 +906,24 @@ mod tests {
         all.into_iter().map(|s| (s.slot, s.score)).collect()
     }
 
+    /// A vector of 256 dimensions with the spectrum of the built-in model on English text: the
+    /// variance of dimension `i` falls off as `(i + 1)^-0.63` (see
+    /// `text_like_vectors_leave_few_rests_to_read`).
+    fn text_like(rng: &mut Rng) -> Vec<f32> {
+        (0..256)
+            .map(|i| rng.gauss() * ((i + 1) as f32).powf(-0.315))
+            .collect()
+    }
+
+    /// An index of `count` [`text_like`] vectors.
+    fn text_like_index(rng: &mut Rng, count: usize) -> QuantizedIndex {
+        let mut index = QuantizedIndex::new(256);
+        for i in 0..count {
+            assert!(index.upsert(&format!("v{i}"), &text_like(rng)));
+        }
+        index
+    }
+
     /// Vectors whose variance falls off along the dimensions, as a PCA-reduced embedder's do.
     fn ordered_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
         (0..dim)
@@ -1011,17 +1029,11 @@ mod tests {
     /// (BENCHMARKS.md, "Hybrid search (helper `hybrid`, session 8)").
     #[test]
     fn text_like_vectors_leave_few_rests_to_read() {
-        let dim = 256;
-        let spread: Vec<f32> = (0..dim).map(|i| ((i + 1) as f32).powf(-0.315)).collect();
-        let draw = |rng: &mut Rng| -> Vec<f32> { spread.iter().map(|s| rng.gauss() * s).collect() };
         let mut rng = Rng(5);
-        let mut index = QuantizedIndex::new(dim);
-        for i in 0..5000 {
-            assert!(index.upsert(&format!("v{i}"), &draw(&mut rng)));
-        }
+        let index = text_like_index(&mut rng, 5000);
         let (mut rests, queries) = (0, 20);
         for _ in 0..queries {
-            let (q, _) = index.quantize(&draw(&mut rng)).expect("a query");
+            let (q, _) = index.quantize(&text_like(&mut rng)).expect("a query");
             let (found, read) = index.best(&q, 10, f32::NEG_INFINITY);
             assert_eq!(found.len(), 10);
             rests += read;
@@ -1119,18 +1131,12 @@ mod tests {
     /// tenth as long finds 92% and fails.
     #[test]
     fn quick_scans_find_nearly_all_of_the_best_on_text_like_vectors() {
-        let dim = 256;
-        let spread: Vec<f32> = (0..dim).map(|i| ((i + 1) as f32).powf(-0.315)).collect();
-        let draw = |rng: &mut Rng| -> Vec<f32> { spread.iter().map(|s| rng.gauss() * s).collect() };
         let mut rng = Rng(6);
-        let mut index = QuantizedIndex::new(dim);
-        for i in 0..50_000 {
-            assert!(index.upsert(&format!("v{i}"), &draw(&mut rng)));
-        }
+        let index = text_like_index(&mut rng, 50_000);
         let (queries, n) = (20, 50);
         let mut found = 0;
         for _ in 0..queries {
-            let q = draw(&mut rng);
+            let q = text_like(&mut rng);
             let want: HashSet<String> = index.candidates(&q, n).into_iter().map(|c| c.0).collect();
             found += index
                 .candidates_quick(&q, n)

@@ -254,6 +254,13 @@ async fn a_person_searches_reads_edits_and_sees_other_writers_live() {
         served.dir.path(),
         &["edit", &ids.error, "--title", "Renamed by memctl"],
     );
+    // The page says so as the change arrives, and the notice moves the form down: the click
+    // waits for it, as a person's eye would (a click aimed just before it moved missed Save).
+    b.wait_for(
+        "document.querySelector('#message.info')?.textContent",
+        "the notice of the change elsewhere",
+    )
+    .await;
     b.click("#save").await;
     let conflict = b
         .wait_for(
