@@ -112,7 +112,7 @@ const MAX_SCAN_THREADS: usize = 4;
 /// Threads to scan `blocks` blocks with: as many as the machine has cores (up to
 /// [`MAX_SCAN_THREADS`]) while each keeps [`MIN_BLOCKS_PER_THREAD`]. A scan of 100k vectors
 /// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
-/// duplicate probe) and of the vector side of a hybrid search.
+/// duplicate probe) and of a semantic search.
 fn scan_threads(blocks: usize) -> usize {
     match (blocks / MIN_BLOCKS_PER_THREAD).clamp(1, MAX_SCAN_THREADS) {
         // An index of fewer than twice that many vectors starts no pool.
@@ -571,7 +571,7 @@ impl QuantizedIndex {
             return (Vec::new(), 0);
         };
         let mut found: Vec<(Vec<Scored>, usize)> = vec![(Vec::new(), 0); runs.len()];
-        // A scan in one run (a small index, or hybrid search's) starts no pool.
+        // A scan in one run (a small index) starts no pool.
         let pool = if others.is_empty() { None } else { scan_pool() };
         match pool {
             Some(pool) => pool.in_place_scope(|scope| {
