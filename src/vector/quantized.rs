@@ -478,13 +478,7 @@ impl QuantizedIndex {
     /// module doc for how often). An index no larger than the shortlist gives exactly
     /// `candidates`'s result.
     pub fn candidates_quick(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
-        if n == 0 || self.live == 0 {
-            return Vec::new();
-        }
-        let Some((q, q_scale)) = self.quantize(query) else {
-            return Vec::new();
-        };
-        self.named(self.shortlisted(&q, n), q_scale)
+        self.answer(query, n, |q, _| self.shortlisted(q, n))
     }
 
     /// Like [`Self::candidates`], but only ids whose approximate similarity is above
@@ -518,21 +512,29 @@ impl QuantizedIndex {
 
     /// The `n` best ids for `query`, above `min_similarity` if given.
     fn search(&self, query: &[f32], n: usize, min_similarity: Option<f32>) -> Vec<(String, f32)> {
+        self.answer(query, n, |q, q_scale| {
+            let floor = min_similarity.map_or(f32::NEG_INFINITY, |min| min / q_scale);
+            self.best(q, n, floor).0
+        })
+    }
+
+    /// The slots `scan` finds for `query` quantized (given its codes and the scale that turns
+    /// a slot's score into a cosine) as ids with their similarity, in its order; nothing when
+    /// `n` is 0, the index is empty or the query cannot be indexed.
+    fn answer(
+        &self,
+        query: &[f32],
+        n: usize,
+        scan: impl FnOnce(&[i16], f32) -> Vec<Scored>,
+    ) -> Vec<(String, f32)> {
         if n == 0 || self.live == 0 {
             return Vec::new();
         }
         let Some((q, q_scale)) = self.quantize(query) else {
             return Vec::new();
         };
-        let floor = min_similarity.map_or(f32::NEG_INFINITY, |min| min / q_scale);
-        let (best, _) = self.best(&q, n, floor);
-        self.named(best, q_scale)
-    }
-
-    /// Scored slots as ids with their cosine similarity (`q_scale` turns a slot's score into
-    /// one), in the same order.
-    fn named(&self, best: Vec<Scored>, q_scale: f32) -> Vec<(String, f32)> {
-        best.into_iter()
+        scan(&q, q_scale)
+            .into_iter()
             .map(|s| (self.ids[s.slot as usize].to_string(), s.score * q_scale))
             .collect()
     }
@@ -771,8 +773,12 @@ impl QuantizedIndex {
                 Scored { score, slot }
             })
             .collect();
+        // The best `n` of the shortlist, then only those in order, not all 2,000.
+        if best.len() > n {
+            best.select_nth_unstable_by(n - 1, |a, b| b.cmp(a));
+            best.truncate(n);
+        }
         best.sort_unstable_by(|a, b| b.cmp(a));
-        best.truncate(n);
         best
     }
 

@@ -281,12 +281,17 @@ pub(super) async fn search(
         (_, Scorer::Kept, Some(memory)) => memory.holding(terms),
         (n, Scorer::Kept, None) => term_rows(conn, &any.expression(), n).await?,
     };
+    let mut any_ranked = None;
     let (over_budget, any_floor) = match (terms.len(), term_rows.as_deref().and_then(over_budget)) {
         (1, _) => (false, None),
         (_, Some(over)) => (over, None),
         (_, None) => {
             let (floor, over) = match memory.as_ref().and_then(|m| m.newest(&any, RANK_BUDGET)) {
-                Some((newest, more)) => (newest.get(RANK_BUDGET - 1).map(|r| r.0), more),
+                Some((newest, more)) => {
+                    let floor = newest.get(RANK_BUDGET - 1).map(|r| r.0);
+                    any_ranked = Some(newest);
+                    (floor, more)
+                }
                 None => newest_matches(conn, &any.expression()).await?,
             };
             (over, Some(floor))
@@ -298,6 +303,7 @@ pub(super) async fn search(
         memory,
         terms,
         any,
+        any_ranked,
         over_budget,
         any_floor,
         term_rows,
@@ -334,6 +340,9 @@ struct Query<'a> {
     memory: Option<InMemory<'a>>,
     terms: &'a [String],
     any: Stage,
+    /// The newest [`RANK_BUDGET`] matches of `any` as the postings rank them, when they were
+    /// ranked to decide on stages: the stage of `any` is cut from them, not ranked again.
+    any_ranked: Option<Vec<Ranked>>,
     /// Whether `any` matches more than [`RANK_BUDGET`] memories: ranked in stages then.
     over_budget: bool,
     /// The budget floor of `any` ([`newest_matches`]), when it was walked to decide on stages.
@@ -418,12 +427,16 @@ impl Query<'_> {
             if limit == 0 {
                 return Ok(Some(Vec::new()));
             }
-            let newest = self
-                .memory
-                .as_ref()
-                .and_then(|m| m.newest(stage, RANK_BUDGET));
+            let newest = match &self.any_ranked {
+                Some(ranked) if *stage == self.any => Some(ranked.clone()),
+                _ => self
+                    .memory
+                    .as_ref()
+                    .and_then(|m| m.newest(stage, RANK_BUDGET))
+                    .map(|(ranked, _)| ranked),
+            };
             return match newest {
-                Some((ranked, _)) => cut(conn, ranked, limit).await,
+                Some(ranked) => cut(conn, ranked, limit).await,
                 None => ranked_in_index(conn, self.scorer, &stage.expression(), limit).await,
             };
         }

@@ -48,7 +48,8 @@ const MAX_ROW: i64 = 1 << 28;
 
 /// The rows of the index and the log entries of each, as the statements below read them.
 const LOAD: &str = "SELECT m.seq, m.id, fts_tokens(m.title), fts_tokens(m.content), \
-     fts_tokens(m.tags) FROM memories m, fts_state s WHERE s.batch = 0 OR m.seq <= s.indexed_upto ORDER BY m.seq";
+     fts_tokens(m.tags) FROM memories m, fts_state s \
+     WHERE s.batch = 0 OR m.seq <= s.indexed_upto ORDER BY m.seq";
 
 /// The log's entries after a position, each with its row as the index holds it now (no
 /// tokens when the index does not hold it).
@@ -527,6 +528,16 @@ mod tests {
         }
     }
 
+    /// A store in `dir` holding memories `0..count`, its postings loaded.
+    async fn loaded(dir: &std::path::Path, count: usize) -> LibsqlBackend {
+        let backend = LibsqlBackend::open_local(&dir.join("store.db"))
+            .await
+            .unwrap();
+        add(&backend, 0, count).await;
+        backend.warm_up_keywords().await.unwrap();
+        backend
+    }
+
     /// Queries of one to four words, with a word no memory holds and the folded "cafe".
     fn queries() -> Vec<Vec<String>> {
         let mut out: Vec<Vec<String>> = WORDS.iter().map(|w| vec![w.to_string()]).collect();
@@ -539,6 +550,9 @@ mod tests {
             );
         }
         out.push(vec!["cafe".into(), "naive".into()]);
+        // Each under the budget, more than it together (once 1,400 memories are in): which
+        // only walking their matches tells, and then they are ranked in stages.
+        out.push(vec!["rope".into(), "anchor".into()]);
         out.push(vec!["lantern".into(), "absent".into()]);
         out
     }
@@ -632,11 +646,7 @@ mod tests {
     #[tokio::test]
     async fn postings_hold_what_the_index_holds() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = LibsqlBackend::open_local(&dir.path().join("store.db"))
-            .await
-            .unwrap();
-        add(&backend, 0, 200).await;
-        backend.warm_up_keywords().await.unwrap();
+        let backend = loaded(dir.path(), 200).await;
         let vocabulary: Vec<(String, i64)> = backend
             .run(|conn| async move {
                 conn.execute(
@@ -684,11 +694,7 @@ mod tests {
     #[tokio::test]
     async fn postings_behind_the_pruned_log_are_dropped_and_fts5_answers() {
         let dir = tempfile::tempdir().unwrap();
-        let backend = LibsqlBackend::open_local(&dir.path().join("store.db"))
-            .await
-            .unwrap();
-        add(&backend, 0, 30).await;
-        backend.warm_up_keywords().await.unwrap();
+        let backend = loaded(dir.path(), 30).await;
         assert!(current(&backend).await);
         // The log moves on and is pruned past what this reader applied, as the pruning
         // trigger leaves it once other writers have logged 65,536 entries more.
