@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::backend::libsql::LibsqlBackend;
 use crate::config::Config;
@@ -21,6 +22,13 @@ use crate::store::MemoryStore;
 use crate::sync::replica::Refusal;
 use crate::sync::worker::Syncer;
 use crate::sync::{self, Mode, Schedule, SyncSettings, SyncStatus};
+
+/// How long [`App::stop_background`] waits for the access recorder's last write: a primary
+/// that does not answer must not hold up a shutdown.
+const RECORDER_GRACE: Duration = Duration::from_secs(5);
+
+/// The access recorder's task, and what asks it to stop.
+type Recorder = (CancellationToken, JoinHandle<()>);
 
 /// Where the open store is, for status pages and messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +91,9 @@ pub struct App {
     /// mode, the embedder and its worker, the keyword postings' load), shared by the app's
     /// clones and stopped by [`App::stop_background`].
     background: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    /// The access recorder [`App::start_background`] started, and what stops it: unlike the
+    /// other tasks it is not cut short, since its last run writes what recalls noted.
+    recorder: Arc<std::sync::Mutex<Option<Recorder>>>,
 }
 
 impl App {
@@ -131,6 +142,7 @@ impl App {
             sync_interval: settings.interval,
             embedder: Arc::new(config.embedder.value.clone()),
             background: Arc::default(),
+            recorder: Arc::default(),
         })
     }
 
@@ -146,6 +158,7 @@ impl App {
             sync_interval: sync::DEFAULT_INTERVAL,
             embedder: Arc::new(EmbedderSpec::None),
             background: Arc::default(),
+            recorder: Arc::default(),
         }
     }
 
@@ -170,21 +183,38 @@ impl App {
 
     /// Starts what a long-lived front end runs beside its requests: the sync worker (on a
     /// timer, with backoff), the embedder, loaded in the background so the front end
-    /// answers at once and searches by keyword until the model is ready, and the keyword
-    /// postings' load. They run until [`App::stop_background`].
+    /// answers at once and searches by keyword until the model is ready, the keyword
+    /// postings' load, and the recorder that writes recalls in batches (`store/access.rs`).
+    /// They run until [`App::stop_background`].
     pub fn start_background(&self) {
         let sync = self.spawn_sync_worker(Schedule::new(self.sync_interval));
         let embedder = self.store.start_embedder((*self.embedder).clone());
         let keywords = self.store.start_keyword_index();
         self.tasks()
             .extend(sync.into_iter().chain([embedder, keywords]));
+        let stop = CancellationToken::new();
+        let recorder = self.store.start_access_recorder(stop.clone());
+        *self.recorder_slot() = Some((stop, recorder));
     }
 
     /// Stops the tasks [`App::start_background`] started and waits until they have: a front
     /// end calls it as it shuts down, so that none of them is still running (inside a
     /// unit of work, say) when the runtime ends and wakes up to a runtime shutting down,
-    /// where setting a timer panics.
+    /// where setting a timer panics. The access recorder is asked to stop and given
+    /// [`RECORDER_GRACE`] to write what recalls noted; the others are cut short.
     pub async fn stop_background(&self) {
+        let recorder = self.recorder_slot().take();
+        if let Some((stop, recorder)) = recorder {
+            stop.cancel();
+            let abort = recorder.abort_handle();
+            if tokio::time::timeout(RECORDER_GRACE, recorder)
+                .await
+                .is_err()
+            {
+                tracing::warn!("the last recalls were not recorded in time");
+                abort.abort();
+            }
+        }
         let tasks = std::mem::take(&mut *self.tasks());
         for task in &tasks {
             task.abort();
@@ -197,6 +227,12 @@ impl App {
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<JoinHandle<()>>> {
         self.background
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn recorder_slot(&self) -> std::sync::MutexGuard<'_, Option<Recorder>> {
+        self.recorder
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

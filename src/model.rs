@@ -334,6 +334,17 @@ pub struct KeywordMatch {
     pub score: f64,
 }
 
+/// Recalls of one memory to record: its `access_count` grows by `count`, and its
+/// `accessed_at` becomes `at` unless it is later already (see `GraphBackend::touch`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Access {
+    pub id: String,
+    /// Times it was recalled since its access was last recorded.
+    pub count: u64,
+    /// When it was last recalled.
+    pub at: DateTime<Utc>,
+}
+
 /// A vector search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorHit {

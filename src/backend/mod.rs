@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
+    Access, Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
     MemoryPatch, MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
@@ -283,8 +283,11 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// work; returns the relationships removed with it, by id.
     async fn delete_memory(&self, id: &str) -> Result<Vec<Relationship>>;
 
-    /// Records that the memories were recalled: `accessed_at = at`, `access_count += 1`.
-    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()>;
+    /// Records recalls, in one unit of work: each access adds its count to its memory's
+    /// `access_count` and moves its `accessed_at` forward to its time (never back: another
+    /// process may have recorded a later one). Accesses of one memory add up; unknown ids are
+    /// skipped.
+    async fn touch(&self, accesses: &[Access]) -> Result<()>;
 
     /// Memories matching `filter`, newest first, `limit` per page.
     async fn list_memories(

@@ -3,6 +3,7 @@
 //! Front ends translate their requests into these calls; the store validates and normalises
 //! input ([`validate`]), makes ids and timestamps, and drives the backend and [`crate::graph`].
 
+mod access;
 mod batch;
 mod briefing;
 mod capture;
@@ -28,6 +29,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use self::access::AccessLog;
 pub use self::briefing::{
     Briefing, CHARS_PER_TOKEN, PROMPT_BRIEFING_TOKENS, PROMPT_THRESHOLD, PromptThreshold,
     SESSION_BRIEFING_TOKENS,
@@ -175,6 +177,8 @@ pub struct MemoryStore {
     embedder: EmbedderHandle,
     /// Takes secrets out of every text a write brings; see `redact.rs`.
     redactor: Arc<Redactor>,
+    /// Recalls noted for the access recorder; see `access.rs`.
+    accesses: Arc<AccessLog>,
 }
 
 /// The outcome of a write, and how many secrets the store took out of its text first.
@@ -211,6 +215,7 @@ impl MemoryStore {
             space: Arc::new(RwLock::new(space)),
             embedder: EmbedderHandle::off(),
             redactor: Arc::new(Redactor::default()),
+            accesses: Arc::default(),
         })
     }
 
@@ -543,11 +548,6 @@ impl MemoryStore {
             .map_err(|_| Error::MemoryNotFound { id: id.to_owned() })?;
         let relationships = self.backend.delete_memory(&id).await?;
         Ok(DeletedMemory { id, relationships })
-    }
-
-    /// Records that memories were recalled.
-    pub async fn touch(&self, ids: &[String]) -> Result<()> {
-        self.backend.touch(ids, now()).await
     }
 
     /// A page of memories, newest first.

@@ -30,7 +30,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    Access, Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
     MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 use crate::text::{Token, fields, snippet, token_spans};
@@ -675,15 +675,13 @@ impl GraphBackend for InMemoryBackend {
             .collect())
     }
 
-    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+    async fn touch(&self, accesses: &[Access]) -> Result<()> {
         let mut state = self.state();
-        let at = micros(at);
-        // Each distinct memory is counted once per call, like one UPDATE ... WHERE id IN (...).
-        let ids: HashSet<&String> = ids.iter().collect();
-        for id in ids {
-            if let Some(m) = state.memories.get_mut(id) {
-                m.accessed_at = Some(at);
-                m.access_count += 1;
+        for access in accesses {
+            if let Some(m) = state.memories.get_mut(&access.id) {
+                let at = micros(access.at);
+                m.accessed_at = Some(m.accessed_at.map_or(at, |was| was.max(at)));
+                m.access_count = m.access_count.saturating_add(access.count);
             }
         }
         Ok(())

@@ -192,7 +192,12 @@ async fn timestamps_are_kept_to_the_microsecond() {
         .await
         .unwrap();
     assert_eq!(updated.updated_at, at(5, 7_000));
-    backend.touch(&["t".to_owned()], at(6, 5)).await.unwrap();
+    let access = Access {
+        id: "t".to_owned(),
+        count: 1,
+        at: at(6, 5),
+    };
+    backend.touch(&[access]).await.unwrap();
     let got = backend.get_memories(&["t".to_owned()]).await.unwrap();
     assert_eq!(got[0].accessed_at, Some(at(6, 0)));
 }
@@ -296,19 +301,6 @@ async fn vector_search_skips_other_models_and_lengths() {
     // A zero vector has no direction: similarity 0, last.
     assert_eq!(got[2], ("z", 0.0));
     assert_eq!(got.len(), 3);
-}
-
-#[tokio::test]
-async fn touch_counts_each_memory_once_per_call() {
-    let backend = InMemoryBackend::new();
-    backend
-        .create_memory(&mem("a", "a", "a", &[]), None)
-        .await
-        .unwrap();
-    let ids = ["a".to_owned(), "a".to_owned(), "missing".to_owned()];
-    backend.touch(&ids, at(1, 0)).await.unwrap();
-    let got = backend.get_memories(&ids[..1]).await.unwrap();
-    assert_eq!(got[0].access_count, 1);
 }
 
 #[tokio::test]

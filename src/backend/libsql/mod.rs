@@ -66,7 +66,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
+    Access, Created, Direction, Embedding, Filter, KeywordHit, KeywordMatch, LinkedMemory, Memory,
     MemoryPatch, MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 use crate::text;
@@ -353,10 +353,13 @@ impl GraphBackend for LibsqlBackend {
         .await
     }
 
-    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
-        let ids = distinct(ids);
+    async fn touch(&self, accesses: &[Access]) -> Result<()> {
+        if accesses.is_empty() {
+            return Ok(());
+        }
+        let accesses = accesses.to_vec();
         self.write(move |conn| async move {
-            write::touch(&conn, &ids, at).await?;
+            write::touch(&conn, &accesses).await?;
             Ok(((), Delta::default()))
         })
         .await

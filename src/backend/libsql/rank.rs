@@ -600,6 +600,7 @@ mod tests {
     use crate::backend::GraphBackend;
     use crate::backend::libsql::LibsqlBackend;
     use crate::backend::libsql::tail::tests::memory;
+    use crate::model::Access;
 
     /// Memories `from..to`: words spread over the three columns, in varied numbers and
     /// lengths, so that scores differ in every part of the formula.
@@ -743,10 +744,12 @@ mod tests {
         agree(&reader).await;
         // A write that leaves the index as it was (a recall's access times) keeps what was
         // learnt; one that changes a row's length in place does not.
-        backend
-            .touch(&["m001".into(), "m002".into()], Utc::now())
-            .await
-            .unwrap();
+        let recalls = ["m001", "m002"].map(|id| Access {
+            id: id.into(),
+            count: 1,
+            at: Utc::now(),
+        });
+        backend.touch(&recalls).await.unwrap();
         agree(&reader).await;
         for (id, content) in [("m001", "rope"), ("m002", "dry dry dry rope lantern dock")] {
             let patch = MemoryPatch {

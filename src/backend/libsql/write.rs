@@ -12,13 +12,13 @@ use super::neighbourhood::relationships_of;
 use super::pool::{Conn, write_tx};
 use super::read::{get_one, get_relationship};
 use super::rows::{
-    IN_CHUNK, INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, collect, insert_memories, memory_params,
-    micros, opt_micros, placeholders, relationship_params, to_json,
+    INSERT_MEMORY, RELATIONSHIP_INSERT_COLUMNS, collect, insert_memories, memory_params, micros,
+    opt_micros, placeholders, relationship_params, to_json,
 };
 use crate::backend::NewRecord;
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship,
+    Access, Created, Direction, Embedding, LinkedMemory, Memory, MemoryPatch, Relationship,
     RelationshipPatch,
 };
 use crate::vector::to_blob;
@@ -245,18 +245,19 @@ pub(super) async fn delete_memory(conn: &Conn, id: &str) -> Result<Vec<Relations
     .await
 }
 
-/// Records access of the (distinct) memories `ids` at `at`.
-pub(super) async fn touch(conn: &Conn, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+/// Records `accesses` (see `GraphBackend::touch`), a statement each, in one transaction.
+pub(super) async fn touch(conn: &Conn, accesses: &[Access]) -> Result<()> {
+    const TOUCH: &str = "UPDATE memories SET access_count = access_count + ?1, \
+        accessed_at = max(coalesce(accessed_at, ?2), ?2) WHERE id = ?3";
     write_tx(conn, || async {
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "UPDATE memories SET accessed_at = ?, access_count = access_count + 1 \
-                 WHERE id IN ({})",
-                placeholders(chunk.len())
-            );
-            let mut params: Vec<Value> = vec![micros(at).into()];
-            params.extend(chunk.iter().map(|id| Value::from(id.clone())));
-            conn.execute(&sql, params).await?;
+        for access in accesses {
+            let count = i64::try_from(access.count).unwrap_or(i64::MAX);
+            let params: [Value; 3] = [
+                count.into(),
+                micros(access.at).into(),
+                access.id.clone().into(),
+            ];
+            conn.execute(TOUCH, params).await?;
         }
         Ok(())
     })

@@ -38,7 +38,7 @@ use crate::backend::{
 };
 use crate::error::{Error, Result};
 use crate::model::{
-    Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
+    Access, Created, Direction, Embedding, Filter, KeywordHit, LinkedMemory, Memory, MemoryPatch,
     MemorySummary, Page, Relationship, RelationshipPatch, Stats, StoreMeta, VectorHit,
 };
 
@@ -546,13 +546,13 @@ impl GraphBackend for ReplicaBackend {
         }
     }
 
-    async fn touch(&self, ids: &[String], at: DateTime<Utc>) -> Result<()> {
+    async fn touch(&self, accesses: &[Access]) -> Result<()> {
         // Access statistics are bookkeeping, not memories: not worth queueing offline.
         if self.queued() > 0 {
             return Ok(());
         }
         self.inner
-            .touch(ids, at)
+            .touch(accesses)
             .await
             .map_err(|e| self.unreachable(e))
     }

@@ -23,7 +23,7 @@ use mnemograph::backend::{
     neighbours, subgraph,
 };
 use mnemograph::model::{
-    Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
+    Access, Context, Created, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
     RelationshipPatch, Traversal,
 };
 use mnemograph::sync::{self, Mode, SyncSettings};
@@ -908,7 +908,7 @@ async fn unknown_ids_are_not_found(b: &dyn GraphBackend) {
     );
 
     // Reads and touches of unknown ids are not errors.
-    b.touch(&ids(&["nope"]), at(1, 0)).await.unwrap();
+    b.touch(&recalls(&["nope"], at(1, 0))).await.unwrap();
     assert!(b.get_memories(&ids(&["nope"])).await.unwrap().is_empty());
     assert!(
         b.summaries(&ids(&["nope"]), &Filter::default())
@@ -1030,9 +1030,23 @@ async fn delete_cascades(b: &dyn GraphBackend) {
     assert!(keyword_ids(b, "two", &all).await.is_empty());
 }
 
+/// One recall of each of `names` at `when`.
+fn recalls(names: &[&str], when: DateTime<Utc>) -> Vec<Access> {
+    names
+        .iter()
+        .map(|id| Access {
+            id: (*id).to_owned(),
+            count: 1,
+            at: when,
+        })
+        .collect()
+}
+
 async fn touch_records_access(b: &dyn GraphBackend) {
     create_all(b, &[mem("ta", "a", "a"), mem("tb", "b", "b")]).await;
-    b.touch(&ids(&["ta", "unknown"]), at(30, 7)).await.unwrap();
+    b.touch(&recalls(&["ta", "unknown"], at(30, 7)))
+        .await
+        .unwrap();
     let a = get_one(b, "ta").await.unwrap();
     assert_eq!((a.accessed_at, a.access_count), (Some(at(30, 7)), 1));
     // Access is bookkeeping, not an edit.
@@ -1040,12 +1054,37 @@ async fn touch_records_access(b: &dyn GraphBackend) {
     let untouched = get_one(b, "tb").await.unwrap();
     assert_eq!((untouched.accessed_at, untouched.access_count), (None, 0));
 
-    b.touch(&ids(&["ta", "tb"]), at(40, 0)).await.unwrap();
+    b.touch(&recalls(&["ta", "tb"], at(40, 0))).await.unwrap();
     let both = b.get_memories(&ids(&["ta", "tb"])).await.unwrap();
     assert_eq!(both[0].access_count, 2);
     assert_eq!(both[1].access_count, 1);
     assert!(both.iter().all(|m| m.accessed_at == Some(at(40, 0))));
-    b.touch(&[], at(50, 0)).await.unwrap();
+
+    // A batch of recalls: counts add up, and a time earlier than the recorded one (another
+    // process recorded a later recall first) leaves it as it is.
+    let batch = [
+        Access {
+            id: "ta".into(),
+            count: 5,
+            at: at(35, 0),
+        },
+        Access {
+            id: "tb".into(),
+            count: 2,
+            at: at(45, 9),
+        },
+    ];
+    b.touch(&batch).await.unwrap();
+    let both = b.get_memories(&ids(&["ta", "tb"])).await.unwrap();
+    assert_eq!(
+        (both[0].access_count, both[0].accessed_at),
+        (7, Some(at(40, 0)))
+    );
+    assert_eq!(
+        (both[1].access_count, both[1].accessed_at),
+        (3, Some(at(45, 9)))
+    );
+    b.touch(&[]).await.unwrap();
 }
 
 async fn list_filters(b: &dyn GraphBackend) {
@@ -2310,19 +2349,23 @@ async fn summaries_of_repeated_ids(b: &dyn GraphBackend) {
     assert_eq!(s.len(), 600, "repeated far apart in a long list");
 }
 
-/// A memory named twice in one call is touched once.
+/// Accesses of a memory named twice in one call add up, near each other or far apart.
 async fn touch_of_repeated_ids(b: &dyn GraphBackend) {
     let (near, far) = repeated_ids_setup(b).await;
-    b.touch(&near, at(1, 0)).await.unwrap();
+    let as_recalls = |names: &[String], when| {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        recalls(&names, when)
+    };
+    b.touch(&as_recalls(&near, at(1, 0))).await.unwrap();
     let got = b.get_memories(&ids(&["rep000", "rep001"])).await.unwrap();
-    assert_eq!((got[0].access_count, got[1].access_count), (1, 1));
-    b.touch(&far, at(2, 0)).await.unwrap();
+    assert_eq!((got[0].access_count, got[1].access_count), (2, 1));
+    b.touch(&as_recalls(&far, at(2, 0))).await.unwrap();
     let got = b
         .get_memories(&ids(&["rep000", "rep001", "rep002"]))
         .await
         .unwrap();
     let counts: Vec<u64> = got.iter().map(|m| m.access_count).collect();
-    assert_eq!(counts, [2, 2, 1], "repeated far apart in a long list");
+    assert_eq!(counts, [4, 3, 1], "repeated far apart in a long list");
 }
 
 /// A fixed pseudo-random sequence in [-1, 1] (xorshift), so failures reproduce.

@@ -15,7 +15,8 @@ use std::fmt::Debug;
 use mnemograph::Error;
 use mnemograph::backend::{Cursor, EmbeddingChange, GraphBackend};
 use mnemograph::model::{
-    Context, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship, RelationshipPatch,
+    Access, Context, Direction, Embedding, Filter, Memory, MemoryPatch, Relationship,
+    RelationshipPatch,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -401,8 +402,15 @@ async fn apply(
         }
         Op::Delete(slot) => outcome(b.delete_memory(&memory_id(*slot)).await),
         Op::Touch(slots) => {
-            let ids: Vec<String> = slots.iter().map(|s| memory_id(*s)).collect();
-            outcome(b.touch(&ids, now).await)
+            let accesses: Vec<Access> = slots
+                .iter()
+                .map(|s| Access {
+                    id: memory_id(*s),
+                    count: 1,
+                    at: now,
+                })
+                .collect();
+            outcome(b.touch(&accesses).await)
         }
         Op::Relate {
             slot,

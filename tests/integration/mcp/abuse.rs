@@ -579,3 +579,43 @@ async fn a_client_leaving_mid_call_gets_an_all_or_nothing_batch() {
         );
     }
 }
+
+/// The server records recalls in batches, once a second (`store/access.rs`): one made just
+/// before the client leaves is written as the server stops.
+#[tokio::test]
+async fn a_recall_just_before_stdin_closes_is_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut raw = Raw::initialized(dir.path(), &[]).await;
+    raw.send(
+        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "store_memory",
+        "arguments": {"kind": "fix", "title": "lantern wick", "content": "trim the wick"}}}),
+    )
+    .await;
+    let stored = raw.answer().await;
+    let id = stored["result"]["structuredContent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    raw.send(
+        &json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {
+        "name": "recall", "arguments": {"query": "lantern wick"}}}),
+    )
+    .await;
+    drop(raw.stdin.take());
+    let answer = raw.answer().await;
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert!(answer.to_string().contains(&id), "{answer}");
+    let (status, stderr) = raw.finish().await;
+    assert!(status.success(), "{status}: {stderr}");
+
+    let shown = support::memctl::command(dir.path())
+        .args(["--json", "show", &id])
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let memory = &shown["memories"][0];
+    assert_eq!(memory["access_count"], 1, "{shown}");
+    assert!(memory["accessed_at"].is_string(), "{shown}");
+}
