@@ -522,12 +522,18 @@ async fn a_request_sent_just_before_stdin_closes_is_answered_and_kept() {
     let (status, _) = raw.finish().await;
     assert!(status.success(), "{status}");
 
-    let shown = support::memctl::command(dir.path())
-        .args(["--json", "show", &id])
+    assert_eq!(shown(dir.path(), &id)["content"], "sent before EOF");
+}
+
+/// Memory `id` of the store in `dir`, as `memctl --json show` prints it.
+fn shown(dir: &Path, id: &str) -> Value {
+    let shown = support::memctl::command(dir)
+        .args(["--json", "show", id])
         .output()
         .unwrap();
     assert!(shown.status.success(), "{shown:?}");
-    assert!(String::from_utf8_lossy(&shown.stdout).contains("sent before EOF"));
+    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    shown["memories"][0].clone()
 }
 
 #[tokio::test]
@@ -586,13 +592,9 @@ async fn a_client_leaving_mid_call_gets_an_all_or_nothing_batch() {
 async fn a_recall_just_before_stdin_closes_is_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let mut raw = Raw::initialized(dir.path(), &[]).await;
-    raw.send(
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
-        "name": "store_memory",
-        "arguments": {"kind": "fix", "title": "lantern wick", "content": "trim the wick"}}}),
-    )
-    .await;
-    let stored = raw.answer().await;
+    let memory = json!({"kind": "fix", "title": "lantern wick", "content": "trim the wick"});
+    let params = json!({"name": "store_memory", "arguments": memory});
+    let stored = raw.request(1, "tools/call", params).await;
     let id = stored["result"]["structuredContent"]["id"]
         .as_str()
         .unwrap()
@@ -609,13 +611,7 @@ async fn a_recall_just_before_stdin_closes_is_recorded() {
     let (status, stderr) = raw.finish().await;
     assert!(status.success(), "{status}: {stderr}");
 
-    let shown = support::memctl::command(dir.path())
-        .args(["--json", "show", &id])
-        .output()
-        .unwrap();
-    assert!(shown.status.success(), "{shown:?}");
-    let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
-    let memory = &shown["memories"][0];
-    assert_eq!(memory["access_count"], 1, "{shown}");
-    assert!(memory["accessed_at"].is_string(), "{shown}");
+    let memory = shown(dir.path(), &id);
+    assert_eq!(memory["access_count"], 1, "{memory}");
+    assert!(memory["accessed_at"].is_string(), "{memory}");
 }
