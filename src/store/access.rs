@@ -13,7 +13,7 @@
 //! records, which are bookkeeping, never memories. A one-shot command (`memctl recall`, a
 //! hook) has no recorder, and each recall writes its own.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -55,8 +55,7 @@ impl AccessLog {
         if !pending.deferred {
             return false;
         }
-        let mut seen = std::collections::HashSet::new();
-        for id in ids.iter().filter(|id| seen.insert(*id)) {
+        for id in distinct(ids) {
             let access = pending.by_id.entry(id.clone()).or_insert(Access {
                 id: id.clone(),
                 count: 0,
@@ -94,6 +93,12 @@ impl AccessLog {
     }
 }
 
+/// `ids` without repeats, in order: a memory named twice in one recall counts once.
+fn distinct(ids: &[String]) -> impl Iterator<Item = &String> {
+    let mut seen = HashSet::new();
+    ids.iter().filter(move |id| seen.insert(*id))
+}
+
 impl MemoryStore {
     /// Records that the memories `ids` were recalled, now: noted for the recorder when one
     /// runs, else written at once. A memory named twice counts once.
@@ -102,10 +107,7 @@ impl MemoryStore {
         if self.accesses.note(ids, at) {
             return Ok(());
         }
-        let mut seen = std::collections::HashSet::new();
-        let accesses: Vec<Access> = ids
-            .iter()
-            .filter(|id| seen.insert(*id))
+        let accesses: Vec<Access> = distinct(ids)
             .map(|id| Access {
                 id: id.clone(),
                 count: 1,

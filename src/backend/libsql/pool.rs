@@ -133,7 +133,8 @@ impl Deref for Conn {
 /// more. A server keeps up to [`MAX_IDLE`] connections, and since recalls stopped writing
 /// one by one (`store/access.rs`) their caches are no longer emptied by every write and
 /// grow to 8 MiB each: the 100k-memory server with vectors peaked at 150–155 MiB. With 16
-/// MiB it peaked at 125 MiB, its calls as fast (24 MiB: 141 MiB).
+/// MiB it peaked at 120–131 MiB (24 MiB: 141), for hybrid search 3–4% slower (it reads 100
+/// rows by id, and some pages it found cached are recycled now; BENCHMARKS.md).
 const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
     PRAGMA cache_size = -8192; PRAGMA wal_autocheckpoint = 4000; \
     PRAGMA soft_heap_limit = 16777216;";
