@@ -345,6 +345,17 @@ pub struct Access {
     pub at: DateTime<Utc>,
 }
 
+impl Access {
+    /// One recall of memory `id` at `at`.
+    pub fn one(id: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Access {
+            id: id.into(),
+            count: 1,
+            at,
+        }
+    }
+}
+
 /// A vector search hit.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VectorHit {

@@ -107,13 +107,7 @@ impl MemoryStore {
         if self.accesses.note(ids, at) {
             return Ok(());
         }
-        let accesses: Vec<Access> = distinct(ids)
-            .map(|id| Access {
-                id: id.clone(),
-                count: 1,
-                at,
-            })
-            .collect();
+        let accesses: Vec<Access> = distinct(ids).map(|id| Access::one(id, at)).collect();
         self.backend.touch(&accesses).await
     }
 

@@ -796,10 +796,7 @@ impl QuantizedIndex {
     fn block(&self, block: usize) -> Block<'_> {
         let first = block * BLOCK_SLOTS;
         let count = (self.scales.len() - first).min(BLOCK_SLOTS);
-        let at = first % PAGE_SLOTS;
-        let (sections, lens) = (self.sections(first / PAGE_SLOTS), self.part_dims());
-        let [prefixes, mids, rests] =
-            [0, 1, 2].map(|k| &sections[k][at * lens[k]..(at + count) * lens[k]]);
+        let [prefixes, mids, rests] = self.span(first, count);
         Block {
             first,
             count,
@@ -809,22 +806,22 @@ impl QuantizedIndex {
         }
     }
 
-    /// The three sections of page `page`: prefixes, rest of heads, rests.
-    fn sections(&self, page: usize) -> [&[i8]; 3] {
-        let mut codes: &[i8] = &self.pages[page];
+    /// The prefix, rest-of-head and rest codes of the `count` slots from `first` on, which
+    /// lie in one page, section by section.
+    fn span(&self, first: usize, count: usize) -> [&[i8]; 3] {
+        let at = first % PAGE_SLOTS;
+        let mut codes: &[i8] = &self.pages[first / PAGE_SLOTS];
         let capacity = codes.len() / self.dim;
         self.part_dims().map(|len| {
             let (section, after) = codes.split_at(capacity * len);
             codes = after;
-            section
+            &section[at * len..(at + count) * len]
         })
     }
 
     /// The prefix, rest-of-head and rest codes of `slot`.
     fn slot_codes(&self, slot: usize) -> [&[i8]; 3] {
-        let i = slot % PAGE_SLOTS;
-        let (sections, lens) = (self.sections(slot / PAGE_SLOTS), self.part_dims());
-        [0, 1, 2].map(|k| &sections[k][i * lens[k]..(i + 1) * lens[k]])
+        self.span(slot, 1)
     }
 
     /// The prefix, rest-of-head and rest codes of `slot`, to write.

@@ -192,12 +192,7 @@ async fn timestamps_are_kept_to_the_microsecond() {
         .await
         .unwrap();
     assert_eq!(updated.updated_at, at(5, 7_000));
-    let access = Access {
-        id: "t".to_owned(),
-        count: 1,
-        at: at(6, 5),
-    };
-    backend.touch(&[access]).await.unwrap();
+    backend.touch(&[Access::one("t", at(6, 5))]).await.unwrap();
     let got = backend.get_memories(&["t".to_owned()]).await.unwrap();
     assert_eq!(got[0].accessed_at, Some(at(6, 0)));
 }

@@ -744,11 +744,7 @@ mod tests {
         agree(&reader).await;
         // A write that leaves the index as it was (a recall's access times) keeps what was
         // learnt; one that changes a row's length in place does not.
-        let recalls = ["m001", "m002"].map(|id| Access {
-            id: id.into(),
-            count: 1,
-            at: Utc::now(),
-        });
+        let recalls = ["m001", "m002"].map(|id| Access::one(id, Utc::now()));
         backend.touch(&recalls).await.unwrap();
         agree(&reader).await;
         for (id, content) in [("m001", "rope"), ("m002", "dry dry dry rope lantern dock")] {

@@ -1031,14 +1031,10 @@ async fn delete_cascades(b: &dyn GraphBackend) {
 }
 
 /// One recall of each of `names` at `when`.
-fn recalls(names: &[&str], when: DateTime<Utc>) -> Vec<Access> {
+fn recalls(names: &[impl AsRef<str>], when: DateTime<Utc>) -> Vec<Access> {
     names
         .iter()
-        .map(|id| Access {
-            id: (*id).to_owned(),
-            count: 1,
-            at: when,
-        })
+        .map(|id| Access::one(id.as_ref(), when))
         .collect()
 }
 
@@ -2352,14 +2348,10 @@ async fn summaries_of_repeated_ids(b: &dyn GraphBackend) {
 /// Accesses of a memory named twice in one call add up, near each other or far apart.
 async fn touch_of_repeated_ids(b: &dyn GraphBackend) {
     let (near, far) = repeated_ids_setup(b).await;
-    let as_recalls = |names: &[String], when| {
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        recalls(&names, when)
-    };
-    b.touch(&as_recalls(&near, at(1, 0))).await.unwrap();
+    b.touch(&recalls(&near, at(1, 0))).await.unwrap();
     let got = b.get_memories(&ids(&["rep000", "rep001"])).await.unwrap();
     assert_eq!((got[0].access_count, got[1].access_count), (2, 1));
-    b.touch(&as_recalls(&far, at(2, 0))).await.unwrap();
+    b.touch(&recalls(&far, at(2, 0))).await.unwrap();
     let got = b
         .get_memories(&ids(&["rep000", "rep001", "rep002"]))
         .await

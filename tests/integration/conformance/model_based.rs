@@ -404,11 +404,7 @@ async fn apply(
         Op::Touch(slots) => {
             let accesses: Vec<Access> = slots
                 .iter()
-                .map(|s| Access {
-                    id: memory_id(*s),
-                    count: 1,
-                    at: now,
-                })
+                .map(|s| Access::one(memory_id(*s), now))
                 .collect();
             outcome(b.touch(&accesses).await)
         }
