@@ -5,9 +5,10 @@
 //! memories are named as near-duplicates, but only when they are close enough to be worth a
 //! look: a hint shown on every store teaches people to ignore it. Both come from one probe:
 //! the nearest vectors when the memory has one (one scan of the in-memory index), else the
-//! newest memories holding every word of its title but stopwords (one AND lookup of the keyword index, which
-//! ranks nothing: a ranked search of the title and opening words cost 3–4 ms at 100k memories,
-//! most of `store_memory`). An exact duplicate holds its title's words, and so does a
+//! newest memories holding every word of its title but stopwords (one AND lookup of the
+//! keyword index, which ranks nothing: a ranked search of the title and opening words cost
+//! 3–4 ms at 100k memories, most of `store_memory`; the lookup reads the keyword postings in
+//! memory where a server loaded them). An exact duplicate holds its title's words, and so does a
 //! near-duplicate that kept them, which each change of the labelled set below does (a word
 //! dropped, the end cut, two words replaced or a sentence appended, in a memory's text after
 //! its title); one whose title was reworded is missed without vectors. The thresholds were

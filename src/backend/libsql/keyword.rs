@@ -636,9 +636,30 @@ async fn ranked_joined(
     Ok(ranked)
 }
 
-/// The newest memories (at most `limit`) holding every one of `words`: one AND query of the
-/// index, which walks the words' lists together and ranks nothing.
-pub(super) async fn holding(conn: &Conn, words: &[String], limit: usize) -> Result<Vec<Memory>> {
+/// The newest memories (at most `limit`) holding every one of `words`. With `postings` (up to
+/// date, and each word one token there) the rows come from them; else from one AND query of
+/// the index, which walks the words' lists together and ranks nothing, but reads their pages:
+/// at 100k memories on the raw-pipe benchmark, 1.4 ms of a 2.2 ms `store_memory` without
+/// vectors (its duplicate probe), against tens of microseconds in memory.
+pub(super) async fn holding(
+    conn: &Conn,
+    postings: Option<&KeywordCache>,
+    words: &[String],
+    limit: usize,
+) -> Result<Vec<Memory>> {
+    if let Some(cache) = postings
+        && let Some(memory) = InMemory::of(conn, cache, words).await?
+    {
+        let every = Stage {
+            terms: words.to_vec(),
+            matching: Matching::Every,
+        };
+        if let Some((newest, _)) = memory.newest(&every, limit) {
+            let order = newest.into_iter().map(|(seq, score, _)| (seq, score));
+            let (found, _) = memories_of(conn, order.collect()).await?;
+            return Ok(found.into_iter().map(|hit| hit.memory).collect());
+        }
+    }
     let every_word = expression(words, "AND");
     // The limit is written into the SQL of the kept statement, as above.
     let page_rows: usize = limit;

@@ -98,6 +98,26 @@ struct Inner {
     tail: Arc<Tail>,
 }
 
+impl Inner {
+    /// The postings in memory, brought up to date, when a search may use them: `None` when
+    /// they were never loaded, or fell behind and are loaded again aside (see
+    /// `KeywordCache::refresh`), while FTS5 answers.
+    async fn current_keywords(
+        &self,
+        conn: &Conn,
+        backend: LibsqlBackend,
+    ) -> Result<Option<&KeywordCache>> {
+        Ok(match self.keywords.refresh(conn).await? {
+            Fresh::Current => Some(&self.keywords),
+            Fresh::NotLoaded => None,
+            Fresh::Dropped => {
+                tokio::spawn(async move { backend.warm_up_keywords().await });
+                None
+            }
+        })
+    }
+}
+
 impl LibsqlBackend {
     /// The database file.
     pub fn path(&self) -> &Path {
@@ -434,15 +454,7 @@ impl GraphBackend for LibsqlBackend {
         let backend = self.clone();
         self.run_on(move |inner, conn| async move {
             let scorer = keyword::Scorer::over(inner.pool.link());
-            let keywords = match inner.keywords.refresh(&conn).await? {
-                Fresh::Current => Some(&inner.keywords),
-                Fresh::NotLoaded => None,
-                Fresh::Dropped => {
-                    // Loaded again aside (see `KeywordCache::refresh`); FTS5 ranks meanwhile.
-                    tokio::spawn(async move { backend.warm_up_keywords().await });
-                    None
-                }
-            };
+            let keywords = inner.current_keywords(&conn, backend).await?;
             let hits = keyword::search(&conn, scorer, keywords, &terms, &clause, limit).await?;
             tail::search_with_tail(&conn, &inner.tail, &terms, &clause, hits, limit).await
         })
@@ -454,8 +466,10 @@ impl GraphBackend for LibsqlBackend {
             return Ok(Vec::new());
         }
         let words = words.to_vec();
+        let backend = self.clone();
         self.run_on(move |inner, conn| async move {
-            let found = keyword::holding(&conn, &words, limit).await?;
+            let keywords = inner.current_keywords(&conn, backend).await?;
+            let found = keyword::holding(&conn, keywords, &words, limit).await?;
             tail::holding_with_tail(&conn, &inner.tail, &words, found, limit).await
         })
         .await

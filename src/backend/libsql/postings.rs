@@ -223,10 +223,49 @@ impl Postings {
         let rows = self.rows as f64;
         let idfs: Vec<f64> = lists.iter().map(|l| idf(rows, l.len() as f64)).collect();
         let average = self.tokens as f64 / rows;
-        // Each list's next row from its end, merged newest first.
+        let ranked = |row: u32, freqs: &[f64]| -> Ranked {
+            let length = f64::from(self.lengths[row as usize]);
+            let mut score = 0.0;
+            for (&idf, &freq) in idfs.iter().zip(freqs) {
+                score += share(idf, freq, length, average);
+            }
+            (i64::from(row), score, self.keys[row as usize])
+        };
+        // Each list's next row from its end.
         let mut ends: Vec<usize> = lists.iter().map(|l| l.len()).collect();
         let mut found = Vec::with_capacity(budget.min(1024));
         let mut freqs = vec![0.0f64; lists.len()];
+        if matching == Matching::Every {
+            // The shortest list's rows, newest first, each looked up in the others below
+            // their last match, shortest first (the likeliest to lack it): a walk of the
+            // shortest list, not of every list's rows.
+            let mut by_length: Vec<usize> = (0..lists.len()).collect();
+            by_length.sort_by_key(|&i| lists[i].len());
+            let Some(&shortest) = by_length.first() else {
+                return (found, false);
+            };
+            for &row in lists[shortest].rows.iter().rev() {
+                let holding = by_length.iter().all(|&i| {
+                    let list = lists[i];
+                    ends[i] = list.rows[..ends[i]].partition_point(|&r| r <= row);
+                    let end = ends[i];
+                    let held = end > 0 && list.rows[end - 1] == row;
+                    if held {
+                        freqs[i] = f64::from(list.quarters(end - 1)) / 4.0;
+                    }
+                    held
+                });
+                if !holding {
+                    continue;
+                }
+                if found.len() == budget {
+                    return (found, true);
+                }
+                found.push(ranked(row, &freqs));
+            }
+            return (found, false);
+        }
+        // Merged newest first.
         loop {
             let Some(row) = ends
                 .iter()
@@ -237,27 +276,17 @@ impl Postings {
             else {
                 return (found, false);
             };
-            let mut holding = 0;
             for ((end, list), freq) in ends.iter_mut().zip(&lists).zip(freqs.iter_mut()) {
                 *freq = 0.0;
                 if *end > 0 && list.rows[*end - 1] == row {
                     *freq = f64::from(list.quarters(*end - 1)) / 4.0;
                     *end -= 1;
-                    holding += 1;
                 }
-            }
-            if matching == Matching::Every && holding < lists.len() {
-                continue;
             }
             if found.len() == budget {
                 return (found, true);
             }
-            let length = f64::from(self.lengths[row as usize]);
-            let mut score = 0.0;
-            for (&idf, &freq) in idfs.iter().zip(&freqs) {
-                score += share(idf, freq, length, average);
-            }
-            found.push((i64::from(row), score, self.keys[row as usize]));
+            found.push(ranked(row, &freqs));
         }
     }
 
@@ -558,9 +587,18 @@ mod tests {
     }
 
     /// Asserts that `warm` (postings loaded) answers every query as `cold` (FTS5 alone) does:
-    /// the same memories in the same order with scores equal to the bit.
+    /// the same memories in the same order with scores equal to the bit, and the same newest
+    /// memories holding every word of it.
     async fn agree(warm: &LibsqlBackend, cold: &LibsqlBackend) {
         for terms in queries() {
+            for limit in [1, 16, 51] {
+                let ids = |found: Vec<crate::model::Memory>| -> Vec<String> {
+                    found.into_iter().map(|m| m.id).collect()
+                };
+                let from_postings = ids(warm.memories_holding(&terms, limit).await.unwrap());
+                let from_fts5 = ids(cold.memories_holding(&terms, limit).await.unwrap());
+                assert_eq!(from_postings, from_fts5, "holding {terms:?}, limit {limit}");
+            }
             for limit in [1, 10, 51] {
                 let from_postings = warm
                     .keyword_matches(&terms, &Filter::default(), limit)
