@@ -56,7 +56,7 @@ use std::fmt;
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use super::kernel::{dot, dots};
+use super::kernel::{dot, dots, prefetch};
 use super::slots::SlotTable;
 
 /// Slots per page of codes. Codes live in pages rather than one growing `Vec` so that growth
@@ -149,6 +149,14 @@ fn scan_pool() -> Option<&'static rayon::ThreadPool> {
 fn shortlist(n: usize) -> usize {
     n.saturating_mul(SHORTLIST_PER_RESULT).max(MIN_SHORTLIST)
 }
+
+/// Shortlisted slots ahead of the one scored whose codes are already asked for: each slot's
+/// rest of head and rest lie in two places of its page, which a scan in slot order reaches as
+/// cache misses one after the other. On the raw-pipe benchmark's 100k vectors, scoring the
+/// 2,000 of a quick search in full took 1.0–1.3 ms without, 0.8–0.9 with the codes of the
+/// fourth slot ahead asked for (the eighth to the 32nd did no better; means of 200 cold
+/// searches).
+const PREFETCH_AHEAD: usize = 4;
 
 /// See [`shortlist`] and the module doc for the recall these give.
 const SHORTLIST_PER_RESULT: usize = 40;
@@ -501,13 +509,13 @@ impl QuantizedIndex {
     pub fn approximation(&self, id: &str) -> Option<Vec<f32>> {
         let slot = self.table.get(id, &self.ids)? as usize;
         let scale = self.scales[slot];
-        Some(
-            self.slot_codes(slot)
-                .into_iter()
-                .flatten()
-                .map(|&c| f32::from(c) * scale)
-                .collect(),
-        )
+        // Part by part: a loop over one slice vectorises, one over the three chained did not
+        // (6% of a hybrid search at 100k, which decodes a hundred).
+        let mut vector = Vec::with_capacity(self.dim);
+        for part in self.slot_codes(slot) {
+            vector.extend(part.iter().map(|&c| f32::from(c) * scale));
+        }
+        Some(vector)
     }
 
     /// The `n` best ids for `query`, above `min_similarity` if given.
@@ -760,7 +768,13 @@ impl QuantizedIndex {
         pool.sort_unstable_by_key(|(s, _)| s.slot);
         let mut best: Vec<Scored> = pool
             .iter()
-            .map(|&(Scored { slot, .. }, prefix_dot)| {
+            .enumerate()
+            .map(|(k, &(Scored { slot, .. }, prefix_dot))| {
+                if let Some((ahead, _)) = pool.get(k + PREFETCH_AHEAD) {
+                    let [_, mid, rest] = self.slot_codes(ahead.slot as usize);
+                    prefetch(mid);
+                    prefetch(rest);
+                }
                 let [_, mid, rest] = self.slot_codes(slot as usize);
                 let mut dot_product = prefix_dot;
                 if mid_dims > 0 {
