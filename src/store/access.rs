@@ -56,13 +56,7 @@ impl AccessLog {
             return false;
         }
         for id in distinct(ids) {
-            let access = pending.by_id.entry(id.clone()).or_insert(Access {
-                id: id.clone(),
-                count: 0,
-                at,
-            });
-            access.count += 1;
-            access.at = access.at.max(at);
+            pending.add(Access::one(id, at));
         }
         true
     }
@@ -80,14 +74,21 @@ impl AccessLog {
     fn put_back(&self, accesses: Vec<Access>) {
         let mut pending = self.state();
         for access in accesses {
-            match pending.by_id.get_mut(&access.id) {
-                Some(newer) => {
-                    newer.count += access.count;
-                    newer.at = newer.at.max(access.at);
-                }
-                None => {
-                    pending.by_id.insert(access.id.clone(), access);
-                }
+            pending.add(access);
+        }
+    }
+}
+
+impl Pending {
+    /// Adds `access` to the note of its memory: the counts add up, the later time stays.
+    fn add(&mut self, access: Access) {
+        match self.by_id.get_mut(&access.id) {
+            Some(noted) => {
+                noted.count += access.count;
+                noted.at = noted.at.max(access.at);
+            }
+            None => {
+                self.by_id.insert(access.id.clone(), access);
             }
         }
     }

@@ -1192,21 +1192,21 @@ mod tests {
     #[test]
     fn quick_scans_shortlist_by_an_estimate_of_the_rest() {
         let dim = 256;
-        let axis = |d: usize, weight: f32, v: &mut Vec<f32>| v[d] = weight;
+        // A vector of these (dimension, value) pairs, zero elsewhere.
+        let vector = |parts: &[(usize, f32)]| {
+            let mut v = vec![0.0; dim];
+            for &(d, value) in parts {
+                v[d] = value;
+            }
+            v
+        };
         let mut index = QuantizedIndex::new(dim);
         for i in 0..1500 {
-            let mut v = vec![0.0; dim];
-            axis(0, 0.2, &mut v);
-            axis(1 + i % 95, 0.98, &mut v);
+            let v = vector(&[(0, 0.2), (1 + i % 95, 0.98)]);
             assert!(index.upsert(&format!("prefix{i}"), &v));
         }
-        let mut target = vec![0.0; dim];
-        axis(0, 0.1, &mut target);
-        axis(100, 0.995, &mut target);
-        assert!(index.upsert("target", &target));
-        let mut q = vec![0.0; dim];
-        axis(0, 0.6, &mut q);
-        axis(100, 0.8, &mut q);
+        assert!(index.upsert("target", &vector(&[(0, 0.1), (100, 0.995)])));
+        let q = vector(&[(0, 0.6), (100, 0.8)]);
         assert!(shortlist(1) < 1500);
         assert_eq!(index.candidates(&q, 1)[0].0, "target");
         assert_eq!(index.candidates_quick(&q, 1)[0].0, "target");
