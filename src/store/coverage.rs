@@ -51,14 +51,26 @@ pub(super) fn coverage<'m>(
     memories: impl Iterator<Item = (&'m String, &'m Memory)>,
     terms: &StemmedTerms,
 ) -> HashMap<String, f64> {
-    let held: Vec<(&String, Vec<bool>)> = memories
-        .map(|(id, m)| {
-            let matches = TermMatches::of(m, terms);
-            (id, (0..terms.len()).map(|i| matches.holds(i)).collect())
-        })
-        .collect();
+    let held: Vec<(&String, Vec<bool>)> = memories.map(|(id, m)| (id, held(m, terms))).collect();
+    shares(held.iter().map(|(id, h)| (*id, h.as_slice())), terms.len())
+}
+
+/// Per query term, whether `memory` holds it: what [`shares`] weighs. A caller that gets its
+/// candidates in parts (hybrid search, whose keyword hits come before its vector side's)
+/// finds them for each part as it comes.
+pub(super) fn held(memory: &Memory, terms: &StemmedTerms) -> Vec<bool> {
+    let matches = TermMatches::of(memory, terms);
+    (0..terms.len()).map(|i| matches.holds(i)).collect()
+}
+
+/// [`coverage`] from what each candidate holds of the `terms` query terms (see [`held`]).
+pub(super) fn shares<'m>(
+    held: impl Iterator<Item = (&'m String, &'m [bool])>,
+    terms: usize,
+) -> HashMap<String, f64> {
+    let held: Vec<(&String, &[bool])> = held.collect();
     let pool = held.len() as f64;
-    let weights: Vec<f64> = (0..terms.len())
+    let weights: Vec<f64> = (0..terms)
         .map(|i| {
             let df = held.iter().filter(|(_, h)| h[i]).count() as f64;
             if df == 0.0 {
@@ -73,7 +85,7 @@ pub(super) fn coverage<'m>(
         .map(|(id, h)| {
             let covered: f64 = weights
                 .iter()
-                .zip(&h)
+                .zip(h)
                 .filter(|(_, h)| **h)
                 .map(|(w, _)| w)
                 .sum();

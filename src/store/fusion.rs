@@ -43,7 +43,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::coverage::{coverage, weighed};
+use super::coverage::{held, shares, weighed};
 use crate::error::{Error, Result};
 use crate::model::{Embedding, Filter, Memory, VectorHit};
 use crate::store::MemoryStore;
@@ -164,6 +164,15 @@ impl MemoryStore {
             .backend
             .keyword_matches(&words, &keyword_filter, depth)
             .await?;
+        // What each keyword hit holds of the query, found while the vector side, the longer
+        // of the two, still runs; its own hits are looked at when they come.
+        let terms = StemmedTerms::new(&words);
+        let mut holds: HashMap<String, Vec<bool>> = HashMap::new();
+        if params.coverage != 0.0 {
+            for hit in &keyword {
+                holds.insert(hit.memory.id.clone(), held(&hit.memory, &terms));
+            }
+        }
         let semantic = semantic.await.map_err(|e| Error::Task(e.to_string()))??;
 
         // Each candidate's memory, and whether the keyword side found it.
@@ -193,8 +202,12 @@ impl MemoryStore {
                 .or_insert_with(|| (hit.memory, false));
         }
         if params.coverage != 0.0 {
-            let terms = StemmedTerms::new(&words);
-            let shares = coverage(memories.iter().map(|(id, (m, _))| (id, m)), &terms);
+            for (id, (memory, _)) in &memories {
+                holds
+                    .entry(id.clone())
+                    .or_insert_with(|| held(memory, &terms));
+            }
+            let shares = shares(holds.iter().map(|(id, h)| (id, h.as_slice())), terms.len());
             for (id, c) in candidates.iter_mut() {
                 c.keyword = c
                     .keyword

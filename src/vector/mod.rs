@@ -9,6 +9,7 @@
 mod kernel;
 mod quantized;
 mod slots;
+mod threads;
 
 #[cfg(test)]
 mod bench;

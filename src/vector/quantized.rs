@@ -36,9 +36,9 @@
 //! gives up exactness for bytes: it scores every prefix, keeps the best [`shortlist`] by that
 //! partial score plus an estimate of what the rest adds (2,000 for 50 results; see
 //! [`REST_ESTIMATE`]) and scores only those in full. It reads 3/7 of what
-//! the head scan reads, on the calling thread alone: on the benchmarks' 2-vCPU machine the
-//! head scan of 100k vectors is bound by memory bandwidth (~7.5 GB/s a core, 4.5–4.8 ms for
-//! 22 MB of heads) and the other core runs hybrid search's keyword side. What it misses is a
+//! the head scan reads: on the benchmarks' 2-vCPU machine the head scan of 100k vectors is
+//! bound by memory bandwidth (~7.5 GB/s a core, 4.5–4.8 ms for 22 MB of heads), and hybrid
+//! search's keyword side runs on the other core meanwhile. What it misses is a
 //! vector whose prefix ranks below the shortlist: with the built-in model's 100k English
 //! vectors and 200 queries of two words (a NumPy replica), the quick top 50 held 99.6% of
 //! the full scan's (86% at worst); 98.8% with a shortlist half as long, 99.9% with one twice
@@ -46,21 +46,20 @@
 //! its queries drawn differently, put the prefix score alone at 97.1% and 97.4% on its two
 //! halves of 100 queries, and the estimate at 97.8% and 98.2%.
 //!
-//! A large index is scanned by up to four threads at once, each over a run of blocks with a
-//! best-so-far of its own; the union of their bests holds the overall best, so the result is
-//! a single scan's. On the 2-vCPU machine of the benchmarks the two threads share one memory
-//! bus and save 5–10% of a `store_memory` with vectors; cores with bandwidth of their own
-//! save more. The caller scans the first run itself and the others go to threads kept for the
-//! purpose ([`scan_pool`]), which wake in a third of the time a new thread takes to start.
+//! A large index is scanned by up to four threads at once, each taking runs of blocks as it
+//! goes and keeping a best-so-far of its own (see `threads.rs`); the union of their bests
+//! holds the overall best, so the result is a single scan's. On the 2-vCPU machine of the
+//! benchmarks the two threads share one memory bus and save 5–10% of a `store_memory` with
+//! vectors, and a quick scan's prefixes are shared the same way (its shortlist is scored on
+//! the caller's thread); cores with bandwidth of their own save more.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::fmt;
-use std::ops::Range;
-use std::sync::OnceLock;
 
 use super::kernel::{dot, dots, prefetch};
 use super::slots::SlotTable;
+use super::threads::{scan_threads, shared};
 
 /// Slots per page of codes. Codes live in pages rather than one growing `Vec` so that growth
 /// never copies (or transiently doubles) tens of megabytes. A page holds the prefixes of its
@@ -102,48 +101,6 @@ fn share_dims(dim: usize, eighths: usize) -> usize {
         0 => dim,
         dims => dims,
     }
-}
-
-/// Blocks a scan thread takes at least (16k vectors): a thread costs tens of microseconds to
-/// start, which a smaller share of the scan would not repay.
-const MIN_BLOCKS_PER_THREAD: usize = 64;
-
-/// Most threads one scan uses: the scan is bound by memory bandwidth, which a few cores
-/// saturate.
-const MAX_SCAN_THREADS: usize = 4;
-
-/// Threads to scan `blocks` blocks with: as many as the machine has cores (up to
-/// [`MAX_SCAN_THREADS`]) while each keeps [`MIN_BLOCKS_PER_THREAD`]. A scan of 100k vectors
-/// takes over a millisecond on one core, the most of a `store_memory` with vectors (its
-/// duplicate probe) and of a semantic search.
-fn scan_threads(blocks: usize) -> usize {
-    match (blocks / MIN_BLOCKS_PER_THREAD).clamp(1, MAX_SCAN_THREADS) {
-        // An index of fewer than twice that many vectors starts no pool.
-        1 => 1,
-        wanted => scan_pool().map_or(1, |pool| wanted.min(pool.current_num_threads() + 1)),
-    }
-}
-
-/// The threads that scan beside the caller: one fewer than [`scan_threads`] uses at most,
-/// started on first use and kept. Starting a thread for each scan cost 45–70 µs on the
-/// benchmarks' machine, waking a kept one 12–20 µs. `None` on one core, or when the threads
-/// could not be started: the caller then scans alone.
-fn scan_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let helpers = cores.clamp(1, MAX_SCAN_THREADS) - 1;
-        if helpers == 0 {
-            return None;
-        }
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(helpers)
-            .thread_name(|i| format!("vector-scan-{i}"))
-            .build()
-            .map_err(|err| tracing::warn!(%err, "vector scans run on one thread"))
-            .ok()
-    })
-    .as_ref()
 }
 
 /// Slots a quick top-`n` scan scores in full ([`QuantizedIndex::candidates_quick`]): the best
@@ -492,15 +449,16 @@ impl QuantizedIndex {
     }
 
     /// The `n` ids [`Self::candidates`] would most likely return, with the same similarities,
-    /// from a scan that reads under half the bytes, on the calling thread alone: for a caller
-    /// that uses the index's similarities as they are and runs other work meanwhile (hybrid
-    /// search, whose keyword side runs on the other cores). Every vector's prefix is scored
+    /// from a scan that reads under half the bytes: for a caller that uses the index's
+    /// similarities as they are (hybrid search). Every vector's prefix is scored
     /// and only the [`shortlist`] best by that partial score are scored in full, so a vector
     /// whose prefix ranks below the shortlist is missed however high its full score (see the
     /// module doc for how often). An index no larger than the shortlist gives exactly
     /// `candidates`'s result.
     pub fn candidates_quick(&self, query: &[f32], n: usize) -> Vec<(String, f32)> {
-        self.answer(query, n, |q, _| self.shortlisted(q, n))
+        self.answer(query, n, |q, _| {
+            self.shortlisted(q, n, scan_threads(self.blocks()))
+        })
     }
 
     /// Like [`Self::candidates`], but only ids whose approximate similarity is above
@@ -580,37 +538,13 @@ impl QuantizedIndex {
         self.best_split(q, n, floor, scan_threads(self.blocks()))
     }
 
-    /// [`Self::best`] with the blocks split into `parts` runs, each scanned by a thread of its
-    /// own (the first by the caller's, the others by [`scan_pool`]'s; all by the caller's
-    /// where there is no pool). Each run's best `n` hold every slot of the overall best `n`
-    /// found in it, so the best `n` of their union is exactly a single scan's.
-    fn best_split(&self, q: &[i16], n: usize, floor: f32, parts: usize) -> (Vec<Scored>, usize) {
-        let blocks = self.blocks();
-        let per_part = blocks.div_ceil(parts.max(1)).max(1);
-        let runs: Vec<Range<usize>> = (0..blocks)
-            .step_by(per_part)
-            .map(|start| start..(start + per_part).min(blocks))
-            .collect();
-        let Some((first, others)) = runs.split_first() else {
-            return (Vec::new(), 0);
-        };
-        let mut found: Vec<(Vec<Scored>, usize)> = vec![(Vec::new(), 0); runs.len()];
-        // A scan in one run (a small index) starts no pool.
-        let pool = if others.is_empty() { None } else { scan_pool() };
-        match pool {
-            Some(pool) => pool.in_place_scope(|scope| {
-                let (mine, theirs) = found.split_first_mut().expect("one result per run");
-                for (theirs, run) in theirs.iter_mut().zip(others) {
-                    scope.spawn(move |_| *theirs = self.best_in(q, n, floor, run.clone()));
-                }
-                *mine = self.best_in(q, n, floor, first.clone());
-            }),
-            None => {
-                for (found, run) in found.iter_mut().zip(&runs) {
-                    *found = self.best_in(q, n, floor, run.clone());
-                }
-            }
-        }
+    /// [`Self::best`] on `threads` threads (see [`shared`]). Each thread's best `n` hold
+    /// every slot of the overall best `n` among the blocks it scanned, so the best `n` of
+    /// their union is exactly a single scan's.
+    fn best_split(&self, q: &[i16], n: usize, floor: f32, threads: usize) -> (Vec<Scored>, usize) {
+        let found = shared(self.blocks(), threads, |blocks| {
+            self.best_in(q, n, floor, blocks)
+        });
         let rests_read = found.iter().map(|(_, read)| read).sum();
         let mut best: Vec<Scored> = found.into_iter().flat_map(|(best, _)| best).collect();
         best.sort_unstable_by(|a, b| b.cmp(a));
@@ -618,14 +552,14 @@ impl QuantizedIndex {
         (best, rests_read)
     }
 
-    /// [`Self::best`] over the blocks in `blocks` alone: every slot's head is scored, its rest
-    /// only when the bound says it could enter.
+    /// [`Self::best`] over `blocks` alone (in increasing order): every slot's head is scored,
+    /// its rest only when the bound says it could enter.
     fn best_in(
         &self,
         q: &[i16],
         n: usize,
         floor: f32,
-        blocks: Range<usize>,
+        blocks: impl Iterator<Item = usize>,
     ) -> (Vec<Scored>, usize) {
         let [prefix_dims, mid_dims, rest_dims] = self.part_dims();
         let (q_prefix, q_after) = q.split_at(prefix_dims);
@@ -745,44 +679,17 @@ impl QuantizedIndex {
 
     /// The best `n` slots for `q` among the [`shortlist`] best by their prefix's score (plus
     /// the [`REST_ESTIMATE`]), each scored in full (the score [`Self::best`] gives it), best
-    /// first.
-    fn shortlisted(&self, q: &[i16], n: usize) -> Vec<Scored> {
+    /// first. The prefixes are scored on `threads` threads (see [`shared`]).
+    fn shortlisted(&self, q: &[i16], n: usize, threads: usize) -> Vec<Scored> {
         let [prefix_dims, mid_dims, rest_dims] = self.part_dims();
         let (q_prefix, q_after) = q.split_at(prefix_dims);
         let (q_mid, q_rest) = q_after.split_at(mid_dims);
         let keep = shortlist(n);
         let reach = REST_ESTIMATE * norm(q_after);
-        // Slots by their prefix's score and the estimate, with the prefix's partial dot
-        // product; cut back to the best `keep` whenever it holds twice as many, after which a
-        // slot must beat the cut's last.
-        let mut pool: Vec<(Scored, i32)> = Vec::with_capacity(2 * keep + BLOCK_SLOTS);
-        let mut bar = f32::NEG_INFINITY;
-        let mut prefix_dots = [0i32; BLOCK_SLOTS];
-        for block in 0..self.blocks() {
-            let Block {
-                first,
-                count,
-                prefixes,
-                ..
-            } = self.block(block);
-            let prefix_dots = &mut prefix_dots[..count];
-            dots(q_prefix, prefixes, prefix_dots);
-            let scales = &self.scales[first..first + count];
-            let afters = &self.after_prefix_norms[first..first + count];
-            for (i, ((&dot, &scale), &after)) in
-                prefix_dots.iter().zip(scales).zip(afters).enumerate()
-            {
-                let score = dot as f32 * scale + reach * after;
-                // A free slot's scale is 0. A later slot tied with the bar ranks below it.
-                if scale != 0.0 && score > bar {
-                    let slot = (first + i) as u32;
-                    pool.push((Scored { score, slot }, dot));
-                }
-            }
-            if pool.len() >= 2 * keep {
-                bar = best_of(&mut pool, keep);
-            }
-        }
+        let mut pool: Vec<(Scored, i32)> = shared(self.blocks(), threads, |blocks| {
+            self.prefix_best(q_prefix, reach, keep, blocks)
+        })
+        .concat();
         best_of(&mut pool, keep);
         // In slot order, the codes read are in page order.
         pool.sort_unstable_by_key(|(s, _)| s.slot);
@@ -814,6 +721,49 @@ impl QuantizedIndex {
         }
         best.sort_unstable_by(|a, b| b.cmp(a));
         best
+    }
+
+    /// The best `keep` slots of `blocks` by their prefix's score plus `reach` times the norm
+    /// of the rest of their codes, each with its prefix's partial dot product, in no order.
+    fn prefix_best(
+        &self,
+        q_prefix: &[i16],
+        reach: f32,
+        keep: usize,
+        blocks: impl Iterator<Item = usize>,
+    ) -> Vec<(Scored, i32)> {
+        // Cut back to the best `keep` whenever it holds twice as many, after which a slot
+        // must beat the cut's last.
+        let mut pool: Vec<(Scored, i32)> = Vec::with_capacity(2 * keep + BLOCK_SLOTS);
+        let mut bar = f32::NEG_INFINITY;
+        let mut prefix_dots = [0i32; BLOCK_SLOTS];
+        for block in blocks {
+            let Block {
+                first,
+                count,
+                prefixes,
+                ..
+            } = self.block(block);
+            let prefix_dots = &mut prefix_dots[..count];
+            dots(q_prefix, prefixes, prefix_dots);
+            let scales = &self.scales[first..first + count];
+            let afters = &self.after_prefix_norms[first..first + count];
+            for (i, ((&dot, &scale), &after)) in
+                prefix_dots.iter().zip(scales).zip(afters).enumerate()
+            {
+                let score = dot as f32 * scale + reach * after;
+                // A free slot's scale is 0. A later slot tied with the bar ranks below it.
+                if scale != 0.0 && score > bar {
+                    let slot = (first + i) as u32;
+                    pool.push((Scored { score, slot }, dot));
+                }
+            }
+            if pool.len() >= 2 * keep {
+                bar = best_of(&mut pool, keep);
+            }
+        }
+        best_of(&mut pool, keep);
+        pool
     }
 
     /// Lengths of a slot's three parts: the prefix, the rest of the head, the rest.
@@ -1079,8 +1029,8 @@ mod tests {
         assert!(share < 0.12, "{share:.3} of the rests read");
     }
 
-    /// A scan split among threads gives exactly what one thread's gives, whatever the split
-    /// (runs of one block to all of them) and the floor.
+    /// A scan shared among threads gives exactly what one thread's gives, whatever the number
+    /// of threads (up to twice as many as blocks) and the floor.
     #[test]
     fn split_scans_give_the_single_scan_result() {
         for (dim, _, index, queries) in scan_fixtures() {
@@ -1089,11 +1039,11 @@ mod tests {
                 for floor in [f32::NEG_INFINITY, ranked[39].1] {
                     for n in [1, 10, 100] {
                         let want = full_scan(&index, q, n, floor);
-                        for parts in [2, 3, 4, index.blocks(), 2 * index.blocks()] {
-                            let (got, _) = index.best_split(q, n, floor, parts);
+                        for threads in [2, 3, 4, index.blocks(), 2 * index.blocks()] {
+                            let (got, _) = index.best_split(q, n, floor, threads);
                             let got: Vec<(u32, f32)> =
                                 got.iter().map(|s| (s.slot, s.score)).collect();
-                            assert_eq!(got, want, "dim {dim} query {qi} n {n} parts {parts}");
+                            assert_eq!(got, want, "dim {dim} query {qi} n {n} threads {threads}");
                         }
                     }
                 }
@@ -1140,8 +1090,13 @@ mod tests {
                     .into_iter()
                     .collect();
                 for n in [1, 10, 100] {
-                    let got = index.shortlisted(q, n);
+                    let got = index.shortlisted(q, n, 1);
                     assert_eq!(got.len(), n, "dim {dim} query {qi} n {n}");
+                    // Shared among threads, the prefixes shortlist the same slots.
+                    for threads in [2, 3, index.blocks()] {
+                        let shared = index.shortlisted(q, n, threads);
+                        assert_eq!(shared, got, "dim {dim} query {qi} n {n} threads {threads}");
+                    }
                     assert!(got.is_sorted_by(|a, b| a > b), "dim {dim} query {qi} n {n}");
                     for s in &got {
                         assert_eq!(Some(&s.score), all.get(&s.slot), "dim {dim} query {qi}");

@@ -120,8 +120,7 @@ impl VectorCache {
     /// The `limit` nearest memories to `query` by the index's similarity, with no exact
     /// re-rank: each hit's similarity and vector are the index's (see
     /// [`QuantizedIndex::approximation`]), and only the hits' memory rows are read. The scan
-    /// is the index's quick one, on this thread alone ([`QuantizedIndex::candidates_quick`]):
-    /// hybrid search runs its keyword side meanwhile. A filtered
+    /// is the index's quick one ([`QuantizedIndex::candidates_quick`]). A filtered
     /// search is [`Self::search`]'s: its filter is applied in SQL to the candidates anyway.
     pub async fn nearest(
         &self,
