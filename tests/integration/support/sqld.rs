@@ -41,12 +41,26 @@ impl Sqld {
         let mut sqld = Sqld {
             binary: binary.to_owned(),
             dir: dir.to_owned(),
-            http: free_port(),
-            admin: free_port(),
+            http: 0,
+            admin: 0,
             jwt_key,
             child: None,
         };
-        sqld.restart();
+        // A free port is released before sqld binds it, and a test running beside this one
+        // may take it meanwhile: then sqld exits at once, and starts again on other ports.
+        for attempt in 1.. {
+            sqld.http = free_port();
+            sqld.admin = free_port();
+            if sqld.admin != sqld.http && sqld.launch() {
+                break;
+            }
+            assert!(
+                attempt < START_ATTEMPTS,
+                "sqld did not start in {START_ATTEMPTS} attempts: see {}",
+                sqld.dir.join("sqld.log").display()
+            );
+        }
+        sqld.create_default_namespace();
         sqld
     }
 
@@ -116,6 +130,17 @@ impl Sqld {
     /// Starts the server again on the same ports and data, and waits until it answers.
     pub fn restart(&mut self) {
         self.stop();
+        assert!(
+            self.launch(),
+            "sqld exited as it started again: see {}",
+            self.dir.join("sqld.log").display()
+        );
+        self.create_default_namespace();
+    }
+
+    /// Starts the server on its ports and waits until it answers: `false` when it exited
+    /// first (a port taken, say).
+    fn launch(&mut self) -> bool {
         let log = std::fs::File::create(self.dir.join("sqld.log")).expect("sqld log");
         let mut command = Command::new(&self.binary);
         if let Some(key) = &self.jwt_key {
@@ -131,10 +156,18 @@ impl Sqld {
             .stderr(log)
             .spawn()
             .expect("start sqld");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
         let health = format!("{}/health", self.url());
-        while ureq::get(&health).call().is_err() {
+        let child = self.child.insert(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            // Whether it exited comes first: another server on a taken port could answer.
+            if child.try_wait().expect("sqld's status").is_some() {
+                self.child = None;
+                return false;
+            }
+            if ureq::get(&health).call().is_ok() {
+                return true;
+            }
             assert!(
                 Instant::now() < deadline,
                 "sqld did not come up: see {}",
@@ -142,7 +175,11 @@ impl Sqld {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        // The default namespace exists after the first start; later starts find it there.
+    }
+
+    /// Makes the default namespace: it exists after the first start, and later starts find
+    /// it there.
+    fn create_default_namespace(&self) {
         let _ = ureq::post(&format!(
             "http://127.0.0.1:{}/v1/namespaces/default/create",
             self.admin
@@ -157,6 +194,9 @@ impl Drop for Sqld {
         self.stop();
     }
 }
+
+/// Times [`Sqld::start`] tries free ports before it gives up.
+const START_ATTEMPTS: usize = 5;
 
 /// A loopback port nobody listens on right now (bound, then released for a server to take).
 pub fn free_port() -> u16 {
