@@ -3,11 +3,13 @@
 //!
 //! A scan is split into runs of blocks handed out one at a time rather than into one fixed
 //! share per thread, so a thread that starts late or is held up takes fewer runs and the
-//! scan ends when the blocks do, not when the slowest share does. Hybrid search needs this:
-//! its keyword side holds the other core for the first millisecond or so of its vector
-//! side's scan. With a fixed half each, the scan waited for the helper's half; with runs
-//! handed out, the quick scan of 100k vectors took 2.73–2.79 ms against 2.92–3.12 on the
-//! calling thread alone (medians of 400 hybrid searches on the raw-pipe benchmark's store).
+//! scan ends when the blocks do, not when the slowest share does. Hybrid search is such a
+//! case: its keyword side holds the other core for the first millisecond or so of its
+//! vector side's scan. With runs handed out, the quick scan of 100k vectors took 2.73–2.79
+//! ms against 2.92–3.12 on the calling thread alone (medians of 400 hybrid searches on the
+//! raw-pipe benchmark's store). A fixed half each measured about as well there (hybrid
+//! search −5% against −4%, paired with the calling thread alone, within the noise); runs
+//! are kept because they cannot leave the caller waiting for a helper that was held up.
 
 use std::ops::Range;
 use std::sync::OnceLock;
