@@ -14,6 +14,14 @@
 //! its title); one whose title was reworded is missed without vectors. The thresholds were
 //! calibrated on a labelled set of near-duplicate and distinct pairs (`cargo bench --bench
 //! locomo`, see BENCHMARKS.md).
+//!
+//! The probe compares a bounded list, which can leave an exact duplicate out: the same text
+//! stored under other kinds has the same vector (a kind is not embedded) and may fill the
+//! nearest, and a common title may be held by more newer memories than the keyword probe
+//! reads. When its list was full and held no duplicate, one more lookup decides: the newest
+//! memories holding every word of the new memory's title and content (its first 16 but
+//! stopwords), which few memories but its copies and longer versions of it hold. A store
+//! without such crowds pays nothing for it.
 
 use std::collections::HashSet;
 
@@ -31,6 +39,14 @@ pub const NEAR_DUPLICATE_WORDS: f64 = 0.6;
 const PROBE_TITLE_WORDS: usize = 8;
 /// Memories holding them all that the keyword probe compares, newest first.
 const PROBE_CANDIDATES: usize = 16;
+/// Words of a memory's title and content the lookup for an exact duplicate asks for: each
+/// one more leaves fewer memories holding them all, for one more posting list to look in.
+const EXACT_PROBE_WORDS: usize = 16;
+/// Memories holding them all that the lookup for an exact duplicate compares, newest first:
+/// few hold so many words of one text but its copies and longer versions of it, and a store
+/// holding more longer versions than this, all newer than the copy, is not worth reading
+/// whole for it.
+const EXACT_CANDIDATES: usize = 256;
 /// Characters of an existing memory shown with a hint.
 const HINT_CHARS: usize = 120;
 
@@ -91,46 +107,43 @@ impl MemoryStore {
     ) -> Result<Probe> {
         // One more than shown: an exact duplicate found among them is not a hint.
         let wanted = limit + 1;
-        let scored: Vec<(Memory, f64)> = match embedding {
+        let (scored, full): (Vec<(Memory, f64)>, bool) = match embedding {
             Some(e) => {
                 self.check_embedding(e).await?;
-                self.backend
+                let scored: Vec<(Memory, f64)> = self
+                    .backend
                     .vectors_within(&e.model, &e.vector, NEAR_DUPLICATE_COSINE, wanted)
                     .await?
                     .into_iter()
                     .map(|h| (h.memory, f64::from(h.similarity)))
-                    .collect()
+                    .collect();
+                let full = scored.len() == wanted;
+                (scored, full)
             }
             None => {
-                // Stopwords are what a reworded title changes most ("for" or "in") and tell
-                // the least; a title of nothing else keeps them.
-                let mut words: Vec<String> = tokens(&memory.title).collect();
-                if words.iter().any(|w| !is_stopword(w)) {
-                    words.retain(|w| !is_stopword(w));
-                }
-                let mut distinct: Vec<String> = Vec::with_capacity(PROBE_TITLE_WORDS);
-                for word in words {
-                    if distinct.len() < PROBE_TITLE_WORDS && !distinct.contains(&word) {
-                        distinct.push(word);
-                    }
-                }
-                let words = distinct;
-                self.backend
-                    .memories_holding(&words, PROBE_CANDIDATES)
-                    .await?
+                let holding = self
+                    .backend
+                    .memories_holding(&title_words(memory), PROBE_CANDIDATES)
+                    .await?;
+                let full = holding.len() == PROBE_CANDIDATES;
+                let scored = holding
                     .into_iter()
                     .map(|m| {
                         let overlap = word_overlap(&compared_text(memory), &compared_text(&m));
                         (m, overlap)
                     })
                     .filter(|(_, overlap)| *overlap >= NEAR_DUPLICATE_WORDS)
-                    .collect()
+                    .collect();
+                (scored, full)
             }
         };
-        let duplicate = scored
+        let mut duplicate = scored
             .iter()
             .find(|(m, _)| same_memory(m, memory))
             .map(|(m, _)| m.clone());
+        if duplicate.is_none() && full {
+            duplicate = self.exact_duplicate(memory).await?;
+        }
         let mut similar: Vec<KeywordHit> = scored
             .into_iter()
             .filter(|(m, _)| duplicate.as_ref().is_none_or(|d| d.id != m.id))
@@ -144,6 +157,51 @@ impl MemoryStore {
         similar.truncate(limit);
         Ok(Probe { duplicate, similar })
     }
+
+    /// The existing memory that says the same as `memory`, when the probe's candidates, all
+    /// it could compare, did not hold it: others nearer by vector (the same text under
+    /// another kind has the same vector, since a kind is not embedded) or newer memories
+    /// holding the title's words may have filled the list. A duplicate holds every word of
+    /// the new memory's title and content, so it is among the newest memories holding
+    /// [`EXACT_PROBE_WORDS`] of them unless more than [`EXACT_CANDIDATES`] newer ones hold
+    /// them all.
+    async fn exact_duplicate(&self, memory: &Memory) -> Result<Option<Memory>> {
+        let words = probe_words(&compared_text(memory))
+            .into_iter()
+            .take(EXACT_PROBE_WORDS)
+            .collect::<Vec<_>>();
+        Ok(self
+            .backend
+            .memories_holding(&words, EXACT_CANDIDATES)
+            .await?
+            .into_iter()
+            .find(|m| same_memory(m, memory)))
+    }
+}
+
+/// The words of `memory`'s title the keyword probe asks for: [`probe_words`], the first
+/// [`PROBE_TITLE_WORDS`].
+fn title_words(memory: &Memory) -> Vec<String> {
+    let mut words = probe_words(&memory.title);
+    words.truncate(PROBE_TITLE_WORDS);
+    words
+}
+
+/// The distinct words of `text` a lookup of the memories holding them all asks for, in
+/// their order: all but stopwords, which are what a rewording changes most ("for" or "in")
+/// and tell the least; all of them in a text of nothing else.
+fn probe_words(text: &str) -> Vec<String> {
+    let mut words: Vec<String> = tokens(text).collect();
+    if words.iter().any(|w| !is_stopword(w)) {
+        words.retain(|w| !is_stopword(w));
+    }
+    let mut distinct: Vec<String> = Vec::with_capacity(words.len());
+    for word in words {
+        if !distinct.contains(&word) {
+            distinct.push(word);
+        }
+    }
+    distinct
 }
 
 #[cfg(test)]

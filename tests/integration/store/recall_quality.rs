@@ -250,6 +250,57 @@ async fn same_memory_twice_keeps_one() {
     assert_eq!((stats.memories, stats.embedded), (3, 3));
 }
 
+/// The same text stored as a note and a decision besides the fix: their vectors are the
+/// fix's (a memory's kind is not embedded), so the nearest vector may be one of theirs; the
+/// copy of the fix is answered by the fix all the same.
+#[tokio::test]
+async fn a_copy_is_answered_by_its_memory_when_other_kinds_hold_the_same_text() {
+    let (_dir, s) = store().await;
+    let (title, content) = ("Enable WAL", "PRAGMA journal_mode=WAL on open.");
+    add(&s, "note", title, content).await;
+    add(&s, "decision", title, content).await;
+    let fix = add(&s, "fix", title, content).await;
+    for hints in [0, 1] {
+        let (again, _) = s
+            .create_with_hints(memory("fix", title, content), Vec::new(), hints)
+            .await
+            .unwrap();
+        assert_eq!(again.record.created, Created::Existing, "{hints} hints");
+        assert_eq!(again.record.memory.id, fix, "{hints} hints");
+    }
+    assert_eq!(s.stats().await.unwrap().memories, 3);
+}
+
+/// More memories than the probe compares hold every word of a fix's title, and all are
+/// newer: the copy of the fix is answered by the fix all the same, with vectors and without.
+#[tokio::test]
+async fn a_copy_of_a_memory_older_than_all_holding_its_title_is_answered_by_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keyword_only = crate::support::store::open(&dir.path().join("keyword.db")).await;
+    let (_vectors_dir, with_vectors) = store().await;
+    for s in [&keyword_only, &with_vectors] {
+        let (title, content) = ("Enable WAL", "PRAGMA journal_mode=WAL on open.");
+        let first = add(s, "fix", title, content).await;
+        for i in 0..20 {
+            add(
+                s,
+                "fix",
+                title,
+                &format!("{content} Seen on build server number {i}."),
+            )
+            .await;
+        }
+        let (again, hints) = s
+            .create_with_hints(memory("fix", title, content), Vec::new(), 3)
+            .await
+            .unwrap();
+        assert_eq!(again.record.created, Created::Existing);
+        assert_eq!(again.record.memory.id, first);
+        assert!(hints.is_empty(), "{hints:#?}");
+        assert_eq!(s.stats().await.unwrap().memories, 21);
+    }
+}
+
 /// Stores the WAL fix and `other`, then a near-duplicate of the fix (a stopword and a unit
 /// changed): the hint names the fix alone. Returns the fix's id.
 async fn near_duplicate_of_the_wal_fix_is_hinted(s: &MemoryStore, other: [&str; 3]) -> String {
