@@ -228,6 +228,19 @@ mod tests {
     }
 
     #[test]
+    fn probe_words_are_distinct_and_leave_stopwords_out_unless_there_is_nothing_else() {
+        assert_eq!(
+            probe_words("Retry the busy write, then retry the read"),
+            ["retry", "busy", "write", "read"]
+        );
+        assert_eq!(
+            probe_words("Then it was, then the"),
+            ["then", "it", "was", "the"]
+        );
+        assert!(probe_words("—").is_empty());
+    }
+
+    #[test]
     fn word_overlap_counts_shared_stems() {
         // Stems: {retri, lock, databas} and {retri, the, lock, databas}.
         let overlap = word_overlap(
