@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use mnemograph::cli::{Cli, run};
 
+/// The allocator of `mnemograph`, for the same reasons (see `src/bin/mnemograph.rs`).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

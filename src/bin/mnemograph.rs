@@ -115,6 +115,14 @@ enum StartError {
     Http(#[from] http::ServeError),
 }
 
+/// jemalloc rather than the system's allocator: a search allocates and frees thousands of
+/// small strings and vectors, which glibc's malloc made 15% of a hybrid search's CPU at 100k
+/// memories; with jemalloc hybrid search and `recall` take 7–9% less, for 6–9 MiB more at
+/// the peak (BENCHMARKS.md, session 16).
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
