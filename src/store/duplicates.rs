@@ -123,7 +123,10 @@ impl MemoryStore {
             None => {
                 let holding = self
                     .backend
-                    .memories_holding(&title_words(memory), PROBE_CANDIDATES)
+                    .memories_holding(
+                        &probe_words(&memory.title, PROBE_TITLE_WORDS),
+                        PROBE_CANDIDATES,
+                    )
                     .await?;
                 let full = holding.len() == PROBE_CANDIDATES;
                 let scored = holding
@@ -166,10 +169,7 @@ impl MemoryStore {
     /// [`EXACT_PROBE_WORDS`] of them unless more than [`EXACT_CANDIDATES`] newer ones hold
     /// them all.
     async fn exact_duplicate(&self, memory: &Memory) -> Result<Option<Memory>> {
-        let words = probe_words(&compared_text(memory))
-            .into_iter()
-            .take(EXACT_PROBE_WORDS)
-            .collect::<Vec<_>>();
+        let words = probe_words(&compared_text(memory), EXACT_PROBE_WORDS);
         Ok(self
             .backend
             .memories_holding(&words, EXACT_CANDIDATES)
@@ -179,24 +179,19 @@ impl MemoryStore {
     }
 }
 
-/// The words of `memory`'s title the keyword probe asks for: [`probe_words`], the first
-/// [`PROBE_TITLE_WORDS`].
-fn title_words(memory: &Memory) -> Vec<String> {
-    let mut words = probe_words(&memory.title);
-    words.truncate(PROBE_TITLE_WORDS);
-    words
-}
-
-/// The distinct words of `text` a lookup of the memories holding them all asks for, in
-/// their order: all but stopwords, which are what a rewording changes most ("for" or "in")
-/// and tell the least; all of them in a text of nothing else.
-fn probe_words(text: &str) -> Vec<String> {
+/// The first `most` distinct words of `text`, in their order, that a lookup of the
+/// memories holding them all asks for: all but stopwords, which are what a rewording changes
+/// most ("for" or "in") and tell the least; all of them in a text of nothing else.
+fn probe_words(text: &str, most: usize) -> Vec<String> {
     let mut words: Vec<String> = tokens(text).collect();
     if words.iter().any(|w| !is_stopword(w)) {
         words.retain(|w| !is_stopword(w));
     }
-    let mut distinct: Vec<String> = Vec::with_capacity(words.len());
+    let mut distinct: Vec<String> = Vec::with_capacity(most.min(words.len()));
     for word in words {
+        if distinct.len() == most {
+            break;
+        }
         if !distinct.contains(&word) {
             distinct.push(word);
         }
@@ -228,16 +223,20 @@ mod tests {
     }
 
     #[test]
-    fn probe_words_are_distinct_and_leave_stopwords_out_unless_there_is_nothing_else() {
+    fn probe_words_are_the_first_distinct_ones_without_stopwords_unless_there_is_nothing_else() {
         assert_eq!(
-            probe_words("Retry the busy write, then retry the read"),
+            probe_words("Retry the busy write, then retry the read", 8),
             ["retry", "busy", "write", "read"]
         );
         assert_eq!(
-            probe_words("Then it was, then the"),
+            probe_words("Retry the busy write, then retry the read", 3),
+            ["retry", "busy", "write"]
+        );
+        assert_eq!(
+            probe_words("Then it was, then the", 8),
             ["then", "it", "was", "the"]
         );
-        assert!(probe_words("—").is_empty());
+        assert!(probe_words("—", 8).is_empty());
     }
 
     #[test]
