@@ -11,6 +11,7 @@ pub mod libsql;
 mod walk;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -508,7 +509,10 @@ pub trait GraphBackend: Send + Sync + 'static {
     /// same data twice changes nothing ([`decide_memory`], [`decide_relationship`]). A written
     /// memory gets exactly the vector given with it. With `dry_run` the outcome is computed
     /// and nothing is kept.
-    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome>;
+    ///
+    /// The batch is shared: the caller counts the outcome against it afterwards, and a
+    /// backend whose unit of work runs apart from the caller reads it there without a copy.
+    async fn import_batch(&self, batch: Arc<ImportBatch>, dry_run: bool) -> Result<ImportOutcome>;
 
     /// The stored vectors of the memories among `ids` (any model), in no particular order.
     async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>>;

@@ -18,7 +18,7 @@
 //! - vector search is an exact cosine scan over the vectors of the asked model.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -796,8 +796,8 @@ impl GraphBackend for InMemoryBackend {
         Ok(self.state().stats())
     }
 
-    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
-        Ok(self.state().import(batch, dry_run))
+    async fn import_batch(&self, batch: Arc<ImportBatch>, dry_run: bool) -> Result<ImportOutcome> {
+        Ok(self.state().import(&batch, dry_run))
     }
 
     async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {

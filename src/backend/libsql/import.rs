@@ -1,24 +1,30 @@
 //! Bulk import and vector export for the libSQL backend.
 //!
-//! A batch is one IMMEDIATE transaction whose statements the connection keeps: the common case, a
-//! memory that is not stored yet, costs a share of one insert of [`INSERT_ROWS`] memories
+//! A batch is one IMMEDIATE transaction whose statements the connection keeps, with its new
+//! memories' full text indexed once at its end ([`held`]). The common case, a record that is
+//! not stored yet, costs a share of one insert of [`INSERT_ROWS`] memories or relationships
 //! (`ON CONFLICT DO NOTHING RETURNING id`), and only a record that collides is read back and
-//! judged by the shared rule of [`crate::backend::decide_memory`] and [`crate::backend::decide_relationship`]. A dry run
-//! executes the same statements and rolls back, so its counts are exactly what a real run
-//! would report.
+//! judged by the shared rule of [`crate::backend::decide_memory`] and
+//! [`crate::backend::decide_relationship`]. A dry run executes the same statements and rolls
+//! back, so its counts are exactly what a real run would report.
 
-use libsql::{Connection, Value};
+use std::collections::HashSet;
 
+use libsql::{Connection, Row, Value};
+
+use super::held::held;
 use super::pool::Conn;
 use super::read::{get_one, get_relationship};
-use super::rows::IN_CHUNK;
-use super::rows::{RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params};
+use super::rows::{
+    IN_CHUNK, RELATIONSHIP_INSERT_COLUMNS, collect, memory_params, placeholders,
+    relationship_params, value_rows,
+};
 use super::write::{INSERT_ROWS, insert_new, set_vector};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
 use crate::error::{Error, Result};
-use crate::model::Embedding;
+use crate::model::{Embedding, Relationship};
 use crate::vector::from_blob;
 
 /// Replaces every column of a memory but its key, in [`memory_params`] order after the id.
@@ -39,7 +45,7 @@ pub(super) async fn import_batch(
     dry_run: bool,
 ) -> Result<ImportOutcome> {
     conn.execute("BEGIN IMMEDIATE", ()).await?;
-    let result = write(conn, batch).await;
+    let result = held(conn, || write(conn, batch)).await;
     let end = if result.is_ok() && !dry_run {
         "COMMIT"
     } else {
@@ -83,43 +89,62 @@ async fn write(conn: &Conn, batch: &ImportBatch) -> Result<ImportOutcome> {
         }
     }
 
-    // Inserts only when both endpoints exist, so a missing one is a skip, not a failed batch.
-    let insert_rel = conn
-        .prepare(&format!(
-            "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
-             SELECT {} WHERE EXISTS (SELECT 1 FROM memories WHERE id = ?) \
-             AND EXISTS (SELECT 1 FROM memories WHERE id = ?) ON CONFLICT DO NOTHING",
-            placeholders(13)
-        ))
-        .await?;
-    for rel in &batch.relationships {
-        let mut params = relationship_params(rel);
-        params.push(rel.source_id.clone().into());
-        params.push(rel.target_id.clone().into());
-        let inserted = insert_rel.execute(params).await;
-        insert_rel.reset();
-        let done = if inserted? == 1 {
-            Imported::Created
-        } else {
-            match get_relationship(conn, &rel.id).await? {
-                Some(stored) => {
-                    let done = decide_relationship(Some(&stored), rel);
-                    if done == Imported::Updated {
-                        let mut params = relationship_params(rel).split_off(4);
-                        params.push(rel.id.clone().into());
-                        conn.execute(REPLACE_RELATIONSHIP, params).await?;
-                    }
-                    done
-                }
-                None if endpoints_exist(conn, &rel.source_id, &rel.target_id).await? => {
-                    Imported::Skipped(SkipReason::Conflict)
-                }
-                None => Imported::Skipped(SkipReason::MissingEndpoint),
-            }
-        };
-        outcome.relationships.push(done);
+    for chunk in batch.relationships.chunks(INSERT_ROWS) {
+        let created = insert_new_relationships(conn, chunk).await?;
+        for (rel, created) in chunk.iter().zip(created) {
+            let done = if created {
+                Imported::Created
+            } else {
+                judge_relationship(conn, rel).await?
+            };
+            outcome.relationships.push(done);
+        }
     }
     Ok(outcome)
+}
+
+/// Inserts the relationships of `chunk` that are not stored yet and whose endpoints both
+/// exist, in one statement (kept when the chunk has [`INSERT_ROWS`] of them), and tells which
+/// were inserted. A missing endpoint is a skip, not a failed batch. Of an id given twice only
+/// the first is inserted.
+async fn insert_new_relationships(conn: &Conn, chunk: &[Relationship]) -> Result<Vec<bool>> {
+    let sql = format!(
+        "INSERT INTO relationships ({RELATIONSHIP_INSERT_COLUMNS}) \
+         SELECT * FROM (VALUES {}) v \
+         WHERE EXISTS (SELECT 1 FROM memories WHERE id = v.column2) \
+         AND EXISTS (SELECT 1 FROM memories WHERE id = v.column3) \
+         ON CONFLICT DO NOTHING RETURNING id",
+        value_rows::<13>(chunk.len())
+    );
+    let params: Vec<Value> = chunk.iter().flat_map(relationship_params).collect();
+    let id = |row: &Row| Ok(row.get::<String>(0)?);
+    let ids = if chunk.len() == INSERT_ROWS {
+        conn.rows(&sql, params, id).await?
+    } else {
+        collect(conn.query(&sql, params).await?, id).await?
+    };
+    let mut inserted: HashSet<String> = ids.into_iter().collect();
+    Ok(chunk.iter().map(|r| inserted.remove(&r.id)).collect())
+}
+
+/// What becomes of a relationship that was not inserted: an update or no change of the one
+/// stored under its id, or a skip (its triple taken by another id, or an endpoint missing).
+async fn judge_relationship(conn: &Conn, rel: &Relationship) -> Result<Imported> {
+    Ok(match get_relationship(conn, &rel.id).await? {
+        Some(stored) => {
+            let done = decide_relationship(Some(&stored), rel);
+            if done == Imported::Updated {
+                let mut params = relationship_params(rel).split_off(4);
+                params.push(rel.id.clone().into());
+                conn.execute(REPLACE_RELATIONSHIP, params).await?;
+            }
+            done
+        }
+        None if endpoints_exist(conn, &rel.source_id, &rel.target_id).await? => {
+            Imported::Skipped(SkipReason::Conflict)
+        }
+        None => Imported::Skipped(SkipReason::MissingEndpoint),
+    })
 }
 
 async fn endpoints_exist(conn: &Connection, source: &str, target: &str) -> Result<bool> {

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(u32, &str, &str)] = &[
         "full_text_log",
         include_str!("../../../schema/0005_full_text_log.sql"),
     ),
+    (
+        6,
+        "full_text_held_in_bulk",
+        include_str!("../../../schema/0006_full_text_held_in_bulk.sql"),
+    ),
 ];
 
 /// The schema version this build writes.

@@ -21,6 +21,7 @@
 
 mod changes;
 mod filter;
+mod held;
 mod import;
 mod keyword;
 mod maintenance;
@@ -682,8 +683,7 @@ impl GraphBackend for LibsqlBackend {
         inner.tally.stats(&inner.pool).await
     }
 
-    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
-        let batch = batch.clone();
+    async fn import_batch(&self, batch: Arc<ImportBatch>, dry_run: bool) -> Result<ImportOutcome> {
         self.run(move |conn| async move { import::import_batch(&conn, &batch, dry_run).await })
             .await
     }

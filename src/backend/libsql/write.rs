@@ -8,6 +8,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use libsql::{Row, Value};
 
+use super::held::held;
 use super::neighbourhood::relationships_of;
 use super::pool::{Conn, write_tx};
 use super::read::{get_one, get_relationship};
@@ -80,10 +81,9 @@ pub(super) const INSERT_ROWS: usize = 50;
 
 /// Inserts the memories of `chunk` whose id is not taken in one statement (kept when the
 /// chunk has [`INSERT_ROWS`] of them, the shape of every chunk but a batch's last) and tells
-/// which were inserted. A statement inside a
-/// transaction opens a savepoint, at which the full-text index writes out what it holds: one
-/// statement per memory wrote a segment per memory and spent the batch merging them.
-/// Of an id given twice only the first is inserted; the second is judged against it after.
+/// which were inserted. Each statement costs its trigger programs and, inside a transaction, a
+/// savepoint; bulk writes also hold the full-text indexing to their end ([`held`]). Of an id
+/// given twice only the first is inserted; the second is judged against it after.
 pub(super) async fn insert_new(
     conn: &Conn,
     chunk: &[(Memory, Option<Embedding>)],
@@ -151,30 +151,34 @@ async fn insert_linked(
     })
 }
 
+/// Memories in one IMMEDIATE transaction (or a savepoint of the caller's), their full text
+/// indexed once at its end ([`held`]); a memory whose id is stored is a replay.
 pub(super) async fn create_memories(
     conn: &Conn,
     batch: &[(Memory, Option<Embedding>)],
 ) -> Result<Vec<Created>> {
-    write_tx(conn, || async {
-        let mut out = Vec::with_capacity(batch.len());
-        for chunk in batch.chunks(INSERT_ROWS) {
-            let inserted = insert_new(conn, chunk).await?;
-            for ((memory, embedding), inserted) in chunk.iter().zip(inserted) {
-                out.push(match inserted {
-                    true => {
-                        if let Some(embedding) = embedding {
-                            set_vector(conn, &memory.id, embedding).await?;
+    write_tx(conn, || {
+        held(conn, || async {
+            let mut out = Vec::with_capacity(batch.len());
+            for chunk in batch.chunks(INSERT_ROWS) {
+                let inserted = insert_new(conn, chunk).await?;
+                for ((memory, embedding), inserted) in chunk.iter().zip(inserted) {
+                    out.push(match inserted {
+                        true => {
+                            if let Some(embedding) = embedding {
+                                set_vector(conn, &memory.id, embedding).await?;
+                            }
+                            Created::New
                         }
-                        Created::New
-                    }
-                    false => {
-                        replayed(conn, memory).await?;
-                        Created::Existing
-                    }
-                });
+                        false => {
+                            replayed(conn, memory).await?;
+                            Created::Existing
+                        }
+                    });
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     })
     .await
 }

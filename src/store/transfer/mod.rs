@@ -15,6 +15,7 @@ pub mod memorygraph;
 pub mod native;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 use chrono::SubsecRound;
 use serde::Serialize;
@@ -148,7 +149,7 @@ pub struct ImportReport {
 }
 
 /// A batch being written in a task of its own, handing it back with what it did.
-type Writing = tokio::task::JoinHandle<Result<(ImportBatch, ImportOutcome)>>;
+type Writing = tokio::task::JoinHandle<Result<(Arc<ImportBatch>, ImportOutcome)>>;
 
 /// An import under way. The batch being written while the next is read and checked: parsing,
 /// redacting and validating cost about as much as writing, so the two overlap. One batch at a
@@ -229,10 +230,11 @@ impl MemoryStore {
             self.count_outcome(run, &batch, outcome).await?;
         }
         run.writing = next.filter(|b| !b.is_empty()).map(|batch| {
-            let backend = std::sync::Arc::clone(&self.backend);
+            let backend = Arc::clone(&self.backend);
             let dry_run = run.dry_run;
+            let batch = Arc::new(batch);
             tokio::spawn(async move {
-                let outcome = backend.import_batch(&batch, dry_run).await?;
+                let outcome = backend.import_batch(Arc::clone(&batch), dry_run).await?;
                 Ok((batch, outcome))
             })
         });

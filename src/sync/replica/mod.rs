@@ -17,6 +17,7 @@ mod repair;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -874,7 +875,7 @@ impl GraphBackend for ReplicaBackend {
         Ok(stats)
     }
 
-    async fn import_batch(&self, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
+    async fn import_batch(&self, batch: Arc<ImportBatch>, dry_run: bool) -> Result<ImportOutcome> {
         self.inner
             .import_batch(batch, dry_run)
             .await

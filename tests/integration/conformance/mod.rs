@@ -2573,7 +2573,7 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     c.access_count = 7;
     c.version = 4;
     c.updated_at = at(50, 123);
-    let batch = ImportBatch {
+    let batch = Arc::new(ImportBatch {
         memories: vec![
             (a.clone(), Some(embedding("m", &[1.0, 0.0]))),
             (c.clone(), None),
@@ -2582,11 +2582,11 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
             rel("imp-r1", "imp-a", "imp-c", "USES"),
             rel("imp-r2", "imp-a", "imp-missing", "USES"),
         ],
-    };
+    });
     let created = [Imported::Created, Imported::Created];
 
     // A dry run reports and keeps nothing.
-    let dry = b.import_batch(&batch, true).await.unwrap();
+    let dry = b.import_batch(Arc::clone(&batch), true).await.unwrap();
     assert_eq!(dry.memories, created);
     assert_eq!(
         dry.relationships,
@@ -2602,7 +2602,7 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
             .is_empty()
     );
 
-    let done = b.import_batch(&batch, false).await.unwrap();
+    let done = b.import_batch(Arc::clone(&batch), false).await.unwrap();
     assert_eq!(done, dry);
     // Records are kept as given, bookkeeping included.
     assert_eq!(get_one(b, "imp-c").await.unwrap(), c);
@@ -2617,7 +2617,7 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     assert_eq!(vectors, [("imp-a".to_owned(), embedding("m", &[1.0, 0.0]))]);
 
     // The same batch again changes nothing.
-    let again = b.import_batch(&batch, false).await.unwrap();
+    let again = b.import_batch(Arc::clone(&batch), false).await.unwrap();
     let unchanged = Imported::Skipped(SkipReason::Unchanged);
     assert_eq!(again.memories, [unchanged, unchanged]);
     assert_eq!(
@@ -2639,10 +2639,10 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     moved.strength = 0.9;
     let outcome = b
         .import_batch(
-            &ImportBatch {
+            Arc::new(ImportBatch {
                 memories: vec![(newer.clone(), None), (older, None)],
                 relationships: vec![rel("imp-r3", "imp-a", "imp-c", "USES"), moved],
-            },
+            }),
             false,
         )
         .await
@@ -2671,14 +2671,14 @@ async fn import_batch_outcomes(b: &dyn GraphBackend) {
     twice_newer.updated_at = at(10, 0);
     let outcome = b
         .import_batch(
-            &ImportBatch {
+            Arc::new(ImportBatch {
                 memories: vec![
                     (twice.clone(), Some(embedding("m", &[0.0, 1.0]))),
                     (twice_newer.clone(), None),
                     (twice, None),
                 ],
                 relationships: Vec::new(),
-            },
+            }),
             false,
         )
         .await

@@ -3,6 +3,7 @@
 //! writers. Backend-level behaviour shared with the other backends is in `conformance`.
 
 mod graph_reads;
+mod held_full_text;
 mod leaner_writes;
 mod recall_hybrid;
 mod recall_quality;
