@@ -684,8 +684,11 @@ impl GraphBackend for LibsqlBackend {
     }
 
     async fn import_batch(&self, batch: Arc<ImportBatch>, dry_run: bool) -> Result<ImportOutcome> {
-        self.run(move |conn| async move { import::import_batch(&conn, &batch, dry_run).await })
-            .await
+        self.run_on(move |inner, conn| async move {
+            let local = !inner.pool.replicated();
+            import::import_batch(&conn, &batch, dry_run, local).await
+        })
+        .await
     }
 
     async fn embeddings(&self, ids: &[String]) -> Result<Vec<(String, Embedding)>> {
