@@ -8,18 +8,16 @@
 //! [`crate::backend::decide_relationship`]. A dry run executes the same statements and rolls
 //! back, so its counts are exactly what a real run would report.
 
-use std::collections::HashSet;
-
-use libsql::{Connection, Row, Value};
+use libsql::{Connection, Value};
 
 use super::held::held;
 use super::pool::Conn;
 use super::read::{get_one, get_relationship};
 use super::rows::{
-    IN_CHUNK, RELATIONSHIP_INSERT_COLUMNS, collect, memory_params, placeholders,
-    relationship_params, value_rows,
+    IN_CHUNK, RELATIONSHIP_INSERT_COLUMNS, memory_params, placeholders, relationship_params,
+    value_rows,
 };
-use super::write::{INSERT_ROWS, insert_new, set_vector};
+use super::write::{INSERT_ROWS, insert_new, inserted, set_vector};
 use crate::backend::{
     ImportBatch, ImportOutcome, Imported, SkipReason, decide_memory, decide_relationship,
 };
@@ -141,14 +139,7 @@ async fn insert_new_relationships(conn: &Conn, chunk: &[Relationship]) -> Result
         value_rows::<13>(chunk.len())
     );
     let params: Vec<Value> = chunk.iter().flat_map(relationship_params).collect();
-    let id = |row: &Row| Ok(row.get::<String>(0)?);
-    let ids = if chunk.len() == INSERT_ROWS {
-        conn.rows(&sql, params, id).await?
-    } else {
-        collect(conn.query(&sql, params).await?, id).await?
-    };
-    let mut inserted: HashSet<String> = ids.into_iter().collect();
-    Ok(chunk.iter().map(|r| inserted.remove(&r.id)).collect())
+    inserted(conn, &sql, params, chunk.iter().map(|r| r.id.as_str())).await
 }
 
 /// What becomes of a relationship that was not inserted: an update or no change of the one

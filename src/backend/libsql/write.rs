@@ -90,14 +90,26 @@ pub(super) async fn insert_new(
 ) -> Result<Vec<bool>> {
     let sql = insert_memories(chunk.len());
     let params: Vec<Value> = chunk.iter().flat_map(|(m, _)| memory_params(m)).collect();
+    inserted(conn, &sql, params, chunk.iter().map(|(m, _)| m.id.as_str())).await
+}
+
+/// Runs `sql`, an insert of a row per id of `ids` that returns the ids it inserted (its
+/// statement kept when it has [`INSERT_ROWS`] rows), and tells for each id whether its row
+/// was inserted; of an id given twice, only the first.
+pub(super) async fn inserted<'a>(
+    conn: &Conn,
+    sql: &str,
+    params: Vec<Value>,
+    ids: impl ExactSizeIterator<Item = &'a str>,
+) -> Result<Vec<bool>> {
     let id = |row: &Row| Ok(row.get::<String>(0)?);
-    let ids = if chunk.len() == INSERT_ROWS {
-        conn.rows(&sql, params, id).await?
+    let returned = if ids.len() == INSERT_ROWS {
+        conn.rows(sql, params, id).await?
     } else {
-        collect(conn.query(&sql, params).await?, id).await?
+        collect(conn.query(sql, params).await?, id).await?
     };
-    let mut inserted: HashSet<String> = ids.into_iter().collect();
-    Ok(chunk.iter().map(|(m, _)| inserted.remove(&m.id)).collect())
+    let mut returned: HashSet<String> = returned.into_iter().collect();
+    Ok(ids.map(|id| returned.remove(id)).collect())
 }
 
 /// A memory and its relationships in one IMMEDIATE transaction: a failure on any of them
