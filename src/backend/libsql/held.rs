@@ -32,12 +32,17 @@ const RELEASE: [&str; 3] = [
 ];
 
 /// Runs `body`, a bulk write inside the caller's transaction, with the full-text indexing of
-/// the memories it inserts held to its end.
-pub(super) async fn held<T, F, Fut>(conn: &Conn, body: F) -> Result<T>
+/// the memories it inserts held to its end when the store is `local`. A replicated store
+/// indexes in batches already, and its writes would carry these statements to the primary
+/// for nothing.
+pub(super) async fn held<T, F, Fut>(conn: &Conn, local: bool, body: F) -> Result<T>
 where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T>>,
 {
+    if !local {
+        return body().await;
+    }
     conn.execute(HOLD, ()).await?;
     let value = body().await?;
     for sql in RELEASE {

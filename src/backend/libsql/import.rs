@@ -55,19 +55,24 @@ pub(super) async fn import_batch(
     local: bool,
 ) -> Result<ImportOutcome> {
     if !local {
-        return transaction(conn, batch, dry_run).await;
+        return transaction(conn, batch, dry_run, local).await;
     }
     conn.execute(JOURNALS_IN_MEMORY, ()).await?;
-    let outcome = transaction(conn, batch, dry_run).await;
+    let outcome = transaction(conn, batch, dry_run, local).await;
     let restored = conn.execute(JOURNALS_IN_FILES, ()).await;
     let outcome = outcome?;
     restored?;
     Ok(outcome)
 }
 
-async fn transaction(conn: &Conn, batch: &ImportBatch, dry_run: bool) -> Result<ImportOutcome> {
+async fn transaction(
+    conn: &Conn,
+    batch: &ImportBatch,
+    dry_run: bool,
+    local: bool,
+) -> Result<ImportOutcome> {
     conn.execute("BEGIN IMMEDIATE", ()).await?;
-    let result = held(conn, || write(conn, batch)).await;
+    let result = held(conn, local, || write(conn, batch)).await;
     let end = if result.is_ok() && !dry_run {
         "COMMIT"
     } else {

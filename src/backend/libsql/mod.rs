@@ -301,8 +301,9 @@ impl GraphBackend for LibsqlBackend {
 
     async fn create_memories(&self, batch: &[(Memory, Option<Embedding>)]) -> Result<Vec<Created>> {
         let batch = batch.to_vec();
+        let local = !self.current().pool.replicated();
         self.write_bulk(move |conn| async move {
-            let created = write::create_memories(&conn, &batch).await?;
+            let created = write::create_memories(&conn, &batch, local).await?;
             let mut delta = Delta::default();
             for ((memory, embedding), created) in batch.iter().zip(&created) {
                 if *created == Created::New {

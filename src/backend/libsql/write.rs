@@ -164,13 +164,15 @@ async fn insert_linked(
 }
 
 /// Memories in one IMMEDIATE transaction (or a savepoint of the caller's), their full text
-/// indexed once at its end ([`held`]); a memory whose id is stored is a replay.
+/// indexed once at its end on a `local` store ([`held`]); a memory whose id is stored is a
+/// replay.
 pub(super) async fn create_memories(
     conn: &Conn,
     batch: &[(Memory, Option<Embedding>)],
+    local: bool,
 ) -> Result<Vec<Created>> {
     write_tx(conn, || {
-        held(conn, || async {
+        held(conn, local, || async {
             let mut out = Vec::with_capacity(batch.len());
             for chunk in batch.chunks(INSERT_ROWS) {
                 let inserted = insert_new(conn, chunk).await?;
