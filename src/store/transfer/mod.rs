@@ -63,7 +63,9 @@ impl Format {
 /// Records written per transaction unless the caller says otherwise. Each batch is one
 /// commit and one new full-text segment that later batches merge: 5,000 imported 100k
 /// memories 15–20% faster than 1,000 for ~9 MiB more at the peak; 10,000 and 20,000 were no
-/// faster (`memctl import`, BENCHMARKS.md "Session 17").
+/// faster (`memctl import`, BENCHMARKS.md "Session 17"). Another process writing meanwhile
+/// waits about as long at either size: its lock waits peaked at 0.9–1.3 s with both, SQLite's
+/// busy handler sleeping between tries while the import takes the lock again.
 pub const DEFAULT_BATCH: usize = 5000;
 
 /// One record of an input.
