@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use crate::support;
-use crate::support::store::open;
+use crate::support::store::{assert_intact, open};
 use crate::support::workload::{
     Endpoint, Gone, Kind, Ledger, Memctl, Server, Tally, Worker, create_contested, lock_errors,
     verify,
@@ -98,9 +98,7 @@ async fn servers_and_memctl_on_one_store_lose_nothing_and_report_conflicts() {
         count(Kind::Contend).done,
         "every acknowledged contested update is one version step"
     );
-    for check in store.backend().check_integrity().await.unwrap() {
-        assert!(check.ok, "{check:?}");
-    }
+    assert_intact(&store).await;
     println!(
         "{} operations: {:?}; {} memories, {} relationships",
         tally.counts.values().map(|c| c.total()).sum::<u64>(),

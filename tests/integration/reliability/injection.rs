@@ -21,6 +21,7 @@ use mnemograph::store::{
 use serde_json::{Map, Value, json};
 
 use crate::support::client;
+use crate::support::store::assert_intact;
 
 /// SQL injection, FTS5 query syntax, NUL bytes, LIKE wildcards and unusual Unicode.
 const PAYLOADS: &[&str] = &[
@@ -55,13 +56,6 @@ async fn tables(path: &Path) -> BTreeSet<String> {
         names.insert(row.get::<String>(0).unwrap());
     }
     names
-}
-
-/// Every integrity check of the store passes.
-async fn assert_intact(store: &MemoryStore) {
-    for check in store.backend().check_integrity().await.unwrap() {
-        assert!(check.ok, "{}: {}", check.name, check.detail);
-    }
 }
 
 /// A context whose every text field, and an extra key and value, is `p`.

@@ -11,8 +11,8 @@ use mnemograph::model::{Filter, MemoryPatch};
 use mnemograph::store::MemoryStore;
 use mnemograph::store::transfer::{Format, ImportOptions, ImportReport};
 
-use super::leaner_writes::sql;
-use crate::support::store::{note, open};
+use super::leaner_writes::{integer, sql};
+use crate::support::store::{assert_intact, note, open};
 
 const OLD_ID: &str = "0190a5a0-0000-7000-8000-000000000005";
 
@@ -82,16 +82,12 @@ async fn found(store: &MemoryStore, query: &str) -> usize {
 /// The index matches the stored text (FTS5's own check against its content table), and no
 /// hold is left set in the file.
 async fn assert_whole(store: &MemoryStore, path: &Path) {
-    let checks = store.backend().check_integrity().await.unwrap();
-    assert!(checks.iter().all(|c| c.ok), "{checks:?}");
-    let db = libsql::Builder::new_local(path).build().await.unwrap();
-    let conn = db.connect().unwrap();
-    let mut rows = conn
-        .query("SELECT held_above IS NULL FROM fts_state", ())
-        .await
-        .unwrap();
-    let row = rows.next().await.unwrap().unwrap();
-    assert!(row.get::<bool>(0).unwrap(), "a hold was committed");
+    assert_intact(store).await;
+    assert_eq!(
+        integer(path, "SELECT held_above IS NULL FROM fts_state").await,
+        1,
+        "a hold was committed"
+    );
 }
 
 #[tokio::test]

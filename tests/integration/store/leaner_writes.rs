@@ -33,7 +33,7 @@ pub(super) async fn sql(path: &Path, sql: &str) {
 }
 
 /// One integer the query `sql` answers on the file at `path`.
-async fn integer(path: &Path, sql: &str) -> i64 {
+pub(super) async fn integer(path: &Path, sql: &str) -> i64 {
     let db = libsql::Builder::new_local(path).build().await.unwrap();
     let conn = db.connect().unwrap();
     let mut rows = conn.query(sql, ()).await.unwrap();

@@ -22,6 +22,13 @@ pub async fn open_with(path: &Path, embedder: EmbedderHandle) -> mnemograph::Res
     MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder).await
 }
 
+/// Every integrity check of the store passes.
+pub async fn assert_intact(store: &MemoryStore) {
+    for check in store.backend().check_integrity().await.unwrap() {
+        assert!(check.ok, "{check:?}");
+    }
+}
+
 /// A note: the kind most tests do not care about.
 pub fn note(title: &str, content: &str) -> NewMemory {
     NewMemory {
