@@ -690,7 +690,8 @@ impl QuantizedIndex {
 
     /// The best `n` slots for `q` among the [`shortlist`] best by their prefix's score (plus
     /// the [`REST_ESTIMATE`]), each scored in full (the score [`Self::best`] gives it), best
-    /// first. The prefixes are scored on `threads` threads (see [`shared`]).
+    /// first. The prefixes, then the shortlist, are scored on `threads` threads (see
+    /// [`shared`]).
     fn shortlisted(&self, q: &[i16], n: usize, threads: usize) -> Vec<Scored> {
         let [prefix_dims, mid_dims, _] = self.part_dims();
         let (q_prefix, q_after) = q.split_at(prefix_dims);
@@ -704,7 +705,7 @@ impl QuantizedIndex {
         best_of(&mut pool, keep);
         // In slot order, the codes read are in page order. The shortlist is completed in runs
         // shared among the scan threads like the prefixes' blocks: by the time the prefixes
-        // are scored, a hybrid search's keyword side has left the other core free.
+        // are scored, a hybrid search's keyword side has mostly left the other core.
         pool.sort_unstable_by_key(|(s, _)| s.slot);
         let runs = pool.chunks(COMPLETION_RUN).collect::<Vec<_>>();
         let mut best: Vec<Scored> = shared(runs.len(), threads, |mine| {
