@@ -6,13 +6,11 @@
 use std::io::Cursor;
 use std::path::Path;
 
-use mnemograph::backend::libsql::migrate_to;
 use mnemograph::model::{Filter, MemoryPatch};
 use mnemograph::store::MemoryStore;
 use mnemograph::store::transfer::{Format, ImportOptions, ImportReport};
 
-use super::leaner_writes::{integer, sql};
-use crate::support::store::{assert_intact, note, open};
+use crate::support::store::{assert_intact, integer, note, open, schema_at, sql};
 
 const OLD_ID: &str = "0190a5a0-0000-7000-8000-000000000005";
 
@@ -154,11 +152,7 @@ async fn a_dry_run_and_a_refused_batch_hold_nothing() {
 async fn a_version_5_store_keeps_its_index_through_migration_6() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    {
-        let db = libsql::Builder::new_local(&path).build().await.unwrap();
-        let conn = db.connect().unwrap();
-        migrate_to(&conn, "old.db", 5).await.unwrap();
-    }
+    schema_at(&path, 5).await;
     sql(
         &path,
         &format!(

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use mnemograph::backend::libsql::{SCHEMA_VERSION, migrate_to};
+use mnemograph::backend::libsql::SCHEMA_VERSION;
 use mnemograph::model::{Embedding, Filter, MemoryPatch};
 use mnemograph::store::NewMemory;
 
-use crate::support::store::{note, open};
+use crate::support::store::{integer, note, open, schema_at, sql};
 
 const OLD_ID: &str = "0190a5a0-0000-7000-8000-000000000002";
 
@@ -25,29 +25,10 @@ fn tagged(tag: &str) -> Filter {
     }
 }
 
-/// Runs `sql` on the file at `path` with a connection of its own.
-pub(super) async fn sql(path: &Path, sql: &str) {
-    let db = libsql::Builder::new_local(path).build().await.unwrap();
-    let conn = db.connect().unwrap();
-    conn.execute_batch(sql).await.unwrap();
-}
-
-/// One integer the query `sql` answers on the file at `path`.
-pub(super) async fn integer(path: &Path, sql: &str) -> i64 {
-    let db = libsql::Builder::new_local(path).build().await.unwrap();
-    let conn = db.connect().unwrap();
-    let mut rows = conn.query(sql, ()).await.unwrap();
-    rows.next().await.unwrap().unwrap().get(0).unwrap()
-}
-
 /// A version-2 store holding one memory with two tags and a vector, written in raw SQL the
 /// way that version did (its triggers fill the tag table and the vector log).
 async fn version_2_store(path: &Path) {
-    {
-        let db = libsql::Builder::new_local(path).build().await.unwrap();
-        let conn = db.connect().unwrap();
-        migrate_to(&conn, "old.db", 2).await.unwrap();
-    }
+    schema_at(path, 2).await;
     sql(
         path,
         &format!(

@@ -12,7 +12,7 @@ mod tied_matches;
 use std::path::Path;
 
 use mnemograph::Error;
-use mnemograph::backend::libsql::{LibsqlBackend, SCHEMA_VERSION, migrate_to};
+use mnemograph::backend::libsql::{LibsqlBackend, SCHEMA_VERSION};
 use mnemograph::graph::PathCost;
 use mnemograph::model::{Created, Direction, Embedding, Filter, MemoryPatch, Traversal};
 use mnemograph::store::{
@@ -20,7 +20,7 @@ use mnemograph::store::{
 };
 use tempfile::TempDir;
 
-use crate::support::store::{note, open};
+use crate::support::store::{note, open, schema_at, sql};
 
 async fn temp_store() -> (TempDir, MemoryStore) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -54,22 +54,17 @@ async fn link(store: &MemoryStore, from: &str, to: &str, rel_type: &str, strengt
 async fn a_store_made_by_the_first_migration_opens_with_current_code() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
-    {
-        // Build a version-1 store and write into it the way that version did, in raw SQL.
-        let db = libsql::Builder::new_local(&path).build().await.unwrap();
-        let conn = db.connect().unwrap();
-        migrate_to(&conn, "old.db", 1).await.unwrap();
-        conn.execute(
-            "INSERT INTO memories (id, kind, title, content, tags, context, importance, \
-             confidence, created_at, updated_at, version) VALUES \
-             ('0190a5a0-0000-7000-8000-000000000001', 'fix', 'Old borrow fix', \
-              'clone the Arc before moving it', '[\"rust\"]', '{\"project\":\"p\"}', 0.7, 1.0, \
-              1700000000000000, 1700000000000000, 1)",
-            (),
-        )
-        .await
-        .unwrap();
-    }
+    // Build a version-1 store and write into it the way that version did, in raw SQL.
+    schema_at(&path, 1).await;
+    sql(
+        &path,
+        "INSERT INTO memories (id, kind, title, content, tags, context, importance, \
+         confidence, created_at, updated_at, version) VALUES \
+         ('0190a5a0-0000-7000-8000-000000000001', 'fix', 'Old borrow fix', \
+          'clone the Arc before moving it', '[\"rust\"]', '{\"project\":\"p\"}', 0.7, 1.0, \
+          1700000000000000, 1700000000000000, 1)",
+    )
+    .await;
     let store = open(&path).await;
     assert_eq!(store.meta().await.unwrap().schema_version, SCHEMA_VERSION);
     let m = store

@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use mnemograph::backend::libsql::{SCHEMA_VERSION, migrate_to};
+use mnemograph::backend::libsql::SCHEMA_VERSION;
 use mnemograph::model::Filter;
 
-use super::leaner_writes::sql;
-use crate::support::store::open;
+use crate::support::store::{open, schema_at, sql};
 
 /// Memories whose full text is the same, so every search finds them tied on score: more than
 /// `keyword.rs` reads back best first (400), fewer than it ranks (1,000).
@@ -22,11 +21,7 @@ fn id_at(seq: usize) -> String {
 
 /// A store holding [`TIED`] memories with the same text, written in raw SQL.
 async fn tied_store(path: &Path) {
-    {
-        let db = libsql::Builder::new_local(path).build().await.unwrap();
-        let conn = db.connect().unwrap();
-        migrate_to(&conn, "tied.db", SCHEMA_VERSION).await.unwrap();
-    }
+    schema_at(path, SCHEMA_VERSION).await;
     let rows: Vec<String> = (1..=TIED)
         .map(|seq| {
             format!(

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mnemograph::backend::libsql::LibsqlBackend;
+use mnemograph::backend::libsql::{LibsqlBackend, migrate_to};
 use mnemograph::embed::EmbedderHandle;
 use mnemograph::embed::model2vec::Model2VecEmbedder;
 use mnemograph::store::{Limits, MemoryStore, NewMemory};
@@ -20,6 +20,32 @@ pub async fn open(path: &Path) -> MemoryStore {
 pub async fn open_with(path: &Path, embedder: EmbedderHandle) -> mnemograph::Result<MemoryStore> {
     let backend = LibsqlBackend::open_local(path).await?;
     MemoryStore::open_with_embedder(Arc::new(backend), Limits::default(), embedder).await
+}
+
+/// A store file at `path` with the schema of `version` and nothing in it, made by the
+/// migrations up to it: what an older build left, for a test to write into in raw SQL the way
+/// that version did ([`sql`]) and open with current code.
+pub async fn schema_at(path: &Path, version: u32) {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    migrate_to(&conn, &path.display().to_string(), version)
+        .await
+        .unwrap();
+}
+
+/// Runs `sql` on the file at `path` with a connection of its own.
+pub async fn sql(path: &Path, sql: &str) {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    conn.execute_batch(sql).await.unwrap();
+}
+
+/// One integer the query `sql` answers on the file at `path`.
+pub async fn integer(path: &Path, sql: &str) -> i64 {
+    let db = libsql::Builder::new_local(path).build().await.unwrap();
+    let conn = db.connect().unwrap();
+    let mut rows = conn.query(sql, ()).await.unwrap();
+    rows.next().await.unwrap().unwrap().get(0).unwrap()
 }
 
 /// Every integrity check of the store passes.
